@@ -1,0 +1,29 @@
+"""Datasets, the chip record, normalisation, weak labels and synthetic scenes."""
+
+from gee_flood.data.base import ChipDataset
+from gee_flood.data.chip import (
+    LABEL_LAND,
+    LABEL_NODATA,
+    LABEL_WATER,
+    MODALITIES,
+    Chip,
+    GeoReference,
+    ModalitySpec,
+    stack_modalities,
+)
+from gee_flood.data.normalization import BandStats, NormalizationStats, compute_stats
+
+__all__ = [
+    "LABEL_LAND",
+    "LABEL_NODATA",
+    "LABEL_WATER",
+    "MODALITIES",
+    "BandStats",
+    "Chip",
+    "ChipDataset",
+    "GeoReference",
+    "ModalitySpec",
+    "NormalizationStats",
+    "compute_stats",
+    "stack_modalities",
+]

@@ -1,0 +1,117 @@
+"""Per-band normalisation statistics, computed from training data and stored with configs and checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from gee_flood.data.chip import Chip
+from gee_flood.errors import DataError
+
+
+class BandStats(BaseModel):
+    """Statistics of one modality's bands (same order as the modality's band names).
+
+    Attributes:
+        bands: Band names, in order.
+        mean: Per-band mean in the modality's units.
+        std: Per-band standard deviation in the modality's units (never 0).
+        clip_min: Values are clipped to at least this before normalising (per band), or None.
+        clip_max: Values are clipped to at most this before normalising (per band), or None.
+    """
+
+    bands: list[str]
+    mean: list[float]
+    std: list[float]
+    clip_min: list[float] | None = None
+    clip_max: list[float] | None = None
+
+
+class NormalizationStats(BaseModel):
+    """Normalisation for every modality of a dataset: ``(clip(x) - mean) / std``, per band."""
+
+    dataset: str = ""
+    modalities: dict[str, BandStats] = Field(default_factory=dict)
+
+    def normalize(self, modality: str, array: np.ndarray) -> np.ndarray:
+        """Normalise a ``(bands, H, W)`` array of ``modality``; NaN (no data) becomes 0 (the mean)."""
+        if modality not in self.modalities:
+            raise DataError(f"no normalisation statistics for modality {modality!r}; have {sorted(self.modalities)}")
+        stats = self.modalities[modality]
+        if array.shape[0] != len(stats.bands):
+            raise DataError(f"modality {modality!r}: {array.shape[0]} bands, statistics are for {len(stats.bands)}")
+        shape = (-1, 1, 1)
+        out = array.astype(np.float32, copy=True)
+        if stats.clip_min is not None or stats.clip_max is not None:
+            lo = np.asarray(stats.clip_min, np.float32).reshape(shape) if stats.clip_min is not None else None
+            hi = np.asarray(stats.clip_max, np.float32).reshape(shape) if stats.clip_max is not None else None
+            out = np.clip(out, lo, hi)
+        out -= np.asarray(stats.mean, np.float32).reshape(shape)
+        out /= np.asarray(stats.std, np.float32).reshape(shape)
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def compute_stats(
+    chips: Iterable[Chip],
+    modalities: Sequence[str],
+    *,
+    dataset: str = "",
+    clip: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    max_pixels_per_chip: int = 65536,
+    seed: int = 0,
+) -> NormalizationStats:
+    """Compute per-band mean and std over valid pixels of ``chips`` (training data only).
+
+    Args:
+        chips: Training chips.
+        modalities: Modality names to compute statistics for.
+        dataset: Dataset name recorded with the statistics.
+        clip: Optional per-modality ``(mins, maxs)`` applied before the statistics (and at normalisation).
+        max_pixels_per_chip: Random subsample of valid pixels per chip, bounding memory.
+        seed: Seed of the subsample.
+
+    Returns:
+        The statistics.
+    """
+    rng = np.random.default_rng(seed)
+    sums: dict[str, np.ndarray] = {}
+    squares: dict[str, np.ndarray] = {}
+    counts: dict[str, np.ndarray] = {}
+    bands: dict[str, list[str]] = {}
+    clip = clip or {}
+    for chip in chips:
+        for name in modalities:
+            array = chip.modality(name)
+            bands[name] = list(chip.specs[name].bands)
+            flat = array.reshape(array.shape[0], -1)
+            if name in clip:
+                lo, hi = clip[name]
+                flat = np.clip(flat, np.asarray(lo)[:, None], np.asarray(hi)[:, None])
+            if flat.shape[1] > max_pixels_per_chip:
+                flat = flat[:, rng.choice(flat.shape[1], max_pixels_per_chip, replace=False)]
+            finite = np.isfinite(flat)
+            values = np.where(finite, flat, 0.0).astype(np.float64)
+            sums[name] = sums.get(name, 0) + values.sum(axis=1)
+            squares[name] = squares.get(name, 0) + (values**2).sum(axis=1)
+            counts[name] = counts.get(name, 0) + finite.sum(axis=1)
+    if not counts:
+        raise DataError(f"cannot compute normalisation statistics for {dataset or 'dataset'}: no chips")
+    result = NormalizationStats(dataset=dataset)
+    for name in modalities:
+        n = counts[name]
+        if (n == 0).any():
+            raise DataError(f"cannot compute statistics for modality {name!r}: a band has no valid pixels")
+        mean = sums[name] / n
+        std = np.sqrt(np.maximum(squares[name] / n - mean**2, 0.0))
+        std = np.where(std < 1e-6, 1.0, std)
+        lo, hi = clip.get(name, (None, None))
+        result.modalities[name] = BandStats(
+            bands=bands[name],
+            mean=mean.tolist(),
+            std=std.tolist(),
+            clip_min=list(map(float, lo)) if lo is not None else None,
+            clip_max=list(map(float, hi)) if hi is not None else None,
+        )
+    return result

@@ -1,0 +1,35 @@
+"""User-facing errors.
+
+Every problem a user can cause (a missing file, a wrong band count, a malformed date) is raised as a
+:class:`GeeFloodError` with a one-line message that names the file, argument or value and says what was expected.
+The CLI prints that line and exits non-zero; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class GeeFloodError(Exception):
+    """A problem with the user's input or environment, reported as one line."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+class InputError(GeeFloodError):
+    """A file, argument or value is missing, unreadable or of the wrong form."""
+
+
+class DataError(GeeFloodError):
+    """Data was readable but inconsistent (wrong shape, bounds mismatch, all-NaN...)."""
+
+
+class NotBuiltError(GeeFloodError):
+    """A command that exists in the CLI surface but is not implemented yet."""
+
+    exit_code = 3
+
+
+class RemoteError(GeeFloodError):
+    """A remote service (Earth Engine, Cloud Storage, HTTP) refused or failed a request."""

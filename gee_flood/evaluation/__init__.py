@@ -1,0 +1,1 @@
+"""Metrics (IoU, F1, omission, commission; per event) and evaluation runs."""

@@ -1,0 +1,1 @@
+"""Lightning training of teacher, student (cross-modal distillation) and baselines."""
