@@ -12,8 +12,11 @@ from gee_flood.data.chip import (
     stack_modalities,
 )
 from gee_flood.data.normalization import BandStats, NormalizationStats, compute_stats
+from gee_flood.data.synthetic import Acquisition, AcquisitionPlan, SceneConfig, SyntheticScene, generate_scene
 
 __all__ = [
+    "Acquisition",
+    "AcquisitionPlan",
     "LABEL_LAND",
     "LABEL_NODATA",
     "LABEL_WATER",
@@ -24,6 +27,9 @@ __all__ = [
     "GeoReference",
     "ModalitySpec",
     "NormalizationStats",
+    "SceneConfig",
+    "SyntheticScene",
     "compute_stats",
+    "generate_scene",
     "stack_modalities",
 ]
