@@ -70,9 +70,36 @@ def fetch() -> None:
 
 @app.command()
 @user_errors
-def evaluate() -> None:
+def evaluate(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name: ombria or sen1floods11.")],
+    root: Annotated[Path | None, typer.Option("--root", help="Dataset folder.")] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate on (ombria: test|train; sen1floods11: test|...).")] = (
+        "test"
+    ),
+    method: Annotated[str | None, typer.Option(help="Method that needs no training: otsu.")] = None,
+    otsu: Annotated[str, typer.Option(help="Otsu variant: global (per chip) or tiled (bimodal tiles).")] = "global",
+    band: Annotated[
+        str | None, typer.Option(help="SAR band to threshold as modality/band (default: s1/VV; OMBRIA's 8-bit SAR).")
+    ] = None,
+    labels: Annotated[str, typer.Option(help="Label source (auto = the dataset's hand labels).")] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report (JSON) here, atomically.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
     """Evaluate a method or checkpoint on a labelled dataset (table + JSON, per event)."""
-    _not_built("evaluate", "see the README's roadmap")
+    from gee_flood.evaluation.evaluate import print_report, run_evaluation
+
+    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band)
+    report = run_evaluation(dataset, root, split, predictor, labels=labels, json_path=json_out, progress=not quiet)
+    print_report(report)
+    if json_out is not None:
+        typer.echo(f"wrote {json_out}")
+
+
+def _evaluation_predictor(dataset: str, *, method: str | None, otsu: str, band: str | None) -> Any:
+    """Choose what `gee-flood evaluate` runs from its options (one place: add new predictor options here)."""
+    from gee_flood.evaluation.evaluate import select_predictor
+
+    return select_predictor(dataset, method=method, otsu=otsu, band=band)
 
 
 @app.command()
