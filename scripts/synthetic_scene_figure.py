@@ -6,6 +6,7 @@ Usage: python scripts/synthetic_scene_figure.py [OUT.png] [--seed N] [--size PX]
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from gee_flood._io import atomic_path  # noqa: E402
 from gee_flood.data.synthetic import LandCover, SceneConfig, generate_scene  # noqa: E402
@@ -74,8 +76,14 @@ def main() -> None:
         f"event {scene.event_date:%Y-%m-%d}, flooded {scene.flooded.mean():.0%} of the scene"
     )
     out = Path(args.out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=72, format="png")
+    buffer.seek(0)
+    with atomic_path(out) as tmp, Image.open(buffer) as image:
+        # A 256-colour palette keeps the speckled panels small enough for the repository.
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+            tmp, format="png", optimize=True
+        )
     print(out)
 
 
