@@ -116,5 +116,25 @@ def _open_ombria(
 
 register_dataset("sen1floods11", _open_sen1floods11)
 register_dataset("ombria", _open_ombria)
-# Registration point for more datasets, e.g. the synthetic scenes (added by the lead):
-#     register_dataset("synthetic", _open_synthetic)
+
+
+def _open_synthetic(
+    root: str | Path | None,
+    split: str,
+    *,
+    modalities: Sequence[str] | None,
+    labels: str | None,
+    ids: Sequence[str] | None,
+    **kw: Any,
+) -> ChipDataset:
+    """Synthetic scenes need no root; options (scenes, size, chip_size, seed) come as keyword arguments."""
+    from gee_flood.data.synthetic import SyntheticDataset
+
+    if ids is not None:
+        raise InputError("the synthetic dataset takes no ids; choose scenes/seed instead")
+    if labels not in (AUTO, "hand", "truth", None):
+        raise InputError(f"synthetic scenes have no label source {labels!r}; use 'truth' or None")
+    return SyntheticDataset(split, modalities=modalities, with_labels=labels is not None, **kw)
+
+
+register_dataset("synthetic", _open_synthetic)

@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pyproj import Transformer
 from scipy import fft, ndimage
 
+from gee_flood.data.base import ChipDataset
 from gee_flood.data.chip import (
     LABEL_LAND,
     LABEL_WATER,
@@ -1022,3 +1023,69 @@ def _cloud_fields(rng: np.random.Generator, shape: tuple[int, int], cover: float
     probability = 100.0 / (1.0 + np.exp(-(field - threshold) / (0.5 * softness)))
     probability = probability.astype(np.float32) + np.float32(2.0) * rng.standard_normal(size=shape, dtype=np.float32)
     return opacity, np.clip(probability, 0.0, 100.0, out=probability)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# As a dataset
+# --------------------------------------------------------------------------------------------------------------
+SYNTHETIC_SPLITS: dict[str, int] = {"train": 0, "valid": 10_000, "test": 20_000}
+
+
+class SyntheticDataset(ChipDataset):
+    """Chips cut from freshly generated synthetic scenes, as a :class:`ChipDataset`.
+
+    Splits use disjoint scene seeds (``train`` from ``seed``, ``valid`` from ``seed + 10000``, ``test`` from
+    ``seed + 20000``), so no scene is shared between splits.
+
+    Args:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        scenes: Number of scenes to generate.
+        size: Scene side in pixels.
+        chip_size: Chip side in pixels.
+        seed: Base seed.
+        modalities: Modalities to keep (default ``s1`` and ``s2``; ``s1_pre``/``s2_pre`` are available too).
+        with_labels: If False, chips carry no label.
+    """
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        scenes: int = 2,
+        size: int = 256,
+        chip_size: int = 128,
+        seed: int = 0,
+        modalities: list[str] | tuple[str, ...] | None = None,
+        with_labels: bool = True,
+    ) -> None:
+        if split not in SYNTHETIC_SPLITS:
+            raise InputError(f"unknown synthetic split {split!r}; expected one of {list(SYNTHETIC_SPLITS)}")
+        specs = {spec.name: spec for spec in (S1, S2, S1_PRE, S2_PRE)}
+        names = list(modalities) if modalities is not None else ["s1", "s2"]
+        unknown = [name for name in names if name not in specs]
+        if unknown:
+            raise InputError(f"synthetic scenes have no modality {unknown}; they have {list(specs)}")
+        self.modalities = {name: specs[name] for name in names}
+        include_pre = any(name.endswith("_pre") for name in names)
+        self._chips: list[Chip] = []
+        for index in range(scenes):
+            scene_seed = seed + SYNTHETIC_SPLITS[split] + index
+            config = SceneConfig(seed=scene_seed, height=size, width=size, event_name=f"Synthetic{scene_seed}")
+            for chip in generate_scene(config).to_chips(chip_size, include_pre=include_pre):
+                chip.modalities = {name: chip.modalities[name] for name in names}
+                chip.specs = {name: chip.specs[name] for name in names}
+                if not with_labels:
+                    chip.label = None
+                self._chips.append(chip)
+
+    def __len__(self) -> int:
+        return len(self._chips)
+
+    def chip_ids(self) -> list[str]:
+        """Return chip ids in index order."""
+        return [chip.chip_id for chip in self._chips]
+
+    def __getitem__(self, index: int) -> Chip:
+        return self._chips[index]

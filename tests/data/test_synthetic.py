@@ -208,3 +208,14 @@ def test_config_validation():
         AcquisitionPlan(sensor="S1", day_offset=1, orbit_pass="ASCENDING", cloud_cover=0.5)
     with pytest.raises(pydantic.ValidationError):
         SceneConfig(height=10)
+
+
+def test_synthetic_dataset_through_factory():
+    from gee_flood.data import open_dataset
+
+    train = open_dataset("synthetic", None, "train", scenes=1, size=128, chip_size=64, modalities=["s1"])
+    test = open_dataset("synthetic", None, "test", scenes=1, size=128, chip_size=64)
+    assert len(train) == 4 and set(train.modalities) == {"s1"}
+    assert set(test[0].modalities) == {"s1", "s2"}
+    assert not set(train.chip_ids()) & set(test.chip_ids())
+    assert train[0].label is not None and train[0].label.dtype == np.int8
