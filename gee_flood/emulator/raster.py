@@ -759,7 +759,7 @@ class Reproject(Node):
 
 def pad_grid(grid: GeoReference, pad: int) -> GeoReference:
     """The same grid grown by ``pad`` pixels on every side."""
-    transform = grid.transform * Affine.translation(-pad, -pad)
+    transform = grid.transform @ Affine.translation(-pad, -pad)
     return GeoReference(grid.crs, transform, grid.width + 2 * pad, grid.height + 2 * pad)
 
 
@@ -769,7 +769,7 @@ def covering_grid(
     """The part of the infinite grid ``(crs, transform)`` that covers ``target`` (plus one pixel)."""
     bounds = rasterio.warp.transform_bounds(target.crs, crs, *target.bounds, densify_pts=21)
     inverse = ~transform
-    corners = [inverse * (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
+    corners = [inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
     col0 = math.floor(min(c for c, _ in corners)) - 1
     row0 = math.floor(min(r for _, r in corners)) - 1
     col1 = math.ceil(max(c for c, _ in corners)) + 1
@@ -782,7 +782,7 @@ def covering_grid(
             f"Image.reproject: the requested area needs {width}x{height} pixels at the reprojection scale, "
             f"more than the emulator's limit of {max_pixels}"
         )
-    return GeoReference(crs, transform * Affine.translation(col0, row0), width, height)
+    return GeoReference(crs, transform @ Affine.translation(col0, row0), width, height)
 
 
 def nominal_scale_m(crs: str, transform: Affine | Sequence[float]) -> float:

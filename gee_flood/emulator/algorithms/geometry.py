@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyproj
+import shapely
 import shapely.geometry
-import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from gee_flood.emulator.errors import EEError
@@ -170,8 +171,11 @@ def buffer(geometry: Any, distance: float, maxError: Any = None, proj: Any = Non
         return Geometry(geom.shape.buffer(float(distance)), geom.crs, geom.geodesic)
     shape = geom.to_wgs84()
     forward = _local_projection(shape)
-    local = shapely.ops.transform(forward.transform, shape).buffer(float(distance))
-    back = shapely.ops.transform(lambda x, y, z=None: forward.transform(x, y, direction="INVERSE"), local)
+    local = shapely.transform(shape, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+    buffered = local.buffer(float(distance))
+    back = shapely.transform(
+        buffered, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
+    )
     return Geometry(back, WGS84, geom.geodesic)
 
 
@@ -277,3 +281,9 @@ def feature_id(element: Any) -> str | None:
     if isinstance(element, EEFeature):
         return element.properties.get("system:index", element.feature_id)
     return None
+
+
+@algorithm("ErrorMargin")
+def error_margin(value: Any = None, unit: str = "meters") -> dict[str, Any]:
+    """``ee.ErrorMargin`` (accepted; the emulator computes exactly)."""
+    return {"type": "ErrorMargin", "unit": unit, "value": value}

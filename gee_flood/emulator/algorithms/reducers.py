@@ -211,7 +211,7 @@ def region_grid(
     region = as_geometry(geometry, "Image.reduceRegion") if geometry is not None else image.geometry()
     bounds = rasterio.warp.transform_bounds(region.crs, grid_crs, *region.shape.bounds, densify_pts=21)
     inverse = ~base
-    corners = [inverse * (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
+    corners = [inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
     col0 = math.floor(min(c for c, _ in corners))
     row0 = math.floor(min(r for _, r in corners))
     col1 = math.ceil(max(c for c, _ in corners))
@@ -227,9 +227,9 @@ def region_grid(
                 "whatever scale results in 'maxPixels' total pixels; or both."
             )
         factor = math.ceil(math.sqrt(width * height / max_pixels))
-        base = base * Affine.scale(factor)
+        base = base @ Affine.scale(factor)
         return region_grid(image, geometry, None, grid_crs, list(base)[:6], max_pixels, best_effort)
-    return GeoReference(grid_crs, base * Affine.translation(col0, row0), width, height)
+    return GeoReference(grid_crs, base @ Affine.translation(col0, row0), width, height)
 
 
 # ---------------------------------------------------------------------------------------------------------------
