@@ -170,10 +170,17 @@ class Filter:
 
     predicate: Callable[[Any], bool]
     description: str
+    pair: Callable[[Any, Any], bool] | None = None
 
     def __call__(self, element: Any) -> bool:
         """True if the element matches."""
         return bool(self.predicate(element))
+
+    def matches(self, primary: Any, secondary: Any) -> bool:
+        """True if a (primary, secondary) pair matches, as a join condition (left operands from the primary)."""
+        if self.pair is None:
+            raise EEError(f"Filter {self.description} cannot be used as a join condition")
+        return bool(self.pair(primary, secondary))
 
 
 @dataclass

@@ -133,3 +133,23 @@ def test_collection_level_reads(ee_client) -> None:
     assert area == pytest.approx(1e6, rel=1e-6)
     wgs_area = ee.Geometry.Rectangle([15.0, 45.0, 15.01, 45.01]).area().getInfo()
     assert wgs_area == pytest.approx(787.9 * 1111.9, rel=0.01)
+
+
+def test_joins_on_system_index(ee_client) -> None:
+    ee = ee_client
+    on_index = ee.Filter.equals(leftField="system:index", rightField="system:index")
+    s2 = ee.ImageCollection(S2)
+    saved = ee.Join.saveFirst("cloud").apply(s2, ee.ImageCollection(S2_CLOUD), on_index)
+    first = ee.Image(saved.first())
+    assert ee.Image(first.get("cloud")).get("system:index").getInfo() == S2_INDEX_1
+    assert first.addBands(ee.Image(first.get("cloud"))).bandNames().getInfo() == ["B3", "B8", "B11", "probability"]
+    only_cs = ee.Join.simple().apply(s2, ee.ImageCollection(CS_PLUS), on_index)
+    assert only_cs.aggregate_array("system:index").getInfo() == [S2_INDEX_1]
+    without_cs = ee.Join.inverted().apply(s2, ee.ImageCollection(CS_PLUS), on_index)
+    assert without_cs.aggregate_array("system:index").getInfo() == [S2_INDEX_2]
+    pairs = ee.Join.inner().apply(s2, ee.ImageCollection(S2_CLOUD), on_index)
+    assert pairs.size().getInfo() == 2
+    later = ee.Filter.greaterThan(leftField="system:time_start", rightField="system:time_start")
+    all_earlier = ee.Join.saveAll("earlier").apply(ee.ImageCollection(S1), ee.ImageCollection(S1), later)
+    assert all_earlier.aggregate_array("system:index").getInfo() == ["S1_B", "S1_C"]
+    assert ee.List(ee.Image(all_earlier.first()).get("earlier")).size().getInfo() == 1

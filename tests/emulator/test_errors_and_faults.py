@@ -53,8 +53,8 @@ def test_oversized_request_is_refused_with_earth_engines_message(ee_client, serv
         ee.data.computePixels({"expression": ee.Image(f"{S1}/S1_A"), "fileFormat": "NUMPY_NDARRAY",
                                "grid": grid_dict(grid)})  # fmt: skip
     requests_before = server.stats.snapshot()["requests"].get("image:computePixels", 0)
-    response = post(server, "image:computePixels", {
-        "expression": ee.serializer.encode(ee.Image(f"{S1}/S1_A")), "fileFormat": "NPY", "grid": grid_dict(grid)})  # fmt: skip
+    body = {"expression": ee.serializer.encode(ee.Image(f"{S1}/S1_A")), "fileFormat": "NPY", "grid": grid_dict(grid)}
+    response = post(server, "image:computePixels", body)
     assert response.status_code == 400 and response.json()["error"]["message"] == message
     assert server.stats.snapshot()["requests"]["image:computePixels"] == requests_before + 1
 
@@ -98,8 +98,8 @@ def test_quota_storm_is_survived_by_the_clients_retries(catalog, fast_retries) -
         stats = server.stats.snapshot()
         assert stats["requests"]["value:compute"] == 4 and stats["responses"]["429"] == 3
         assert stats["faults"] == {"quota": 3}
-        pixels = ee.data.computePixels({"expression": ee.Image(f"{S1}/S1_A").select("VH"),
-                                        "fileFormat": "NUMPY_NDARRAY", "grid": grid_dict(utm_grid(size=4))})  # fmt: skip
+        request = {"expression": ee.Image(f"{S1}/S1_A").select("VH"), "fileFormat": "NUMPY_NDARRAY"}
+        pixels = ee.data.computePixels({**request, "grid": grid_dict(utm_grid(size=4))})
         np.testing.assert_array_equal(pixels["VH"], -25.0)
         assert server.stats.snapshot()["requests"]["image:computePixels"] == 3
         raw = requests.post(f"{server.url}/v1/projects/emulator/value:compute", data="{}", timeout=5)

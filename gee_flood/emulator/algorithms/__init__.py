@@ -7,6 +7,7 @@ from gee_flood.emulator.algorithms import (  # noqa: F401 - imported for their @
     filters,
     geometry,
     images,
+    joins,
     reducers,
     scalars,
 )
