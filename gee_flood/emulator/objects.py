@@ -58,6 +58,7 @@ class EEImage:
     properties: dict[str, Any] = field(default_factory=dict)
     image_id: str | None = None
     version: int | None = None
+    default_grid: GeoReference | None = None  # set by clipToBoundsAndScale: the grid exports and thumbnails use
 
     def band_names(self) -> list[str]:
         """Names of the bands, in order."""

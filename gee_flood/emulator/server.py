@@ -438,7 +438,10 @@ class EmulatorServer:
             from gee_flood.emulator import tiles
 
             return _Response(*tiles.handle(self, endpoint, params, payload, project))
-        return _json(self.assets.handle(endpoint, params, query, payload, project))
+        answer = self.assets.handle(endpoint, params, query, payload, project)
+        if hasattr(answer, "content_type"):  # raw pixels (assets.getPixels)
+            return _Response(200, answer.body, answer.content_type)
+        return _json(answer)
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:
