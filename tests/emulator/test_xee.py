@@ -68,3 +68,23 @@ def test_open_dataset_in_wgs84(ee_client) -> None:
     vv = dataset["VV"].values[0]
     assert 0.3 < np.isfinite(vv).mean() < 0.9
     assert np.nanmin(vv) == pytest.approx(-20 + 0.1 * 8 + 0.01 * 0, abs=1.0)
+
+
+def test_open_dataset_by_uri_through_the_high_volume_endpoint(server, catalog) -> None:
+    import ee
+
+    from gee_flood.emulator import initialize_ee
+
+    url = initialize_ee(server, high_volume=True)
+    try:
+        assert url == server.url + "/highvolume"
+        before = server.stats.snapshot()["high_volume_requests"]
+        dataset = xr.open_dataset(f"ee://{S2_CLOUD}", engine="ee", crs="EPSG:32633",
+                                  crs_transform=(10.0, 0, ORIGIN_X, 0, -10.0, ORIGIN_Y), shape_2d=(32, 8))  # fmt: skip
+        assert dataset.sizes["time"] == 2
+        np.testing.assert_array_equal(dataset["probability"].values[0], catalog.cloud_1[:8, :32])
+        np.testing.assert_array_equal(dataset["probability"].values[1], 50)
+        assert server.stats.snapshot()["high_volume_requests"] > before
+    finally:
+        initialize_ee(server)
+    assert ee.data._get_state().cloud_api_base_url == server.url

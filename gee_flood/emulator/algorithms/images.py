@@ -16,11 +16,11 @@ import rasterio.crs
 import shapely.geometry
 from affine import Affine
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.algorithms.geometry import as_geometry, crs_of
 from gee_flood.emulator.catalog import CatalogImage
 from gee_flood.emulator.errors import EEError
 from gee_flood.emulator.evaluator import EvalContext, algorithm
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.objects import (
     WGS84,
     Band,
@@ -396,7 +396,7 @@ def image_clip_to_bounds_and_scale(
     row0 = math.floor(min(r for _, r in corners) + 1e-6)
     col1 = math.ceil(max(c for c, _ in corners) - 1e-6)
     row1 = math.ceil(max(r for _, r in corners) - 1e-6)
-    grid = GeoReference(crs, base @ Affine.translation(col0, row0), max(1, col1 - col0), max(1, row1 - row0))
+    grid = PixelGrid(crs, base @ Affine.translation(col0, row0), max(1, col1 - col0), max(1, row1 - row0))
     box = shapely.geometry.mapping(shapely.geometry.box(left, bottom, right, top))
     bands = [Band(b.name, b.ptype, Clip(b.node, box, crs), b.native) for b in img.bands]
     return EEImage(bands, dict(img.properties), img.image_id, img.version, default_grid=grid)
@@ -415,7 +415,7 @@ def image_set_default_projection(image: Any, crs: Any, crsTransform: Any = None,
         transform = crs.affine
     else:
         transform = Affine.identity()
-    native = GeoReference(crs_text, transform, 0, 0)
+    native = PixelGrid(crs_text, transform, 0, 0)
     return img.with_bands([Band(b.name, b.ptype, b.node, native) for b in img.bands])
 
 
@@ -635,7 +635,7 @@ def image_reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any =
             size = size / (6378137.0 * math.pi / 180.0)
         transform = Affine(size, 0, 0, 0, -size, 0)
     # A reprojected band reports the new CRS and transform but no fixed dimensions.
-    native = GeoReference(crs_text, transform, 0, 0)
+    native = PixelGrid(crs_text, transform, 0, 0)
     return img.with_bands([Band(b.name, b.ptype, Reproject(b.node, crs_text, transform), native) for b in img.bands])
 
 

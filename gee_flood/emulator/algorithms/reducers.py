@@ -15,11 +15,11 @@ import rasterio.warp
 from affine import Affine
 from rasterio.crs import CRS
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.algorithms.geometry import as_geometry, crs_of
 from gee_flood.emulator.algorithms.images import as_image, images_of, stack_by_name
 from gee_flood.emulator.errors import EEError
 from gee_flood.emulator.evaluator import algorithm
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.objects import Band, Date, EECollection, EEImage, Reducer, as_list, get_property, require
 from gee_flood.emulator.pixeltypes import FLOAT, PixelType
 from gee_flood.emulator.raster import RenderContext, StackReduce, geometry_mask
@@ -193,7 +193,7 @@ def region_grid(
     crs_transform: Any,
     max_pixels: float,
     best_effort: bool,
-) -> GeoReference:
+) -> PixelGrid:
     """The pixel grid Earth Engine would reduce ``geometry`` on."""
     first = image.bands[0].native
     grid_crs = crs_of(crs) if crs is not None else (first.crs if first is not None else "EPSG:4326")
@@ -229,7 +229,7 @@ def region_grid(
         factor = math.ceil(math.sqrt(width * height / max_pixels))
         base = base @ Affine.scale(factor)
         return region_grid(image, geometry, None, grid_crs, list(base)[:6], max_pixels, best_effort)
-    return GeoReference(grid_crs, base @ Affine.translation(col0, row0), width, height)
+    return PixelGrid(grid_crs, base @ Affine.translation(col0, row0), width, height)
 
 
 # ---------------------------------------------------------------------------------------------------------------
