@@ -16,6 +16,7 @@ Stored assets keep one mask for all their bands (the GeoTIFF's dataset mask); Ea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -184,6 +185,8 @@ class AssetService:
             return self.create_asset(f"projects/{params['project']}", query.get("assetId"), payload)
         if endpoint == "assets.get":
             return self.describe(f"projects/{params['project']}/assets/{params['asset']}")
+        if endpoint == "assets.patch":
+            return self.update(f"projects/{params['project']}/assets/{params['asset']}", payload, query)
         if endpoint == "assets.delete":
             return self.delete(f"projects/{params['project']}/assets/{params['asset']}")
         if endpoint == "assets.list":
@@ -598,6 +601,46 @@ class AssetService:
             for child, kind in children
         ]
         return {"assets": assets}
+
+    def update(self, name: str, payload: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """``assets.patch`` (``updateAsset``/``setAssetProperties``): properties and start/end times of an image.
+
+        The body is ``{"asset": {...}, "updateMask": {"paths": [...]}}``; a path named in the mask but unset in the
+        asset deletes that value; the path ``properties`` replaces them all; no mask updates everything given.
+        """
+        asset_id = asset_id_from_name(name)
+        record = self.catalog.find_image(asset_id)
+        if record is None:
+            raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+        asset = dict(payload.get("asset") or {})
+        paths = list((payload.get("updateMask") or {}).get("paths") or [])
+        paths += [path for path in (query.get("updateMask") or "").split(",") if path]
+        new = dict(asset.get("properties") or {})
+        properties = dict(record.properties)
+        if not paths:
+            paths = ["properties." + key for key in new] + [k for k in ("start_time", "end_time") if k in asset]
+        for path in paths:
+            if path == "properties":
+                properties = {k: v for k, v in properties.items() if k.startswith("system:")}
+                properties.update({k: v for k, v in new.items() if v is not None})
+            elif path.startswith("properties."):
+                key = path.split(".", 1)[1].strip('"')
+                if new.get(key) is None:
+                    properties.pop(key, None)
+                else:
+                    properties[key] = new[key]
+            elif path in ("start_time", "startTime", "end_time", "endTime"):
+                field_name = "startTime" if path.startswith("start") else "endTime"
+                system = "system:time_start" if path.startswith("start") else "system:time_end"
+                value = asset.get(field_name, asset.get(path))
+                if value is None:
+                    properties.pop(system, None)
+                else:
+                    properties[system] = _millis_from_timestamp(value, field_name)
+            else:
+                raise EEError(f"assets.patch: updating '{path}' is not implemented by the gee-flood emulator.")
+        self.catalog.add_asset(dataclasses.replace(record, properties=properties), overwrite=True)
+        return self.describe(name)
 
     def delete(self, name: str) -> dict[str, Any]:
         """``assets.delete``."""

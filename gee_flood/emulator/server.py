@@ -21,6 +21,7 @@ path                                        method  endpoint label            an
 ``/v1/projects/{p}/assets?assetId=``        POST    ``assets.create``         created asset
 ``/v1/projects/{p}/assets/{id}``            GET     ``assets.get``            asset description
 ``/v1/projects/{p}/assets/{id}``            DELETE  ``assets.delete``         ``{}``
+``/v1/projects/{p}/assets/{id}``            PATCH   ``assets.patch``          updated asset (properties)
 ``/v1/projects/{p}[/assets/{id}]:listAssets`` GET   ``assets.list``           ``{"assets": [...]}``
 ``/v1/projects/{p}/assets/{id}:getPixels``  POST    ``assets.getPixels``      pixels of a stored image
 ``/v1/projects/{p}/operations``             GET     ``operations.list``       ``{"operations": [...]}``
@@ -75,6 +76,7 @@ ENDPOINTS = (
     "assets.create",
     "assets.get",
     "assets.delete",
+    "assets.patch",
     "assets.list",
     "assets.getPixels",
     "operations.list",
@@ -176,6 +178,7 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("POST", "assets.create", re.compile(rf"/v1/{_PROJECT}/assets")),
     ("GET", "assets.get", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
     ("DELETE", "assets.delete", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
+    ("PATCH", "assets.patch", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
     ("GET", "operations.list", re.compile(rf"/v1/{_PROJECT}/operations")),
     ("POST", "operations.cancel", re.compile(rf"/v1/{_PROJECT}/operations/(?P<operation>[^/:]+):cancel")),
     ("GET", "operations.get", re.compile(rf"/v1/{_PROJECT}/operations/(?P<operation>[^/:]+)")),
@@ -207,6 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         """Answer a DELETE."""
         self._serve("DELETE")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        """Answer a PATCH."""
+        self._serve("PATCH")
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Send access logs to the module logger (debug), not stderr."""
@@ -426,7 +433,7 @@ class EmulatorServer:
         if endpoint == "algorithms":
             return _Response(200, algorithms_payload())
         project = params.get("project", "emulator")
-        payload = _parse_body(body) if method == "POST" else {}
+        payload = _parse_body(body) if method in ("POST", "PATCH") else {}
         if endpoint == "value:compute":
             value = self._evaluate(payload.get("expression"), project)
             return _json({"result": to_info(value)})

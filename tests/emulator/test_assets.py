@@ -162,6 +162,8 @@ def test_cog_backed_asset_from_local_bucket_dir(ee_assets, emulator: EmulatorSer
     with pytest.raises(ee.EEException, match="is not a valid Cloud Optimized GeoTIFF"):
         ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://local-bucket/plain.tif"]}},
                             "projects/emulator/assets/plain")  # fmt: skip
+    ee.data.setAssetProperties("projects/emulator/assets/cog1", {"event": "Demo", "source": None})
+    assert ee.Image("projects/emulator/assets/cog1").toDictionary().getInfo() == {"event": "Demo"}
     ee.data.createAsset({"type": "IMAGE_COLLECTION"}, "projects/emulator/assets/floods")
     assert ee.ImageCollection("projects/emulator/assets/floods").size().getInfo() == 0
     ee.data.deleteAsset("projects/emulator/assets/cog1")
