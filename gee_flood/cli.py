@@ -132,12 +132,19 @@ def emulator_serve(
     bucket_dir: Annotated[
         Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
     ] = None,
+    resampling: Annotated[
+        str,
+        typer.Option(
+            "--resampling",
+            help="Default warping of stored bands: 'nearest' (Earth Engine's) or 'bilinear' (float bands only).",
+        ),
+    ] = "nearest",
 ) -> None:
     """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
     from gee_flood.emulator.serve import serve
 
     serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
-          announce=typer.echo)  # fmt: skip
+          default_resampling=resampling, announce=typer.echo)  # fmt: skip
 
 
 def main() -> None:

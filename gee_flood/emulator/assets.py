@@ -228,7 +228,7 @@ class AssetService:
         record = self.catalog.find_image(asset_id)
         if record is None:
             raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
-        return image_from_catalog(record)
+        return image_from_catalog(record)  # getPixels of a stored asset: its pixels as stored (nearest)
 
     # -- operations ----------------------------------------------------------------------------------------------
 

@@ -285,6 +285,7 @@ class EmulatorServer:
         assets_dir: str | Path | None = None,
         bucket_dir: str | Path | None = None,
         operation_step_s: float = 0.05,
+        default_resampling: str = "nearest",
         allow_remote: bool = False,
     ) -> None:
         """Configure (not start) the server.
@@ -300,11 +301,17 @@ class EmulatorServer:
                 ``bucket_dir/bucket/obj`` when it exists there (otherwise through google-cloud-storage, which honours
                 ``STORAGE_EMULATOR_HOST``).
             operation_step_s: Seconds an ingestion/export operation stays in each of PENDING and RUNNING.
+            default_resampling: ``"nearest"`` (Earth Engine's default: stored pixels are warped with nearest
+                neighbour unless the expression calls ``Image.resample``) or ``"bilinear"`` (floating-point bands
+                are warped bilinearly by default; integer bands - labels, masks, classes - stay nearest).
             allow_remote: Allow a non-loopback ``host``.
 
         Raises:
             InputError: For a non-loopback host without ``allow_remote``, or a bad catalog directory.
         """
+        if default_resampling not in ("nearest", "bilinear"):
+            raise InputError(f"default_resampling {default_resampling!r}: expected 'nearest' or 'bilinear'")
+        self.default_resampling = default_resampling
         if host not in _LOOPBACK and not allow_remote:
             raise InputError(f"emulator host {host!r}: only loopback is allowed (pass allow_remote=True to override)")
         if isinstance(catalog_dir, Catalog):
@@ -385,7 +392,7 @@ class EmulatorServer:
     # -- request handling ------------------------------------------------------------------------------------------
 
     def _evaluate(self, expression: Any, project: str) -> Any:
-        return Evaluator(EvalContext(self.catalog, project)).evaluate(expression)
+        return Evaluator(EvalContext(self.catalog, project, self.default_resampling)).evaluate(expression)
 
     def handle(
         self,
