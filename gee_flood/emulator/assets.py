@@ -582,25 +582,34 @@ class AssetService:
         return description
 
     def list_assets(self, parent: str, query: dict[str, str]) -> dict[str, Any]:
-        """``listAssets``: the children of a folder, collection or project."""
-        parent_id = asset_id_from_name(parent + ("/" if parent.endswith("/assets") else ""))
-        children = self.catalog.children(parent_id)
+        """``listAssets``: the children of a folder, collection or project root (``projects/P/assets``)."""
+        root = re.fullmatch(r"projects/([^/]+)/assets/?", parent)
+        if root is not None:
+            parent_id = "" if root.group(1) in _PUBLIC_PROJECTS else parent.rstrip("/")
+        else:
+            parent_id = asset_id_from_name(parent)
+        children = self.catalog.children(parent_id) if parent_id else self._public_roots()
         known = {child for child, _ in children}
-        prefix = parent_id.rstrip("/") + "/"
+        prefix = parent_id.rstrip("/") + "/" if parent_id else ""
         for folder in sorted(self.folders):
             if folder.startswith(prefix) and "/" not in folder[len(prefix) :] and folder not in known:
                 children.append((folder, "FOLDER"))
-        if not children and self.catalog.find_collection(parent_id) is None and parent_id not in self.folders:
-            if not any(image_id.startswith(prefix) for image_id in self.catalog.images):
-                raise EEError(f"Asset '{parent_id}' not found (does not exist or caller does not have access).", 404)
+        exists = root is not None or self.catalog.find_collection(parent_id) is not None or parent_id in self.folders
+        if not children and not exists:
+            raise EEError(f"Asset '{parent_id}' not found (does not exist or caller does not have access).", 404)
         page_size = int(query.get("pageSize") or 0)
         if page_size:
             children = children[:page_size]
         assets = [
             {"type": kind, "name": asset_name_from_id(child), "id": child, "updateTime": _timestamp()}
-            for child, kind in children
+            for child, kind in sorted(children)
         ]
         return {"assets": assets}
+
+    def _public_roots(self) -> list[tuple[str, str]]:
+        ids = [*self.catalog.collections, *self.catalog.images]
+        tops = {asset_id.split("/", 1)[0] for asset_id in ids if not asset_id.startswith("projects/")}
+        return [(top, "FOLDER") for top in sorted(tops)]
 
     def update(self, name: str, payload: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
         """``assets.patch`` (``updateAsset``/``setAssetProperties``): properties and start/end times of an image.

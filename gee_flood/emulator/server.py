@@ -430,7 +430,9 @@ class EmulatorServer:
         high_volume: bool,
     ) -> _Response:
         if endpoint == "unknown":
-            raise EEError(f"Method not found: {method} {params.get('path')}", 404)
+            raise EEError(
+                f"Method not found: {method} {params.get('path')} (not implemented by the gee-flood emulator)", 404
+            )
         if endpoint == "discovery":
             version = query.get("version", "v1")
             if version != "v1":

@@ -127,6 +127,10 @@ def test_ingestion_round_trip_through_cloud_storage(ee_assets, tmp_path: Path) -
     assert asset["type"] == "IMAGE" and asset["bands"][0]["pyramidingPolicy"] == "MODE"
     listed = ee.data.listAssets({"parent": "projects/emulator/assets/flood"})["assets"]
     assert [entry["id"] for entry in listed] == ["projects/emulator/assets/flood/mask1"]
+    root = ee.data.listAssets({"parent": "projects/emulator/assets"})["assets"]
+    assert {"id": "projects/emulator/assets/flood", "type": "FOLDER"} in [
+        {"id": entry["id"], "type": entry["type"]} for entry in root
+    ]
     with pytest.raises(ee.EEException, match="Cannot overwrite asset"):
         second = ee.data.startIngestion(ee.data.newTaskId()[0], manifest)
         failed, _ = wait(ee, second["name"])
