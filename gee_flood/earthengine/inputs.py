@@ -231,7 +231,7 @@ def _normalised_properties(properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_name(text: str) -> str:
-    """Return ``text`` as a chip-id event name: letters and digits, words capitalised (``"rio grande"`` -> ``RioGrande``).
+    """Return ``text`` as a chip-id event name: letters and digits, capitalised (``"rio grande"`` -> ``RioGrande``).
 
     Raises:
         InputError: If nothing usable is left.
