@@ -196,9 +196,51 @@ def map_command() -> None:
 
 @data_app.command("download")
 @user_errors
-def data_download() -> None:
-    """Download a public dataset (resumable, verified)."""
-    _not_built("data download", "see the README's roadmap")
+def data_download(
+    dataset: Annotated[str, typer.Argument(help="Dataset to download: sen1floods11.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Destination folder; it will hold v1.1/ as in the bucket.")],
+    part: Annotated[str, typer.Option(help="hand (~1.5 GB), weak, splits, or all (~14 GB).")] = "hand",
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Files downloaded in parallel.")] = 4,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    list_url: Annotated[
+        str | None, typer.Option("--list-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_LIST_URL")
+    ] = None,
+    object_url: Annotated[
+        str | None, typer.Option("--object-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_OBJECT_URL")
+    ] = None,
+) -> None:
+    """Download a public dataset (resumable, verified): rerun to resume; complete files are skipped."""
+    from gee_flood.data.download import download_dataset
+
+    report = download_dataset(
+        dataset, dest, part, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
+    )
+    typer.echo(report.summary())
+
+
+@data_app.command("stats")
+@user_errors
+def data_stats(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name: sen1floods11 or ombria.")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset folder (a fetched corpus is a sen1floods11 root).")],
+    out: Annotated[Path, typer.Option("--out", help="Statistics YAML to write.")],
+    split: Annotated[str, typer.Option(help="Split to compute from (the training split).")] = "train",
+    modalities: Annotated[
+        str | None, typer.Option(help="Comma-separated modality names, e.g. s1,s2 (default: all).")
+    ] = None,
+    part: Annotated[str | None, typer.Option(help="sen1floods11 only: hand or weak (default: detected).")] = None,
+    max_chips: Annotated[int | None, typer.Option(help="Use a random subset of this many chips.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
+    from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
+
+    names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
+    options = {"part": part} if part is not None else {}
+    stats = compute_dataset_stats(dataset, root, split, names, max_chips=max_chips, progress=not quiet, **options)
+    write_stats(stats, out)
+    typer.echo(format_stats(stats))
+    typer.echo(f"wrote {out}")
 
 
 @train_app.command("teacher")
