@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gee_flood.data.chip import S1_BANDS, S2_BANDS
-from gee_flood.data.weak_labels import s1_otsu_label, s2_index_label
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.grid import ChipSpec, Lattice
 from gee_flood.earthengine.pairing import PairChoice
+from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, PixelGrid, StackReader, s1_stack, s2_stack
 from gee_flood.earthengine.session import EESettings, initialize
 from gee_flood.errors import DataError
@@ -210,6 +209,8 @@ def _finish(job: ChipJob, pair: PairChoice, s2: _S2Chip, s1_db: np.ndarray, opti
         valid_fraction=valid_fraction,
     )
     if options.weak_labels:
+        from gee_flood.data.weak_labels import s2_index_label  # imported only when asked (gee_flood.data loads torch)
+
         result.s1_label = _s1_label(s1_db, s1_ok)
         reflectance = np.where(s2_clear[None], s2.dn / 10000.0, np.nan).astype(np.float32)
         result.s2_label = s2_index_label(reflectance, S2_BANDS, cloud=~s2_clear).astype(np.int16)
@@ -217,6 +218,8 @@ def _finish(job: ChipJob, pair: PairChoice, s2: _S2Chip, s1_db: np.ndarray, opti
 
 
 def _s1_label(s1_db: np.ndarray, s1_ok: np.ndarray) -> np.ndarray:
+    from gee_flood.data.weak_labels import s1_otsu_label
+
     band = s1_db[S1_BANDS.index(S1_LABEL_BAND)]
     try:
         label, _ = s1_otsu_label(band, s1_ok)

@@ -32,9 +32,9 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
 from gee_flood._io import atomic_path, write_json_atomic
-from gee_flood.data.chip import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.blocks import ChipResult
 from gee_flood.earthengine.grid import ChipSpec
+from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.errors import DataError, InputError
 
 MANIFEST_NAME = "manifest.json"

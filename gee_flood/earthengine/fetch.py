@@ -304,10 +304,16 @@ def _pair_chips(
     no_pair = {chip_id: "no S1/S2 pair covering the chip" for chip_id, found in candidates.items() if not found}
     if pending and len(no_pair) == len(pending):
         gap = closest_gap_days(all_s1, all_s2)
-        gap_text = f"the closest S1/S2 mosaics are {gap} days apart" if gap is not None else "no mosaics"
+        found = f"found {len(all_s1)} S1 and {len(all_s2)} S2 mosaics"
+        if gap is not None and gap <= config.max_days:
+            raise DataError(
+                f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found} but none "
+                f"pair covers {config.min_coverage:.0%} of a chip; check the AOI against the scene footprints"
+            )
+        gap_text = f"the closest are {gap} days apart" if gap is not None else "none to pair"
         raise DataError(
-            f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: found "
-            f"{len(all_s1)} S1 and {len(all_s2)} S2 mosaics, {gap_text}; widen --max-days or the dates"
+            f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found}, {gap_text}; "
+            "widen --max-days or the dates"
         )
     return candidates, no_pair
 

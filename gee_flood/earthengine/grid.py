@@ -159,7 +159,7 @@ def _footprint_lonlat(crs_code: str, transform: Affine, width: int, height: int)
     left, top = transform @ (0, 0)
     right, bottom = transform @ (width, height)
     outline = box(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-    step = max(abs(right - left), abs(bottom - top)) / 8
+    step = max(abs(right - left), abs(bottom - top)) / 2  # edge midpoints: enough for chip-sized outlines
     outline = shapely.segmentize(outline, step)
     polygon = to_crs(outline, crs_code, "EPSG:4326")
     return shapely.normalize(polygon)
