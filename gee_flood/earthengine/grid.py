@@ -206,7 +206,8 @@ def lay_chips_over_aoi(
         for col in range(cols):
             x0, y0 = origin_x + col * step, origin_y - row * step
             cell = box(x0, y0 - step, x0 + step, y0)
-            if not projected.intersects(cell) or projected.intersection(cell).area <= 0:
+            # keep chips holding a real part of the AOI, not slivers from an AOI edge on a chip boundary
+            if not projected.intersects(cell) or projected.intersection(cell).area <= 1e-4 * cell.area:
                 continue
             transform = Affine(px, 0.0, x0, 0.0, -px, y0)
             chips.append(
