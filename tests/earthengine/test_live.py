@@ -26,7 +26,10 @@ def _credentials_reason() -> str | None:
 
 REASON = _credentials_reason()
 # Polder land in the Netherlands: Sentinel-1 every 1-2 days, Sentinel-2 every 2-3 days.
-AOI = {"type": "Polygon", "coordinates": [[[5.30, 52.00], [5.31, 52.00], [5.31, 52.007], [5.30, 52.007], [5.30, 52.00]]]}
+AOI = {
+    "type": "Polygon",
+    "coordinates": [[[5.30, 52.00], [5.31, 52.00], [5.31, 52.007], [5.30, 52.007], [5.30, 52.00]]],
+}
 
 
 @pytest.mark.skipif(REASON is not None, reason=REASON or "")
