@@ -200,10 +200,14 @@ class FetchSummary:
     scheduler: str = ""
 
     def line(self) -> str:
-        """Return a one-line summary."""
+        """Return a one-line summary (skip reasons counted by kind)."""
+        kinds: dict[str, int] = defaultdict(int)
+        for reason in self.skipped.values():
+            kinds[reason.split(":", 1)[0]] += 1
+        why = "; ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
         return (
-            f"{self.written} chips written, {self.already_done} already done, {len(self.skipped)} skipped "
-            f"(of {self.chips_total}) -> {self.out}"
+            f"{self.written} chips written, {self.already_done} already done, {len(self.skipped)} skipped"
+            f"{f' ({why})' if why else ''} (of {self.chips_total}) -> {self.out}"
         )
 
 
@@ -345,19 +349,20 @@ def _runner(config: FetchConfig, n_blocks: int) -> Iterator[tuple[str, Callable,
         yield f"Dask scheduler {scheduler}", client.submit, distributed.as_completed
 
 
-def _progress(enabled: bool, total: int):
+def _progress(enabled: bool) -> Any:
+    """Return a rich progress bar on stderr (stdout keeps the one-line summary)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(
+    return Progress(
         TextColumn("[bold]fetch"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
         disable=not enabled,
-        transient=False,
     )
-    return progress
 
 
 def run_fetch(config: FetchConfig) -> FetchSummary:
@@ -384,6 +389,8 @@ def run_fetch(config: FetchConfig) -> FetchSummary:
         return summary
     settings = config.settings()
     initialize(settings)
+    needed = {layout.query_of[chip.chip_id] for chip in pending}
+    layout.queries = [query for query in layout.queries if query.key in needed]
     request = queries.metadata_request(
         layout.queries,
         queries.QueryOptions(
@@ -413,10 +420,10 @@ def run_fetch(config: FetchConfig) -> FetchSummary:
     summary.blocks = len(tasks)
     chips_by_id = {chip.chip_id: chip for chip in layout.chips}
     n_chips = sum(len(task.jobs) for task in tasks)
-    with _progress(config.progress, n_chips) as progress, _runner(config, len(tasks)) as (name, submit, completed):
+    with _progress(config.progress) as progress, _runner(config, len(tasks)) as (name, submit, completed):
         summary.scheduler = name
         bar = progress.add_task("fetch", total=n_chips, note="")
-        for results in _run_bounded(tasks, submit, completed, in_flight=2 * config.workers):
+        for results in _run_bounded(tasks, submit, completed, in_flight=config.workers + 2):
             for result in results:
                 chip = chips_by_id[result.chip_id]
                 if result.ok:

@@ -116,6 +116,8 @@ def test_pairs_masks_and_pixels(world, reference):
     assert chips["Aoi_001001"]["cloud_fraction"] == pytest.approx(100 / 4096, abs=1e-6)
     for path in out.rglob("*.tif"):
         assert cog_validate(str(path))[0], path
+    text = (out / "manifest.json").read_text()
+    assert "127.0.0.1" not in text and "emulator" not in text  # no endpoint, project or credentials
 
 
 def test_requests_are_batched(reference):
@@ -141,6 +143,20 @@ def test_corpus_reads_back_through_the_sen1floods11_reader(world, reference):
         rtol=1e-6,
     )
     assert chip.georef is not None and chip.georef.crs.endswith("32632")
+
+
+def test_chips_cloudy_in_every_candidate_are_skipped_and_remembered(world, tmp_path):
+    out = tmp_path / "strict"
+    summary = run_fetch(config(world, out, max_cloud=0.03))
+    assert set(summary.skipped) == {"Aoi_000002"}  # 100 % cloud in s2_patchy, 3.5 % in s2_clear
+    assert summary.skipped["Aoi_000002"].startswith("too cloudy")
+    assert "1 too cloudy" in summary.line()
+    assert [entry["chip_id"] for entry in manifest(out)["skipped"]] == ["Aoi_000002"]
+    assert len(manifest(out)["chips"]) == 8  # chip (1, 1) is 2.4 % cloudy: kept
+    world["server"].stats.reset()
+    again = run_fetch(config(world, out, max_cloud=0.03))
+    assert again.already_done == 9 and again.written == 0
+    assert world["server"].stats.snapshot()["requests"].get("image:computePixels", 0) == 0
 
 
 def test_orbit_pass_any_takes_the_closer_ascending_pass(world, tmp_path):
