@@ -224,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         endpoint, params = _route(method, path)
         response = emulator.handle(method, endpoint, params, query, body, high_volume)
+        # Count before answering, so a client that has its answer also sees it counted.
+        emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -232,7 +234,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if method != "HEAD":
             self.wfile.write(response.body)
-        emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
 
 
 def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
@@ -323,6 +324,7 @@ class EmulatorServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._maps: dict[str, Any] = {}
+        self._sleep = time.sleep  # how slow faults wait (replaceable in tests)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -392,7 +394,7 @@ class EmulatorServer:
         if fault is not None:
             self.stats.record_fault(fault.kind)
             if fault.status is None:
-                time.sleep(fault.delay_s)
+                self._sleep(fault.delay_s)
             else:
                 return _json(EEError(fault.message, fault.status, fault.status_name).body(), fault.status)
         try:
@@ -436,7 +438,10 @@ class EmulatorServer:
             from gee_flood.emulator import tiles
 
             return _Response(*tiles.handle(self, endpoint, params, payload, project))
-        return _json(self.assets.handle(endpoint, params, query, payload, project))
+        answer = self.assets.handle(endpoint, params, query, payload, project)
+        if hasattr(answer, "content_type"):  # raw pixels (assets.getPixels)
+            return _Response(200, answer.body, answer.content_type)
+        return _json(answer)
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:

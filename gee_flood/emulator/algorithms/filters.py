@@ -49,9 +49,9 @@ def _binary(name: str, test: Callable[[Any, Any], bool]) -> Callable[..., Filter
         if rightField is None and rightValue is None and name not in ("Filter.equals", "Filter.notEquals"):
             raise EEError(f"{name}: one of rightField or rightValue is required.")
 
-        def predicate(element: Any) -> bool:
-            left = _operand(element, leftField, leftValue)
-            right = _operand(element, rightField, rightValue)
+        def pair(primary: Any, secondary: Any) -> bool:
+            left = _operand(primary, leftField, leftValue)
+            right = _operand(secondary, rightField, rightValue)
             if left is _MISSING or right is _MISSING:
                 return False
             try:
@@ -59,7 +59,10 @@ def _binary(name: str, test: Callable[[Any, Any], bool]) -> Callable[..., Filter
             except TypeError:
                 return False
 
-        return Filter(predicate, f"{name}({leftField or leftValue!r}, {rightField or rightValue!r})")
+        def predicate(element: Any) -> bool:
+            return pair(element, element)
+
+        return Filter(predicate, f"{name}({leftField or leftValue!r}, {rightField or rightValue!r})", pair)
 
     return build
 
@@ -129,20 +132,32 @@ def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:
 def filter_and(filters: list[Filter]) -> Filter:
     """All filters match."""
     members = list(filters)
-    return Filter(lambda element: all(f(element) for f in members), "and")
+    return Filter(
+        lambda element: all(f(element) for f in members),
+        "and",
+        lambda primary, secondary: all(f.matches(primary, secondary) for f in members),
+    )
 
 
 @algorithm("Filter.or")
 def filter_or(filters: list[Filter]) -> Filter:
     """Any filter matches."""
     members = list(filters)
-    return Filter(lambda element: any(f(element) for f in members), "or")
+    return Filter(
+        lambda element: any(f(element) for f in members),
+        "or",
+        lambda primary, secondary: any(f.matches(primary, secondary) for f in members),
+    )
 
 
 @algorithm("Filter.not")
 def filter_not(filter: Filter) -> Filter:  # noqa: A002 - Earth Engine argument name
     """The filter does not match."""
-    return Filter(lambda element: not filter(element), f"not({filter.description})")
+    return Filter(
+        lambda element: not filter(element),
+        f"not({filter.description})",
+        lambda primary, secondary: not filter.matches(primary, secondary),
+    )
 
 
 @algorithm("Filter.notNull")
