@@ -120,7 +120,7 @@ class Corpus:
     """A corpus directory: its manifest and chip files.
 
     Args:
-        root: The corpus directory (created if missing).
+        root: The corpus directory (created with the first file written).
         options: The data-affecting fetch options; a corpus keeps the options it was started with.
     """
 
@@ -139,7 +139,6 @@ class Corpus:
         """
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"--out {self.root}: exists and is not a directory")
-        self.root.mkdir(parents=True, exist_ok=True)
         for kind in FILE_KINDS:
             folder = self.root / kind.folder
             if folder.is_dir():

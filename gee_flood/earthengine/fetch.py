@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import math
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -461,8 +460,3 @@ def _run_bounded(
     finally:
         for future in running:
             future.cancel()
-
-
-def default_workers() -> int:
-    """Return a sensible ``--workers`` default for this machine (I/O bound: twice the cores, at most 8)."""
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))
