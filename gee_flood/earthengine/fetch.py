@@ -241,7 +241,9 @@ def _layout(config: FetchConfig) -> _Layout:
     footprints = load_chip_list(config.chips, default_event=config.event, max_days=config.max_days)  # type: ignore[arg-type]
     if config.crs != "auto":
         resolve_crs(config.crs, footprints[0].footprint)  # validate the flag once, before gridding every chip
-    chips = grid_chip_list(footprints, crs="EPSG:4326" if config.crs == "auto" else config.crs, scale_m=config.scale)
+    lattices, chips = grid_chip_list(
+        footprints, crs="EPSG:4326" if config.crs == "auto" else config.crs, scale_m=config.scale
+    )
     by_group: dict[tuple[str, DateRange, DateRange], list[ChipSpec]] = defaultdict(list)
     for chip in chips:
         by_group[(chip.event, chip.s1_dates, chip.s2_dates)].append(chip)
@@ -253,7 +255,7 @@ def _layout(config: FetchConfig) -> _Layout:
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in members]))
         query_list.append(queries.SceneQuery(key, region, s1_dates, s2_dates))
         query_of.update({chip.chip_id: key for chip in members})
-    return _Layout(chips, {}, query_list, query_of, f"the {len(chips)} chips of {config.chips}")
+    return _Layout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {config.chips}")
 
 
 def _describe_dates(layout: _Layout, sensor: str) -> str:

@@ -197,7 +197,8 @@ def test_chip_list_on_sen1floods11_grids_matches_reprojection(world, tmp_path):
         LATTICE_X0 + 300, LATTICE_Y0 - 300
     )
     features = []
-    for number, (dx, dy) in enumerate([(0, 0), (0.004, -0.003)]):
+    # chips 0 and 1 are tiles of one raster (48 px apart: one lattice, read together); chip 2 is off that grid
+    for number, (dx, dy) in enumerate([(0, 0), (48 * px, 0), (0.004, -0.003)]):
         x0, y1 = lon + dx, lat + dy
         ring = [[x0, y1], [x0 + 48 * px, y1], [x0 + 48 * px, y1 - 48 * px], [x0, y1 - 48 * px], [x0, y1]]
         features.append(
@@ -210,7 +211,10 @@ def test_chip_list_on_sen1floods11_grids_matches_reprojection(world, tmp_path):
     chips_path = tmp_path / "chips.geojson"
     chips_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     out = tmp_path / "corpus"
-    run_fetch(config(world, out, aoi=None, dates=None, chips=chips_path, orbit_pass="any"))
+    world["server"].stats.reset()
+    summary = run_fetch(config(world, out, aoi=None, dates=None, chips=chips_path, orbit_pass="any"))
+    assert summary.written == 3 and summary.blocks == 2
+    assert world["server"].stats.snapshot()["requests"]["image:computePixels"] == 4  # (S2 + S1) x 2 blocks
     catalog = world["catalog"]
     for entry in manifest(out)["chips"]:
         assert entry["crs"] == "EPSG:4326" and entry["width"] == entry["height"] == 48
