@@ -238,6 +238,32 @@ def test_chip_list_on_sen1floods11_grids_matches_reprojection(world, tmp_path):
         assert np.nanmax(np.abs(s1)) < 40
 
 
+def test_aoi_on_an_epsg4326_grid(world, tmp_path):
+    out = tmp_path / "wgs84"
+    run_fetch(config(world, out, crs="EPSG:4326"))
+    px = 10.0 / METRES_PER_DEGREE
+    entries = manifest(out)["chips"]
+    assert entries and all(entry["crs"] == "EPSG:4326" for entry in entries)
+    for entry in entries:
+        assert entry["transform"][0] == pytest.approx(px) and entry["transform"][4] == pytest.approx(-px)
+        assert entry["transform"][2] / (CHIP * px) == pytest.approx(round(entry["transform"][2] / (CHIP * px)))
+        expected = np.full((2, CHIP, CHIP), np.nan, np.float32)
+        reproject(
+            world["catalog"].s1["s1_good"][:2],
+            expected,
+            src_transform=SOURCE_GEOREF.transform,
+            src_crs=SOURCE_GEOREF.crs,
+            dst_transform=Affine(*entry["transform"]),
+            dst_crs="EPSG:4326",
+            resampling=Resampling.nearest,
+        )
+        with rasterio.open(out / entry["files"]["S1Weak"]) as ds:
+            s1 = ds.read()
+        both = np.isfinite(expected) & np.isfinite(s1)
+        assert np.isfinite(s1).sum() >= np.isfinite(expected).sum() * 0.99
+        assert np.isclose(s1, expected)[both].mean() > 0.97
+
+
 def test_quota_storm_is_survived(world, reference, tmp_path):
     faults = FaultConfig(
         (
