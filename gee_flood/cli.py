@@ -199,7 +199,7 @@ def map_command() -> None:
 def data_download(
     dataset: Annotated[str, typer.Argument(help="Dataset to download: sen1floods11.")],
     dest: Annotated[Path, typer.Option("--dest", help="Destination folder; it will hold v1.1/ as in the bucket.")],
-    part: Annotated[str, typer.Option(help="hand (~1.5 GB), weak, splits, or all (~14 GB).")] = "hand",
+    part: Annotated[str, typer.Option(help="hand, weak, splits, or all (~14 GB).")] = "hand",
     workers: Annotated[int, typer.Option(min=1, max=32, help="Files downloaded in parallel.")] = 4,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     list_url: Annotated[
@@ -279,12 +279,19 @@ def emulator_serve(
     bucket_dir: Annotated[
         Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
     ] = None,
+    resampling: Annotated[
+        str,
+        typer.Option(
+            "--resampling",
+            help="Default warping of stored bands: 'nearest' (Earth Engine's) or 'bilinear' (float bands only).",
+        ),
+    ] = "nearest",
 ) -> None:
     """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
     from gee_flood.emulator.serve import serve
 
     serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
-          announce=typer.echo)  # fmt: skip
+          default_resampling=resampling, announce=typer.echo)  # fmt: skip
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ Stored assets keep one mask for all their bands (the GeoTIFF's dataset mask); Ea
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -184,6 +185,8 @@ class AssetService:
             return self.create_asset(f"projects/{params['project']}", query.get("assetId"), payload)
         if endpoint == "assets.get":
             return self.describe(f"projects/{params['project']}/assets/{params['asset']}")
+        if endpoint == "assets.patch":
+            return self.update(f"projects/{params['project']}/assets/{params['asset']}", payload, query)
         if endpoint == "assets.delete":
             return self.delete(f"projects/{params['project']}/assets/{params['asset']}")
         if endpoint == "assets.list":
@@ -225,7 +228,7 @@ class AssetService:
         record = self.catalog.find_image(asset_id)
         if record is None:
             raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
-        return image_from_catalog(record)
+        return image_from_catalog(record)  # getPixels of a stored asset: its pixels as stored (nearest)
 
     # -- operations ----------------------------------------------------------------------------------------------
 
@@ -579,25 +582,74 @@ class AssetService:
         return description
 
     def list_assets(self, parent: str, query: dict[str, str]) -> dict[str, Any]:
-        """``listAssets``: the children of a folder, collection or project."""
-        parent_id = asset_id_from_name(parent + ("/" if parent.endswith("/assets") else ""))
-        children = self.catalog.children(parent_id)
+        """``listAssets``: the children of a folder, collection or project root (``projects/P/assets``)."""
+        root = re.fullmatch(r"projects/([^/]+)/assets/?", parent)
+        if root is not None:
+            parent_id = "" if root.group(1) in _PUBLIC_PROJECTS else parent.rstrip("/")
+        else:
+            parent_id = asset_id_from_name(parent)
+        children = self.catalog.children(parent_id) if parent_id else self._public_roots()
         known = {child for child, _ in children}
-        prefix = parent_id.rstrip("/") + "/"
+        prefix = parent_id.rstrip("/") + "/" if parent_id else ""
         for folder in sorted(self.folders):
             if folder.startswith(prefix) and "/" not in folder[len(prefix) :] and folder not in known:
                 children.append((folder, "FOLDER"))
-        if not children and self.catalog.find_collection(parent_id) is None and parent_id not in self.folders:
-            if not any(image_id.startswith(prefix) for image_id in self.catalog.images):
-                raise EEError(f"Asset '{parent_id}' not found (does not exist or caller does not have access).", 404)
+        exists = root is not None or self.catalog.find_collection(parent_id) is not None or parent_id in self.folders
+        if not children and not exists:
+            raise EEError(f"Asset '{parent_id}' not found (does not exist or caller does not have access).", 404)
         page_size = int(query.get("pageSize") or 0)
         if page_size:
             children = children[:page_size]
         assets = [
             {"type": kind, "name": asset_name_from_id(child), "id": child, "updateTime": _timestamp()}
-            for child, kind in children
+            for child, kind in sorted(children)
         ]
         return {"assets": assets}
+
+    def _public_roots(self) -> list[tuple[str, str]]:
+        ids = [*self.catalog.collections, *self.catalog.images]
+        tops = {asset_id.split("/", 1)[0] for asset_id in ids if not asset_id.startswith("projects/")}
+        return [(top, "FOLDER") for top in sorted(tops)]
+
+    def update(self, name: str, payload: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """``assets.patch`` (``updateAsset``/``setAssetProperties``): properties and start/end times of an image.
+
+        The body is ``{"asset": {...}, "updateMask": {"paths": [...]}}``; a path named in the mask but unset in the
+        asset deletes that value; the path ``properties`` replaces them all; no mask updates everything given.
+        """
+        asset_id = asset_id_from_name(name)
+        record = self.catalog.find_image(asset_id)
+        if record is None:
+            raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+        asset = dict(payload.get("asset") or {})
+        paths = list((payload.get("updateMask") or {}).get("paths") or [])
+        paths += [path for path in (query.get("updateMask") or "").split(",") if path]
+        new = dict(asset.get("properties") or {})
+        properties = dict(record.properties)
+        if not paths:
+            paths = ["properties." + key for key in new] + [k for k in ("start_time", "end_time") if k in asset]
+        for path in paths:
+            if path == "properties":
+                properties = {k: v for k, v in properties.items() if k.startswith("system:")}
+                properties.update({k: v for k, v in new.items() if v is not None})
+            elif path.startswith("properties."):
+                key = path.split(".", 1)[1].strip('"')
+                if new.get(key) is None:
+                    properties.pop(key, None)
+                else:
+                    properties[key] = new[key]
+            elif path in ("start_time", "startTime", "end_time", "endTime"):
+                field_name = "startTime" if path.startswith("start") else "endTime"
+                system = "system:time_start" if path.startswith("start") else "system:time_end"
+                value = asset.get(field_name, asset.get(path))
+                if value is None:
+                    properties.pop(system, None)
+                else:
+                    properties[system] = _millis_from_timestamp(value, field_name)
+            else:
+                raise EEError(f"assets.patch: updating '{path}' is not implemented by the gee-flood emulator.")
+        self.catalog.add_asset(dataclasses.replace(record, properties=properties), overwrite=True)
+        return self.describe(name)
 
     def delete(self, name: str) -> dict[str, Any]:
         """``assets.delete``."""

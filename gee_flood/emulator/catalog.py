@@ -224,18 +224,24 @@ class Catalog:
             return removed
 
     def children(self, parent: str) -> list[tuple[str, str]]:
-        """Return ``(id, type)`` of the assets directly under ``parent`` (``"IMAGE"`` or ``"IMAGE_COLLECTION"``)."""
+        """Return ``(id, type)`` of the assets directly under ``parent``.
+
+        Types are ``"IMAGE"``, ``"IMAGE_COLLECTION"`` or ``"FOLDER"`` (a path prefix of deeper assets).
+        """
         prefix = parent.rstrip("/") + "/"
         found: dict[str, str] = {}
         with self._lock:
             if parent in self.collections:
                 return [(image.image_id, "IMAGE") for image in self.collections[parent]]
-            for collection_id in self.collections:
-                if collection_id.startswith(prefix) and "/" not in collection_id[len(prefix) :]:
-                    found[collection_id] = "IMAGE_COLLECTION"
-            for image_id in self.images:
-                if image_id.startswith(prefix) and "/" not in image_id[len(prefix) :]:
-                    found.setdefault(image_id, "IMAGE")
+            for asset_id, kind in [*((c, "IMAGE_COLLECTION") for c in self.collections),
+                                   *((i, "IMAGE") for i in self.images)]:  # fmt: skip
+                if not asset_id.startswith(prefix):
+                    continue
+                rest = asset_id[len(prefix) :]
+                if "/" in rest:
+                    found.setdefault(prefix + rest.split("/", 1)[0], "FOLDER")
+                else:
+                    found[asset_id] = kind
         return sorted(found.items())
 
 

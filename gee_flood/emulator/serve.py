@@ -47,6 +47,7 @@ def serve(
     faults_file: str | Path | None = None,
     assets_dir: str | Path | None = None,
     bucket_dir: str | Path | None = None,
+    default_resampling: str = "nearest",
     announce: Callable[[str], Any] = print,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
@@ -59,12 +60,13 @@ def serve(
         faults_file: Optional fault configuration JSON (see :func:`load_faults`).
         assets_dir: Where ingested/exported assets are kept (a temporary directory if None).
         bucket_dir: Local stand-in for Cloud Storage buckets (``bucket_dir/<bucket>/<object>``).
+        default_resampling: ``"nearest"`` (Earth Engine's default) or ``"bilinear"`` (float bands).
         announce: Where the URL and instructions are printed.
         stop: Event that ends serving (Ctrl-C does too).
     """
     faults = load_faults(faults_file)
     server = EmulatorServer(catalog_dir, host=host, port=port, faults=faults, assets_dir=assets_dir,
-                            bucket_dir=bucket_dir)  # fmt: skip
+                            bucket_dir=bucket_dir, default_resampling=default_resampling)  # fmt: skip
     stop = stop or threading.Event()
     with server:
         counts = {name: len(images) for name, images in server.catalog.collections.items()}

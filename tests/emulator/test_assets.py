@@ -127,6 +127,10 @@ def test_ingestion_round_trip_through_cloud_storage(ee_assets, tmp_path: Path) -
     assert asset["type"] == "IMAGE" and asset["bands"][0]["pyramidingPolicy"] == "MODE"
     listed = ee.data.listAssets({"parent": "projects/emulator/assets/flood"})["assets"]
     assert [entry["id"] for entry in listed] == ["projects/emulator/assets/flood/mask1"]
+    root = ee.data.listAssets({"parent": "projects/emulator/assets"})["assets"]
+    assert {"id": "projects/emulator/assets/flood", "type": "FOLDER"} in [
+        {"id": entry["id"], "type": entry["type"]} for entry in root
+    ]
     with pytest.raises(ee.EEException, match="Cannot overwrite asset"):
         second = ee.data.startIngestion(ee.data.newTaskId()[0], manifest)
         failed, _ = wait(ee, second["name"])
@@ -162,6 +166,8 @@ def test_cog_backed_asset_from_local_bucket_dir(ee_assets, emulator: EmulatorSer
     with pytest.raises(ee.EEException, match="is not a valid Cloud Optimized GeoTIFF"):
         ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://local-bucket/plain.tif"]}},
                             "projects/emulator/assets/plain")  # fmt: skip
+    ee.data.setAssetProperties("projects/emulator/assets/cog1", {"event": "Demo", "source": None})
+    assert ee.Image("projects/emulator/assets/cog1").toDictionary().getInfo() == {"event": "Demo"}
     ee.data.createAsset({"type": "IMAGE_COLLECTION"}, "projects/emulator/assets/floods")
     assert ee.ImageCollection("projects/emulator/assets/floods").size().getInfo() == 0
     ee.data.deleteAsset("projects/emulator/assets/cog1")

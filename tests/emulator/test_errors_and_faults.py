@@ -129,3 +129,13 @@ def test_slow_faults_delay_but_answer(catalog) -> None:
         assert codes == [200, 200, 200]
         assert delays == [0.3]  # only the second request (after=1, count=1) was slowed
         assert server.stats.snapshot()["faults"] == {"slow": 1}
+
+
+def test_every_implemented_algorithm_is_a_real_earth_engine_algorithm() -> None:
+    from gee_flood.emulator import implemented_algorithms
+    from gee_flood.emulator.discovery import ALGORITHMS_PATH
+
+    known = {entry["name"].split("/", 1)[1] for entry in json.loads(ALGORITHMS_PATH.read_text())["algorithms"]}
+    implemented = implemented_algorithms()
+    assert len(implemented) > 250
+    assert [name for name in implemented if name not in known] == []

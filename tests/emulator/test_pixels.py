@@ -151,3 +151,18 @@ def test_geotiff_format_and_reduce_region(ee_client, catalog) -> None:
     assert mean["occurrence"] == pytest.approx(100 * 15 / 64, rel=1e-6)
     total = ee.Image(JRC).gt(50).reduceRegion(ee.Reducer.sum(), ee.Image(JRC).geometry(), 20).getInfo()
     assert total["occurrence"] == pytest.approx(32 * 7, abs=32)  # 20 m grid: about 7.5 of 32 columns are water
+
+
+def test_server_default_bilinear_resampling_applies_to_float_bands_only(catalog) -> None:
+    import ee
+
+    from gee_flood.emulator import EmulatorServer, initialize_ee
+
+    grid = utm_grid(x_offset_px=20.5, y_offset_px=20.0, size=8)
+    with EmulatorServer(catalog.root, default_resampling="bilinear") as server:
+        initialize_ee(server)
+        vv = compute(ee, ee.Image(f"{S1}/S1_A").select("VV"), grid)["VV"]
+        b3 = compute(ee, ee.Image(f"{S2}/{S2_INDEX_1}").select("B3"), grid)["B3"]
+    rows, cols = np.mgrid[20:28, 0:8]
+    np.testing.assert_allclose(vv, -20 + 0.1 * (cols + 20.5) + 0.01 * rows, atol=1e-4)  # interpolated
+    assert set(np.unique(b3 - (1000 + rows * 10 + cols))) <= {20, 21}  # uint16: a neighbouring source value

@@ -7,7 +7,6 @@ footprint). A missing property never matches (and so matches under ``Filter.not`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -195,13 +194,3 @@ def calendar_range(start: int, end: int | None = None, field: str = "day_of_year
         return start <= value <= last if start <= last else value >= start or value <= last
 
     return Filter(predicate, f"calendarRange({field})")
-
-
-@algorithm("Filter.expression")
-def filter_expression(expression: str) -> Filter:
-    """Not supported: Earth Engine filter expressions are a query language of their own."""
-    text = re.sub(r"\s+", " ", expression)[:80]
-    raise EEError(
-        "Filter.expression: filter expression strings are not implemented by the gee-flood emulator; "
-        f"use ee.Filter.eq/lt/... instead of {text!r}"
-    )

@@ -127,14 +127,6 @@ def bbox(west: float, south: float, east: float, north: float) -> Geometry:
     return Geometry(shapely.geometry.box(west, south, east, north), WGS84, False)
 
 
-@algorithm("Geometry")
-def geometry_from_geojson(geoJson: Any, proj: Any = None, geodesic: Any = None, evenOdd: Any = None) -> Geometry:
-    """A geometry from GeoJSON."""
-    if isinstance(geoJson, Geometry):
-        return geoJson
-    return Geometry(shapely.geometry.shape(geoJson), crs_of(proj), bool(geodesic))
-
-
 def _in(geometry: Geometry, proj: Any) -> tuple[BaseGeometry, str]:
     crs = crs_of(proj) if proj is not None else geometry.crs
     return geometry.to_crs(crs), crs

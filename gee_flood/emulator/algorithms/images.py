@@ -61,12 +61,19 @@ from gee_flood.emulator.raster import (
 # Loading
 
 
-def image_from_catalog(record: CatalogImage) -> EEImage:
-    """An emulated image reading a catalog GeoTIFF (bands, properties, footprint, id, version)."""
-    bands = [
-        Band(name, PixelType.from_dtype(dtype), SourceBand(record.path, index + 1, nodata), record.grid)
-        for index, (name, dtype, nodata) in enumerate(zip(record.bands, record.dtypes, record.nodata, strict=True))
-    ]
+def image_from_catalog(record: CatalogImage, default_resampling: str = "nearest") -> EEImage:
+    """An emulated image reading a catalog GeoTIFF (bands, properties, footprint, id, version).
+
+    Args:
+        record: The catalog image.
+        default_resampling: ``"nearest"`` (Earth Engine's default for every band) or ``"bilinear"`` (then applied
+            to floating-point bands only; integer bands such as labels and masks stay nearest-neighbour).
+    """
+    bands = []
+    for index, (name, dtype, nodata) in enumerate(zip(record.bands, record.dtypes, record.nodata, strict=True)):
+        ptype = PixelType.from_dtype(dtype)
+        resampling = default_resampling if ptype.precision != "int" else "nearest"
+        bands.append(Band(name, ptype, SourceBand(record.path, index + 1, nodata, resampling), record.grid))
     properties = dict(record.properties)
     properties["system:index"] = record.index
     footprint = shapely.geometry.shape(record.footprint)
@@ -92,7 +99,7 @@ def image_load(ctx: EvalContext, id: str, version: Any = None) -> EEImage:  # no
         if ctx.catalog.find_collection(str(id)) is not None:
             raise EEError(f"Image.load: Asset '{id}' is not an Image.")
         raise EEError(f"Image.load: Image asset '{id}' not found (does not exist or caller does not have access).")
-    return image_from_catalog(record)
+    return image_from_catalog(record, ctx.default_resampling)
 
 
 def constant_image(value: Any) -> EEImage:
@@ -753,7 +760,7 @@ def collection_load(ctx: EvalContext, id: str, version: Any = None) -> EECollect
             f"ImageCollection.load: ImageCollection asset '{id}' not found (does not exist or caller does not have "
             "access)."
         )
-    images = [image_from_catalog(record) for record in records]
+    images = [image_from_catalog(record, ctx.default_resampling) for record in records]
     version_number = max((image.version or 0 for image in images), default=0) or None
     properties = dict(ctx.catalog.collection_properties.get(str(id), {}))
     return EECollection("ImageCollection", images, properties, str(id), version_number)

@@ -299,7 +299,7 @@ def _composite(collection: Any, name: str, where: str, suffix: bool) -> EEImage:
 
 _COMPOSITES = ("mean", "median", "min", "max", "sum", "count", "first", "stdDev")
 
-for _composite_name in _COMPOSITES:
+for _composite_name in ("mean", "median", "min", "max", "sum", "count"):
 
     def _make(name: str) -> Callable[[Any], EEImage]:
         def composite(collection: Any) -> EEImage:
