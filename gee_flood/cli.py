@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from gee_flood.errors import GeeFloodError, NotBuiltError
+from gee_flood.errors import GeeFloodError, InputError, NotBuiltError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,9 +63,114 @@ def demo() -> None:
 
 @app.command()
 @user_errors
-def fetch() -> None:
+def fetch(
+    out: Annotated[Path, typer.Option("--out", help="Corpus directory (created; a rerun resumes it).")],
+    aoi: Annotated[Path | None, typer.Option("--aoi", help="Area of interest: GeoJSON Polygon in EPSG:4326.")] = None,
+    dates: Annotated[
+        str | None, typer.Option("--dates", help="UTC days START/END for --aoi, e.g. 2019-03-01/2019-03-20.")
+    ] = None,
+    chips: Annotated[
+        Path | None,
+        typer.Option(
+            "--chips", help="FeatureCollection of chip footprints with s1_date/s2_date (or date), chip_id, event."
+        ),
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", help="Event name in chip ids (default: the file name).")
+    ] = None,
+    max_days: Annotated[int, typer.Option("--max-days", help="Largest gap between the S1 and S2 days.")] = 2,
+    max_cloud: Annotated[
+        float, typer.Option("--max-cloud", help="Largest cloudy fraction of a chip's S2 pixels.")
+    ] = 0.5,
+    max_scene_cloud: Annotated[
+        float, typer.Option("--max-scene-cloud", help="Scene prefilter: largest CLOUDY_PIXEL_PERCENTAGE (0-100).")
+    ] = 80.0,
+    min_valid: Annotated[
+        float, typer.Option("--min-valid", help="Smallest fraction of pixels with S1 and clear S2.")
+    ] = 0.2,
+    chip_size: Annotated[int, typer.Option("--chip-size", help="Chip side in pixels (--aoi).")] = 512,
+    scale: Annotated[float, typer.Option("--scale", help="Pixel size in metres.")] = 10.0,
+    crs: Annotated[
+        str, typer.Option("--crs", help="utm, EPSG:4326 or EPSG:<code>; auto = UTM for --aoi, EPSG:4326 for --chips.")
+    ] = "auto",
+    orbit_pass: Annotated[str, typer.Option("--orbit-pass", help="ASCENDING, DESCENDING or any.")] = "any",
+    cloud_mask: Annotated[
+        str, typer.Option("--cloud-mask", help="cloudscore (Cloud Score+) or probability.")
+    ] = "cloudscore",
+    cloud_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--cloud-threshold", help="Clear if cs >= this (default 0.6); cloudy if probability > this (default 50)."
+        ),
+    ] = None,
+    permanent_water: Annotated[
+        bool, typer.Option("--permanent-water", help="Also write JRC water occurrence.")
+    ] = False,
+    weak_labels: Annotated[
+        bool, typer.Option("--weak-labels", help="Also write S1 Otsu and S2 NDWI weak labels.")
+    ] = False,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Earth Engine Cloud project (else EE_PROJECT).")
+    ] = None,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="highvolume or standard.")] = "highvolume",
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Concurrent chip-block tasks.")] = 4,
+    io_threads: Annotated[int, typer.Option("--io-threads", help="Concurrent requests per task.")] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="threads, local (Dask LocalCluster) or tcp://host:port; default by job size."),
+    ] = None,
+    block_size: Annotated[
+        int, typer.Option("--block-size", hidden=True, help="Pixels per side of a chip block.")
+    ] = 2048,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help="Accept AOIs over 100,000 km2.")] = False,
+    fast_retries: Annotated[
+        bool, typer.Option("--fast-retries", hidden=True, help="Millisecond retry delays.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
     """Fetch paired S1/S2 chips from Earth Engine through xee into an on-disk corpus."""
-    _not_built("fetch", "see the README's roadmap")
+    from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
+
+    def choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+        for option in allowed:
+            if value.lower() == option.lower():
+                return option
+        raise InputError(f"{flag}: {value!r} must be one of {', '.join(allowed)}")
+
+    config = FetchConfig(
+        out=out,
+        aoi=aoi,
+        dates=dates,
+        chips=chips,
+        event=event,
+        max_days=max_days,
+        max_cloud=max_cloud,
+        max_scene_cloud=max_scene_cloud,
+        min_valid=min_valid,
+        chip_size=chip_size,
+        scale=scale,
+        crs=crs,
+        orbit_pass=choice(orbit_pass, ("ASCENDING", "DESCENDING", "any"), "--orbit-pass"),
+        cloud_mask=choice(cloud_mask, ("cloudscore", "probability"), "--cloud-mask"),
+        cloud_threshold=cloud_threshold,
+        permanent_water=permanent_water,
+        weak_labels=weak_labels,
+        project=project,
+        endpoint=choice(endpoint, ("highvolume", "standard"), "--endpoint"),
+        ee_url=ee_url,
+        workers=workers,
+        io_threads=io_threads,
+        scheduler=scheduler,
+        block_px=block_size,
+        allow_large=allow_large,
+        retry=RetryPolicy.fast() if fast_retries else RetryPolicy(),
+        progress=not quiet,
+    )
+    summary = run_fetch(config)
+    typer.echo(summary.line())
 
 
 @app.command()
