@@ -304,7 +304,7 @@ def align_chips(chips: list[ChipSpec]) -> tuple[dict[str, Lattice], list[ChipSpe
         if width > MAX_LATTICE_PX or height > MAX_LATTICE_PX:
             continue
         lattice = Lattice(
-            f"list{len(lattices)}", chips[members[0]].crs, reference * Affine.translation(col0, row0), width, height
+            f"list{len(lattices)}", chips[members[0]].crs, reference @ Affine.translation(col0, row0), width, height
         )
         lattices[lattice.key] = lattice
         for index, d_row, d_col in aligned:

@@ -80,11 +80,18 @@ def test_request_bytes_are_counted_like_xee() -> None:
 
 
 @pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+def fast_retries(monkeypatch: pytest.MonkeyPatch):
     """Shrink googleapiclient's random backoff (rand() * 2**n seconds) so retries take milliseconds."""
     import googleapiclient.http
 
     monkeypatch.setattr(googleapiclient.http, "random", types.SimpleNamespace(random=lambda: 0.001))
+    # This test relies on the client's own retries (EE's default: 5); another test may have lowered them globally.
+    import ee
+
+    previous = ee.data._get_state().max_retries
+    ee.data.setMaxRetries(5)
+    yield
+    ee.data.setMaxRetries(previous)
 
 
 def test_quota_storm_is_survived_by_the_clients_retries(catalog, fast_retries) -> None:
