@@ -27,14 +27,10 @@ from typing import Any, Literal
 
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
+from gee_flood.data.chip import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.inputs import DateRange
 from gee_flood.earthengine.pairing import SceneRecord
 from gee_flood.errors import DataError
-
-# Band orders of gee_flood.data.chip.S1_BANDS / S2_BANDS (Sen1Floods11's), repeated here so that fetching does not
-# import gee_flood.data (whose package imports torch: seconds of start-up on every Dask worker); a test checks them.
-S1_BANDS: tuple[str, ...] = ("VV", "VH")
-S2_BANDS: tuple[str, ...] = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
 
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"

@@ -186,8 +186,10 @@ def test_with_retries_backs_off_then_succeeds_or_explains():
         with_retries(always, policy=policy, what="reading", sleep=sleeps.append)
 
 
-def test_band_orders_match_the_chip_model():
-    from gee_flood.data.chip import S1_BANDS, S2_BANDS
-    from gee_flood.earthengine import queries
+def test_fetch_path_does_not_import_torch():
+    import subprocess
+    import sys
 
-    assert queries.S1_BANDS == S1_BANDS and queries.S2_BANDS == S2_BANDS
+    code = "import sys, gee_flood.earthengine.fetch, gee_flood.data; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
