@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -26,21 +27,29 @@ from gee_flood.training.config import parse_set_options  # noqa: E402
 
 
 def main(
-    seed: list[int] = typer.Option([], help="Seed(s) to run (each writes its own result file)."),
-    data: Path = typer.Option(ROOT / ".." / "shared" / "data" / "ombria", help="OMBRIA folder."),
-    configs: Path = typer.Option(ROOT / "configs", help="Folder of the ombria_*.yaml row configs."),
-    work_dir: Path = typer.Option(ROOT / "runs" / "benchmark_ombria", help="Run directories (not committed)."),
-    results: Path = typer.Option(ROOT / "docs" / "results", help="Where seeds/*.json and ombria.{md,json} go."),
-    steps: int | None = typer.Option(None, help="Optimizer steps of every trained row (default: the configs')."),
-    settings: str = typer.Option("single-date,bi-temporal", help="Comma-separated settings to run."),
-    student_teacher: str = typer.Option(
-        "single-date", help="Whose teacher the single-date student distils from: single-date or bi-temporal."
-    ),
-    threads: int = typer.Option(2, help="torch CPU threads."),
-    fraction: float = typer.Option(0.1, help="Labelled fraction f of train."),
-    set_: list[str] = typer.Option([], "--set", help="Config override for every trained row, key.path=value."),
-    merge_only: bool = typer.Option(False, help="Only merge existing seed files."),
-    progress: bool = typer.Option(False, help="Show progress bars."),
+    seed: Annotated[list[int] | None, typer.Option(help="Seed(s) to run (each writes its own result file).")] = None,
+    data: Annotated[Path, typer.Option(help="OMBRIA folder.")] = ROOT / ".." / "shared" / "data" / "ombria",
+    configs: Annotated[Path, typer.Option(help="Folder of the ombria_*.yaml row configs.")] = ROOT / "configs",
+    work_dir: Annotated[Path, typer.Option(help="Run directories (not committed).")] = ROOT
+    / "runs"
+    / "benchmark_ombria",
+    results: Annotated[Path, typer.Option(help="Where seeds/*.json and ombria.{md,json} go.")] = ROOT
+    / "docs"
+    / "results",
+    steps: Annotated[
+        int | None, typer.Option(help="Optimizer steps of every trained row (default: the configs').")
+    ] = None,
+    settings: Annotated[str, typer.Option(help="Comma-separated settings to run.")] = "single-date,bi-temporal",
+    student_teacher: Annotated[
+        str, typer.Option(help="Whose teacher the single-date student distils from: single-date or bi-temporal.")
+    ] = "single-date",
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    fraction: Annotated[float, typer.Option(help="Labelled fraction f of train.")] = 0.1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override for every trained row, key.path=value.")
+    ] = None,
+    merge_only: Annotated[bool, typer.Option(help="Only merge existing seed files.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = False,
 ) -> None:
     """Run Protocol A on OMBRIA and write the merged table."""
     try:
@@ -54,7 +63,7 @@ def main(
             threads=threads,
             labelled_fraction=fraction,
             student_teacher=student_teacher,
-            overrides=parse_set_options(set_),
+            overrides=parse_set_options(set_ or []),
             progress=progress,
         )
         if not merge_only:

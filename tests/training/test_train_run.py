@@ -68,7 +68,9 @@ def test_student_learns_from_teacher_alone(tmp_path):
 def test_online_teacher_mode_runs(tmp_path):
     labelled = synthetic_chips(4, seed=6)
     pool = synthetic_chips(4, seed=7, clouds=True, prefix="pool")
-    teacher = train(tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=5), splits=splits_of(labelled, pool[:2]))
+    teacher = train(
+        tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=5), splits=splits_of(labelled, pool[:2])
+    )
     config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data={"unlabelled": "pool"})
     result = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
     assert any("train/distill" in row for row in read_metrics(result.run_dir / "metrics.csv"))
@@ -92,7 +94,9 @@ def test_fixed_seed_gives_identical_weights_and_metrics(tmp_path):
 
 def test_lightning_checkpoint_round_trip(tmp_path):
     chips = synthetic_chips(6, seed=9)
-    result = train(tiny_config("baseline", tmp_path, kind="supervised", steps=10), splits=splits_of(chips[:4], chips[4:]))
+    result = train(
+        tiny_config("baseline", tmp_path, kind="supervised", steps=10), splits=splits_of(chips[:4], chips[4:])
+    )
     lightning_ckpt = torch.load(result.lightning_checkpoint, weights_only=False)
     assert "gee_flood_card" in lightning_ckpt and "optimizer_states" in lightning_ckpt
     from_lightning = load_model(result.lightning_checkpoint)
@@ -108,7 +112,9 @@ def test_lightning_checkpoint_round_trip(tmp_path):
 
 def test_wrong_modalities_are_rejected(tmp_path):
     chips = synthetic_chips(6, seed=10)
-    result = train(tiny_config("baseline", tmp_path, kind="supervised", steps=2), splits=splits_of(chips[:4], chips[4:]))
+    result = train(
+        tiny_config("baseline", tmp_path, kind="supervised", steps=2), splits=splits_of(chips[:4], chips[4:])
+    )
     predictor = CheckpointPredictor(result.checkpoint)
     assert predictor.required_modalities == ["s1"]
     optical_only = synthetic_chips(1, seed=11)[0]
