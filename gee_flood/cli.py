@@ -270,25 +270,113 @@ def data_stats(
     typer.echo(f"wrote {out}")
 
 
+_CONFIG_HELP = "Training config (YAML), e.g. configs/ombria_teacher.yaml."
+
+
+def _train_overrides(
+    seed: int | None,
+    max_steps: int | None,
+    output_dir: Path | None,
+    devices: str | None,
+    num_nodes: int | None,
+    accelerator: str | None,
+    set_: list[str] | None,
+) -> dict[str, Any]:
+    from gee_flood.training.config import parse_set_options
+
+    overrides: dict[str, Any] = parse_set_options(set_ or [])
+    parsed_devices: Any = devices
+    if devices is not None and devices.isdigit():
+        parsed_devices = int(devices)
+    overrides.update(
+        {
+            "trainer.seed": seed,
+            "optim.max_steps": max_steps,
+            "trainer.output_dir": str(output_dir) if output_dir is not None else None,
+            "trainer.devices": parsed_devices,
+            "trainer.num_nodes": num_nodes,
+            "trainer.accelerator": accelerator,
+        }
+    )
+    return overrides
+
+
+def _report_training(result: Any) -> None:
+    typer.echo(f"run directory: {result.run_dir}")
+    typer.echo(f"checkpoint:    {result.checkpoint}")
+    typer.echo(
+        f"validation water IoU {result.best_val_iou:.4f} at threshold {result.card.labels.threshold:.2f} "
+        f"({result.summary.get('steps')} steps)"
+    )
+
+
+_Config = Annotated[Path, typer.Option("--config", help=_CONFIG_HELP)]
+_Seed = Annotated[int | None, typer.Option(help="Seed (overrides trainer.seed).")]
+_Steps = Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (overrides optim.max_steps).")]
+_Out = Annotated[Path | None, typer.Option("--output-dir", help="Parent folder of run directories.")]
+_Devices = Annotated[str | None, typer.Option(help="Devices per node ('auto', a count); more than one uses DDP.")]
+_Nodes = Annotated[int | None, typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
+_Accel = Annotated[str | None, typer.Option(help="Accelerator: auto (CUDA when present), cpu, gpu.")]
+_Set = Annotated[list[str] | None, typer.Option("--set", help="Any config override, key.path=value (repeatable).")]
+
+
 @train_app.command("teacher")
 @user_errors
-def train_teacher() -> None:
+def train_teacher(
+    config: _Config,
+    seed: _Seed = None,
+    max_steps: _Steps = None,
+    output_dir: _Out = None,
+    devices: _Devices = None,
+    num_nodes: _Nodes = None,
+    accelerator: _Accel = None,
+    set_: _Set = None,
+) -> None:
     """Train the teacher on paired S1 + S2 with hand labels."""
-    _not_built("train teacher", "see the README's roadmap")
+    from gee_flood.training.run import train_from_config
+
+    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
+    _report_training(train_from_config("teacher", config, overrides=overrides))
 
 
 @train_app.command("student")
 @user_errors
-def train_student() -> None:
+def train_student(
+    teacher: Annotated[Path, typer.Option("--teacher", help="Teacher checkpoint (model.ckpt or Lightning .ckpt).")],
+    config: _Config,
+    seed: _Seed = None,
+    max_steps: _Steps = None,
+    output_dir: _Out = None,
+    devices: _Devices = None,
+    num_nodes: _Nodes = None,
+    accelerator: _Accel = None,
+    set_: _Set = None,
+) -> None:
     """Train the SAR-only student from hand labels and a teacher."""
-    _not_built("train student", "see the README's roadmap")
+    from gee_flood.training.run import train_from_config
+
+    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
+    _report_training(train_from_config("student", config, teacher=teacher, overrides=overrides))
 
 
 @train_app.command("baseline")
 @user_errors
-def train_baseline() -> None:
+def train_baseline(
+    kind: Annotated[str, typer.Option("--kind", help="supervised (hand labels) or weak (weak labels, e.g. Otsu).")],
+    config: _Config,
+    seed: _Seed = None,
+    max_steps: _Steps = None,
+    output_dir: _Out = None,
+    devices: _Devices = None,
+    num_nodes: _Nodes = None,
+    accelerator: _Accel = None,
+    set_: _Set = None,
+) -> None:
     """Train a SAR-only baseline on hand labels or weak labels."""
-    _not_built("train baseline", "see the README's roadmap")
+    from gee_flood.training.run import train_from_config
+
+    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
+    _report_training(train_from_config("baseline", config, kind=kind, overrides=overrides))
 
 
 @emulator_app.command("serve")

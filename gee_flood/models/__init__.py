@@ -1,10 +1,13 @@
-"""Segmentation architectures (segmentation-models-pytorch) and self-describing checkpoints."""
+"""Segmentation architectures (segmentation-models-pytorch), self-describing checkpoints and checkpoint predictors."""
 
 from gee_flood.models.card import ArchitectureSpec, InputModality, LabelSemantics, ModelCard, TrainingSummary
 from gee_flood.models.checkpoint import LoadedModel, build_model, load_model, read_card, save_checkpoint
+from gee_flood.models.inputs import normalized_inputs, optical_valid
+from gee_flood.models.predictor import CheckpointPredictor, predict_logits
 
 __all__ = [
     "ArchitectureSpec",
+    "CheckpointPredictor",
     "InputModality",
     "LabelSemantics",
     "LoadedModel",
@@ -12,6 +15,9 @@ __all__ = [
     "TrainingSummary",
     "build_model",
     "load_model",
+    "normalized_inputs",
+    "optical_valid",
+    "predict_logits",
     "read_card",
     "save_checkpoint",
 ]

@@ -1,0 +1,340 @@
+"""Protocol A: the label-scarce OMBRIA benchmark (``docs/method.md``), run per seed and merged into one table.
+
+Rows (single-date setting; the bi-temporal setting adds the same rows with pre-event inputs):
+
+1. ``otsu``: per-image Otsu threshold on S1 AFTER (no training).
+2. ``weak``: SAR model trained on Otsu weak labels of all of train (masks never read).
+3. ``supervised-subset``: SAR model trained on the labelled subset only (f of train).
+4. ``supervised-all``: SAR model trained on all labels of train (reference ceiling).
+5. ``teacher``: S1 + S2 model trained on the labelled subset (reference; not SAR-only).
+6. ``student``: SAR model trained on the labelled subset + the teacher's soft labels on train (pool read without
+   masks).
+
+Every trained row uses the same architecture family, crop size, batch size and number of optimizer steps, and the
+same 12 validation chips (held out of the labelled subset; used for checkpoint selection and the probability
+threshold only). Results are on OMBRIA ``test``. Each seed writes ``seeds/seed<N>.json``; :func:`merge_results`
+turns every seed file into ``ombria.json`` and ``ombria.md`` (mean ± sample std over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gee_flood._io import write_json_atomic, write_text_atomic
+from gee_flood.data.ombria import OmbriaDataset
+from gee_flood.data.weak_labels import s1_otsu_label
+from gee_flood.errors import InputError
+from gee_flood.evaluation.metrics import MetricAccumulator
+from gee_flood.models.predictor import CheckpointPredictor
+from gee_flood.training.config import TrainConfig, load_config
+from gee_flood.training.run import train
+
+ROW_ORDER = ("otsu", "weak", "supervised-subset", "supervised-all", "teacher", "student")
+SETTINGS = ("single-date", "bi-temporal")
+METRICS = ("total_iou", "f1", "omission", "commission", "mean_iou")
+
+#: Input modalities per setting: (SAR rows, teacher).
+INPUTS: dict[str, tuple[list[str], list[str]]] = {
+    "single-date": (["s1_uint8"], ["s1_uint8", "s2_falsecolor_uint8"]),
+    "bi-temporal": (
+        ["s1_uint8_pre", "s1_uint8"],
+        ["s1_uint8_pre", "s2_falsecolor_uint8_pre", "s1_uint8", "s2_falsecolor_uint8"],
+    ),
+}
+
+#: Config file of each trained row, under the configs folder.
+CONFIG_FILES = {
+    "weak": "ombria_baseline_weak.yaml",
+    "supervised-subset": "ombria_baseline_supervised.yaml",
+    "supervised-all": "ombria_baseline_supervised_all.yaml",
+    "teacher": "ombria_teacher.yaml",
+    "student": "ombria_student.yaml",
+}
+
+
+@dataclass
+class BenchmarkOptions:
+    """Settings of one benchmark invocation.
+
+    Attributes:
+        data_root: The OMBRIA folder.
+        configs_dir: Folder of the row configs (``configs/``).
+        work_dir: Where run directories go (checkpoints are never committed).
+        results_dir: Where ``seeds/seed<N>.json``, ``ombria.json`` and ``ombria.md`` go.
+        settings: Settings to run (``single-date``, ``bi-temporal``).
+        max_steps: Optimizer steps of every trained row (None: the configs' value; all rows must agree).
+        threads: torch CPU threads.
+        labelled_fraction: Labelled share of train (f).
+        student_teacher: Setting whose teacher the single-date student distils from (``single-date`` follows the
+            protocol's teacher inputs; ``bi-temporal`` lets it learn from a teacher that also saw pre-event data).
+        overrides: Dotted config overrides applied to every trained row.
+        progress: Show progress bars.
+    """
+
+    data_root: Path
+    configs_dir: Path
+    work_dir: Path
+    results_dir: Path
+    settings: Sequence[str] = ("single-date", "bi-temporal")
+    max_steps: int | None = None
+    threads: int = 2
+    labelled_fraction: float = 0.1
+    student_teacher: str = "single-date"
+    overrides: dict[str, Any] | None = None
+    progress: bool = False
+
+
+def row_config(options: BenchmarkOptions, row: str, setting: str, seed: int) -> TrainConfig:
+    """Return the config of a trained ``row`` in ``setting`` for ``seed`` (inputs, data root, steps, seed set)."""
+    sar_inputs, teacher_inputs = INPUTS[setting]
+    suffix = "" if setting == "single-date" else "-bt"
+    overrides: dict[str, Any] = {
+        "data.root": str(options.data_root),
+        "data.inputs": teacher_inputs if row == "teacher" else sar_inputs,
+        "trainer.seed": seed,
+        "trainer.output_dir": str(options.work_dir / f"seed{seed}"),
+        "trainer.run_name": f"{row}{suffix}",
+        "trainer.threads": options.threads,
+        "trainer.progress_bar": options.progress,
+        **(options.overrides or {}),
+    }
+    if row in ("supervised-subset", "teacher", "student"):
+        overrides["data.labelled_fraction"] = options.labelled_fraction
+    if options.max_steps is not None:
+        overrides["optim.max_steps"] = options.max_steps
+    return load_config(options.configs_dir / CONFIG_FILES[row], overrides)
+
+
+def evaluate_predictor(
+    dataset: OmbriaDataset, predict: Callable[[Any], np.ndarray], *, progress: bool = False
+) -> dict[str, float]:
+    """Score ``predict(chip) -> mask`` on every chip of ``dataset``; returns total/mean IoU, F1, omission..."""
+    from tqdm.auto import tqdm
+
+    accumulator = MetricAccumulator()
+    for chip in tqdm(dataset, total=len(dataset), desc="test", disable=not progress, leave=False):
+        assert chip.label is not None
+        accumulator.add(chip.chip_id, chip.event, predict(chip).astype(bool), chip.label, chip.valid)
+    scores = accumulator.overall().as_dict()
+    return {key: float(scores[key]) for key in METRICS}
+
+
+def otsu_row(test: OmbriaDataset, *, progress: bool = False) -> dict[str, float]:
+    """Row 1: per-image global Otsu threshold of S1 AFTER on every test chip."""
+
+    def predict(chip: Any) -> np.ndarray:
+        label, _ = s1_otsu_label(chip.modality("s1_uint8")[0], chip.valid, method="global")
+        return label == 1
+
+    return evaluate_predictor(test, predict, progress=progress)
+
+
+def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
+    """Run every row of every setting for one seed and write ``seeds/seed<seed>.json``; return its path."""
+    if not (options.data_root / "OmbriaS1").is_dir():
+        raise InputError(f"{options.data_root}: OMBRIA not found (expected OmbriaS1/ and OmbriaS2/ inside)")
+    torch.set_num_threads(options.threads)
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    rows: list[dict[str, Any]] = []
+    test = OmbriaDataset(options.data_root, "test")
+    otsu = otsu_row(test, progress=options.progress)
+    for setting in options.settings:
+        rows.append(_row("otsu", setting, options.labelled_fraction, seed, otsu, {}))
+    teachers: dict[str, Path] = {}
+    teacher_settings = [s for s in SETTINGS if s in options.settings]
+    if "single-date" in options.settings and options.student_teacher not in teacher_settings:
+        teacher_settings.append(options.student_teacher)
+    plan = [("teacher", s) for s in teacher_settings]
+    plan += [(row, s) for s in SETTINGS if s in options.settings for row in ROW_ORDER[1:] if row != "teacher"]
+    for row, setting in plan:
+        config = row_config(options, row, setting, seed)
+        teacher = None
+        if row == "student":
+            teacher = teachers[options.student_teacher if setting == "single-date" else setting]
+        row_started, row_cpu = time.perf_counter(), time.process_time()
+        result = train(config, teacher=teacher)
+        if row == "teacher":
+            teachers[setting] = result.checkpoint
+            if setting not in options.settings:
+                continue
+        predictor = CheckpointPredictor(result.checkpoint)
+        scores = evaluate_predictor(test, predictor.predict, progress=options.progress)
+        info = {
+            "steps": result.summary["steps"],
+            "val_iou": result.best_val_iou,
+            "threshold": result.card.labels.threshold,
+            "wall_seconds": time.perf_counter() - row_started,
+            "cpu_seconds": time.process_time() - row_cpu,
+            "fit_seconds": result.summary["fit_seconds"],
+            "inputs": result.card.modality_names,
+            "architecture": result.card.architecture.model_dump(),
+            "labelled_chips": result.summary["labelled_chips"],
+            "unlabelled_chips": result.summary["unlabelled_chips"],
+        }
+        if teacher is not None:
+            info["teacher_inputs"] = CheckpointPredictor(teacher).required_modalities
+        rows.append(_row(row, setting, options.labelled_fraction, seed, scores, info))
+        log(
+            f"seed {seed} {setting:11s} {row:17s} test total IoU {scores['total_iou']:.4f} "
+            f"(val {result.best_val_iou:.4f}, {info['wall_seconds']:.0f} s)"
+        )
+    payload = {
+        "seed": seed,
+        "labelled_fraction": options.labelled_fraction,
+        "student_teacher": options.student_teacher,
+        "wall_seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "threads": options.threads,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch": torch.__version__,
+        "rows": rows,
+    }
+    path = options.results_dir / "seeds" / f"seed{seed}.json"
+    write_json_atomic(path, payload)
+    return path
+
+
+def _row(
+    name: str, setting: str, fraction: float, seed: int, scores: dict[str, float], info: dict[str, Any]
+) -> dict[str, Any]:
+    return {"name": name, "setting": setting, "labelled_fraction": fraction, "seed": seed, **scores, **info}
+
+
+def merge_results(results_dir: Path) -> tuple[Path, Path]:
+    """Merge every ``seeds/seed*.json`` into ``ombria.json`` and ``ombria.md`` (mean ± sample std over seeds)."""
+    seed_files = sorted((results_dir / "seeds").glob("seed*.json"))
+    if not seed_files:
+        raise InputError(f"{results_dir / 'seeds'}: no seed*.json results to merge")
+    runs = [json.loads(path.read_text()) for path in seed_files]
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        for row in run["rows"]:
+            grouped.setdefault((row["setting"], row["name"]), []).append(row)
+    merged: list[dict[str, Any]] = []
+    for setting in SETTINGS:
+        for name in ROW_ORDER:
+            rows = grouped.get((setting, name))
+            if not rows:
+                continue
+            entry: dict[str, Any] = {
+                "name": name,
+                "setting": setting,
+                "labelled_fraction": rows[0]["labelled_fraction"],
+                "seeds": [row["seed"] for row in rows],
+            }
+            for metric in METRICS:
+                values = np.array([row[metric] for row in rows], dtype=float)
+                entry[f"{metric}_mean"] = float(values.mean())
+                entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            for extra in ("steps", "val_iou", "threshold", "wall_seconds", "cpu_seconds"):
+                if extra in rows[0]:
+                    entry[f"{extra}_mean"] = float(np.mean([row[extra] for row in rows]))
+            if "inputs" in rows[0]:
+                entry["inputs"] = rows[0]["inputs"]
+            if rows[0].get("teacher_inputs"):
+                entry["teacher_inputs"] = rows[0]["teacher_inputs"]
+            merged.append(entry)
+    comparisons = _comparisons(grouped)
+    payload = {
+        "protocol": "A (OMBRIA, label-scarce; docs/method.md)",
+        "test_split": "test (70 samples)",
+        "seeds": [run["seed"] for run in runs],
+        "seed_wall_seconds": {str(run["seed"]): run["wall_seconds"] for run in runs},
+        "seed_cpu_seconds": {str(run["seed"]): run["cpu_seconds"] for run in runs},
+        "student_teacher": runs[0].get("student_teacher"),
+        "rows": merged,
+        "comparisons": comparisons,
+    }
+    json_path = write_json_atomic(results_dir / "ombria.json", payload)
+    md_path = write_text_atomic(results_dir / "ombria.md", _markdown(payload, runs))
+    return json_path, md_path
+
+
+def _comparisons(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Student minus each SAR baseline, paired by seed (mean and sample std of the per-seed difference)."""
+    targets = {"weak": 6.5, "supervised-subset": 5.0, "supervised-all": 0.0}
+    out = []
+    for setting in SETTINGS:
+        student = {row["seed"]: row["total_iou"] for row in grouped.get((setting, "student"), [])}
+        for baseline, target in targets.items():
+            other = {row["seed"]: row["total_iou"] for row in grouped.get((setting, baseline), [])}
+            seeds = sorted(set(student) & set(other))
+            if not seeds:
+                continue
+            gaps = 100 * np.array([student[s] - other[s] for s in seeds])
+            std = float(gaps.std(ddof=1)) if len(gaps) > 1 else float("nan")
+            out.append(
+                {
+                    "setting": setting,
+                    "student_minus": baseline,
+                    "gap_points_mean": float(gaps.mean()),
+                    "gap_points_std": std,
+                    "per_seed": {str(s): float(g) for s, g in zip(seeds, gaps, strict=True)},
+                    "target_points": target,
+                    "meets_target": bool(gaps.mean() >= target),
+                    "gap_exceeds_spread": bool(len(gaps) > 1 and abs(gaps.mean()) > std),
+                }
+            )
+    return out
+
+
+def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    seeds = ", ".join(str(s) for s in payload["seeds"])
+    lines = [
+        "# OMBRIA benchmark (Protocol A)",
+        "",
+        "Measured by `python scripts/benchmark_ombria.py` (see README, section Training). Flooded-class scores on",
+        f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over seeds {seeds} (n = {len(runs)}).",
+        "Labelled subset: f = 10 % of `train` by a seeded permutation; 12 of its chips are held out for validation",
+        "(checkpoint selection and probability threshold) in every trained row; the unlabelled pool is read without",
+        "masks. Every trained row: same optimizer steps, batch, crop; SAR rows share one architecture.",
+        "",
+    ]
+    header = (
+        "| setting | row | inputs | total IoU | F1 | omission | commission | mean per-image IoU | val IoU |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for setting in SETTINGS:
+        rows = [row for row in payload["rows"] if row["setting"] == setting]
+        if not rows:
+            continue
+        lines += [f"## {setting}", "", header]
+        for row in rows:
+            inputs = " + ".join(row.get("inputs", ["s1_uint8 (AFTER)"]))
+            if row.get("teacher_inputs"):
+                inputs += f" (teacher: {' + '.join(row['teacher_inputs'])})"
+            cells = [f"{100 * row[f'{m}_mean']:.1f} ± {100 * row[f'{m}_std']:.1f}" for m in METRICS]
+            val = f"{100 * row['val_iou_mean']:.1f}" if "val_iou_mean" in row else "–"
+            lines.append(f"| {setting} | {row['name']} | {inputs} | " + " | ".join(cells) + f" | {val} |")
+        lines.append("")
+    lines += [
+        "## Student against the SAR baselines (total IoU points, paired by seed)",
+        "",
+        "| setting | student minus | gap (mean ± std) | per seed | target | meets target | gap > spread |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for comparison in payload["comparisons"]:
+        per_seed = ", ".join(f"{g:+.1f}" for g in comparison["per_seed"].values())
+        lines.append(
+            f"| {comparison['setting']} | {comparison['student_minus']} | {comparison['gap_points_mean']:+.1f} ± "
+            f"{comparison['gap_points_std']:.1f} | {per_seed} | ≥ {comparison['target_points']:+.1f} | "
+            f"{'yes' if comparison['meets_target'] else 'no'} | {'yes' if comparison['gap_exceeds_spread'] else 'no'} |"
+        )
+    lines += ["", "## Compute", ""]
+    for run in runs:
+        lines.append(
+            f"- seed {run['seed']}: {run['wall_seconds'] / 60:.1f} min wall, {run['cpu_seconds'] / 60:.1f} min CPU "
+            f"({run['threads']} torch threads, {run['machine']}, torch {run['torch']})"
+        )
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,333 @@
+"""Training configuration: pydantic models loaded from YAML, with CLI overrides for the common knobs.
+
+A config file describes one run (teacher, student or baseline)::
+
+    role: student
+    data: {dataset: ombria, root: ../shared/data/ombria, split: train, inputs: [s1_uint8], labelled_fraction: 0.1}
+    model: {architecture: {name: Unet, encoder_name: tu-mobilenetv3_large_100, decoder_channels: [64, 32, 16, 16, 8]}}
+    optim: {lr: 0.002, batch_size: 16, max_steps: 600}
+    distill: {weight: 1.0, temperature: 2.0}
+    trainer: {seed: 0, output_dir: runs}
+
+Relative paths are relative to the working directory. The resolved config (with the normalisation statistics
+computed from the training data at run time) is written into the run directory as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gee_flood.data.normalization import NormalizationStats
+from gee_flood.errors import InputError
+from gee_flood.models.card import ArchitectureSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfig(_Strict):
+    """Another dataset used as the unlabelled corpus (e.g. a fetched Sen1Floods11-layout corpus).
+
+    Attributes:
+        dataset: Dataset name for :func:`gee_flood.data.open_dataset`.
+        root: Its folder.
+        split: Split name.
+        options: Reader-specific keyword arguments (e.g. ``{part: weak}``).
+    """
+
+    dataset: str
+    root: Path | None = None
+    split: str = "train"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(_Strict):
+    """What the network sees and learns from.
+
+    Attributes:
+        dataset: Dataset name (``ombria``, ``sen1floods11``...).
+        root: Dataset folder.
+        split: Training split.
+        options: Reader-specific keyword arguments passed to the dataset opener.
+        inputs: Input modality names, in channel order (teacher: S1 + S2; student and baselines: S1 only).
+        labels: ``hand``: the dataset's labels; ``otsu``: per-chip Otsu threshold of the first band of the first
+            SAR input (weak labels computed here; masks are never read); any other value is passed to the dataset
+            opener as its label source (e.g. Sen1Floods11's ``s1otsu`` or ``s2index``).
+        otsu_method: ``global`` or ``tiled`` Otsu for ``labels: otsu``.
+        labelled_fraction: Fraction of the split that is labelled (drawn by a seeded permutation of the chip ids);
+            the rest is the unlabelled pool.
+        subset_seed: Seed of that permutation (default: the run's seed).
+        validation_split: A separate validation split (e.g. Sen1Floods11 ``valid``); if None, validation chips are
+            held out of the labelled subset (the first ones of the permutation).
+        validation_count: Number of held-out validation chips (overrides ``validation_fraction``).
+        validation_fraction: Share of the labelled subset held out for validation.
+        unlabelled: ``none``; ``pool``: the rest of the split (read without labels); or another dataset.
+        labelled_share: Share of training draws taken from labelled chips when an unlabelled set is used
+            (None: proportional to the number of chips).
+        crop_size: Random square crops of this size (px) for training; None trains on whole chips.
+        flips: Random horizontal/vertical flips.
+        rot90: Random 90-degree rotations (square crops only).
+        preload: Read and normalise every chip once into memory (float16) before training.
+    """
+
+    dataset: str = "ombria"
+    root: Path | None = None
+    split: str = "train"
+    options: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[str]
+    labels: str = "hand"
+    otsu_method: Literal["global", "tiled"] = "global"
+    labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    subset_seed: int | None = None
+    validation_split: str | None = None
+    validation_count: int | None = Field(None, ge=1)
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    unlabelled: Literal["none", "pool"] | SourceConfig = "none"
+    labelled_share: float | None = Field(None, gt=0.0, le=1.0)
+    crop_size: int | None = Field(128, ge=8)
+    flips: bool = True
+    rot90: bool = True
+    preload: bool = True
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one input modality")
+        if len(set(value)) != len(value):
+            raise ValueError(f"input modalities repeat: {value}")
+        return value
+
+
+class ModelConfig(_Strict):
+    """Network architecture (segmentation-models-pytorch).
+
+    Attributes:
+        architecture: smp architecture, encoder, depth and decoder widths.
+        encoder_weights: Pretrained encoder weights (``imagenet`` needs internet on first use; None = random init).
+            Only the first layer is adapted to the input channel count by smp.
+    """
+
+    architecture: ArchitectureSpec = Field(
+        default_factory=lambda: ArchitectureSpec(
+            name="Unet", encoder_name="tu-mobilenetv3_large_100", encoder_depth=5, decoder_channels=[64, 32, 16, 16, 8]
+        )
+    )
+    encoder_weights: str | None = None
+
+
+class OptimConfig(_Strict):
+    """Optimiser and schedule (AdamW; steps are optimizer steps).
+
+    Attributes:
+        lr: Peak learning rate.
+        weight_decay: AdamW weight decay.
+        batch_size: Training batch size (per device).
+        max_steps: Optimizer steps of the run.
+        warmup_steps: Linear warm-up steps.
+        schedule: ``cosine`` (decay to ``min_lr_ratio * lr``) or ``constant`` after warm-up.
+        min_lr_ratio: Final learning rate as a fraction of ``lr`` for ``cosine``.
+        gradient_clip: Gradient norm clip (None = off).
+    """
+
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(16, ge=1)
+    max_steps: int = Field(600, ge=1)
+    warmup_steps: int = Field(20, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: float = Field(0.02, ge=0, le=1)
+    gradient_clip: float | None = 5.0
+
+
+class LossConfig(_Strict):
+    """Supervised loss on labelled pixels.
+
+    Attributes:
+        weight: Weight of the supervised term.
+        pos_weight: Weight of water pixels in the cross-entropy.
+        dice_weight: Weight of an added soft Dice loss.
+        edge_weight: Extra weight of pixels near label boundaries (0 = off).
+        edge_width: Boundary half-width (px).
+    """
+
+    weight: float = Field(1.0, ge=0)
+    pos_weight: float = Field(1.0, gt=0)
+    dice_weight: float = Field(0.0, ge=0)
+    edge_weight: float = Field(0.0, ge=0)
+    edge_width: int = Field(3, ge=0)
+
+
+class DistillConfig(_Strict):
+    """Cross-modal distillation (student only): follow the teacher's per-pixel water probability.
+
+    Attributes:
+        weight: Weight of the distillation term.
+        temperature: Softening temperature of teacher and student logits.
+        confidence_power: Pixels weigh ``|2p - 1| ** power`` (0 = uniform).
+        min_confidence: Pixels with ``|2p - 1|`` below this carry no teacher signal.
+        hard_threshold: If set, hard pseudo-labels ``p > threshold`` instead of soft targets.
+        edge_weight: Extra weight near the teacher's water boundaries (0 = off).
+        edge_width: Boundary half-width (px).
+        on_labelled: Also distil on labelled chips (besides their hand labels).
+        mode: ``cached``: teacher logits computed once per chip (with flip averaging) and augmented with the
+            inputs; ``online``: the frozen teacher runs on every augmented batch.
+        teacher_flips: Flip test-time augmentation when caching teacher logits.
+    """
+
+    weight: float = Field(1.0, ge=0)
+    temperature: float = Field(1.0, gt=0)
+    confidence_power: float = Field(0.0, ge=0)
+    min_confidence: float = Field(0.0, ge=0, lt=1)
+    hard_threshold: float | None = Field(None, gt=0, lt=1)
+    edge_weight: float = Field(0.0, ge=0)
+    edge_width: int = Field(3, ge=0)
+    on_labelled: bool = True
+    mode: Literal["cached", "online"] = "cached"
+    teacher_flips: bool = True
+
+
+class TrainerConfig(_Strict):
+    """Lightning trainer settings.
+
+    Attributes:
+        seed: Global seed (weights, sampling, augmentation; and the labelled subset unless ``subset_seed``).
+        output_dir: Parent folder of run directories.
+        run_name: Run directory name (default ``<role>-<kind>-seed<seed>``).
+        accelerator: ``auto`` (CUDA when present, else CPU), ``cpu``, ``gpu``...
+        devices: Devices per node (``auto``, a count, or a list); more than one uses DDP.
+        num_nodes: Nodes for multi-node DDP.
+        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) or a Lightning precision string.
+        val_every_steps: Validate every this many optimizer steps (and at the end).
+        early_stopping_patience: Stop after this many validations without improvement (None = never).
+        num_workers: DataLoader workers.
+        threads: torch CPU threads (None = torch's default).
+        progress_bar: Show Lightning's progress bar.
+        deterministic: Deterministic algorithms (fixed seed gives identical weights).
+        save_last: Also keep ``last.ckpt``.
+    """
+
+    seed: int = 0
+    output_dir: Path = Path("runs")
+    run_name: str | None = None
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    num_nodes: int = Field(1, ge=1)
+    precision: str = "auto"
+    val_every_steps: int = Field(100, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    num_workers: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=1)
+    progress_bar: bool = True
+    deterministic: bool = True
+    save_last: bool = True
+
+
+class TrainConfig(_Strict):
+    """One training run.
+
+    Attributes:
+        role: ``teacher`` (S1 + S2, hand labels), ``student`` (SAR only, hand labels + teacher) or ``baseline``.
+        kind: Free label of the variant (``supervised``, ``weak``...), recorded in the card and run name.
+        data, model, optim, loss, distill, trainer: See their classes.
+        teacher_checkpoint: The student's teacher (also settable with ``--teacher``).
+        normalization: Filled at run time from the training data (do not set it by hand).
+    """
+
+    role: Literal["teacher", "student", "baseline"]
+    kind: str = ""
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    teacher_checkpoint: Path | None = None
+    normalization: NormalizationStats | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if self.role == "student" and self.data.unlabelled == "none" and not self.distill.on_labelled:
+            raise ValueError("a student needs an unlabelled set (data.unlabelled) or distill.on_labelled: true")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The run directory name."""
+        if self.trainer.run_name:
+            return self.trainer.run_name
+        kind = f"-{self.kind}" if self.kind else ""
+        return f"{self.role}{kind}-seed{self.trainer.seed}"
+
+    def to_yaml(self) -> str:
+        """Return the config as YAML (paths as strings)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a training config from YAML and apply dotted overrides (``{"trainer.seed": 1}``).
+
+    Raises:
+        InputError: If the file is missing, is not YAML, or does not validate (the message names the field).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: config file not found")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise InputError(f"{file}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{file}: expected a mapping at the top level")
+    return config_from_dict(raw, overrides, where=str(file))
+
+
+def config_from_dict(
+    raw: dict[str, Any], overrides: dict[str, Any] | None = None, *, where: str = "config"
+) -> TrainConfig:
+    """Validate a config dict after applying dotted ``overrides``; one-line :class:`InputError` on failure."""
+    data = _apply_overrides(raw, overrides or {})
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{where}: {location}: {first['msg']}") from None
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    data = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain data
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise InputError(f"override {dotted!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def parse_set_options(options: list[str]) -> dict[str, Any]:
+    """Parse ``--set key.path=value`` options (values parsed as YAML scalars/lists)."""
+    result: dict[str, Any] = {}
+    for option in options:
+        if "=" not in option:
+            raise InputError(f"--set {option!r}: expected key.path=value")
+        key, text = option.split("=", 1)
+        try:
+            result[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"--set {option!r}: value is not valid YAML") from None
+    return result

@@ -1,0 +1,380 @@
+"""Training data: labelled subset / unlabelled pool / validation splits, per-chip tensors and augmentation.
+
+Every training chip is turned once into a :class:`PreparedChip` (normalised inputs by modality, integer labels
+with -1 wherever nothing is known, the mask of pixels where the teacher has a signal, and, for a student with a
+cached teacher, the teacher's logits). :class:`TrainingSamples` crops and flips all of a chip's layers with the
+same random transform, so the teacher's targets stay aligned with the student's input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from gee_flood.data.base import ChipDataset
+from gee_flood.data.chip import LABEL_NODATA, Chip, ModalitySpec
+from gee_flood.data.normalization import NormalizationStats
+from gee_flood.data.weak_labels import s1_otsu_label
+from gee_flood.errors import DataError, InputError
+from gee_flood.models.inputs import normalized_inputs, optical_valid
+
+
+class ChipListDataset(ChipDataset):
+    """A :class:`ChipDataset` over chips already in memory (tests, synthetic scenes).
+
+    Args:
+        chips: The chips (all with the same modalities).
+        name: Dataset name.
+    """
+
+    def __init__(self, chips: Sequence[Chip], name: str = "memory") -> None:
+        if not chips:
+            raise DataError(f"dataset {name!r} has no chips")
+        self._chips = list(chips)
+        self.name = name
+        self.modalities = dict(self._chips[0].specs)
+
+    def __len__(self) -> int:
+        return len(self._chips)
+
+    def chip_ids(self) -> list[str]:
+        """Return chip ids in index order."""
+        return [chip.chip_id for chip in self._chips]
+
+    def __getitem__(self, index: int) -> Chip:
+        return self._chips[index]
+
+
+class SubsetChipDataset(ChipDataset):
+    """Chips ``indices`` of another dataset, in that order."""
+
+    def __init__(self, base: ChipDataset, indices: Sequence[int]) -> None:
+        self.base = base
+        self.indices = list(indices)
+        self.name = base.name
+        self.modalities = dict(base.modalities)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def chip_ids(self) -> list[str]:
+        """Return chip ids in index order."""
+        ids = self.base.chip_ids()
+        return [ids[i] for i in self.indices]
+
+    def __getitem__(self, index: int) -> Chip:
+        return self.base[self.indices[index]]
+
+
+def open_dataset(
+    name: str,
+    root: str | Path | None,
+    split: str,
+    *,
+    modalities: Sequence[str] | None = None,
+    labels: str | None = "hand",
+    **options: Any,
+) -> ChipDataset:
+    """Open a dataset through :func:`gee_flood.data.open_dataset` (OMBRIA is read directly if it is absent).
+
+    Args:
+        name: Dataset name.
+        root: Folder.
+        split: Split.
+        modalities: Modalities to load.
+        labels: Label source (``None`` = never read labels).
+        **options: Reader options.
+    """
+    try:
+        from gee_flood.data import open_dataset as factory  # type: ignore[attr-defined]
+    except ImportError:
+        factory = None
+    if factory is not None:
+        return factory(name, root, split, modalities=modalities, labels=labels, **options)
+    if name == "ombria":
+        from gee_flood.data.ombria import OmbriaDataset
+
+        if root is None:
+            raise InputError("dataset 'ombria' needs a root folder")
+        return OmbriaDataset(root, split, modalities=modalities, with_labels=labels is not None)
+    raise InputError(f"dataset {name!r} is not available in this build (only 'ombria')")
+
+
+@dataclass
+class Splits:
+    """The chips of one run.
+
+    Attributes:
+        labelled: Labelled training chips.
+        validation: Labelled validation chips (model selection and threshold tuning only).
+        unlabelled: Unlabelled chips (their labels are never read), or None.
+        summary: Sizes and ids, recorded in the run directory.
+    """
+
+    labelled: ChipDataset
+    validation: ChipDataset
+    unlabelled: ChipDataset | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def labelled_subset_ids(
+    ids: Sequence[str], fraction: float, seed: int, validation: int | float | None
+) -> tuple[list[str], list[str], list[str]]:
+    """Split ``ids`` into (labelled-train, validation, pool) by a seeded permutation.
+
+    The labelled subset is the first ``round(fraction * len(ids))`` ids of the permutation; validation chips
+    (a count, or a share of the subset; none if None) are its first ids; the pool is the rest of the split.
+    """
+    order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
+    size = max(1, int(round(fraction * len(ids))))
+    subset, pool = order[:size], order[size:]
+    if validation is None:
+        return subset, [], pool
+    count = validation if isinstance(validation, int) else max(1, int(round(validation * size)))
+    if count >= size:
+        raise InputError(
+            f"the labelled subset has {size} chips; cannot hold out {count} for validation "
+            "(raise data.labelled_fraction or lower data.validation_count)"
+        )
+    return subset[count:], subset[:count], pool
+
+
+def build_splits(config: Any, modalities: Sequence[str]) -> Splits:
+    """Open the labelled, validation and unlabelled chips that a :class:`TrainConfig` describes.
+
+    Args:
+        config: The run's :class:`~gee_flood.training.config.TrainConfig`.
+        modalities: Every modality to load (model inputs plus, for a student, the teacher's inputs).
+    """
+    data = config.data
+    seed = data.subset_seed if data.subset_seed is not None else config.trainer.seed
+    read_labels = None if data.labels == "otsu" else data.labels
+    full = open_dataset(data.dataset, data.root, data.split, modalities=modalities, labels=read_labels, **data.options)
+    ids = full.chip_ids()
+    hold_out = None if data.validation_split else (data.validation_count or data.validation_fraction)
+    train_ids, validation_ids, pool_ids = labelled_subset_ids(ids, data.labelled_fraction, seed, hold_out)
+    index = {chip_id: i for i, chip_id in enumerate(ids)}
+    labelled: ChipDataset = SubsetChipDataset(full, [index[i] for i in train_ids])
+    if data.validation_split:
+        validation = open_dataset(
+            data.dataset, data.root, data.validation_split, modalities=config.data.inputs, labels="hand", **data.options
+        )
+    else:
+        hand = full if data.labels == "hand" else open_dataset(data.dataset, data.root, data.split, **_opts(data))
+        validation = SubsetChipDataset(hand, [index[i] for i in validation_ids])
+    unlabelled: ChipDataset | None = None
+    if data.unlabelled == "pool" and pool_ids:
+        blind = open_dataset(data.dataset, data.root, data.split, modalities=modalities, labels=None, **data.options)
+        unlabelled = SubsetChipDataset(blind, [index[i] for i in pool_ids])
+    elif data.unlabelled != "none":
+        source = data.unlabelled
+        unlabelled = open_dataset(
+            source.dataset, source.root, source.split, modalities=modalities, labels=None, **source.options
+        )
+    summary = {
+        "dataset": data.dataset,
+        "split": data.split,
+        "subset_seed": seed,
+        "labelled_fraction": data.labelled_fraction,
+        "labelled_chips": len(labelled),
+        "validation_chips": len(validation),
+        "unlabelled_chips": len(unlabelled) if unlabelled is not None else 0,
+        "labelled_ids": train_ids,
+        "validation_ids": validation_ids if not data.validation_split else validation.chip_ids(),
+    }
+    return Splits(labelled=labelled, validation=validation, unlabelled=unlabelled, summary=summary)
+
+
+def _opts(data: Any) -> dict[str, Any]:
+    return {"modalities": data.inputs, "labels": "hand", **data.options}
+
+
+@dataclass
+class PreparedChip:
+    """One chip as arrays ready for training (float16 to halve memory).
+
+    Attributes:
+        chip_id: The chip's id.
+        inputs: ``(C, H, W)`` normalised model input.
+        label: ``(H, W)`` int8: 1 water, 0 not, -1 ignored (no label, unlabelled chip, invalid input).
+        teacher_valid: ``(H, W)`` bool: the teacher has a signal here (optical input clear, SAR valid).
+        teacher_inputs: ``(C', H, W)`` normalised teacher input (online distillation), or None.
+        teacher_logits: ``(H, W)`` cached teacher water logits, or None.
+        has_label: Whether the chip is a labelled chip.
+    """
+
+    chip_id: str
+    inputs: np.ndarray
+    label: np.ndarray
+    teacher_valid: np.ndarray
+    teacher_inputs: np.ndarray | None = None
+    teacher_logits: np.ndarray | None = None
+    has_label: bool = True
+
+
+def weak_otsu_labels(chip: Chip, inputs: Sequence[str], method: str = "global") -> np.ndarray:
+    """Return Otsu weak labels of ``chip`` from the first band of its first SAR input (water darker)."""
+    sar = [name for name in inputs if not chip.specs[name].optical]
+    if not sar:
+        raise InputError(f"Otsu weak labels need a SAR input; inputs are {list(inputs)}")
+    band = chip.modality(sar[0])[0]
+    try:
+        label, _ = s1_otsu_label(band, chip.valid, method=method)  # type: ignore[arg-type]
+    except DataError:
+        label = np.full(chip.shape, LABEL_NODATA, np.int8)
+    return label
+
+
+def prepare_chip(
+    chip: Chip,
+    inputs: Sequence[str],
+    stats: NormalizationStats,
+    *,
+    labels: str = "hand",
+    otsu_method: str = "global",
+    use_label: bool = True,
+    teacher_inputs: Sequence[str] | None = None,
+    teacher_stats: NormalizationStats | None = None,
+    keep_teacher_inputs: bool = False,
+) -> PreparedChip:
+    """Turn a chip into a :class:`PreparedChip`.
+
+    Args:
+        chip: The chip.
+        inputs: Model input modalities.
+        stats: Model normalisation.
+        labels: ``otsu`` computes weak labels from the SAR input; otherwise the chip's labels are used.
+        otsu_method: Otsu variant for ``labels="otsu"``.
+        use_label: False for unlabelled chips (everything -1).
+        teacher_inputs: The teacher's input modalities (their optical ones decide ``teacher_valid``).
+        teacher_stats: The teacher's normalisation (for ``keep_teacher_inputs``).
+        keep_teacher_inputs: Store the teacher's normalised input (online distillation).
+    """
+    assert chip.valid is not None
+    if not use_label:
+        label = np.full(chip.shape, LABEL_NODATA, np.int8)
+    elif labels == "otsu":
+        label = weak_otsu_labels(chip, inputs, otsu_method)
+    elif chip.label is None:
+        raise DataError(f"chip {chip.chip_id}: has no label, but is in the labelled set")
+    else:
+        label = np.where(chip.valid, chip.label, LABEL_NODATA).astype(np.int8)
+    teacher_modalities = list(teacher_inputs) if teacher_inputs else list(inputs)
+    teacher_input = None
+    if keep_teacher_inputs and teacher_inputs and teacher_stats is not None:
+        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats).astype(np.float16)
+    return PreparedChip(
+        chip_id=chip.chip_id,
+        inputs=normalized_inputs(chip, inputs, stats).astype(np.float16),
+        label=label,
+        teacher_valid=optical_valid(chip, teacher_modalities),
+        teacher_inputs=teacher_input,
+        has_label=use_label,
+    )
+
+
+def prepare_all(
+    dataset: ChipDataset, prepare: Callable[[Chip], PreparedChip], *, description: str, progress: bool = True
+) -> list[PreparedChip]:
+    """Prepare every chip of ``dataset`` (with a progress bar)."""
+    return [prepare(chip) for chip in tqdm(dataset, total=len(dataset), desc=description, disable=not progress)]
+
+
+def check_modalities(dataset: ChipDataset, wanted: Sequence[str], *, where: str) -> dict[str, ModalitySpec]:
+    """Return the dataset's specs of ``wanted`` or raise a one-line error naming what is missing."""
+    missing = [name for name in wanted if name not in dataset.modalities]
+    if missing:
+        raise InputError(f"{where}: needs modalities {missing}; dataset has {sorted(dataset.modalities)}")
+    return {name: dataset.modalities[name] for name in wanted}
+
+
+class TrainingSamples(Dataset[dict[str, torch.Tensor]]):
+    """Randomly cropped and flipped training samples of prepared chips.
+
+    Every layer of a chip (inputs, labels, teacher mask, teacher logits or inputs) gets the same crop, flips and
+    rotation. Randomness comes from torch's global generator, so ``lightning.seed_everything`` fixes it.
+
+    Args:
+        chips: Prepared chips.
+        crop_size: Crop side (px), or None for whole chips.
+        flips: Random horizontal and vertical flips.
+        rot90: Random 90-degree rotations (square crops only).
+    """
+
+    def __init__(
+        self, chips: Sequence[PreparedChip], *, crop_size: int | None = None, flips: bool = True, rot90: bool = True
+    ) -> None:
+        self.chips = list(chips)
+        self.crop_size = crop_size
+        self.flips = flips
+        self.rot90 = rot90
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        chip = self.chips[index]
+        layers: dict[str, np.ndarray] = {
+            "inputs": chip.inputs,
+            "label": chip.label[None],
+            "teacher_valid": chip.teacher_valid[None],
+        }
+        if chip.teacher_inputs is not None:
+            layers["teacher_inputs"] = chip.teacher_inputs
+        if chip.teacher_logits is not None:
+            layers["teacher_logits"] = chip.teacher_logits[None]
+        height, width = chip.label.shape
+        if self.crop_size is not None and (height > self.crop_size or width > self.crop_size):
+            size_h, size_w = min(self.crop_size, height), min(self.crop_size, width)
+            top = int(torch.randint(0, height - size_h + 1, ()).item())
+            left = int(torch.randint(0, width - size_w + 1, ()).item())
+            layers = {k: v[:, top : top + size_h, left : left + size_w] for k, v in layers.items()}
+        if self.flips:
+            if torch.rand(()) < 0.5:
+                layers = {k: v[:, :, ::-1] for k, v in layers.items()}
+            if torch.rand(()) < 0.5:
+                layers = {k: v[:, ::-1, :] for k, v in layers.items()}
+        sample_h, sample_w = layers["label"].shape[-2:]
+        if self.rot90 and sample_h == sample_w:
+            turns = int(torch.randint(0, 4, ()).item())
+            if turns:
+                layers = {k: np.rot90(v, turns, axes=(1, 2)) for k, v in layers.items()}
+        sample = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in layers.items()}
+        sample["inputs"] = sample["inputs"].float()
+        sample["label"] = sample["label"][0].long()
+        sample["teacher_valid"] = sample["teacher_valid"][0]
+        if "teacher_inputs" in sample:
+            sample["teacher_inputs"] = sample["teacher_inputs"].float()
+        if "teacher_logits" in sample:
+            sample["teacher_logits"] = sample["teacher_logits"][0].float()
+        return sample
+
+
+class ValidationSamples(Dataset[dict[str, torch.Tensor]]):
+    """Whole validation chips: normalised input and labels (-1 where invalid or unlabelled)."""
+
+    def __init__(self, chips: Sequence[PreparedChip]) -> None:
+        self.chips = list(chips)
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        chip = self.chips[index]
+        return {"inputs": torch.from_numpy(chip.inputs).float(), "label": torch.from_numpy(chip.label).long()}
+
+
+def sample_weights(chips: Sequence[PreparedChip], labelled_share: float | None) -> list[float] | None:
+    """Per-chip sampling weights so that labelled chips make up ``labelled_share`` of draws (None: uniform)."""
+    labelled = sum(1 for chip in chips if chip.has_label)
+    unlabelled = len(chips) - labelled
+    if labelled_share is None or labelled == 0 or unlabelled == 0:
+        return None
+    return [labelled_share / labelled if chip.has_label else (1 - labelled_share) / unlabelled for chip in chips]

@@ -1,0 +1,135 @@
+"""End-to-end training on tiny synthetic chips: loss goes down, distillation works, determinism, checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import splits_of, synthetic_chips, tiny_config
+
+from gee_flood.errors import DataError, InputError
+from gee_flood.evaluation.metrics import MetricAccumulator
+from gee_flood.models import CheckpointPredictor, load_model, read_card
+from gee_flood.training import read_metrics, train
+
+
+def test_training_lowers_the_loss_and_writes_the_run_directory(tmp_path):
+    chips = synthetic_chips(10, seed=1)
+    config = tiny_config("baseline", tmp_path, kind="supervised", steps=40, trainer={"val_every_steps": 20})
+    result = train(config, splits=splits_of(chips[:8], chips[8:]))
+    rows = read_metrics(result.run_dir / "metrics.csv")
+    losses = [row["train/loss"] for row in rows if "train/loss" in row]
+    assert len(losses) >= 4
+    assert np.mean(losses[-2:]) < 0.7 * losses[0]
+    for name in ("config.yaml", "metrics.csv", "curve.png", "model.ckpt", "summary.json", "checkpoints/best.ckpt"):
+        assert (result.run_dir / name).is_file(), name
+    assert (result.run_dir / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    resolved = (result.run_dir / "config.yaml").read_text()
+    assert "normalization:" in resolved and "mean:" in resolved  # computed stats are recorded
+    card = read_card(result.checkpoint)
+    assert card.role == "baseline" and card.modality_names == ["s1"]
+    assert card.training.labelled_chips == 8 and card.training.steps == 40
+    assert 0.0 < card.labels.threshold < 1.0
+    assert result.summary["steps"] == 40
+
+
+def _iou(predictor, chips):
+    accumulator = MetricAccumulator()
+    for chip in chips:
+        accumulator.add(chip.chip_id, chip.event, predictor.predict(chip).astype(bool), chip.label, chip.valid)
+    return accumulator.overall().total_iou
+
+
+def test_student_learns_from_teacher_alone(tmp_path):
+    """The student never sees a hand label (supervised weight 0): all it knows comes from the teacher."""
+    labelled = synthetic_chips(6, seed=2, prefix="lab")
+    validation = synthetic_chips(2, seed=3, prefix="val")
+    pool = synthetic_chips(16, seed=4, clouds=True, prefix="pool")
+    test = synthetic_chips(6, seed=5, prefix="test")
+    teacher_config = tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=40)
+    teacher = train(teacher_config, splits=splits_of(labelled, validation))
+    student_config = tiny_config(
+        "student",
+        tmp_path,
+        steps=40,
+        loss={"weight": 0.0},
+        distill={"weight": 1.0, "temperature": 1.0, "on_labelled": False},
+        data={"unlabelled": "pool"},
+    )
+    student = train(student_config, splits=splits_of(labelled, validation, pool), teacher=teacher.checkpoint)
+    card = read_card(student.checkpoint)
+    assert card.role == "student" and card.sar_only and card.training.label_source == "hand+teacher"
+    rows = read_metrics(student.run_dir / "metrics.csv")
+    assert any("train/distill" in row for row in rows)
+    assert all(row.get("train/supervised", 0.0) >= 0 for row in rows)
+    chance = np.mean([chip.label.mean() for chip in test])  # IoU of calling everything water
+    student_iou = _iou(CheckpointPredictor(student.checkpoint), test)
+    assert student_iou > chance + 0.3, (student_iou, chance)
+
+
+def test_online_teacher_mode_runs(tmp_path):
+    labelled = synthetic_chips(4, seed=6)
+    pool = synthetic_chips(4, seed=7, clouds=True, prefix="pool")
+    teacher = train(
+        tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=5), splits=splits_of(labelled, pool[:2])
+    )
+    config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data={"unlabelled": "pool"})
+    result = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
+    assert any("train/distill" in row for row in read_metrics(result.run_dir / "metrics.csv"))
+
+
+def test_fixed_seed_gives_identical_weights_and_metrics(tmp_path):
+    chips = synthetic_chips(6, seed=8)
+    results = []
+    for run in ("a", "b"):
+        config = tiny_config("baseline", tmp_path / run, kind="supervised", steps=12, data={"crop_size": 16})
+        results.append(train(config, splits=splits_of(chips[:4], chips[4:])))
+    first, second = (torch.load(r.checkpoint, weights_only=False)["state_dict"] for r in results)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    metrics = [read_metrics(r.run_dir / "metrics.csv") for r in results]
+    assert metrics[0] == metrics[1]
+    other = tiny_config("baseline", tmp_path / "c", kind="supervised", steps=12, seed=1, data={"crop_size": 16})
+    third = torch.load(train(other, splits=splits_of(chips[:4], chips[4:])).checkpoint, weights_only=False)
+    assert not all(torch.equal(first[key], third["state_dict"][key]) for key in first)
+
+
+def test_lightning_checkpoint_round_trip(tmp_path):
+    chips = synthetic_chips(6, seed=9)
+    result = train(
+        tiny_config("baseline", tmp_path, kind="supervised", steps=10), splits=splits_of(chips[:4], chips[4:])
+    )
+    lightning_ckpt = torch.load(result.lightning_checkpoint, weights_only=False)
+    assert "gee_flood_card" in lightning_ckpt and "optimizer_states" in lightning_ckpt
+    from_lightning = load_model(result.lightning_checkpoint)
+    from_slim = load_model(result.checkpoint)
+    assert from_lightning.card.labels.threshold == from_slim.card.labels.threshold
+    inputs = torch.randn(2, 2, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(from_lightning.model(inputs), from_slim.model(inputs))
+    # the same weights as the Lightning module held
+    weights = {k[len("model.") :]: v for k, v in lightning_ckpt["state_dict"].items() if k.startswith("model.")}
+    assert all(torch.equal(weights[k], v) for k, v in from_slim.model.state_dict().items())
+
+
+def test_wrong_modalities_are_rejected(tmp_path):
+    chips = synthetic_chips(6, seed=10)
+    result = train(
+        tiny_config("baseline", tmp_path, kind="supervised", steps=2), splits=splits_of(chips[:4], chips[4:])
+    )
+    predictor = CheckpointPredictor(result.checkpoint)
+    assert predictor.required_modalities == ["s1"]
+    optical_only = synthetic_chips(1, seed=11)[0]
+    del optical_only.modalities["s1"], optical_only.specs["s1"]
+    with pytest.raises(DataError, match="needs modality 's1'"):
+        predictor.predict(optical_only)
+    # a student whose teacher needs S2 cannot train on SAR-only data
+    teacher = train(
+        tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=2), splits=splits_of(chips[:4], chips[4:])
+    )
+    sar_only = synthetic_chips(6, seed=12)
+    for chip in sar_only:
+        del chip.modalities["s2"], chip.specs["s2"]
+    config = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"})
+    with pytest.raises(InputError, match="s2"):
+        train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only), teacher=teacher.checkpoint)
+    with pytest.raises(InputError, match="teacher checkpoint"):
+        train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only))
