@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -76,9 +77,81 @@ def evaluate() -> None:
 
 @app.command()
 @user_errors
-def predict() -> None:
+def predict(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Cloud-Optimized GeoTIFF to write (.tif).")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
+    ] = None,
+    aoi: Annotated[
+        Path | None, typer.Option("--aoi", help="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
+    ] = None,
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")] = None,
+    scale: Annotated[float, typer.Option("--scale", help="Pixel size (m) of the Earth Engine read.")] = 10.0,
+    keep_scene: Annotated[
+        Path | None, typer.Option("--keep-scene", help="Keep the S1 scene read from Earth Engine.")
+    ] = None,
+    polygons: Annotated[
+        Path | None, typer.Option("--polygons", help="Also write water polygons (GeoJSON, EPSG:4326).")
+    ] = None,
+    permanent_water: Annotated[
+        Path | None,
+        typer.Option(
+            "--permanent-water", help="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
+        ),
+    ] = None,
+    permanent_threshold: Annotated[
+        float, typer.Option("--permanent-threshold", help="Value >= this is permanent.")
+    ] = 80.0,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Water probability threshold (default: card).")
+    ] = None,
+    tile: Annotated[int, typer.Option("--tile", help="Tile side in pixels (multiple of 32).")] = 512,
+    overlap: Annotated[int, typer.Option("--overlap", help="Overlap between tiles in pixels.")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Workers of a --scheduler local cluster.")] = 2,
+    block_rows: Annotated[int, typer.Option("--block-rows", help="Scene rows per Dask task.")] = 2048,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
-    _not_built("predict", "see the README's roadmap")
+    from gee_flood.inference.command import run_predict
+    from gee_flood.inference.predict import PredictOptions
+
+    options = PredictOptions(
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        threshold=threshold,
+        scheduler=scheduler,
+        workers=workers,
+        block_rows=block_rows,
+        progress=not quiet,
+    )
+    summary = run_predict(
+        checkpoint,
+        out,
+        input_path=input_path,
+        aoi=aoi,
+        date=date,
+        scale_m=scale,
+        keep_scene=keep_scene,
+        polygons=polygons,
+        permanent_water=permanent_water,
+        permanent_threshold=permanent_threshold,
+        options=options,
+    )
+    typer.echo(
+        f"wrote {summary.output}: {summary.width} x {summary.height} px, {summary.crs}, "
+        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels "
+        f"({summary.tiles} tiles, {summary.device}, {summary.scheduler}, {summary.seconds:.1f} s)"
+    )
+    if summary.polygons:
+        typer.echo(f"wrote {summary.polygons}: {summary.polygon_count} polygons")
 
 
 @app.command(name="map")

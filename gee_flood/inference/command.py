@@ -1,0 +1,81 @@
+"""What ``gee-flood predict`` does with its arguments.
+
+It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for an AOI and date), then calls
+:func:`gee_flood.inference.predict.predict_scene`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from gee_flood.errors import InputError
+from gee_flood.inference.aoi import fetch_s1_scene, read_aoi
+from gee_flood.inference.output import PermanentWater
+from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
+from gee_flood.inference.source import GeoTiffSceneSource
+from gee_flood.models import read_card
+
+
+def parse_date(value: str) -> dt.date:
+    """Parse ``YYYY-MM-DD``."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--date {value!r}: expected a date as YYYY-MM-DD") from None
+
+
+def run_predict(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    input_path: str | os.PathLike[str] | None = None,
+    aoi: str | os.PathLike[str] | None = None,
+    date: str | None = None,
+    scale_m: float = 10.0,
+    keep_scene: str | os.PathLike[str] | None = None,
+    polygons: str | os.PathLike[str] | None = None,
+    permanent_water: str | os.PathLike[str] | None = None,
+    permanent_threshold: float = 80.0,
+    options: PredictOptions | None = None,
+    console: Console | None = None,
+) -> PredictionSummary:
+    """Validate the arguments, get the scene, predict.
+
+    Exactly one of ``input_path`` (a local S1 GeoTIFF; with ``aoi`` it is cut to the AOI) and ``aoi`` + ``date``
+    (Earth Engine) selects the scene. Everything cheap (checkpoint card, AOI, date, files) is checked before any
+    remote read or heavy work.
+    """
+    console = console or Console(stderr=True)
+    card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
+    if not card.sar_only:
+        from gee_flood.inference.runner import check_sar_only
+
+        check_sar_only(card, checkpoint, {})
+    out = Path(out)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
+    aoi_geometry = read_aoi(aoi) if aoi is not None else None
+    permanent = PermanentWater(Path(permanent_water), permanent_threshold) if permanent_water else None
+    if input_path is not None:
+        if date is not None:
+            raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
+        source = GeoTiffSceneSource(Path(input_path), aoi_wgs84=aoi_geometry)
+        return predict_scene(
+            checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
+        )
+    if aoi is None or date is None:
+        raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
+    when = parse_date(date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1.") as workdir:
+        scene_path = Path(keep_scene) if keep_scene else Path(workdir) / "s1.tif"
+        fetch_s1_scene(aoi, when, scene_path, scale_m=scale_m, console=console)
+        source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry)
+        return predict_scene(
+            checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
+        )
