@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from gee_flood.errors import GeeFloodError, NotBuiltError
+from gee_flood.errors import GeeFloodError, InputError, NotBuiltError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,9 +156,54 @@ def predict(
 
 @app.command(name="map")
 @user_errors
-def map_command() -> None:
+def map_command(
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="Flood map COG to push to Earth Engine (with --asset, --bucket).")
+    ] = None,
+    asset: Annotated[
+        str | None, typer.Option("--asset", help="Earth Engine asset id projects/<project>/assets/<path>.")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="Cloud Storage gs://bucket[/prefix] to upload to.")
+    ] = None,
+    cog_backed: Annotated[
+        bool, typer.Option("--cog-backed", help="Register a COG-backed asset instead of ingesting.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing asset.")] = False,
+    view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="HTML page to write (with --view).")] = None,
+    s1: Annotated[Path | None, typer.Option("--s1", help="Sentinel-1 scene shown under the flood map.")] = None,
+) -> None:
     """Push a flood mask to an Earth Engine asset and/or write an HTML map (geemap)."""
-    _not_built("map", "see the README's roadmap")
+    if mask is None and view is None:
+        raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --html")
+    if view is not None and html is None:
+        raise InputError("--view needs --html map.html")
+    if mask is not None:
+        if asset is None or bucket is None:
+            raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
+        from rich.console import Console
+        from rich.progress import Progress
+
+        from gee_flood.earthengine.export import push_flood_map
+
+        with Progress(console=Console(stderr=True)) as bar:
+            task = bar.add_task("Earth Engine ingestion", total=1.0)
+            result = push_flood_map(
+                mask,
+                asset,
+                bucket,
+                cog_backed=cog_backed,
+                overwrite=overwrite,
+                on_progress=lambda fraction, _state: bar.update(task, completed=fraction),
+            )
+        done = "already up to date" if result.already_done else result.mode
+        typer.echo(f"asset {result.asset}: {done} from {result.uri}")
+    if view is not None:
+        from gee_flood.mapping import write_map_html
+
+        page = write_map_html(view, html, s1=s1, asset=asset)
+        typer.echo(f"wrote {page}")
 
 
 @data_app.command("download")
