@@ -63,9 +63,114 @@ def demo() -> None:
 
 @app.command()
 @user_errors
-def fetch() -> None:
+def fetch(
+    out: Annotated[Path, typer.Option("--out", help="Corpus directory (created; a rerun resumes it).")],
+    aoi: Annotated[Path | None, typer.Option("--aoi", help="Area of interest: GeoJSON Polygon in EPSG:4326.")] = None,
+    dates: Annotated[
+        str | None, typer.Option("--dates", help="UTC days START/END for --aoi, e.g. 2019-03-01/2019-03-20.")
+    ] = None,
+    chips: Annotated[
+        Path | None,
+        typer.Option(
+            "--chips", help="FeatureCollection of chip footprints with s1_date/s2_date (or date), chip_id, event."
+        ),
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", help="Event name in chip ids (default: the file name).")
+    ] = None,
+    max_days: Annotated[int, typer.Option("--max-days", help="Largest gap between the S1 and S2 days.")] = 2,
+    max_cloud: Annotated[
+        float, typer.Option("--max-cloud", help="Largest cloudy fraction of a chip's S2 pixels.")
+    ] = 0.5,
+    max_scene_cloud: Annotated[
+        float, typer.Option("--max-scene-cloud", help="Scene prefilter: largest CLOUDY_PIXEL_PERCENTAGE (0-100).")
+    ] = 80.0,
+    min_valid: Annotated[
+        float, typer.Option("--min-valid", help="Smallest fraction of pixels with S1 and clear S2.")
+    ] = 0.2,
+    chip_size: Annotated[int, typer.Option("--chip-size", help="Chip side in pixels (--aoi).")] = 512,
+    scale: Annotated[float, typer.Option("--scale", help="Pixel size in metres.")] = 10.0,
+    crs: Annotated[
+        str, typer.Option("--crs", help="utm, EPSG:4326 or EPSG:<code>; auto = UTM for --aoi, EPSG:4326 for --chips.")
+    ] = "auto",
+    orbit_pass: Annotated[str, typer.Option("--orbit-pass", help="ASCENDING, DESCENDING or any.")] = "any",
+    cloud_mask: Annotated[
+        str, typer.Option("--cloud-mask", help="cloudscore (Cloud Score+) or probability.")
+    ] = "cloudscore",
+    cloud_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--cloud-threshold", help="Clear if cs >= this (default 0.6); cloudy if probability > this (default 50)."
+        ),
+    ] = None,
+    permanent_water: Annotated[
+        bool, typer.Option("--permanent-water", help="Also write JRC water occurrence.")
+    ] = False,
+    weak_labels: Annotated[
+        bool, typer.Option("--weak-labels", help="Also write S1 Otsu and S2 NDWI weak labels.")
+    ] = False,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Earth Engine Cloud project (else EE_PROJECT).")
+    ] = None,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="highvolume or standard.")] = "highvolume",
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Concurrent chip-block tasks.")] = 4,
+    io_threads: Annotated[int, typer.Option("--io-threads", help="Concurrent requests per task.")] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="threads, local (Dask LocalCluster) or tcp://host:port; default by job size."),
+    ] = None,
+    block_size: Annotated[
+        int, typer.Option("--block-size", hidden=True, help="Pixels per side of a chip block.")
+    ] = 2048,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help="Accept AOIs over 100,000 km2.")] = False,
+    fast_retries: Annotated[
+        bool, typer.Option("--fast-retries", hidden=True, help="Millisecond retry delays.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
     """Fetch paired S1/S2 chips from Earth Engine through xee into an on-disk corpus."""
-    _not_built("fetch", "see the README's roadmap")
+    from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
+
+    def choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
+        for option in allowed:
+            if value.lower() == option.lower():
+                return option
+        raise InputError(f"{flag}: {value!r} must be one of {', '.join(allowed)}")
+
+    config = FetchConfig(
+        out=out,
+        aoi=aoi,
+        dates=dates,
+        chips=chips,
+        event=event,
+        max_days=max_days,
+        max_cloud=max_cloud,
+        max_scene_cloud=max_scene_cloud,
+        min_valid=min_valid,
+        chip_size=chip_size,
+        scale=scale,
+        crs=crs,
+        orbit_pass=choice(orbit_pass, ("ASCENDING", "DESCENDING", "any"), "--orbit-pass"),
+        cloud_mask=choice(cloud_mask, ("cloudscore", "probability"), "--cloud-mask"),
+        cloud_threshold=cloud_threshold,
+        permanent_water=permanent_water,
+        weak_labels=weak_labels,
+        project=project,
+        endpoint=choice(endpoint, ("highvolume", "standard"), "--endpoint"),
+        ee_url=ee_url,
+        workers=workers,
+        io_threads=io_threads,
+        scheduler=scheduler,
+        block_px=block_size,
+        allow_large=allow_large,
+        retry=RetryPolicy.fast() if fast_retries else RetryPolicy(),
+        progress=not quiet,
+    )
+    summary = run_fetch(config)
+    typer.echo(summary.line())
 
 
 @app.command()
@@ -208,9 +313,51 @@ def map_command(
 
 @data_app.command("download")
 @user_errors
-def data_download() -> None:
-    """Download a public dataset (resumable, verified)."""
-    _not_built("data download", "see the README's roadmap")
+def data_download(
+    dataset: Annotated[str, typer.Argument(help="Dataset to download: sen1floods11.")],
+    dest: Annotated[Path, typer.Option("--dest", help="Destination folder; it will hold v1.1/ as in the bucket.")],
+    part: Annotated[str, typer.Option(help="hand (~1.5 GB), weak, splits, or all (~14 GB).")] = "hand",
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Files downloaded in parallel.")] = 4,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    list_url: Annotated[
+        str | None, typer.Option("--list-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_LIST_URL")
+    ] = None,
+    object_url: Annotated[
+        str | None, typer.Option("--object-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_OBJECT_URL")
+    ] = None,
+) -> None:
+    """Download a public dataset (resumable, verified): rerun to resume; complete files are skipped."""
+    from gee_flood.data.download import download_dataset
+
+    report = download_dataset(
+        dataset, dest, part, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
+    )
+    typer.echo(report.summary())
+
+
+@data_app.command("stats")
+@user_errors
+def data_stats(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name: sen1floods11 or ombria.")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset folder (a fetched corpus is a sen1floods11 root).")],
+    out: Annotated[Path, typer.Option("--out", help="Statistics YAML to write.")],
+    split: Annotated[str, typer.Option(help="Split to compute from (the training split).")] = "train",
+    modalities: Annotated[
+        str | None, typer.Option(help="Comma-separated modality names, e.g. s1,s2 (default: all).")
+    ] = None,
+    part: Annotated[str | None, typer.Option(help="sen1floods11 only: hand or weak (default: detected).")] = None,
+    max_chips: Annotated[int | None, typer.Option(help="Use a random subset of this many chips.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
+    from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
+
+    names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
+    options = {"part": part} if part is not None else {}
+    stats = compute_dataset_stats(dataset, root, split, names, max_chips=max_chips, progress=not quiet, **options)
+    write_stats(stats, out)
+    typer.echo(format_stats(stats))
+    typer.echo(f"wrote {out}")
 
 
 @train_app.command("teacher")
