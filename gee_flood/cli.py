@@ -220,6 +220,12 @@ def predict(
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Workers of a --scheduler local cluster.")] = 2,
     block_rows: Annotated[int, typer.Option("--block-rows", help="Scene rows per Dask task.")] = 2048,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Earth Engine Cloud project for --aoi/--date (else EE_PROJECT).")
+    ] = None,
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
@@ -248,6 +254,8 @@ def predict(
         polygons=polygons,
         permanent_water=permanent_water,
         permanent_threshold=permanent_threshold,
+        project=project,
+        ee_url=ee_url,
         options=options,
     )
     typer.echo(
@@ -275,6 +283,9 @@ def map_command(
         bool, typer.Option("--cog-backed", help="Register a COG-backed asset instead of ingesting.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing asset.")] = False,
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
     view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="HTML page to write (with --view).")] = None,
     s1: Annotated[Path | None, typer.Option("--s1", help="Sentinel-1 scene shown under the flood map.")] = None,
@@ -300,6 +311,7 @@ def map_command(
                 bucket,
                 cog_backed=cog_backed,
                 overwrite=overwrite,
+                ee_url=ee_url,
                 on_progress=lambda fraction, _state: bar.update(task, completed=fraction),
             )
         done = "already up to date" if result.already_done else result.mode
@@ -307,7 +319,7 @@ def map_command(
     if view is not None:
         from gee_flood.mapping import write_map_html
 
-        page = write_map_html(view, html, s1=s1, asset=asset)
+        page = write_map_html(view, html, s1=s1, asset=asset, ee_url=ee_url)
         typer.echo(f"wrote {page}")
 
 

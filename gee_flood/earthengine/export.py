@@ -171,15 +171,16 @@ def _ee() -> Any:
     return ee
 
 
-def ensure_initialized(project: str) -> None:
-    """Initialise Earth Engine for ``project`` unless it already is (one line on failure)."""
-    ee = _ee()
-    if ee.data.is_initialized():
+def ensure_initialized(project: str, ee_url: str | None = None) -> None:
+    """Initialise Earth Engine for ``project`` (at ``ee_url``, e.g. the emulator) unless it already is.
+
+    Uses :func:`gee_flood.earthengine.initialize`, which reports failures in one line.
+    """
+    from gee_flood.earthengine import EESettings, initialize
+
+    if ee_url is None and _ee().data.is_initialized():
         return
-    try:
-        ee.Initialize(project=project)
-    except Exception as error:  # ee raises EEException, google.auth errors, HTTP errors...
-        raise RemoteError(f"cannot initialise Earth Engine for project {project!r}: {_first_line(error)}") from None
+    initialize(EESettings(project=project, endpoint="standard", url=ee_url))
 
 
 def _first_line(error: BaseException) -> str:
@@ -299,6 +300,7 @@ def push_flood_map(
     client: Any = None,
     poll_s: float = 2.0,
     probe_timeout_s: float = 20.0,
+    ee_url: str | None = None,
     on_progress: Callable[[float, str], None] | None = None,
 ) -> PushResult:
     """Upload a gee-flood COG to Cloud Storage and make it an Earth Engine image asset.
@@ -312,6 +314,7 @@ def push_flood_map(
         client: A ``google.cloud.storage.Client`` (default: a new one; honours ``STORAGE_EMULATOR_HOST``).
         poll_s: Seconds between operation polls.
         probe_timeout_s: How long to try reaching the bucket before giving up.
+        ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         on_progress: Ingestion progress callback (fraction, state).
 
     Returns:
@@ -324,7 +327,7 @@ def push_flood_map(
     uri = location.uri(path.name)
     request_id = request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
-    ensure_initialized(asset_id.project)
+    ensure_initialized(asset_id.project, ee_url)
     existing = _existing_asset(asset_id)
     if existing is not None:
         if existing.get("properties", {}).get("gee_flood_request_id") == request_id:

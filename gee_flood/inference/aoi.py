@@ -99,6 +99,7 @@ def fetch_s1_scene(
     *,
     scale_m: float = 10.0,
     strip_rows: int = 1024,
+    ee_settings: Any = None,
     console: Console | None = None,
 ) -> Path:
     """Stream the Sentinel-1 scene of ``aoi`` on ``date`` from Earth Engine into a GeoTIFF (VV, VH dB, NaN no data).
@@ -109,6 +110,7 @@ def fetch_s1_scene(
         dest: The GeoTIFF to write.
         scale_m: Pixel size in metres.
         strip_rows: Rows fetched and written at once (bounds memory).
+        ee_settings: ``gee_flood.earthengine.EESettings`` (project, endpoint or emulator URL); default: the reader's.
         console: Progress output.
 
     Returns:
@@ -118,7 +120,7 @@ def fetch_s1_scene(
         DataError: No Sentinel-1 data over the AOI on that date.
     """
     read_aoi(aoi)  # validate before any remote call
-    array = _s1_reader()(str(aoi), date, scale_m=scale_m)
+    array = _s1_reader()(str(aoi), date, scale_m=scale_m, settings=ee_settings)
     if "band" in array.dims:
         array = array.transpose("band", "y", "x")
         bands = [str(b) for b in array.coords["band"].values] if "band" in array.coords else ["VV", "VH"]

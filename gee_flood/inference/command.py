@@ -41,6 +41,8 @@ def run_predict(
     polygons: str | os.PathLike[str] | None = None,
     permanent_water: str | os.PathLike[str] | None = None,
     permanent_threshold: float = 80.0,
+    project: str | None = None,
+    ee_url: str | None = None,
     options: PredictOptions | None = None,
     console: Console | None = None,
 ) -> PredictionSummary:
@@ -74,8 +76,11 @@ def run_predict(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1.") as workdir:
         scene_path = Path(keep_scene) if keep_scene else Path(workdir) / "s1.tif"
-        fetch_s1_scene(aoi, when, scene_path, scale_m=scale_m, console=console)
-        source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry)
+        from gee_flood.earthengine import EESettings
+
+        settings = EESettings(project=project, endpoint="standard", url=ee_url)
+        fetch_s1_scene(aoi, when, scene_path, scale_m=scale_m, ee_settings=settings, console=console)
+        source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
         return predict_scene(
             checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
         )

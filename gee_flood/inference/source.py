@@ -115,10 +115,13 @@ class GeoTiffSceneSource:
     Args:
         path: The GeoTIFF.
         aoi_wgs84: Area of interest in EPSG:4326 (lon, lat), or None for the whole file.
+        crop: With an AOI, cut the scene to the AOI's bounding window (False: keep the file's grid, only mask
+            pixels outside the AOI, as for a scene already read for that AOI).
     """
 
     path: Path
     aoi_wgs84: BaseGeometry | None = None
+    crop: bool = True
     name: str = ""
     crs: CRS = field(init=False)
     transform: Affine = field(init=False)
@@ -162,10 +165,14 @@ class GeoTiffSceneSource:
                             f"{describe_crs(src.crs)}, AOI bounds {aoi_bounds} in EPSG:4326)"
                         )
                     window = (
-                        rasterio.windows.from_bounds(*aoi_native.bounds, transform=src.transform)
-                        .round_offsets(op="floor")
-                        .round_lengths(op="ceil")
-                        .intersection(full)
+                        full
+                        if not self.crop
+                        else (
+                            rasterio.windows.from_bounds(*aoi_native.bounds, transform=src.transform)
+                            .round_offsets(op="floor")
+                            .round_lengths(op="ceil")
+                            .intersection(full)
+                        )
                     )
                 self._window = rasterio.windows.Window(
                     int(window.col_off), int(window.row_off), int(window.width), int(window.height)

@@ -188,6 +188,7 @@ def write_map_html(
     asset: str | None = None,
     title: str | None = None,
     max_size: int = 2048,
+    ee_url: str | None = None,
     console: Console | None = None,
 ) -> Path:
     """Write a self-contained HTML map of ``flood_map`` (plus the S1 scene and an Earth Engine asset if given).
@@ -199,6 +200,7 @@ def write_map_html(
         asset: Optional Earth Engine asset id of the same map, added as an EE tile layer when Earth Engine answers.
         title: Legend title (default: the map's file name).
         max_size: Longest side of the embedded PNGs (pixels).
+        ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         console: Where warnings go.
 
     Returns:
@@ -217,7 +219,7 @@ def write_map_html(
 
         asset_id = parse_asset_id(asset)
         try:
-            ensure_initialized(asset_id.project)
+            ensure_initialized(asset_id.project, ee_url)
             with rasterio.open(flood_map) as src:
                 tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
         except RemoteError as error:
