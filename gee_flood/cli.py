@@ -298,22 +298,11 @@ def map_command(
     if mask is not None:
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
-        from rich.console import Console
-        from rich.progress import Progress
-
         from gee_flood.earthengine.export import push_flood_map
 
-        with Progress(console=Console(stderr=True)) as bar:
-            task = bar.add_task("Earth Engine ingestion", total=1.0)
-            result = push_flood_map(
-                mask,
-                asset,
-                bucket,
-                cog_backed=cog_backed,
-                overwrite=overwrite,
-                ee_url=ee_url,
-                on_progress=lambda fraction, _state: bar.update(task, completed=fraction),
-            )
+        result = push_flood_map(
+            mask, asset, bucket, cog_backed=cog_backed, overwrite=overwrite, ee_url=ee_url, progress=True
+        )
         done = "already up to date" if result.already_done else result.mode
         typer.echo(f"asset {result.asset}: {done} from {result.uri}")
     if view is not None:

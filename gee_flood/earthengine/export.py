@@ -301,6 +301,7 @@ def push_flood_map(
     poll_s: float = 2.0,
     probe_timeout_s: float = 20.0,
     ee_url: str | None = None,
+    progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
 ) -> PushResult:
     """Upload a gee-flood COG to Cloud Storage and make it an Earth Engine image asset.
@@ -315,6 +316,7 @@ def push_flood_map(
         poll_s: Seconds between operation polls.
         probe_timeout_s: How long to try reaching the bucket before giving up.
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
+        progress: Show the ingestion's progress as a bar on stderr.
         on_progress: Ingestion progress callback (fraction, state).
 
     Returns:
@@ -355,7 +357,21 @@ def push_flood_map(
         f"{asset_id}: Earth Engine refused the ingestion",
     )
     operation = started.get("name") or started.get("id")
-    wait_for_operation(operation, poll_s=poll_s, on_progress=on_progress)
+    if progress:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True)) as bar:
+            task = bar.add_task(f"ingesting {asset_id}", total=1.0)
+
+            def show(fraction: float, state: str) -> None:
+                bar.update(task, completed=fraction, description=f"ingesting {asset_id} {state.lower()}")
+                if on_progress is not None:
+                    on_progress(fraction, state)
+
+            wait_for_operation(operation, poll_s=poll_s, on_progress=show)
+    else:
+        wait_for_operation(operation, poll_s=poll_s, on_progress=on_progress)
     return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, operation=operation)
 
 
