@@ -79,9 +79,10 @@ def iter_probability_rows(
         s1_db = source.read_rows(origin, origin + rows)
         strip_valid = np.isfinite(s1_db).all(axis=0)
         valid[:rows, :width] = strip_valid
-        normalised = np.zeros((s1_db.shape[0], tile, padded_width), np.float32)
-        normalised[:, :rows, :width] = runner.normalize(s1_db)
+        normalised = runner.normalize(s1_db)  # NaN -> 0 (the band mean)
         del s1_db
+        if rows < tile or width < tile:  # only a scene smaller than one tile needs padding
+            normalised = np.pad(normalised, ((0, 0), (0, tile - rows), (0, padded_width - width)))
         columns = plan.col_origins
         for start in range(0, len(columns), runner.batch_size):
             chunk = columns[start : start + runner.batch_size]
