@@ -158,7 +158,9 @@ def fetch_s1_scene(
             block = np.asarray(array.isel(y=slice(row_start, row_start + rows)).values, dtype=np.float32)
             any_valid = any_valid or bool(np.isfinite(block).all(axis=0).any())
             dst.write(block, window=rasterio.windows.Window(0, row_start, width, rows))
-            console.print(f"fetched rows {row_start + rows}/{height} of the Sentinel-1 scene", highlight=False)
+            console.print(
+                f"fetched rows {row_start + rows}/{height} of the Sentinel-1 scene", highlight=False, soft_wrap=True
+            )
     if not any_valid:
         raise DataError(f"{aoi}: the Sentinel-1 scene(s) on {date.isoformat()} do not overlap the AOI (all no data)")
     return dest

@@ -105,7 +105,8 @@ def _warn_resolution(source: SceneSource, expected_m: float | None, console: Con
     if not 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
         console.print(
             f"[yellow]warning:[/] {source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at "
-            f"{expected_m:g} m; predictions may be poor (resample the scene first)"
+            f"{expected_m:g} m; predictions may be poor (resample the scene first)",
+            soft_wrap=True,
         )
 
 

@@ -223,9 +223,12 @@ def write_map_html(
             with rasterio.open(flood_map) as src:
                 tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
         except RemoteError as error:
-            console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}")
+            console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}", soft_wrap=True)
         except Exception as error:  # ee.EEException and HTTP errors from getMapId
-            console.print(f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}")
+            console.print(
+                f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}",
+                soft_wrap=True,
+            )
 
     import folium
 

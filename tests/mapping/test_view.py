@@ -119,3 +119,24 @@ def test_bad_view_inputs_are_one_line_errors(tmp_path, left_half_flooded):
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
     assert not (tmp_path / "a.html").exists()
+
+
+def test_unreachable_earth_engine_still_writes_the_page_with_one_warning(tmp_path, left_half_flooded, monkeypatch):
+    from gee_flood.earthengine import export
+    from gee_flood.errors import RemoteError
+
+    def unreachable(project, ee_url=None):
+        # what gee_flood.earthengine.initialize raises when ee.Initialize cannot connect (after ~40 s of retries)
+        raise RemoteError(f"could not initialise Earth Engine at {ee_url}: ConnectionError")
+
+    monkeypatch.setattr(export, "ensure_initialized", unreachable)
+    html = tmp_path / "ee.html"
+    result = runner.invoke(
+        app,
+        ["map", "--view", str(left_half_flooded), "--html", str(html), "--asset", "projects/emulator/assets/x",
+         "--ee-url", "http://127.0.0.1:9"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no Earth Engine layer" in warnings[0]
+    assert "L.imageOverlay(" in html.read_text()
