@@ -11,6 +11,7 @@ its encoded rows, which the caller writes as they arrive.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import tempfile
@@ -152,7 +153,13 @@ def _dask_client(scheduler: Any, workers: int) -> Iterator[Any]:
         return
     if scheduler == "local":
         with (
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
             Client(cluster) as client,
         ):
             yield client
