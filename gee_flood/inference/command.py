@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +21,16 @@ from gee_flood.inference.output import PermanentWater
 from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
+
+
+def _interrupt_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so temporary files beside the output are removed (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+
+        def interrupt(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def parse_date(value: str) -> dt.date:
@@ -53,6 +65,7 @@ def run_predict(
     remote read or heavy work.
     """
     console = console or Console(stderr=True)
+    _interrupt_on_sigterm()
     card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
     if not card.sar_only:
         from gee_flood.inference.runner import check_sar_only
