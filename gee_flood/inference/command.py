@@ -6,11 +6,13 @@ It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -23,14 +25,21 @@ from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
 
 
-def _interrupt_on_sigterm() -> None:
-    """Make SIGTERM unwind like Ctrl-C, so temporary files beside the output are removed (main thread only)."""
-    if threading.current_thread() is threading.main_thread():
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """While predicting, make SIGTERM unwind like Ctrl-C so temporary files beside the output are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-        def interrupt(_signum: int, _frame: object) -> None:
-            raise KeyboardInterrupt
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_date(value: str) -> dt.date:
@@ -64,8 +73,42 @@ def run_predict(
     (Earth Engine) selects the scene. Everything cheap (checkpoint card, AOI, date, files) is checked before any
     remote read or heavy work.
     """
-    console = console or Console(stderr=True)
-    _interrupt_on_sigterm()
+    with _interrupt_on_sigterm():
+        return _run_predict(
+            checkpoint,
+            out,
+            input_path=input_path,
+            aoi=aoi,
+            date=date,
+            scale_m=scale_m,
+            keep_scene=keep_scene,
+            polygons=polygons,
+            permanent_water=permanent_water,
+            permanent_threshold=permanent_threshold,
+            project=project,
+            ee_url=ee_url,
+            options=options,
+            console=console or Console(stderr=True),
+        )
+
+
+def _run_predict(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    input_path: str | os.PathLike[str] | None,
+    aoi: str | os.PathLike[str] | None,
+    date: str | None,
+    scale_m: float,
+    keep_scene: str | os.PathLike[str] | None,
+    polygons: str | os.PathLike[str] | None,
+    permanent_water: str | os.PathLike[str] | None,
+    permanent_threshold: float,
+    project: str | None,
+    ee_url: str | None,
+    options: PredictOptions | None,
+    console: Console,
+) -> PredictionSummary:
     card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
     if not card.sar_only:
         from gee_flood.inference.runner import check_sar_only
