@@ -23,6 +23,7 @@ import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 import rasterio
 from pydantic import BaseModel
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from gee_flood.errors import DataError, InputError, RemoteError
 
@@ -131,7 +132,10 @@ def describe_map(cog: Path) -> list[str]:
     if not cog.is_file():
         raise InputError(f"{cog}: flood map not found")
     try:
-        with rasterio.open(cog) as src:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(cog)
+        with src:
             bands = list(src.descriptions)
             crs = src.crs
     except RasterioIOError as error:

@@ -7,6 +7,7 @@ its file after unpickling), so Dask workers can read their own blocks.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -18,7 +19,7 @@ import rasterio.warp
 import rasterio.windows
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -84,6 +85,13 @@ class ArraySceneSource:
         return np.asarray(self.array[:, row_start:row_stop], dtype=np.float32)
 
 
+def _quiet_open(path: Path) -> Any:
+    """Open a raster without rasterio's NotGeoreferencedWarning (we report a missing CRS ourselves, in one line)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
 def find_s1_bands(descriptions: tuple[str | None, ...], where: str) -> tuple[int, int]:
     """Return the 1-based band indexes of VV and VH from band descriptions.
 
@@ -139,7 +147,7 @@ class GeoTiffSceneSource:
         if not self.path.is_file():
             raise InputError(f"{self.path}: input scene not found")
         try:
-            with rasterio.open(self.path) as src:
+            with _quiet_open(self.path) as src:
                 if src.crs is None:
                     raise InputError(
                         f"{self.path}: GeoTIFF has no CRS; predict needs a georeferenced Sentinel-1 scene "

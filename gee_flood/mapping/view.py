@@ -12,6 +12,7 @@ import base64
 import io
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 import rasterio
 from PIL import Image
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 from rich.console import Console
@@ -58,7 +59,9 @@ def _open(path: Path, what: str) -> Any:
     if not path.is_file():
         raise InputError(f"{path}: {what} not found")
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except RasterioIOError as error:
         raise InputError(f"{path}: not a readable GeoTIFF ({str(error).splitlines()[0]})") from None
     if src.crs is None:
