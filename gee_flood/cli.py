@@ -209,16 +209,134 @@ def _evaluation_predictor(dataset: str, *, method: str | None, otsu: str, band: 
 
 @app.command()
 @user_errors
-def predict() -> None:
+def predict(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Cloud-Optimized GeoTIFF to write (.tif).")],
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
+    ] = None,
+    aoi: Annotated[
+        Path | None, typer.Option("--aoi", help="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
+    ] = None,
+    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")] = None,
+    scale: Annotated[float, typer.Option("--scale", help="Pixel size (m) of the Earth Engine read.")] = 10.0,
+    keep_scene: Annotated[
+        Path | None, typer.Option("--keep-scene", help="Keep the S1 scene read from Earth Engine.")
+    ] = None,
+    polygons: Annotated[
+        Path | None, typer.Option("--polygons", help="Also write water polygons (GeoJSON, EPSG:4326).")
+    ] = None,
+    permanent_water: Annotated[
+        Path | None,
+        typer.Option(
+            "--permanent-water", help="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
+        ),
+    ] = None,
+    permanent_threshold: Annotated[
+        float, typer.Option("--permanent-threshold", help="Value >= this is permanent.")
+    ] = 80.0,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Water probability threshold (default: card).")
+    ] = None,
+    tile: Annotated[int, typer.Option("--tile", help="Tile side in pixels (multiple of 32).")] = 512,
+    overlap: Annotated[int, typer.Option("--overlap", help="Overlap between tiles in pixels.")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Workers of a --scheduler local cluster.")] = 2,
+    block_rows: Annotated[int, typer.Option("--block-rows", help="Scene rows per Dask task.")] = 2048,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Earth Engine Cloud project for --aoi/--date (else EE_PROJECT).")
+    ] = None,
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
-    _not_built("predict", "see the README's roadmap")
+    from gee_flood.inference.command import run_predict
+    from gee_flood.inference.predict import PredictOptions
+
+    options = PredictOptions(
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        threshold=threshold,
+        scheduler=scheduler,
+        workers=workers,
+        block_rows=block_rows,
+        progress=not quiet,
+    )
+    summary = run_predict(
+        checkpoint,
+        out,
+        input_path=input_path,
+        aoi=aoi,
+        date=date,
+        scale_m=scale,
+        keep_scene=keep_scene,
+        polygons=polygons,
+        permanent_water=permanent_water,
+        permanent_threshold=permanent_threshold,
+        project=project,
+        ee_url=ee_url,
+        options=options,
+    )
+    typer.echo(
+        f"wrote {summary.output}: {summary.width} x {summary.height} px, {summary.crs}, "
+        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels "
+        f"({summary.tiles} tiles, {summary.device}, {summary.scheduler}, {summary.seconds:.1f} s)"
+    )
+    if summary.polygons:
+        typer.echo(f"wrote {summary.polygons}: {summary.polygon_count} polygons")
 
 
 @app.command(name="map")
 @user_errors
-def map_command() -> None:
+def map_command(
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="Flood map COG to push to Earth Engine (with --asset, --bucket).")
+    ] = None,
+    asset: Annotated[
+        str | None, typer.Option("--asset", help="Earth Engine asset id projects/<project>/assets/<path>.")
+    ] = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="Cloud Storage gs://bucket[/prefix] to upload to.")
+    ] = None,
+    cog_backed: Annotated[
+        bool, typer.Option("--cog-backed", help="Register a COG-backed asset instead of ingesting.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing asset.")] = False,
+    ee_url: Annotated[
+        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    ] = None,
+    view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="HTML page to write (with --view).")] = None,
+    s1: Annotated[Path | None, typer.Option("--s1", help="Sentinel-1 scene shown under the flood map.")] = None,
+) -> None:
     """Push a flood mask to an Earth Engine asset and/or write an HTML map (geemap)."""
-    _not_built("map", "see the README's roadmap")
+    if mask is None and view is None:
+        raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --html")
+    if view is not None and html is None:
+        raise InputError("--view needs --html map.html")
+    if mask is not None:
+        if asset is None or bucket is None:
+            raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
+        from gee_flood.earthengine.export import push_flood_map
+
+        result = push_flood_map(
+            mask, asset, bucket, cog_backed=cog_backed, overwrite=overwrite, ee_url=ee_url, progress=True
+        )
+        done = "already up to date" if result.already_done else result.mode
+        typer.echo(f"asset {result.asset}: {done} from {result.uri}")
+    if view is not None:
+        from gee_flood.mapping import write_map_html
+
+        page = write_map_html(view, html, s1=s1, asset=asset, ee_url=ee_url)
+        typer.echo(f"wrote {page}")
 
 
 @data_app.command("download")
