@@ -56,9 +56,29 @@ def _not_built(command: str, issue: str) -> None:
 
 @app.command()
 @user_errors
-def demo() -> None:
-    """Run the whole pipeline on a built-in synthetic flood, with the local Earth Engine emulator."""
-    _not_built("demo", "see the README's roadmap")
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output directory (kept; a second run reuses its corpus).")] = Path(
+        "demo-out"
+    ),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller scene and shorter training (about a minute).")
+    ] = False,
+    steps: Annotated[int | None, typer.Option("--steps", help="Optimizer steps per trained model.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+) -> None:
+    """Run the whole pipeline on a built-in synthetic flood, with the local Earth Engine emulator.
+
+    Synthetic S1/S2 scene -> emulated Earth Engine -> fetch through xee -> teacher, weak baseline and student ->
+    predict -> export to an emulated asset -> geemap HTML map and a report (no account, no network).
+    """
+    from gee_flood.demo.pipeline import DemoOptions, run_demo
+
+    overrides = {"steps": steps} if steps is not None else {}
+    options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not no_progress, **overrides)
+    result = run_demo(options)
+    typer.echo(result.report_markdown.read_text())
+    typer.echo(f"report: {result.report_markdown}  map: {result.map_html}  overview: {result.overview_png}")
 
 
 @app.command()

@@ -1,0 +1,412 @@
+"""``gee-flood demo``: every stage of the tool, end to end, on a built-in synthetic flood, with no account or network.
+
+Stages (each one a call of the same typed function the CLI command calls):
+
+1. **scene**: a synthetic flood scene (UTM, 10 m) with S1 and S2 acquisitions before and after the flood, the
+   post-event S2 partly cloudy (:mod:`gee_flood.data.synthetic`), written as a local Earth Engine catalog.
+2. **emulator**: the local Earth Engine emulator serves that catalog on loopback; a Cloud Storage emulator
+   (gcp-storage-emulator) stands in for the bucket.
+3. **fetch**: ``gee-flood fetch`` over the scene's AOI for the event dates, through the real ``earthengine-api``
+   and ``xee``: the unlabelled corpus of paired S1/S2 chips, with weak labels (S1 Otsu, S2 NDWI).
+4. **teacher**: trained on S1 + S2 of a few *other* synthetic scenes with their true labels (standing in for a
+   small hand-labelled set such as Sen1Floods11's).
+5. **weak baseline**: a SAR-only model trained on the corpus's S1 Otsu weak labels.
+6. **student**: SAR-only, trained on the hand labels plus the teacher's probabilities on the unlabelled corpus.
+7. **predict**: ``gee-flood predict --aoi --date`` maps the flood from the event's S1 read through xee.
+8. **export**: ``gee-flood map --mask ... --asset ... --bucket ...`` uploads the map to the storage emulator and
+   ingests it into the Earth Engine emulator as an image asset.
+9. **map + report**: the geemap HTML page, an overview picture, and a report comparing Otsu, the weak-label
+   model, the student and the teacher with the scene's true water, including where clouds hid the flood from
+   the optical image.
+
+A second run with the same ``--out`` reuses the scene catalog and the fetched corpus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from affine import Affine
+from pydantic import BaseModel, Field
+from rich.console import Console
+
+from gee_flood.errors import InputError
+
+#: Project id the emulator answers to.
+EMULATOR_PROJECT = "gee-flood-demo"
+DEMO_BUCKET = "gee-flood-demo"
+DEMO_ASSET = f"projects/{EMULATOR_PROJECT}/assets/demo/flood_map"
+
+
+class DemoOptions(BaseModel):
+    """Sizes and budgets of the demo.
+
+    Attributes:
+        out: Output directory (kept; a second run reuses its catalog and corpus).
+        quick: Smaller scene and shorter training (what CI runs).
+        scene_size: Event scene side (pixels of 10 m).
+        chip_size: Corpus chip side (pixels).
+        hand_scenes: Synthetic scenes whose true labels stand in for the hand-labelled set.
+        steps: Optimizer steps of each trained model.
+        seed: Seed of the event scene and of training.
+        threads: torch CPU threads (None: torch's default).
+        progress: Show progress bars.
+    """
+
+    out: Path = Path("demo-out")
+    quick: bool = False
+    scene_size: int = Field(1024, ge=256, le=4096)
+    chip_size: int = Field(128, ge=64, le=512)
+    hand_scenes: int = Field(3, ge=1, le=20)
+    steps: int = Field(160, ge=10)
+    seed: int = 42
+    threads: int | None = None
+    progress: bool = True
+
+    @classmethod
+    def for_run(cls, out: Path, *, quick: bool = False, **overrides: Any) -> DemoOptions:
+        """Return the default options, or the reduced ``--quick`` ones, for ``out``."""
+        sizes: dict[str, Any] = {"scene_size": 512, "hand_scenes": 2, "steps": 60} if quick else {}
+        return cls(out=out, quick=quick, **{**sizes, **overrides})
+
+
+@dataclasses.dataclass
+class DemoResult:
+    """Where the demo's outputs are."""
+
+    out: Path
+    report_json: Path
+    report_markdown: Path
+    map_html: Path
+    overview_png: Path
+    flood_map: Path
+    asset: str
+    report: dict[str, Any]
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the whole pipeline and write everything under ``options.out``.
+
+    Args:
+        options: Sizes, budgets and the output directory.
+        console: Where stage headers and progress go (default: stderr).
+
+    Returns:
+        Paths of the report, map and flood map, and the report itself.
+    """
+    import torch
+
+    from gee_flood.data.synthetic import SceneConfig, generate_scene
+    from gee_flood.demo.catalog import write_scene_catalog
+    from gee_flood.demo.report import build_report, write_report
+    from gee_flood.earthengine.fetch import FetchConfig, run_fetch
+    from gee_flood.emulator import EmulatorServer
+
+    console = console or Console(stderr=True)
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    timings: dict[str, float] = {}
+
+    with _stage(console, "1/9 scene: synthetic flood, S1 + S2 before and after, clouds", timings, "scene"):
+        scene = _snap_to_chip_lattice(
+            generate_scene(
+                SceneConfig(
+                    seed=options.seed,
+                    height=options.scene_size,
+                    width=options.scene_size,
+                    event_name="Demo",
+                )
+            ),
+            options.chip_size,
+        )
+        catalog_dir = out / "catalog"
+        stamp = {"seed": options.seed, "size": options.scene_size, "chip": options.chip_size}
+        if _stamp_matches(catalog_dir, stamp):
+            console.print(f"  reusing the catalog in {catalog_dir}")
+        else:
+            write_scene_catalog(scene, catalog_dir)
+            _write_stamp(catalog_dir, stamp)
+        aoi = _write_aoi(scene, out / "aoi.geojson")
+        console.print(f"  {len(scene.acquisitions)} acquisitions; event {scene.event_date:%Y-%m-%d}; AOI {aoi}")
+
+    with contextlib.ExitStack() as stack:
+        with _stage(console, "2/9 emulators: Earth Engine (loopback) and Cloud Storage", timings, "emulators"):
+            server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=out / "ee-assets"))
+            storage_url = stack.enter_context(_storage_emulator(DEMO_BUCKET))
+            console.print(f"  Earth Engine emulator at {server.url}; Cloud Storage emulator at {storage_url}")
+
+        event_day = scene.event_date.date()
+        post = [a for a in scene.acquisitions if a.post_event]
+        first_post = min(a.time for a in post).date()
+        last_post = max(a.time for a in post).date()
+        dates = f"{first_post:%Y-%m-%d}/{last_post + timedelta(days=1):%Y-%m-%d}"
+        with _stage(console, f"3/9 fetch: paired S1/S2 corpus through xee, {dates}", timings, "fetch"):
+            fetch = run_fetch(
+                FetchConfig(
+                    out=out / "corpus",
+                    aoi=aoi,
+                    dates=dates,
+                    event="Demo",
+                    chip_size=options.chip_size,
+                    crs="utm",
+                    weak_labels=True,
+                    permanent_water=True,
+                    project=EMULATOR_PROJECT,
+                    endpoint="standard",
+                    ee_url=server.url,
+                    scheduler="threads",
+                    workers=2,
+                    progress=options.progress,
+                )
+            )
+            console.print(
+                f"  {fetch.written} chips written, {fetch.already_done} reused, {len(fetch.skipped)} skipped "
+                "(no full S1/S2 cover, or too cloudy)"
+            )
+
+        trained = _train_models(options, out, console, timings)
+
+        from gee_flood.inference.command import run_predict
+        from gee_flood.inference.predict import PredictOptions
+
+        predicted: dict[str, Path] = {}
+        predict_date = f"{last_post:%Y-%m-%d}"
+        with _stage(console, f"7/9 predict: flood map for {predict_date} from S1 via xee", timings, "predict"):
+            for name in ("student", "weak"):
+                target = out / ("flood_map.tif" if name == "student" else "flood_map_weak.tif")
+                run_predict(
+                    trained[name],
+                    target,
+                    aoi=aoi,
+                    date=predict_date,
+                    keep_scene=out / "s1_scene.tif",
+                    polygons=out / "flood_polygons.geojson" if name == "student" else None,
+                    project=EMULATOR_PROJECT,
+                    ee_url=server.url,
+                    options=PredictOptions(tile=256, overlap=64, progress=options.progress),
+                    console=console,
+                )
+                predicted[name] = target
+            console.print(f"  {predicted['student']}")
+
+        from gee_flood.earthengine.export import push_flood_map
+
+        with _stage(console, f"8/9 export: Cloud Storage upload + Earth Engine ingestion to {DEMO_ASSET}", timings,
+                    "export"):  # fmt: skip
+            pushed = push_flood_map(
+                predicted["student"],
+                DEMO_ASSET,
+                f"gs://{DEMO_BUCKET}/demo",
+                overwrite=True,
+                poll_s=0.2,
+                ee_url=server.url,
+                progress=options.progress,
+            )
+            console.print(f"  asset {pushed.asset} ({pushed.mode}) from {pushed.uri}")
+
+        from gee_flood.mapping.view import write_map_html
+
+        with _stage(console, "9/9 map and report", timings, "report"):
+            map_html = write_map_html(
+                predicted["student"],
+                out / "map.html",
+                s1=out / "s1_scene.tif",
+                asset=DEMO_ASSET,
+                title="gee-flood demo: SAR-only student",
+                ee_url=server.url,
+                console=console,
+            )
+            report = build_report(
+                scene,
+                corpus=out / "corpus",
+                flood_maps=predicted,
+                s1_scene=out / "s1_scene.tif",
+                checkpoints=trained,
+                fetch_summary=fetch,
+                asset=pushed.asset,
+                event_day=event_day,
+            )
+            report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+            report["options"] = json.loads(options.model_dump_json())
+            paths = write_report(report, scene, predicted["student"], out)
+    return DemoResult(
+        out=out,
+        report_json=paths["json"],
+        report_markdown=paths["markdown"],
+        map_html=map_html,
+        overview_png=paths["overview"],
+        flood_map=predicted["student"],
+        asset=pushed.asset,
+        report=report,
+    )
+
+
+def _train_models(options: DemoOptions, out: Path, console: Console, timings: dict[str, float]) -> dict[str, Path]:
+    """Train teacher, weak-label baseline and student; return their ``model.ckpt`` paths.
+
+    The chips are chosen explicitly (the training configs record them): the "hand-labelled" set is a few other
+    synthetic scenes with their true labels, validation is one more such scene (every model's threshold is tuned
+    there, the same way), and the unlabelled corpus is what ``fetch`` wrote.
+    """
+    from gee_flood.data import open_dataset
+    from gee_flood.training.config import TrainConfig
+    from gee_flood.training.data import Splits
+    from gee_flood.training.run import train
+
+    hand = {"size": 256, "chip_size": 128, "seed": 0}
+    corpus = out / "corpus"
+    both = ["s1", "s2"]
+    hand_train = open_dataset("synthetic", None, "train", modalities=both, scenes=options.hand_scenes, **hand)
+    hand_valid = open_dataset("synthetic", None, "valid", modalities=both, scenes=1, **hand)
+    unlabelled = open_dataset("sen1floods11", corpus, "all", part="weak", modalities=both, labels=None)
+    weak = open_dataset("sen1floods11", corpus, "all", part="weak", modalities=["s1"], labels="s1otsu")
+
+    def splits(labelled: Any, pool: Any | None) -> Splits:
+        summary = {
+            "dataset": labelled.name,
+            "split": "demo",
+            "labelled_chips": len(labelled),
+            "validation_chips": len(hand_valid),
+            "unlabelled_chips": len(pool) if pool is not None else 0,
+        }
+        return Splits(labelled=labelled, validation=hand_valid, unlabelled=pool, summary=summary)
+
+    common: dict[str, Any] = {
+        "optim": {"max_steps": options.steps, "batch_size": 8, "warmup_steps": 5, "lr": 3e-3},
+        "trainer": {
+            "seed": options.seed,
+            "output_dir": str(out / "runs"),
+            "val_every_steps": max(10, options.steps // 4),
+            "threads": options.threads,
+            "progress_bar": options.progress,
+        },
+    }
+    synthetic = {"dataset": "synthetic", "options": {**hand, "scenes": options.hand_scenes}, "crop_size": 96}
+    corpus_data = {"dataset": "sen1floods11", "root": str(corpus), "split": "all", "options": {"part": "weak"}}
+    plans: list[tuple[str, str, dict[str, Any], Splits]] = [
+        (
+            "teacher",
+            "4/9 teacher: S1 + S2, trained on the hand-labelled scenes",
+            {"role": "teacher", "data": {**synthetic, "inputs": both}},
+            splits(hand_train, None),
+        ),
+        (
+            "weak",
+            "5/9 weak baseline: S1 only, trained on the corpus's Otsu weak labels",
+            {"role": "baseline", "kind": "weak", "data": {**corpus_data, "inputs": ["s1"], "labels": "s1otsu",
+                                                          "crop_size": 96}},
+            splits(weak, None),
+        ),
+        (
+            "student",
+            "6/9 student: S1 only, hand labels + the teacher's probabilities on the corpus",
+            {"role": "student", "data": {**synthetic, "inputs": ["s1"], "unlabelled": corpus_data}},
+            splits(hand_train, unlabelled),
+        ),
+    ]  # fmt: skip
+    trained: dict[str, Path] = {}
+    for name, title, raw, chips in plans:
+        config = TrainConfig.model_validate({**common, **raw})
+        with _stage(console, title, timings, name):
+            result = train(config, splits=chips, teacher=trained["teacher"] if name == "student" else None)
+            trained[name] = result.checkpoint
+            console.print(
+                f"  {result.summary.get('steps')} steps, validation IoU {result.best_val_iou:.3f}, {result.checkpoint}"
+            )
+    return trained
+
+
+@contextlib.contextmanager
+def _stage(console: Console, title: str, timings: dict[str, float], key: str) -> Iterator[None]:
+    console.rule(f"[bold]{title}")
+    started = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - started
+    console.print(f"  [dim]{timings[key]:.1f} s[/]")
+
+
+def _snap_to_chip_lattice(scene: Any, chip_size: int) -> Any:
+    """Move the scene's grid origin to a multiple of the chip side, so fetch's chip lattice covers it exactly.
+
+    The scene is synthetic, so relabelling its coordinates by less than one chip changes nothing physical; it
+    lets every corpus chip fall wholly inside the scene instead of losing the edge row and column.
+    """
+    step = chip_size * scene.georef.transform.a
+    left, top = scene.georef.transform.c, scene.georef.transform.f
+    snapped_left = (left // step) * step
+    snapped_top = -((-top) // step) * step
+    transform = Affine(scene.georef.transform.a, 0.0, snapped_left, 0.0, scene.georef.transform.e, snapped_top)
+    return dataclasses.replace(scene, georef=dataclasses.replace(scene.georef, transform=transform))
+
+
+def _write_aoi(scene: Any, path: Path) -> Path:
+    """Write the scene's footprint, inset by half a pixel, as a GeoJSON polygon in EPSG:4326."""
+    from pyproj import Transformer
+
+    from gee_flood._io import write_json_atomic
+
+    left, bottom, right, top = scene.georef.bounds
+    inset = abs(scene.georef.transform.a) / 2
+    to_lonlat = Transformer.from_crs(scene.georef.crs, "EPSG:4326", always_xy=True)
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+    ring = [
+        list(to_lonlat.transform(x + (inset if x == left else -inset), y + (-inset if y == top else inset)))
+        for x, y in corners
+    ]
+    write_json_atomic(path, {"type": "Feature", "properties": {"name": "gee-flood demo AOI"},
+                             "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
+    return path
+
+
+def _stamp_matches(catalog_dir: Path, stamp: dict[str, Any]) -> bool:
+    try:
+        return (
+            json.loads((catalog_dir / "demo-stamp.json").read_text()) == stamp
+            and (catalog_dir / "catalog.json").is_file()
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _write_stamp(catalog_dir: Path, stamp: dict[str, Any]) -> None:
+    from gee_flood._io import write_json_atomic
+
+    write_json_atomic(catalog_dir / "demo-stamp.json", stamp)
+
+
+@contextlib.contextmanager
+def _storage_emulator(bucket: str) -> Iterator[str]:
+    """Run gcp-storage-emulator in memory on a free loopback port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
+    try:
+        from gcp_storage_emulator.server import create_server
+    except ImportError:
+        raise InputError(
+            "the demo needs gcp-storage-emulator for its Cloud Storage stand-in: pip install gcp-storage-emulator"
+        ) from None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    try:
+        yield url
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
