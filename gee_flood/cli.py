@@ -384,9 +384,32 @@ def train_baseline() -> None:
 
 @emulator_app.command("serve")
 @user_errors
-def emulator_serve() -> None:
-    """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback."""
-    _not_built("emulator serve", "see the README's roadmap")
+def emulator_serve(
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog directory (catalog.json + GeoTIFFs).")],
+    port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Loopback interface to listen on.")] = "127.0.0.1",
+    faults: Annotated[
+        Path | None, typer.Option("--faults", help="Fault-injection JSON: {seed, rules: [{endpoint, kind, ...}]}.")
+    ] = None,
+    assets_dir: Annotated[
+        Path | None, typer.Option("--assets-dir", help="Keep ingested/exported assets here (default: temporary).")
+    ] = None,
+    bucket_dir: Annotated[
+        Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
+    ] = None,
+    resampling: Annotated[
+        str,
+        typer.Option(
+            "--resampling",
+            help="Default warping of stored bands: 'nearest' (Earth Engine's) or 'bilinear' (float bands only).",
+        ),
+    ] = "nearest",
+) -> None:
+    """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
+    from gee_flood.emulator.serve import serve
+
+    serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
+          default_resampling=resampling, announce=typer.echo)  # fmt: skip
 
 
 def main() -> None:

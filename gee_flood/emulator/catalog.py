@@ -38,7 +38,7 @@ from affine import Affine
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gee_flood._io import atomic_path, write_json_atomic
-from gee_flood.data.chip import GeoReference
+from gee_flood.emulator.grid import GridLike, PixelGrid
 from gee_flood.errors import DataError, InputError
 
 CATALOG_FILE = "catalog.json"
@@ -99,7 +99,7 @@ class CatalogImage:
     bands: tuple[str, ...]
     dtypes: tuple[str, ...]
     nodata: tuple[float | None, ...]
-    grid: GeoReference
+    grid: PixelGrid
     footprint: dict[str, Any]
     properties: dict[str, Any]
     index: str
@@ -224,18 +224,24 @@ class Catalog:
             return removed
 
     def children(self, parent: str) -> list[tuple[str, str]]:
-        """Return ``(id, type)`` of the assets directly under ``parent`` (``"IMAGE"`` or ``"IMAGE_COLLECTION"``)."""
+        """Return ``(id, type)`` of the assets directly under ``parent``.
+
+        Types are ``"IMAGE"``, ``"IMAGE_COLLECTION"`` or ``"FOLDER"`` (a path prefix of deeper assets).
+        """
         prefix = parent.rstrip("/") + "/"
         found: dict[str, str] = {}
         with self._lock:
             if parent in self.collections:
                 return [(image.image_id, "IMAGE") for image in self.collections[parent]]
-            for collection_id in self.collections:
-                if collection_id.startswith(prefix) and "/" not in collection_id[len(prefix) :]:
-                    found[collection_id] = "IMAGE_COLLECTION"
-            for image_id in self.images:
-                if image_id.startswith(prefix) and "/" not in image_id[len(prefix) :]:
-                    found.setdefault(image_id, "IMAGE")
+            for asset_id, kind in [*((c, "IMAGE_COLLECTION") for c in self.collections),
+                                   *((i, "IMAGE") for i in self.images)]:  # fmt: skip
+                if not asset_id.startswith(prefix):
+                    continue
+                rest = asset_id[len(prefix) :]
+                if "/" in rest:
+                    found.setdefault(prefix + rest.split("/", 1)[0], "FOLDER")
+                else:
+                    found[asset_id] = kind
         return sorted(found.items())
 
 
@@ -281,7 +287,7 @@ def image_from_geotiff(
             names = list(bands) if bands is not None else _band_names(dataset.descriptions, count)
             if len(names) != count:
                 raise DataError(f"{where}: record names {len(names)} bands {names} but {path} has {count} band(s)")
-            grid = GeoReference(
+            grid = PixelGrid(
                 crs=dataset.crs.to_string(),
                 transform=dataset.transform,
                 width=dataset.width,
@@ -389,7 +395,7 @@ class CatalogEntry:
         collection: Collection id (``"COPERNICUS/S1_GRD"``), or None for a standalone image.
         image_id: Full id, or just the ``system:index`` when ``collection`` is given.
         array: ``(bands, H, W)`` pixel values in Earth Engine units (or ``(H, W)`` for one band).
-        georef: Pixel grid of ``array`` (CRS + affine transform).
+        georef: Pixel grid of ``array`` (CRS + affine transform): a ``GeoReference`` or :class:`PixelGrid`.
         bands: Band names, one per array band.
         properties: Earth Engine properties; ``system:time_start`` may be a datetime (UTC) or ms.
         nodata: No-data value written to the GeoTIFF (NaN for float arrays by default).
@@ -399,7 +405,7 @@ class CatalogEntry:
     collection: str | None
     image_id: str
     array: np.ndarray
-    georef: GeoReference
+    georef: GridLike
     bands: Sequence[str]
     properties: Mapping[str, Any] = field(default_factory=dict)
     nodata: float | None = None
@@ -448,7 +454,7 @@ class CatalogBuilder:
         collection: str | None,
         image_id: str,
         array: np.ndarray,
-        georef: GeoReference,
+        georef: GridLike,
         bands: Sequence[str],
         properties: Mapping[str, Any] | None = None,
         *,
@@ -472,6 +478,7 @@ class CatalogBuilder:
         Raises:
             InputError: If shapes, band names or ids are inconsistent.
         """
+        georef = PixelGrid.of(georef)
         values = np.asarray(array)
         if values.ndim == 2:
             values = values[None]

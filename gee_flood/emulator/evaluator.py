@@ -128,10 +128,13 @@ class EvalContext:
     Attributes:
         catalog: Images and collections the emulator serves (catalog plus run-time assets).
         project: The Cloud project of the request (``projects/<project>``).
+        default_resampling: How stored bands are warped before any ``Image.resample``: ``"nearest"`` (Earth
+            Engine's behaviour) or ``"bilinear"`` (floating-point bands only).
     """
 
     catalog: Catalog
     project: str = "emulator"
+    default_resampling: str = "nearest"
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -20,8 +20,8 @@ import shapely.geometry
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.errors import EEError
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.pixeltypes import PixelType
 from gee_flood.emulator.raster import Node
 
@@ -43,7 +43,7 @@ class Band:
     name: str
     ptype: PixelType
     node: Node
-    native: GeoReference | None = None
+    native: PixelGrid | None = None
 
     def renamed(self, name: str) -> Band:
         """The same band under another name."""
@@ -58,6 +58,7 @@ class EEImage:
     properties: dict[str, Any] = field(default_factory=dict)
     image_id: str | None = None
     version: int | None = None
+    default_grid: PixelGrid | None = None  # set by clipToBoundsAndScale: the grid exports and thumbnails use
 
     def band_names(self) -> list[str]:
         """Names of the bands, in order."""
@@ -170,10 +171,17 @@ class Filter:
 
     predicate: Callable[[Any], bool]
     description: str
+    pair: Callable[[Any, Any], bool] | None = None
 
     def __call__(self, element: Any) -> bool:
         """True if the element matches."""
         return bool(self.predicate(element))
+
+    def matches(self, primary: Any, secondary: Any) -> bool:
+        """True if a (primary, secondary) pair matches, as a join condition (left operands from the primary)."""
+        if self.pair is None:
+            raise EEError(f"Filter {self.description} cannot be used as a join condition")
+        return bool(self.pair(primary, secondary))
 
 
 @dataclass

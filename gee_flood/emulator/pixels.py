@@ -22,8 +22,8 @@ import rasterio
 from affine import Affine
 from rasterio.io import MemoryFile
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.errors import EEError
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.objects import Band, EEImage, type_name
 from gee_flood.emulator.raster import RenderContext
 
@@ -35,8 +35,8 @@ MAX_GRID_SIDE = 32768
 _AFFINE_FIELDS = ("scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY")
 
 
-def parse_grid(grid: dict[str, Any] | None, image: EEImage) -> GeoReference:
-    """Turn a REST ``PixelGrid`` (dimensions, affineTransform, crsCode/crsWkt) into a :class:`GeoReference`.
+def parse_grid(grid: dict[str, Any] | None, image: EEImage) -> PixelGrid:
+    """Turn a REST ``PixelGrid`` (dimensions, affineTransform, crsCode/crsWkt) into a :class:`PixelGrid`.
 
     Without a grid, the image's first band's native grid is used (Earth Engine's default).
 
@@ -65,16 +65,16 @@ def parse_grid(grid: dict[str, Any] | None, image: EEImage) -> GeoReference:
         rasterio.crs.CRS.from_user_input(crs)
     except rasterio.errors.CRSError:
         raise EEError(f"computePixels: unknown CRS '{crs}'.") from None
-    return GeoReference(str(crs), Affine(*values), width, height)
+    return PixelGrid(str(crs), Affine(*values), width, height)
 
 
-def request_bytes(bands: list[Band], grid: GeoReference) -> int:
+def request_bytes(bands: list[Band], grid: PixelGrid) -> int:
     """Bytes Earth Engine (and xee) count for a request: pixels x sum(band bytes + 1 mask byte)."""
     per_pixel = sum(band.ptype.dtype.itemsize + 1 for band in bands)
     return grid.width * grid.height * per_pixel
 
 
-def check_request_size(bands: list[Band], grid: GeoReference) -> None:
+def check_request_size(bands: list[Band], grid: PixelGrid) -> None:
     """Refuse a request over Earth Engine's byte limit with Earth Engine's own message (HTTP 400)."""
     size = request_bytes(bands, grid)
     if size > REQUEST_BYTE_LIMIT:
@@ -92,7 +92,7 @@ def select_request_bands(image: EEImage, band_ids: list[str] | None) -> list[Ban
     return [by_name[name] for name in band_ids]
 
 
-def render_bands(bands: list[Band], grid: GeoReference) -> list[np.ndarray]:
+def render_bands(bands: list[Band], grid: PixelGrid) -> list[np.ndarray]:
     """Materialise bands on a grid, converted to their pixel types (masked pixels are 0)."""
     ctx = RenderContext(grid)
     arrays = []
@@ -121,19 +121,19 @@ def compute_pixels(image: Any, request: dict[str, Any]) -> tuple[bytes, str]:
         raise EEError("computePixels: the image has no bands.")
     grid = parse_grid(request.get("grid"), image)
     check_request_size(bands, grid)
-    arrays = render_bands(bands, grid)
     names = [band.name for band in bands]
+    if file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
+        from gee_flood.emulator.tiles import render_picture
+
+        return render_picture(image, grid, file_format, names)
+    if file_format == "ZIPPED_GEO_TIFF":
+        raise EEError("computePixels: ZIPPED_GEO_TIFF is not implemented by the gee-flood emulator; use GEO_TIFF.")
+    if file_format not in ("NPY", "GEO_TIFF"):
+        raise EEError(f"computePixels: fileFormat {file_format} is not implemented by the gee-flood emulator.")
+    arrays = render_bands(bands, grid)
     if file_format == "NPY":
         return encode_npy(names, arrays), "application/octet-stream"
-    if file_format in ("GEO_TIFF", "ZIPPED_GEO_TIFF"):
-        if file_format == "ZIPPED_GEO_TIFF":
-            raise EEError("computePixels: ZIPPED_GEO_TIFF is not implemented by the gee-flood emulator; use GEO_TIFF.")
-        return encode_geotiff(names, arrays, grid), "image/tiff"
-    if file_format in ("PNG", "JPEG", "AUTO_JPEG_PNG"):
-        from gee_flood.emulator.tiles import encode_picture
-
-        return encode_picture(arrays, file_format)
-    raise EEError(f"computePixels: fileFormat {file_format} is not implemented by the gee-flood emulator.")
+    return encode_geotiff(names, arrays, grid), "image/tiff"
 
 
 def encode_npy(names: list[str], arrays: list[np.ndarray]) -> bytes:
@@ -149,7 +149,7 @@ def encode_npy(names: list[str], arrays: list[np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def encode_geotiff(names: list[str], arrays: list[np.ndarray], grid: GeoReference) -> bytes:
+def encode_geotiff(names: list[str], arrays: list[np.ndarray], grid: PixelGrid) -> bytes:
     """A GeoTIFF of the grid; all bands in their common dtype, described by band name."""
     dtype = np.result_type(*arrays)
     if dtype == np.int8:

@@ -32,8 +32,8 @@ from affine import Affine
 from rasterio.enums import Resampling
 from typing_extensions import override
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.errors import EEError
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.pixeltypes import PixelType
 
 RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "bicubic": Resampling.cubic}
@@ -51,7 +51,7 @@ class RenderContext:
         footprints: ``id(node)`` -> rendered footprint mask.
     """
 
-    grid: GeoReference
+    grid: PixelGrid
     cache: dict[int, Rendered] = field(default_factory=dict)
     footprints: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -60,7 +60,7 @@ class RenderContext:
         """``(height, width)`` of the output grid."""
         return self.grid.height, self.grid.width
 
-    def derived(self, grid: GeoReference) -> RenderContext:
+    def derived(self, grid: PixelGrid) -> RenderContext:
         """A fresh context on another grid (neighbourhood padding, ``reproject``)."""
         return RenderContext(grid)
 
@@ -164,7 +164,7 @@ class SourceBand(Node):
         return function(self)
 
 
-def _source_window(dataset: Any, grid: GeoReference) -> rasterio.windows.Window | None:
+def _source_window(dataset: Any, grid: PixelGrid) -> rasterio.windows.Window | None:
     """The window of ``dataset`` covering ``grid`` (plus a margin for resampling kernels), or None if disjoint."""
     try:
         left, bottom, right, top = rasterio.warp.transform_bounds(grid.crs, dataset.crs, *grid.bounds, densify_pts=21)
@@ -505,7 +505,7 @@ class Clip(Node):
         return replace(self, child=self.child.map_sources(function))
 
 
-def geometry_mask(geometry: dict[str, Any], crs: str, grid: GeoReference) -> np.ndarray:
+def geometry_mask(geometry: dict[str, Any], crs: str, grid: PixelGrid) -> np.ndarray:
     """Bool mask of the grid pixels whose centre lies inside ``geometry`` (GeoJSON in ``crs``)."""
     projected = rasterio.warp.transform_geom(crs, grid.crs, geometry, precision=-1) if crs != grid.crs else geometry
     if shapely.geometry.shape(projected).is_empty:
@@ -669,7 +669,7 @@ class Focal(Node):
     def children(self) -> tuple[Node, ...]:
         return (self.child,)
 
-    def _radius_px(self, grid: GeoReference) -> float:
+    def _radius_px(self, grid: PixelGrid) -> float:
         if self.units == "pixels":
             return float(self.radius)
         return float(self.radius) / nominal_scale_m(grid.crs, grid.transform)
@@ -757,19 +757,17 @@ class Reproject(Node):
         return replace(self, child=self.child.map_sources(function))
 
 
-def pad_grid(grid: GeoReference, pad: int) -> GeoReference:
+def pad_grid(grid: PixelGrid, pad: int) -> PixelGrid:
     """The same grid grown by ``pad`` pixels on every side."""
-    transform = grid.transform * Affine.translation(-pad, -pad)
-    return GeoReference(grid.crs, transform, grid.width + 2 * pad, grid.height + 2 * pad)
+    transform = grid.transform @ Affine.translation(-pad, -pad)
+    return PixelGrid(grid.crs, transform, grid.width + 2 * pad, grid.height + 2 * pad)
 
 
-def covering_grid(
-    target: GeoReference, crs: str, transform: Affine, *, max_pixels: int = 64_000_000
-) -> GeoReference | None:
+def covering_grid(target: PixelGrid, crs: str, transform: Affine, *, max_pixels: int = 64_000_000) -> PixelGrid | None:
     """The part of the infinite grid ``(crs, transform)`` that covers ``target`` (plus one pixel)."""
     bounds = rasterio.warp.transform_bounds(target.crs, crs, *target.bounds, densify_pts=21)
     inverse = ~transform
-    corners = [inverse * (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
+    corners = [inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
     col0 = math.floor(min(c for c, _ in corners)) - 1
     row0 = math.floor(min(r for _, r in corners)) - 1
     col1 = math.ceil(max(c for c, _ in corners)) + 1
@@ -782,7 +780,7 @@ def covering_grid(
             f"Image.reproject: the requested area needs {width}x{height} pixels at the reprojection scale, "
             f"more than the emulator's limit of {max_pixels}"
         )
-    return GeoReference(crs, transform * Affine.translation(col0, row0), width, height)
+    return PixelGrid(crs, transform @ Affine.translation(col0, row0), width, height)
 
 
 def nominal_scale_m(crs: str, transform: Affine | Sequence[float]) -> float:

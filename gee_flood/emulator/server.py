@@ -21,6 +21,7 @@ path                                        method  endpoint label            an
 ``/v1/projects/{p}/assets?assetId=``        POST    ``assets.create``         created asset
 ``/v1/projects/{p}/assets/{id}``            GET     ``assets.get``            asset description
 ``/v1/projects/{p}/assets/{id}``            DELETE  ``assets.delete``         ``{}``
+``/v1/projects/{p}/assets/{id}``            PATCH   ``assets.patch``          updated asset (properties)
 ``/v1/projects/{p}[/assets/{id}]:listAssets`` GET   ``assets.list``           ``{"assets": [...]}``
 ``/v1/projects/{p}/assets/{id}:getPixels``  POST    ``assets.getPixels``      pixels of a stored image
 ``/v1/projects/{p}/operations``             GET     ``operations.list``       ``{"operations": [...]}``
@@ -75,6 +76,7 @@ ENDPOINTS = (
     "assets.create",
     "assets.get",
     "assets.delete",
+    "assets.patch",
     "assets.list",
     "assets.getPixels",
     "operations.list",
@@ -176,6 +178,7 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("POST", "assets.create", re.compile(rf"/v1/{_PROJECT}/assets")),
     ("GET", "assets.get", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
     ("DELETE", "assets.delete", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
+    ("PATCH", "assets.patch", re.compile(rf"/v1/{_PROJECT}/assets/(?P<asset>[^:]+)")),
     ("GET", "operations.list", re.compile(rf"/v1/{_PROJECT}/operations")),
     ("POST", "operations.cancel", re.compile(rf"/v1/{_PROJECT}/operations/(?P<operation>[^/:]+):cancel")),
     ("GET", "operations.get", re.compile(rf"/v1/{_PROJECT}/operations/(?P<operation>[^/:]+)")),
@@ -208,6 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer a DELETE."""
         self._serve("DELETE")
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        """Answer a PATCH."""
+        self._serve("PATCH")
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Send access logs to the module logger (debug), not stderr."""
         logger.debug("%s - %s", self.address_string(), format % args)
@@ -224,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
         endpoint, params = _route(method, path)
         response = emulator.handle(method, endpoint, params, query, body, high_volume)
+        # Count before answering, so a client that has its answer also sees it counted.
+        emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -232,7 +241,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if method != "HEAD":
             self.wfile.write(response.body)
-        emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
 
 
 def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
@@ -277,6 +285,7 @@ class EmulatorServer:
         assets_dir: str | Path | None = None,
         bucket_dir: str | Path | None = None,
         operation_step_s: float = 0.05,
+        default_resampling: str = "nearest",
         allow_remote: bool = False,
     ) -> None:
         """Configure (not start) the server.
@@ -292,11 +301,17 @@ class EmulatorServer:
                 ``bucket_dir/bucket/obj`` when it exists there (otherwise through google-cloud-storage, which honours
                 ``STORAGE_EMULATOR_HOST``).
             operation_step_s: Seconds an ingestion/export operation stays in each of PENDING and RUNNING.
+            default_resampling: ``"nearest"`` (Earth Engine's default: stored pixels are warped with nearest
+                neighbour unless the expression calls ``Image.resample``) or ``"bilinear"`` (floating-point bands
+                are warped bilinearly by default; integer bands - labels, masks, classes - stay nearest).
             allow_remote: Allow a non-loopback ``host``.
 
         Raises:
             InputError: For a non-loopback host without ``allow_remote``, or a bad catalog directory.
         """
+        if default_resampling not in ("nearest", "bilinear"):
+            raise InputError(f"default_resampling {default_resampling!r}: expected 'nearest' or 'bilinear'")
+        self.default_resampling = default_resampling
         if host not in _LOOPBACK and not allow_remote:
             raise InputError(f"emulator host {host!r}: only loopback is allowed (pass allow_remote=True to override)")
         if isinstance(catalog_dir, Catalog):
@@ -323,6 +338,7 @@ class EmulatorServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._maps: dict[str, Any] = {}
+        self._sleep = time.sleep  # how slow faults wait (replaceable in tests)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -376,7 +392,7 @@ class EmulatorServer:
     # -- request handling ------------------------------------------------------------------------------------------
 
     def _evaluate(self, expression: Any, project: str) -> Any:
-        return Evaluator(EvalContext(self.catalog, project)).evaluate(expression)
+        return Evaluator(EvalContext(self.catalog, project, self.default_resampling)).evaluate(expression)
 
     def handle(
         self,
@@ -392,7 +408,7 @@ class EmulatorServer:
         if fault is not None:
             self.stats.record_fault(fault.kind)
             if fault.status is None:
-                time.sleep(fault.delay_s)
+                self._sleep(fault.delay_s)
             else:
                 return _json(EEError(fault.message, fault.status, fault.status_name).body(), fault.status)
         try:
@@ -414,7 +430,9 @@ class EmulatorServer:
         high_volume: bool,
     ) -> _Response:
         if endpoint == "unknown":
-            raise EEError(f"Method not found: {method} {params.get('path')}", 404)
+            raise EEError(
+                f"Method not found: {method} {params.get('path')} (not implemented by the gee-flood emulator)", 404
+            )
         if endpoint == "discovery":
             version = query.get("version", "v1")
             if version != "v1":
@@ -424,7 +442,7 @@ class EmulatorServer:
         if endpoint == "algorithms":
             return _Response(200, algorithms_payload())
         project = params.get("project", "emulator")
-        payload = _parse_body(body) if method == "POST" else {}
+        payload = _parse_body(body) if method in ("POST", "PATCH") else {}
         if endpoint == "value:compute":
             value = self._evaluate(payload.get("expression"), project)
             return _json({"result": to_info(value)})
@@ -436,7 +454,10 @@ class EmulatorServer:
             from gee_flood.emulator import tiles
 
             return _Response(*tiles.handle(self, endpoint, params, payload, project))
-        return _json(self.assets.handle(endpoint, params, query, payload, project))
+        answer = self.assets.handle(endpoint, params, query, payload, project)
+        if hasattr(answer, "content_type"):  # raw pixels (assets.getPixels)
+            return _Response(200, answer.body, answer.content_type)
+        return _json(answer)
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def collection_iterate(collection: Any, function: Any, first: Any = None) -> Any
     return accumulator
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
+def sort_key(value: Any) -> tuple[int, Any]:
+    """Sort key of a property value: numbers (and dates) by value, then strings; null last."""
     if isinstance(value, Date):
         value = value.millis
     if value is None:
@@ -84,7 +85,7 @@ def collection_limit(collection: Any, limit: Any = None, key: Any = None, ascend
         present = [m for m in elements if get_property(m, str(key)) is not None]
         missing = [m for m in elements if get_property(m, str(key)) is None]
         try:
-            present.sort(key=lambda m: _sort_key(get_property(m, str(key))), reverse=not ascending)
+            present.sort(key=lambda m: sort_key(get_property(m, str(key))), reverse=not ascending)
         except TypeError:
             raise EEError(f"Collection.limit: property '{key}' has values of mixed types") from None
         elements = present + missing

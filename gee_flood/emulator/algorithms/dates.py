@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from dateutil.relativedelta import relativedelta
 
 from gee_flood.emulator.errors import EEError
 from gee_flood.emulator.evaluator import algorithm
 from gee_flood.emulator.objects import Date, DateRange
 
 _UNITS = ("year", "month", "week", "day", "hour", "minute", "second")
+
+
+def add_months(when: dt.datetime, months: int) -> dt.datetime:
+    """Calendar month arithmetic; the day is clamped to the target month's length (Jan 31 + 1 month = Feb 28/29)."""
+    year, month = divmod(when.month - 1 + months, 12)
+    year += when.year
+    month += 1
+    return when.replace(year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1]))
 
 
 def time_zone(name: str | None) -> dt.tzinfo:
@@ -120,7 +127,7 @@ def date_advance(date: Date, delta: float, unit: str, timeZone: str | None = Non
         whole = int(delta)
         if whole != delta:
             raise EEError(f"Date.advance: fractional {unit}s are not supported by the emulator ({delta})")
-        moved = when + relativedelta(**{unit + "s": whole})
+        moved = add_months(when, whole * (12 if unit == "year" else 1))
     else:
         moved = when + dt.timedelta(**{unit + "s": float(delta)})
     return Date(_millis(moved))
@@ -165,7 +172,10 @@ def date_get_range(date: Date, unit: str, timeZone: str | None = None) -> DateRa
     keep = fields.index(unit) + 1
     reset = {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}
     start = when.replace(microsecond=0, **{name: reset[name] for name in fields[keep:]})
-    end = start + relativedelta(**{unit + "s": 1})
+    if unit in ("year", "month"):
+        end = add_months(start, 12 if unit == "year" else 1)
+    else:
+        end = start + dt.timedelta(**{unit + "s": 1})
     return DateRange(_millis(start), _millis(end))
 
 

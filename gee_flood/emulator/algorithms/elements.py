@@ -26,7 +26,7 @@ def _properties(element: Any, where: str) -> dict[str, Any]:
     raise EEError(f"{where}: expected an Element (Image, Feature or collection), got {type_name(element)}")
 
 
-@algorithm("Element.get", "Image.get", "Feature.get")
+@algorithm("Element.get")
 def element_get(object: Any, property: str, defaultValue: Any = None) -> Any:  # noqa: A002
     """A property, or null (or ``defaultValue``) if absent."""
     if object is None:
@@ -35,7 +35,7 @@ def element_get(object: Any, property: str, defaultValue: Any = None) -> Any:  #
     return defaultValue if value is None else value
 
 
-@algorithm("Element.set", "Image.set", "Feature.set")
+@algorithm("Element.set")
 def element_set(object: Any, key: str, value: Any = None) -> Any:  # noqa: A002
     """A copy with one property set."""
     properties = _properties(object, "Element.set")
@@ -71,7 +71,7 @@ def element_to_dictionary(element: Any, properties: Any = None) -> dict[str, Any
     return {str(key): values[key] for key in as_list(properties) if key in values}
 
 
-@algorithm("Element.copyProperties", "Image.copyProperties", "Feature.copyProperties")
+@algorithm("Element.copyProperties", "Image.copyProperties")
 def element_copy_properties(
     destination: Any = None, source: Any = None, properties: Any = None, exclude: Any = None
 ) -> Any:

@@ -7,7 +7,6 @@ footprint). A missing property never matches (and so matches under ``Filter.not`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,9 +48,9 @@ def _binary(name: str, test: Callable[[Any, Any], bool]) -> Callable[..., Filter
         if rightField is None and rightValue is None and name not in ("Filter.equals", "Filter.notEquals"):
             raise EEError(f"{name}: one of rightField or rightValue is required.")
 
-        def predicate(element: Any) -> bool:
-            left = _operand(element, leftField, leftValue)
-            right = _operand(element, rightField, rightValue)
+        def pair(primary: Any, secondary: Any) -> bool:
+            left = _operand(primary, leftField, leftValue)
+            right = _operand(secondary, rightField, rightValue)
             if left is _MISSING or right is _MISSING:
                 return False
             try:
@@ -59,7 +58,10 @@ def _binary(name: str, test: Callable[[Any, Any], bool]) -> Callable[..., Filter
             except TypeError:
                 return False
 
-        return Filter(predicate, f"{name}({leftField or leftValue!r}, {rightField or rightValue!r})")
+        def predicate(element: Any) -> bool:
+            return pair(element, element)
+
+        return Filter(predicate, f"{name}({leftField or leftValue!r}, {rightField or rightValue!r})", pair)
 
     return build
 
@@ -129,20 +131,32 @@ def range_contains(field: str, minValue: Any, maxValue: Any) -> Filter:
 def filter_and(filters: list[Filter]) -> Filter:
     """All filters match."""
     members = list(filters)
-    return Filter(lambda element: all(f(element) for f in members), "and")
+    return Filter(
+        lambda element: all(f(element) for f in members),
+        "and",
+        lambda primary, secondary: all(f.matches(primary, secondary) for f in members),
+    )
 
 
 @algorithm("Filter.or")
 def filter_or(filters: list[Filter]) -> Filter:
     """Any filter matches."""
     members = list(filters)
-    return Filter(lambda element: any(f(element) for f in members), "or")
+    return Filter(
+        lambda element: any(f(element) for f in members),
+        "or",
+        lambda primary, secondary: any(f.matches(primary, secondary) for f in members),
+    )
 
 
 @algorithm("Filter.not")
 def filter_not(filter: Filter) -> Filter:  # noqa: A002 - Earth Engine argument name
     """The filter does not match."""
-    return Filter(lambda element: not filter(element), f"not({filter.description})")
+    return Filter(
+        lambda element: not filter(element),
+        f"not({filter.description})",
+        lambda primary, secondary: not filter.matches(primary, secondary),
+    )
 
 
 @algorithm("Filter.notNull")
@@ -180,13 +194,3 @@ def calendar_range(start: int, end: int | None = None, field: str = "day_of_year
         return start <= value <= last if start <= last else value >= start or value <= last
 
     return Filter(predicate, f"calendarRange({field})")
-
-
-@algorithm("Filter.expression")
-def filter_expression(expression: str) -> Filter:
-    """Not supported: Earth Engine filter expressions are a query language of their own."""
-    text = re.sub(r"\s+", " ", expression)[:80]
-    raise EEError(
-        "Filter.expression: filter expression strings are not implemented by the gee-flood emulator; "
-        f"use ee.Filter.eq/lt/... instead of {text!r}"
-    )

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyproj
+import shapely
+import shapely.affinity
 import shapely.geometry
-import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from gee_flood.emulator.errors import EEError
@@ -31,6 +33,19 @@ def crs_of(crs: Any) -> str:
     raise EEError(f"Invalid CRS {crs!r}")
 
 
+def _make(shape: BaseGeometry, crs: Any, geodesic: Any = False) -> Geometry:
+    """A geometry in ``crs``.
+
+    Coordinates given in a Projection with a non-identity transform (pixel units, as ``Export.image`` sends for
+    ``dimensions``) are mapped to CRS units.
+    """
+    crs_text = crs_of(crs)
+    if isinstance(crs, Projection) and tuple(crs.transform) != (1.0, 0.0, 0.0, 0.0, 1.0, 0.0):
+        a, b, c, d, e, f = crs.transform
+        shape = shapely.affinity.affine_transform(shape, [a, b, d, e, c, f])
+    return Geometry(shape, crs_text, _geodesic(geodesic, crs_text))
+
+
 def as_geometry(value: Any, where: str) -> Geometry:
     """A Geometry argument; Features, images and collections give their geometry."""
     if isinstance(value, dict) and "type" in value and "coordinates" in value:
@@ -48,25 +63,25 @@ def _geodesic(geodesic: Any, crs: str) -> bool:
 @algorithm("GeometryConstructors.Point")
 def point(coordinates: list[float], crs: Any = None) -> Geometry:
     """A point."""
-    return Geometry(shapely.geometry.Point(coordinates), crs_of(crs))
+    return _make(shapely.geometry.Point(coordinates), crs)
 
 
 @algorithm("GeometryConstructors.MultiPoint")
 def multi_point(coordinates: list[Any], crs: Any = None) -> Geometry:
     """Several points."""
-    return Geometry(shapely.geometry.MultiPoint(coordinates), crs_of(crs))
+    return _make(shapely.geometry.MultiPoint(coordinates), crs)
 
 
 @algorithm("GeometryConstructors.LineString")
 def line_string(coordinates: list[Any], crs: Any = None, geodesic: Any = None, maxError: Any = None) -> Geometry:
     """A line."""
-    return Geometry(shapely.geometry.LineString(coordinates), crs_of(crs), _geodesic(geodesic, crs_of(crs)))
+    return _make(shapely.geometry.LineString(coordinates), crs, geodesic)
 
 
 @algorithm("GeometryConstructors.LinearRing")
 def linear_ring(coordinates: list[Any], crs: Any = None, geodesic: Any = None, maxError: Any = None) -> Geometry:
     """A closed ring."""
-    return Geometry(shapely.geometry.LinearRing(coordinates), crs_of(crs), _geodesic(geodesic, crs_of(crs)))
+    return _make(shapely.geometry.LinearRing(coordinates), crs, geodesic)
 
 
 @algorithm("GeometryConstructors.Polygon")
@@ -81,7 +96,7 @@ def polygon(
         shape = shapely.geometry.Polygon(rings[0], rings[1:])
     except (ValueError, IndexError, TypeError):
         raise EEError(f"GeometryConstructors.Polygon: invalid coordinates {str(coordinates)[:200]}") from None
-    return Geometry(shape, crs_of(crs), _geodesic(geodesic, crs_of(crs)))
+    return _make(shape, crs, geodesic)
 
 
 @algorithm("GeometryConstructors.MultiPolygon")
@@ -93,7 +108,7 @@ def multi_polygon(
         shape = shapely.geometry.MultiPolygon([shapely.geometry.Polygon(p[0], p[1:]) for p in coordinates])
     except (ValueError, IndexError, TypeError):
         raise EEError(f"GeometryConstructors.MultiPolygon: invalid coordinates {str(coordinates)[:200]}") from None
-    return Geometry(shape, crs_of(crs), _geodesic(geodesic, crs_of(crs)))
+    return _make(shape, crs, geodesic)
 
 
 @algorithm("GeometryConstructors.Rectangle")
@@ -103,21 +118,13 @@ def rectangle(coordinates: list[Any], crs: Any = None, geodesic: Any = None, eve
     if len(flat) != 4:
         raise EEError(f"GeometryConstructors.Rectangle: expected 4 coordinates, got {coordinates!r}")
     x0, y0, x1, y1 = map(float, flat)
-    return Geometry(shapely.geometry.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), crs_of(crs), False)
+    return _make(shapely.geometry.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), crs, False)
 
 
 @algorithm("GeometryConstructors.BBox")
 def bbox(west: float, south: float, east: float, north: float) -> Geometry:
     """A longitude/latitude box."""
     return Geometry(shapely.geometry.box(west, south, east, north), WGS84, False)
-
-
-@algorithm("Geometry")
-def geometry_from_geojson(geoJson: Any, proj: Any = None, geodesic: Any = None, evenOdd: Any = None) -> Geometry:
-    """A geometry from GeoJSON."""
-    if isinstance(geoJson, Geometry):
-        return geoJson
-    return Geometry(shapely.geometry.shape(geoJson), crs_of(proj), bool(geodesic))
 
 
 def _in(geometry: Geometry, proj: Any) -> tuple[BaseGeometry, str]:
@@ -170,8 +177,11 @@ def buffer(geometry: Any, distance: float, maxError: Any = None, proj: Any = Non
         return Geometry(geom.shape.buffer(float(distance)), geom.crs, geom.geodesic)
     shape = geom.to_wgs84()
     forward = _local_projection(shape)
-    local = shapely.ops.transform(forward.transform, shape).buffer(float(distance))
-    back = shapely.ops.transform(lambda x, y, z=None: forward.transform(x, y, direction="INVERSE"), local)
+    local = shapely.transform(shape, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
+    buffered = local.buffer(float(distance))
+    back = shapely.transform(
+        buffered, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1], direction="INVERSE"))
+    )
     return Geometry(back, WGS84, geom.geodesic)
 
 
@@ -277,3 +287,9 @@ def feature_id(element: Any) -> str | None:
     if isinstance(element, EEFeature):
         return element.properties.get("system:index", element.feature_id)
     return None
+
+
+@algorithm("ErrorMargin")
+def error_margin(value: Any = None, unit: str = "meters") -> dict[str, Any]:
+    """``ee.ErrorMargin`` (accepted; the emulator computes exactly)."""
+    return {"type": "ErrorMargin", "unit": unit, "value": value}

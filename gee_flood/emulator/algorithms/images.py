@@ -12,14 +12,15 @@ import math
 import re
 from typing import Any
 
+import rasterio.crs
 import shapely.geometry
 from affine import Affine
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.algorithms.geometry import as_geometry, crs_of
 from gee_flood.emulator.catalog import CatalogImage
 from gee_flood.emulator.errors import EEError
 from gee_flood.emulator.evaluator import EvalContext, algorithm
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.objects import (
     WGS84,
     Band,
@@ -60,12 +61,19 @@ from gee_flood.emulator.raster import (
 # Loading
 
 
-def image_from_catalog(record: CatalogImage) -> EEImage:
-    """An emulated image reading a catalog GeoTIFF (bands, properties, footprint, id, version)."""
-    bands = [
-        Band(name, PixelType.from_dtype(dtype), SourceBand(record.path, index + 1, nodata), record.grid)
-        for index, (name, dtype, nodata) in enumerate(zip(record.bands, record.dtypes, record.nodata, strict=True))
-    ]
+def image_from_catalog(record: CatalogImage, default_resampling: str = "nearest") -> EEImage:
+    """An emulated image reading a catalog GeoTIFF (bands, properties, footprint, id, version).
+
+    Args:
+        record: The catalog image.
+        default_resampling: ``"nearest"`` (Earth Engine's default for every band) or ``"bilinear"`` (then applied
+            to floating-point bands only; integer bands such as labels and masks stay nearest-neighbour).
+    """
+    bands = []
+    for index, (name, dtype, nodata) in enumerate(zip(record.bands, record.dtypes, record.nodata, strict=True)):
+        ptype = PixelType.from_dtype(dtype)
+        resampling = default_resampling if ptype.precision != "int" else "nearest"
+        bands.append(Band(name, ptype, SourceBand(record.path, index + 1, nodata, resampling), record.grid))
     properties = dict(record.properties)
     properties["system:index"] = record.index
     footprint = shapely.geometry.shape(record.footprint)
@@ -91,7 +99,7 @@ def image_load(ctx: EvalContext, id: str, version: Any = None) -> EEImage:  # no
         if ctx.catalog.find_collection(str(id)) is not None:
             raise EEError(f"Image.load: Asset '{id}' is not an Image.")
         raise EEError(f"Image.load: Image asset '{id}' not found (does not exist or caller does not have access).")
-    return image_from_catalog(record)
+    return image_from_catalog(record, ctx.default_resampling)
 
 
 def constant_image(value: Any) -> EEImage:
@@ -366,14 +374,56 @@ def image_clip_to_bounds_and_scale(
     maxDimension: Any = None,
     scale: Any = None,
 ) -> EEImage:
-    """Clip to the bounding box of a geometry (the output scale is chosen by the request's grid)."""
+    """Clip to a geometry's bounding box and fix the output grid (what exports and thumbnails render on).
+
+    The grid is in the image's default projection (its first band's), aligned with that projection's origin, with
+    pixels of ``scale`` metres, or sized to ``width`` x ``height`` / ``maxDimension``, or at the native scale.
+    """
     img = as_image(input, "Image.clipToBoundsAndScale", "input")
     if geometry is None:
         return img
     geom = as_geometry(geometry, "Image.clipToBoundsAndScale")
-    box = shapely.geometry.box(*geom.to_wgs84().bounds)
-    mapping = shapely.geometry.mapping(box)
-    return img.with_bands([Band(b.name, b.ptype, Clip(b.node, mapping, WGS84), b.native) for b in img.bands])
+    native = img.bands[0].native if img.bands else None
+    crs = native.crs if native is not None else WGS84
+    base = native.transform if native is not None else Affine.identity()
+    left, bottom, right, top = geom.to_crs(crs).bounds
+    if scale is not None:
+        size = float(scale)
+        if rasterio.crs.CRS.from_user_input(crs).is_geographic:
+            size /= 6378137.0 * math.pi / 180.0
+        base = Affine(size, 0, base.c, 0, -size, base.f)
+    elif width is not None or height is not None or maxDimension is not None:
+        span = max(right - left, top - bottom)
+        pixels = float(maxDimension or max(float(width or 0), float(height or 0)))
+        size = span / pixels if pixels else abs(base.a)
+        base = Affine(size, 0, left, 0, -size, top)
+    inverse = ~base
+    corners = [inverse @ (x, y) for x in (left, right) for y in (bottom, top)]
+    col0 = math.floor(min(c for c, _ in corners) + 1e-6)
+    row0 = math.floor(min(r for _, r in corners) + 1e-6)
+    col1 = math.ceil(max(c for c, _ in corners) - 1e-6)
+    row1 = math.ceil(max(r for _, r in corners) - 1e-6)
+    grid = PixelGrid(crs, base @ Affine.translation(col0, row0), max(1, col1 - col0), max(1, row1 - row0))
+    box = shapely.geometry.mapping(shapely.geometry.box(left, bottom, right, top))
+    bands = [Band(b.name, b.ptype, Clip(b.node, box, crs), b.native) for b in img.bands]
+    return EEImage(bands, dict(img.properties), img.image_id, img.version, default_grid=grid)
+
+
+@algorithm("Image.setDefaultProjection")
+def image_set_default_projection(image: Any, crs: Any, crsTransform: Any = None, scale: Any = None) -> EEImage:
+    """Set the projection the bands report (and exports align to); pixels are unchanged."""
+    img = as_image(image, "Image.setDefaultProjection")
+    crs_text = crs_of(crs)
+    if crsTransform is not None:
+        transform = Affine(*[float(v) for v in as_list(crsTransform)][:6])
+    elif scale is not None:
+        transform = Affine(float(scale), 0, 0, 0, -float(scale), 0)
+    elif isinstance(crs, Projection):
+        transform = crs.affine
+    else:
+        transform = Affine.identity()
+    native = PixelGrid(crs_text, transform, 0, 0)
+    return img.with_bands([Band(b.name, b.ptype, b.node, native) for b in img.bands])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -592,7 +642,7 @@ def image_reproject(image: Any, crs: Any, crsTransform: Any = None, scale: Any =
             size = size / (6378137.0 * math.pi / 180.0)
         transform = Affine(size, 0, 0, 0, -size, 0)
     # A reprojected band reports the new CRS and transform but no fixed dimensions.
-    native = GeoReference(crs_text, transform, 0, 0)
+    native = PixelGrid(crs_text, transform, 0, 0)
     return img.with_bands([Band(b.name, b.ptype, Reproject(b.node, crs_text, transform), native) for b in img.bands])
 
 
@@ -710,7 +760,7 @@ def collection_load(ctx: EvalContext, id: str, version: Any = None) -> EECollect
             f"ImageCollection.load: ImageCollection asset '{id}' not found (does not exist or caller does not have "
             "access)."
         )
-    images = [image_from_catalog(record) for record in records]
+    images = [image_from_catalog(record, ctx.default_resampling) for record in records]
     version_number = max((image.version or 0 for image in images), default=0) or None
     properties = dict(ctx.catalog.collection_properties.get(str(id), {}))
     return EECollection("ImageCollection", images, properties, str(id), version_number)

@@ -15,11 +15,11 @@ import rasterio.warp
 from affine import Affine
 from rasterio.crs import CRS
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator.algorithms.geometry import as_geometry, crs_of
 from gee_flood.emulator.algorithms.images import as_image, images_of, stack_by_name
 from gee_flood.emulator.errors import EEError
 from gee_flood.emulator.evaluator import algorithm
+from gee_flood.emulator.grid import PixelGrid
 from gee_flood.emulator.objects import Band, Date, EECollection, EEImage, Reducer, as_list, get_property, require
 from gee_flood.emulator.pixeltypes import FLOAT, PixelType
 from gee_flood.emulator.raster import RenderContext, StackReduce, geometry_mask
@@ -193,7 +193,7 @@ def region_grid(
     crs_transform: Any,
     max_pixels: float,
     best_effort: bool,
-) -> GeoReference:
+) -> PixelGrid:
     """The pixel grid Earth Engine would reduce ``geometry`` on."""
     first = image.bands[0].native
     grid_crs = crs_of(crs) if crs is not None else (first.crs if first is not None else "EPSG:4326")
@@ -211,7 +211,7 @@ def region_grid(
     region = as_geometry(geometry, "Image.reduceRegion") if geometry is not None else image.geometry()
     bounds = rasterio.warp.transform_bounds(region.crs, grid_crs, *region.shape.bounds, densify_pts=21)
     inverse = ~base
-    corners = [inverse * (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
+    corners = [inverse @ (x, y) for x in (bounds[0], bounds[2]) for y in (bounds[1], bounds[3])]
     col0 = math.floor(min(c for c, _ in corners))
     row0 = math.floor(min(r for _, r in corners))
     col1 = math.ceil(max(c for c, _ in corners))
@@ -227,9 +227,9 @@ def region_grid(
                 "whatever scale results in 'maxPixels' total pixels; or both."
             )
         factor = math.ceil(math.sqrt(width * height / max_pixels))
-        base = base * Affine.scale(factor)
+        base = base @ Affine.scale(factor)
         return region_grid(image, geometry, None, grid_crs, list(base)[:6], max_pixels, best_effort)
-    return GeoReference(grid_crs, base * Affine.translation(col0, row0), width, height)
+    return PixelGrid(grid_crs, base @ Affine.translation(col0, row0), width, height)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def _composite(collection: Any, name: str, where: str, suffix: bool) -> EEImage:
 
 _COMPOSITES = ("mean", "median", "min", "max", "sum", "count", "first", "stdDev")
 
-for _composite_name in _COMPOSITES:
+for _composite_name in ("mean", "median", "min", "max", "sum", "count"):
 
     def _make(name: str) -> Callable[[Any], EEImage]:
         def composite(collection: Any) -> EEImage:

@@ -138,12 +138,6 @@ def algorithms_if(condition: Any = None, trueCase: Any = None, falseCase: Any = 
     return trueCase if truthy else falseCase
 
 
-@algorithm("Algorithms.IsEqual")
-def algorithms_is_equal(left: Any = None, right: Any = None) -> bool:
-    """Equality of two plain values."""
-    return left == right
-
-
 @algorithm("ObjectType")
 def object_type(value: Any = None) -> str:
     """Earth Engine's type name of a value."""
@@ -238,12 +232,6 @@ def string_match(input: str, regex: str, flags: str = "") -> list[str]:  # noqa:
 
 def _list(value: Any, where: str) -> list[Any]:
     return list(require(value, list | tuple, where, "list"))
-
-
-@algorithm("List")
-def list_constructor(list: Any) -> list[Any]:  # noqa: A002
-    """``ee.List``."""
-    return _list(list, "List")
 
 
 @algorithm("List.get")
