@@ -317,7 +317,7 @@ def map_command(
 def data_download(
     dataset: Annotated[str, typer.Argument(help="Dataset to download: sen1floods11.")],
     dest: Annotated[Path, typer.Option("--dest", help="Destination folder; it will hold v1.1/ as in the bucket.")],
-    part: Annotated[str, typer.Option(help="hand (~1.5 GB), weak, splits, or all (~14 GB).")] = "hand",
+    part: Annotated[str, typer.Option(help="hand, weak, splits, or all (~14 GB).")] = "hand",
     workers: Annotated[int, typer.Option(min=1, max=32, help="Files downloaded in parallel.")] = 4,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     list_url: Annotated[

@@ -48,6 +48,8 @@ SEN1FLOODS11_PARTS: dict[str, tuple[str, ...]] = {
 DOWNLOADABLE = ("sen1floods11",)
 
 _TIMEOUT = (15.0, 60.0)  # connect, read (seconds)
+#: urllib3 retry backoff factor (seconds) for failed connections and 429/5xx answers.
+RETRY_BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def make_session() -> requests.Session:
         connect=4,
         read=2,
         status=4,
-        backoff_factor=0.5,
+        backoff_factor=RETRY_BACKOFF_S,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=frozenset({"GET"}),
         raise_on_status=False,
@@ -181,7 +183,7 @@ def download_sen1floods11(
     workers: int = 4,
     progress: bool = True,
     network_retries: int = 2,
-    chunk_size: int = 1 << 20,
+    chunk_size: int = 1 << 16,
 ) -> DownloadReport:
     """Download (or complete) a part of Sen1Floods11 v1.1 into ``dest``, keeping the bucket's layout.
 
@@ -190,7 +192,7 @@ def download_sen1floods11(
 
     Args:
         dest: Destination folder (created if needed).
-        part: ``"hand"`` (hand-labelled chips + splits, ~1.5 GB), ``"weak"`` (weakly labelled chips + splits),
+        part: ``"hand"`` (hand-labelled chips + splits), ``"weak"`` (weakly labelled chips + splits),
             ``"splits"`` (split CSVs only) or ``"all"`` (everything under ``v1.1/``, ~14 GB).
         list_url: Listing endpoint (default: env ``GEE_FLOOD_SEN1FLOODS11_LIST_URL`` or the public bucket).
         object_url: Object base URL (default: env ``GEE_FLOOD_SEN1FLOODS11_OBJECT_URL`` or the public bucket).
@@ -236,7 +238,7 @@ def download_objects(
     workers: int = 4,
     progress: bool = True,
     network_retries: int = 2,
-    chunk_size: int = 1 << 20,
+    chunk_size: int = 1 << 16,
 ) -> DownloadReport:
     """Download ``objects`` to ``dest/<name>``: skip complete files, resume ``.part`` files, verify every file.
 
@@ -322,16 +324,10 @@ def _checksum(obj: RemoteObject) -> tuple[str, _Checksum, str] | None:
     return None
 
 
-def _hash_file(path: Path, hasher: _Checksum, *, limit: int | None = None) -> None:
-    remaining = limit if limit is not None else -1
+def _hash_file(path: Path, hasher: _Checksum) -> None:
     with open(path, "rb") as handle:
-        while remaining:
-            block = handle.read(1 << 20 if remaining < 0 else min(1 << 20, remaining))
-            if not block:
-                break
+        while block := handle.read(1 << 20):
             hasher.update(block)
-            if remaining > 0:
-                remaining -= len(block)
 
 
 def _is_complete(path: Path, obj: RemoteObject) -> bool:
@@ -384,6 +380,8 @@ def _fetch_object(
                         f"gs://{BUCKET}/{obj.name}: transfer interrupted at {have} of {obj.size} bytes "
                         f"({type(error).__name__}); run the command again to resume"
                     ) from None
+            except requests.RequestException as error:
+                raise RemoteError(f"gs://{BUCKET}/{obj.name}: {type(error).__name__}: {error}") from None
         size = partial.stat().st_size
         check = _checksum(obj)
         problem = None
@@ -424,12 +422,10 @@ def _transfer(
         partial.unlink()
         offset = 0
     if offset == obj.size:
+        partial.touch()  # an empty object has an empty partial
         return
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        response = session.get(url, headers=headers, stream=True, timeout=_TIMEOUT)
-    except requests.RetryError as error:
-        raise RemoteError(f"gs://{BUCKET}/{obj.name}: {error}") from None
+    response = session.get(url, headers=headers, stream=True, timeout=_TIMEOUT)
     with response:
         if response.status_code == 416 and offset:  # our partial is not a prefix the server accepts
             partial.unlink()

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gee_flood.data.chip import S1_BANDS, S2_BANDS
-from gee_flood.data.weak_labels import s1_otsu_label, s2_index_label
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.grid import ChipSpec, Lattice
 from gee_flood.earthengine.pairing import PairChoice
+from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, PixelGrid, StackReader, s1_stack, s2_stack
 from gee_flood.earthengine.session import EESettings, initialize
 from gee_flood.errors import DataError
@@ -121,30 +120,27 @@ def plan_blocks(
 ) -> list[BlockTask]:
     """Group chips with candidates into blocks (sorted by task id, i.e. by their first chip id).
 
-    Chips on a lattice are grouped by first-choice pair and by ``block_px``-sized squares of the lattice; the block
-    grid is the whole lattice (so every block of a mosaic reuses one xee open). Standalone chips are one block each.
+    Chips on a lattice are grouped by first-choice pair and by the ``block_px``-sized square of the lattice their
+    top-left pixel falls in; the block grid is the whole lattice (so every block of a mosaic reuses one xee open).
+    Standalone chips are one block each.
     """
     groups: dict[tuple, list[ChipSpec]] = defaultdict(list)
     standalone: list[ChipSpec] = []
+    span = max(1, block_px)
     for chip in chips:
         if not candidates.get(chip.chip_id):
             continue
         if chip.lattice is None or chip.lattice not in lattices:
             standalone.append(chip)
             continue
-        lattice = lattices[chip.lattice]
-        span = max(1, block_px // lattice.chip_size)
-        groups[(chip.lattice, candidates[chip.chip_id][0].key, chip.row // span, chip.col // span)].append(chip)
+        first = candidates[chip.chip_id][0].key
+        groups[(chip.lattice, first, chip.row_px // span, chip.col_px // span)].append(chip)
     tasks: list[BlockTask] = []
     for (lattice_key, *_), members in groups.items():
         lattice = lattices[lattice_key]
-        height, width = lattice.shape_px
-        grid = PixelGrid(lattice.crs, lattice.transform, width, height)
+        grid = PixelGrid(lattice.crs, lattice.transform, lattice.width, lattice.height)
         members = sorted(members, key=lambda chip: chip.chip_id)
-        jobs = tuple(
-            ChipJob(chip, chip.row * lattice.chip_size, chip.col * lattice.chip_size, tuple(candidates[chip.chip_id]))
-            for chip in members
-        )
+        jobs = tuple(ChipJob(chip, chip.row_px, chip.col_px, tuple(candidates[chip.chip_id])) for chip in members)
         tasks.append(BlockTask(members[0].chip_id, grid, jobs, options, settings))
     for chip in standalone:
         grid = PixelGrid(chip.crs, chip.transform, chip.width, chip.height)
@@ -210,6 +206,8 @@ def _finish(job: ChipJob, pair: PairChoice, s2: _S2Chip, s1_db: np.ndarray, opti
         valid_fraction=valid_fraction,
     )
     if options.weak_labels:
+        from gee_flood.data.weak_labels import s2_index_label  # imported only when asked (gee_flood.data loads torch)
+
         result.s1_label = _s1_label(s1_db, s1_ok)
         reflectance = np.where(s2_clear[None], s2.dn / 10000.0, np.nan).astype(np.float32)
         result.s2_label = s2_index_label(reflectance, S2_BANDS, cloud=~s2_clear).astype(np.int16)
@@ -217,6 +215,8 @@ def _finish(job: ChipJob, pair: PairChoice, s2: _S2Chip, s1_db: np.ndarray, opti
 
 
 def _s1_label(s1_db: np.ndarray, s1_ok: np.ndarray) -> np.ndarray:
+    from gee_flood.data.weak_labels import s1_otsu_label
+
     band = s1_db[S1_BANDS.index(S1_LABEL_BAND)]
     try:
         label, _ = s1_otsu_label(band, s1_ok)
@@ -283,8 +283,12 @@ def process_block(task: BlockTask) -> list[ChipResult]:
             for job in members:
                 tried_s2[job.chip.chip_id].add(pair.s2.key)
                 s2 = _s2_chip(_cut(s2_values, window, job), options)
-                if s2.cloud_fraction > options.max_cloud:
+                reason = ""
+                if not s2.observed.any():
+                    reason = f"no Sentinel-2 data: {pair.s2.key} has no pixel with a cloud mask over the chip"
+                elif s2.cloud_fraction > options.max_cloud:
                     reason = f"too cloudy: {s2.cloud_fraction:.0%} of observed Sentinel-2 pixels in {pair.s2.key}"
+                if reason:
                     if advance(job.chip.chip_id, reason):
                         next_round.append(job.chip.chip_id)
                     continue

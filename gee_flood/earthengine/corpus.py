@@ -32,9 +32,9 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
 from gee_flood._io import atomic_path, write_json_atomic
-from gee_flood.data.chip import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.blocks import ChipResult
 from gee_flood.earthengine.grid import ChipSpec
+from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.errors import DataError, InputError
 
 MANIFEST_NAME = "manifest.json"
@@ -120,7 +120,7 @@ class Corpus:
     """A corpus directory: its manifest and chip files.
 
     Args:
-        root: The corpus directory (created if missing).
+        root: The corpus directory (created with the first file written).
         options: The data-affecting fetch options; a corpus keeps the options it was started with.
     """
 
@@ -139,7 +139,6 @@ class Corpus:
         """
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"--out {self.root}: exists and is not a directory")
-        self.root.mkdir(parents=True, exist_ok=True)
         for kind in FILE_KINDS:
             folder = self.root / kind.folder
             if folder.is_dir():

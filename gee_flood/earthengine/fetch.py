@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import math
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -200,10 +199,14 @@ class FetchSummary:
     scheduler: str = ""
 
     def line(self) -> str:
-        """Return a one-line summary."""
+        """Return a one-line summary (skip reasons counted by kind)."""
+        kinds: dict[str, int] = defaultdict(int)
+        for reason in self.skipped.values():
+            kinds[reason.split(":", 1)[0]] += 1
+        why = "; ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
         return (
-            f"{self.written} chips written, {self.already_done} already done, {len(self.skipped)} skipped "
-            f"(of {self.chips_total}) -> {self.out}"
+            f"{self.written} chips written, {self.already_done} already done, {len(self.skipped)} skipped"
+            f"{f' ({why})' if why else ''} (of {self.chips_total}) -> {self.out}"
         )
 
 
@@ -238,7 +241,9 @@ def _layout(config: FetchConfig) -> _Layout:
     footprints = load_chip_list(config.chips, default_event=config.event, max_days=config.max_days)  # type: ignore[arg-type]
     if config.crs != "auto":
         resolve_crs(config.crs, footprints[0].footprint)  # validate the flag once, before gridding every chip
-    chips = grid_chip_list(footprints, crs="EPSG:4326" if config.crs == "auto" else config.crs, scale_m=config.scale)
+    lattices, chips = grid_chip_list(
+        footprints, crs="EPSG:4326" if config.crs == "auto" else config.crs, scale_m=config.scale
+    )
     by_group: dict[tuple[str, DateRange, DateRange], list[ChipSpec]] = defaultdict(list)
     for chip in chips:
         by_group[(chip.event, chip.s1_dates, chip.s2_dates)].append(chip)
@@ -250,7 +255,7 @@ def _layout(config: FetchConfig) -> _Layout:
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in members]))
         query_list.append(queries.SceneQuery(key, region, s1_dates, s2_dates))
         query_of.update({chip.chip_id: key for chip in members})
-    return _Layout(chips, {}, query_list, query_of, f"the {len(chips)} chips of {config.chips}")
+    return _Layout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {config.chips}")
 
 
 def _describe_dates(layout: _Layout, sensor: str) -> str:
@@ -304,10 +309,16 @@ def _pair_chips(
     no_pair = {chip_id: "no S1/S2 pair covering the chip" for chip_id, found in candidates.items() if not found}
     if pending and len(no_pair) == len(pending):
         gap = closest_gap_days(all_s1, all_s2)
-        gap_text = f"the closest S1/S2 mosaics are {gap} days apart" if gap is not None else "no mosaics"
+        found = f"found {len(all_s1)} S1 and {len(all_s2)} S2 mosaics"
+        if gap is not None and gap <= config.max_days:
+            raise DataError(
+                f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found} but none "
+                f"pair covers {config.min_coverage:.0%} of a chip; check the AOI against the scene footprints"
+            )
+        gap_text = f"the closest are {gap} days apart" if gap is not None else "none to pair"
         raise DataError(
-            f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: found "
-            f"{len(all_s1)} S1 and {len(all_s2)} S2 mosaics, {gap_text}; widen --max-days or the dates"
+            f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found}, {gap_text}; "
+            "widen --max-days or the dates"
         )
     return candidates, no_pair
 
@@ -339,19 +350,20 @@ def _runner(config: FetchConfig, n_blocks: int) -> Iterator[tuple[str, Callable,
         yield f"Dask scheduler {scheduler}", client.submit, distributed.as_completed
 
 
-def _progress(enabled: bool, total: int):
+def _progress(enabled: bool) -> Any:
+    """Return a rich progress bar on stderr (stdout keeps the one-line summary)."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(
+    return Progress(
         TextColumn("[bold]fetch"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
+        console=Console(stderr=True),
         disable=not enabled,
-        transient=False,
     )
-    return progress
 
 
 def run_fetch(config: FetchConfig) -> FetchSummary:
@@ -378,6 +390,8 @@ def run_fetch(config: FetchConfig) -> FetchSummary:
         return summary
     settings = config.settings()
     initialize(settings)
+    needed = {layout.query_of[chip.chip_id] for chip in pending}
+    layout.queries = [query for query in layout.queries if query.key in needed]
     request = queries.metadata_request(
         layout.queries,
         queries.QueryOptions(
@@ -407,10 +421,10 @@ def run_fetch(config: FetchConfig) -> FetchSummary:
     summary.blocks = len(tasks)
     chips_by_id = {chip.chip_id: chip for chip in layout.chips}
     n_chips = sum(len(task.jobs) for task in tasks)
-    with _progress(config.progress, n_chips) as progress, _runner(config, len(tasks)) as (name, submit, completed):
+    with _progress(config.progress) as progress, _runner(config, len(tasks)) as (name, submit, completed):
         summary.scheduler = name
         bar = progress.add_task("fetch", total=n_chips, note="")
-        for results in _run_bounded(tasks, submit, completed, in_flight=2 * config.workers):
+        for results in _run_bounded(tasks, submit, completed, in_flight=config.workers + 2):
             for result in results:
                 chip = chips_by_id[result.chip_id]
                 if result.ok:
@@ -448,8 +462,3 @@ def _run_bounded(
     finally:
         for future in running:
             future.cancel()
-
-
-def default_workers() -> int:
-    """Return a sensible ``--workers`` default for this machine (I/O bound: twice the cores, at most 8)."""
-    return max(1, min(8, 2 * (os.cpu_count() or 1)))

@@ -9,7 +9,7 @@ keep their own grid (Sen1Floods11's chips are not on a common lattice).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import shapely
 from affine import Affine
@@ -27,28 +27,21 @@ METRES_PER_DEGREE = 111_319.49079327357
 
 @dataclass(frozen=True)
 class Lattice:
-    """A grid of chips sharing one pixel grid.
+    """A pixel grid several chips lie on (same CRS, pixel size and pixel phase).
 
     Attributes:
         key: Identifier of the lattice within a run.
         crs: CRS code (``"EPSG:32633"``).
-        transform: Affine transform of pixel (0, 0) of chip (0, 0) (CRS units per pixel).
-        chip_size: Chip side in pixels.
-        rows: Chip rows.
-        cols: Chip columns.
+        transform: Affine transform of the lattice's top-left pixel corner (CRS units per pixel).
+        width: Lattice width in pixels.
+        height: Lattice height in pixels.
     """
 
     key: str
     crs: str
     transform: Affine
-    chip_size: int
-    rows: int
-    cols: int
-
-    @property
-    def shape_px(self) -> tuple[int, int]:
-        """Return ``(height, width)`` of the whole lattice in pixels."""
-        return self.rows * self.chip_size, self.cols * self.chip_size
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -66,8 +59,8 @@ class ChipSpec:
         s1_dates: Days to search Sentinel-1 in.
         s2_dates: Days to search Sentinel-2 in.
         lattice: Key of the :class:`Lattice` the chip lies on, or ``None`` for a standalone chip.
-        row: Chip row on the lattice (0 if standalone).
-        col: Chip column on the lattice (0 if standalone).
+        row_px: Row of the chip's top-left pixel on the lattice (0 if standalone).
+        col_px: Column of the chip's top-left pixel on the lattice (0 if standalone).
     """
 
     chip_id: str
@@ -80,8 +73,8 @@ class ChipSpec:
     s1_dates: DateRange
     s2_dates: DateRange
     lattice: str | None = None
-    row: int = 0
-    col: int = 0
+    row_px: int = 0
+    col_px: int = 0
 
     @property
     def transform_list(self) -> list[float]:
@@ -159,7 +152,7 @@ def _footprint_lonlat(crs_code: str, transform: Affine, width: int, height: int)
     left, top = transform @ (0, 0)
     right, bottom = transform @ (width, height)
     outline = box(min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-    step = max(abs(right - left), abs(bottom - top)) / 8
+    step = max(abs(right - left), abs(bottom - top)) / 2  # edge midpoints: enough for chip-sized outlines
     outline = shapely.segmentize(outline, step)
     polygon = to_crs(outline, crs_code, "EPSG:4326")
     return shapely.normalize(polygon)
@@ -198,7 +191,7 @@ def lay_chips_over_aoi(
     cols = max(1, math.ceil((max_x - origin_x) / step - 1e-9))
     rows = max(1, math.ceil((origin_y - min_y) / step - 1e-9))
     lattice_transform = Affine(px, 0.0, origin_x, 0.0, -px, origin_y)
-    lattice = Lattice("aoi", crs, lattice_transform, chip_size, rows, cols)
+    lattice = Lattice("aoi", crs, lattice_transform, cols * chip_size, rows * chip_size)
     digits = max(3, len(str(max(rows, cols) - 1)))
     shapely.prepare(projected)
     chips: list[ChipSpec] = []
@@ -206,7 +199,8 @@ def lay_chips_over_aoi(
         for col in range(cols):
             x0, y0 = origin_x + col * step, origin_y - row * step
             cell = box(x0, y0 - step, x0 + step, y0)
-            if not projected.intersects(cell) or projected.intersection(cell).area <= 0:
+            # keep chips holding a real part of the AOI, not slivers from an AOI edge on a chip boundary
+            if not projected.intersects(cell) or projected.intersection(cell).area <= 1e-4 * cell.area:
                 continue
             transform = Affine(px, 0.0, x0, 0.0, -px, y0)
             chips.append(
@@ -221,8 +215,8 @@ def lay_chips_over_aoi(
                     s1_dates=dates,
                     s2_dates=dates,
                     lattice=lattice.key,
-                    row=row,
-                    col=col,
+                    row_px=row * chip_size,
+                    col_px=col * chip_size,
                 )
             )
     if not chips:
@@ -230,11 +224,18 @@ def lay_chips_over_aoi(
     return lattice, chips
 
 
-def grid_chip_list(footprints: list[ChipFootprint], *, crs: str, scale_m: float) -> list[ChipSpec]:
+def grid_chip_list(
+    footprints: list[ChipFootprint], *, crs: str, scale_m: float
+) -> tuple[dict[str, Lattice], list[ChipSpec]]:
     """Give each chip of a chip list its own grid: origin at the footprint's top-left corner, ``scale_m`` pixels.
 
     ``crs`` is ``utm`` (each chip's own UTM zone), ``EPSG:4326`` (Sen1Floods11's grids) or another code. The
-    pixel count is the footprint extent divided by the pixel size, rounded.
+    pixel count is the footprint extent divided by the pixel size, rounded. Chips of one event whose grids are
+    whole pixels apart (chips tiled from one raster, as Sen1Floods11's are) are put on a shared :class:`Lattice`
+    so that neighbours can be read together; the others stay standalone.
+
+    Returns:
+        The lattices found (by key) and the chips, in input order.
     """
     chips: list[ChipSpec] = []
     for footprint in footprints:
@@ -258,4 +259,54 @@ def grid_chip_list(footprints: list[ChipFootprint], *, crs: str, scale_m: float)
                 s2_dates=footprint.s2_dates,
             )
         )
-    return chips
+    return align_chips(chips)
+
+
+#: Pixels of tolerance when deciding that two chip grids share a lattice.
+ALIGN_TOLERANCE_PX = 1e-3
+#: Largest lattice side in pixels (chips farther apart get separate lattices).
+MAX_LATTICE_PX = 32_768
+
+
+def align_chips(chips: list[ChipSpec]) -> tuple[dict[str, Lattice], list[ChipSpec]]:
+    """Put chips whose grids are whole pixels apart on shared lattices (same event, CRS, pixel size and phase).
+
+    Returns:
+        The lattices (each holding two chips or more) and the chips, with ``lattice``, ``row_px`` and ``col_px``
+        set for those on a lattice.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for position, chip in enumerate(chips):
+        t = chip.transform
+        if t.b != 0 or t.d != 0:
+            continue
+        col_f, row_f = t.c / t.a, t.f / t.e
+        phase = (round(col_f - round(col_f), 2), round(row_f - round(row_f), 2))
+        tile = (math.floor(col_f / (MAX_LATTICE_PX // 2)), math.floor(row_f / (MAX_LATTICE_PX // 2)))
+        groups.setdefault((chip.event, chip.crs, t.a, t.e, phase, tile), []).append(position)
+    lattices: dict[str, Lattice] = {}
+    result = list(chips)
+    for key in sorted(groups, key=repr):
+        members = groups[key]
+        reference = chips[members[0]].transform
+        aligned: list[tuple[int, int, int]] = []
+        for index in members:
+            t = chips[index].transform
+            d_col, d_row = (t.c - reference.c) / reference.a, (t.f - reference.f) / reference.e
+            if abs(d_col - round(d_col)) <= ALIGN_TOLERANCE_PX and abs(d_row - round(d_row)) <= ALIGN_TOLERANCE_PX:
+                aligned.append((index, round(d_row), round(d_col)))
+        if len(aligned) < 2:
+            continue
+        row0 = min(d_row for _, d_row, _ in aligned)
+        col0 = min(d_col for _, _, d_col in aligned)
+        width = max(d_col - col0 + chips[index].width for index, _, d_col in aligned)
+        height = max(d_row - row0 + chips[index].height for index, d_row, _ in aligned)
+        if width > MAX_LATTICE_PX or height > MAX_LATTICE_PX:
+            continue
+        lattice = Lattice(
+            f"list{len(lattices)}", chips[members[0]].crs, reference * Affine.translation(col0, row0), width, height
+        )
+        lattices[lattice.key] = lattice
+        for index, d_row, d_col in aligned:
+            result[index] = replace(chips[index], lattice=lattice.key, row_px=d_row - row0, col_px=d_col - col0)
+    return lattices, result

@@ -27,10 +27,14 @@ from typing import Any, Literal
 
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
-from gee_flood.data.chip import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.inputs import DateRange
 from gee_flood.earthengine.pairing import SceneRecord
 from gee_flood.errors import DataError
+
+# Band orders of gee_flood.data.chip.S1_BANDS / S2_BANDS (Sen1Floods11's), repeated here so that fetching does not
+# import gee_flood.data (whose package imports torch: seconds of start-up on every Dask worker); a test checks them.
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+S2_BANDS: tuple[str, ...] = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
 
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
@@ -263,7 +267,8 @@ def s2_mosaic(
         linked = scenes.linkCollection(ee.ImageCollection(CLOUD_PROBABILITY_COLLECTION), ["probability"])
         mosaic = linked.mosaic()
         cloudy = mosaic.select("probability").gt(threshold)
-    state = cloudy.add(1).rename([CLOUD_STATE_BAND])
+    # Cast before adding: the 0/1 comparison has an integer range of [0, 1], and 1 + 1 must not be clamped to it.
+    state = cloudy.toUint16().add(1).rename([CLOUD_STATE_BAND])
     image = mosaic.select(list(S2_BANDS)).addBands(state)
     if with_occurrence:
         occurrence = ee.Image(JRC_SURFACE_WATER).select([OCCURRENCE_BAND]).unmask(0)

@@ -29,7 +29,6 @@ import xarray as xr
 from affine import Affine
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from gee_flood.data.chip import S1_BANDS
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.session import EESettings, initialize, with_retries
 from gee_flood.errors import DataError, InputError
@@ -133,6 +132,7 @@ class StackReader:
 
     _lock = threading.Lock()
     _cache: OrderedDict[tuple, xr.DataArray] = OrderedDict()
+    _opening: dict[tuple, threading.Lock] = {}
 
     def __init__(
         self,
@@ -171,6 +171,12 @@ class StackReader:
         """Return the stack as a lazy ``(band, y, x)`` float32 DataArray (NaN = masked), opening it if needed."""
         key = (self.settings.url, self.settings.project, self.settings.endpoint, spec.key, grid.key, dask_chunks)
         with self._lock:
+            key_lock = self._opening.setdefault(key, threading.Lock())
+        with key_lock:  # threads wanting the same stack wait for one open instead of each opening it
+            return self._open_once(key, spec, grid, what=what, dask_chunks=dask_chunks)
+
+    def _open_once(self, key: tuple, spec: StackSpec, grid: PixelGrid, *, what: str, dask_chunks: bool) -> xr.DataArray:
+        with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
@@ -196,7 +202,8 @@ class StackReader:
         with self._lock:
             self._cache[key] = array
             while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._opening.pop(evicted, None)
         return array
 
     def read(self, spec: StackSpec, grid: PixelGrid, window: tuple[int, int, int, int], *, what: str) -> np.ndarray:
@@ -218,6 +225,7 @@ class StackReader:
         """Forget every open dataset of this process."""
         with cls._lock:
             cls._cache.clear()
+            cls._opening.clear()
 
 
 def s1_stack(indexes: Sequence[str]) -> StackSpec:
@@ -225,7 +233,7 @@ def s1_stack(indexes: Sequence[str]) -> StackSpec:
     ordered = tuple(indexes)
     return StackSpec(
         key="s1|" + ",".join(ordered),
-        bands=S1_BANDS,
+        bands=queries.S1_BANDS,
         itemsize=4,
         mask_value=S1_MASK_VALUE,
         build=lambda: queries.s1_mosaic(ordered),

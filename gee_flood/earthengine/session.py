@@ -72,7 +72,8 @@ class EESettings:
     Attributes:
         project: Cloud project id (``None``: from the environment or the credentials).
         endpoint: ``"highvolume"`` (many parallel small reads; the default for fetching) or ``"standard"``.
-        url: Explicit API base URL (e.g. a local emulator); overrides ``endpoint``.
+        url: Explicit API base URL; overrides ``endpoint``, except that against a loopback emulator
+            ``"highvolume"`` uses its ``/highvolume`` prefix (counted separately by the emulator).
         retry: Retry policy.
     """
 
@@ -125,16 +126,21 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
     with _init_lock:
         if not force and _initialised_with == settings and ee.data.is_initialized():
             return
-        kwargs: dict = {}
-        if settings.is_loopback:
-            kwargs = {"credentials": None, "url": settings.url, "project": settings.project or EMULATOR_PROJECT}
-        else:
-            url = settings.url
-            if url is None and settings.endpoint == "highvolume":
-                url = ee.data.HIGH_VOLUME_API_BASE_URL
-            kwargs = {"credentials": "persistent", "url": url, "project": resolve_project(settings.project)}
         try:
-            ee.Initialize(**kwargs)
+            if settings.is_loopback:
+                # The local emulator needs no credentials; its helper also skips the client's network lookups.
+                from gee_flood.emulator import initialize_ee
+
+                initialize_ee(
+                    str(settings.url),
+                    project=settings.project or EMULATOR_PROJECT,
+                    high_volume=settings.endpoint == "highvolume",
+                )
+            else:
+                url = settings.url
+                if url is None and settings.endpoint == "highvolume":
+                    url = ee.data.HIGH_VOLUME_API_BASE_URL
+                ee.Initialize(credentials="persistent", url=url, project=resolve_project(settings.project))
         except Exception as error:  # the client raises EEException, google.auth and transport errors
             raise RemoteError(
                 f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; run "

@@ -41,6 +41,7 @@ class FakeBucket:
         self.cut = {}  # name -> bytes to send before dropping the connection (once)
         self.corrupt = set()  # names served with one flipped byte (listing keeps the true MD5)
         self.ignore_range = False
+        self.status = {}  # name -> HTTP error status to answer with
         self.requests = []  # (kind, name or prefix, Range header or page token)
         self.lock = threading.Lock()
         bucket = self
@@ -99,8 +100,8 @@ class FakeBucket:
     def serve_object(self, handler, name):
         range_header = handler.headers.get("Range")
         self.log("object", name, range_header)
-        if name not in self.objects:
-            handler.send_error(404)
+        if name not in self.objects or name in self.status:
+            handler.send_error(self.status.get(name, 404))
             return
         data = self.objects[name]
         if name in self.corrupt:
@@ -276,6 +277,23 @@ def test_interrupt_leaves_only_part_files_and_the_rerun_resumes(tmp_path, monkey
         assert_tree(tmp_path, objects, [name])
 
 
+def test_server_errors_and_empty_objects(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.0)
+    objects = make_objects(count=2)
+    empty = f"{SPLITS}empty.csv"
+    objects[empty] = b""
+    failing = f"{S1}Ghana_1_S1Hand.tif"
+    with FakeBucket(objects) as bucket:
+        bucket.status[failing] = 503
+        with pytest.raises(RemoteError, match="Ghana_1_S1Hand.tif: HTTP 503") as err:
+            fetch(bucket, tmp_path, workers=1)
+        assert "\n" not in str(err.value) and not (tmp_path / failing).exists()
+        assert len([r for r in bucket.object_requests() if r[1] == failing]) == 5  # urllib3 retried 4 times
+        del bucket.status[failing]
+        fetch(bucket, tmp_path)
+        assert_tree(tmp_path, objects, [failing, empty])
+
+
 def test_missing_object_and_bad_listing(tmp_path):
     objects = make_objects(count=1)
     with FakeBucket(objects) as bucket:
@@ -321,3 +339,18 @@ def test_cli_download_with_env_urls_and_errors(tmp_path, monkeypatch):
     result = runner.invoke(app, ["data", "download", "ombria", "--dest", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1].startswith("error: cannot download dataset 'ombria'")
+
+
+def test_crc32c_is_checked_when_the_listing_has_no_md5(tmp_path):
+    import google_crc32c
+
+    objects = make_objects(count=1)
+    name = f"{S1}Ghana_0_S1Hand.tif"
+    crc = base64.b64encode(google_crc32c.Checksum(objects[name]).digest()).decode()
+    with FakeBucket(objects) as bucket:
+        good = RemoteObject(name, len(objects[name]), None, crc)
+        report = download_objects([good], tmp_path / "a", object_url=bucket.object_url, progress=False)
+        assert report.downloaded == [name] and (tmp_path / "a" / name).read_bytes() == objects[name]
+        bad = RemoteObject(name, len(objects[name]), None, base64.b64encode(b"\0\0\0\0").decode())
+        with pytest.raises(RemoteError, match="corrupt download \\(CRC32C"):
+            download_objects([bad], tmp_path / "b", object_url=bucket.object_url, progress=False)

@@ -204,6 +204,10 @@ def test_malformed_and_missing_split_csv(tree):
     (tree.splits_dir / "flood_test_data.csv").unlink()
     with pytest.raises(InputError, match="flood_test_data.csv: split file not found"):
         Sen1Floods11Dataset(tree.root, "test")
+    shutil.rmtree(tree.root / "v1.1" / "splits")
+    with pytest.raises(InputError, match="no Sen1Floods11 split CSVs found .*use split='all'"):
+        Sen1Floods11Dataset(tree.root, "train")
+    assert len(Sen1Floods11Dataset(tree.root, "all")) == 6
 
 
 def _reference(tree, chip_id="Ghana_103272"):

@@ -184,3 +184,10 @@ def test_with_retries_backs_off_then_succeeds_or_explains():
 
     with pytest.raises(RemoteError, match="gave up after 5 attempts"):
         with_retries(always, policy=policy, what="reading", sleep=sleeps.append)
+
+
+def test_band_orders_match_the_chip_model():
+    from gee_flood.data.chip import S1_BANDS, S2_BANDS
+    from gee_flood.earthengine import queries
+
+    assert queries.S1_BANDS == S1_BANDS and queries.S2_BANDS == S2_BANDS

@@ -42,12 +42,13 @@ def test_chips_cover_the_aoi_on_a_snapped_lattice():
     assert lattice.transform.c % step == 0 and lattice.transform.f % step == 0
     ids = [chip.chip_id for chip in chips]
     assert len(ids) == len(set(ids)) and all(chip_id.startswith("Test_") for chip_id in ids)
-    assert len(chips) <= lattice.rows * lattice.cols
+    assert len(chips) <= (lattice.width // 64) * (lattice.height // 64)
     union = None
     for chip in chips:
         assert (chip.width, chip.height) == (64, 64)
-        assert chip.transform.c == lattice.transform.c + chip.col * step
-        assert chip.transform.f == lattice.transform.f - chip.row * step
+        assert chip.lattice == lattice.key and chip.row_px % 64 == 0 and chip.col_px % 64 == 0
+        assert chip.transform.c == lattice.transform.c + chip.col_px * 10.0
+        assert chip.transform.f == lattice.transform.f - chip.row_px * 10.0
         union = chip.footprint if union is None else union.union(chip.footprint)
     assert union.buffer(1e-7).covers(aoi)  # every AOI point lies in a chip
 
@@ -56,11 +57,44 @@ def test_chip_list_grids_follow_footprints():
     px = 10.0 / METRES_PER_DEGREE
     footprint = box(10.0, 45.0, 10.0 + 512 * px, 45.0 + 512 * px)
     chip = ChipFootprint("Ghana_1", "Ghana", footprint, DATES, DATES)
-    (spec,) = grid_chip_list([chip], crs="EPSG:4326", scale_m=10)
+    lattices, (spec,) = grid_chip_list([chip], crs="EPSG:4326", scale_m=10)
+    assert lattices == {} and spec.lattice is None
     assert (spec.width, spec.height) == (512, 512)
     assert spec.transform.c == pytest.approx(10.0) and spec.transform.f == pytest.approx(45.0 + 512 * px)
-    (utm,) = grid_chip_list([chip], crs="utm", scale_m=10)
+    _, (utm,) = grid_chip_list([chip], crs="utm", scale_m=10)
     assert utm.crs == "EPSG:32632" and 350 < utm.width < 520
+
+
+def test_chip_list_tiles_of_one_raster_share_a_lattice():
+    px = 10.0 / METRES_PER_DEGREE
+    x0, y0 = 10.0 + 0.3 * px, 45.0 + 0.7 * px  # an arbitrary sub-pixel phase, as Sen1Floods11's grids have
+
+    def footprint(chip_id, event, col, row, shift=0.0):
+        left, top = x0 + (col * 512 + shift) * px, y0 - row * 512 * px
+        return ChipFootprint(chip_id, event, box(left, top - 512 * px, left + 512 * px, top), DATES, DATES)
+
+    lattices, specs = grid_chip_list(
+        [
+            footprint("A_1", "A", 0, 0),
+            footprint("A_2", "A", 1, 0),
+            footprint("A_3", "A", 1, 2),
+            footprint("A_4", "A", 3, 0, shift=0.5),  # half a pixel off: not on the lattice
+            footprint("B_1", "B", 2, 0),  # another event: its own grid
+        ],
+        crs="EPSG:4326",
+        scale_m=10,
+    )
+    assert len(lattices) == 1
+    (lattice,) = lattices.values()
+    by_id = {spec.chip_id: spec for spec in specs}
+    assert {spec.chip_id for spec in specs if spec.lattice == lattice.key} == {"A_1", "A_2", "A_3"}
+    assert (by_id["A_2"].row_px, by_id["A_2"].col_px) == (0, 512)
+    assert (by_id["A_3"].row_px, by_id["A_3"].col_px) == (1024, 512)
+    assert (lattice.width, lattice.height) == (1024, 1536)
+    for chip_id in ("A_1", "A_2", "A_3"):
+        spec = by_id[chip_id]
+        assert lattice.transform.c + spec.col_px * px == pytest.approx(spec.transform.c, abs=1e-3 * px)
+        assert lattice.transform.f - spec.row_px * px == pytest.approx(spec.transform.f, abs=1e-3 * px)
 
 
 def scene(sensor, index, day, footprint, **props):
