@@ -1,8 +1,8 @@
 """map --mask: validation, Cloud Storage upload (gcp-storage-emulator), Earth Engine ingestion calls.
 
 Cloud Storage is the real client against gcp-storage-emulator on loopback. Earth Engine's asset/operation calls go to
-a small stand-in for ``ee.data`` (the project's EE emulator does not serve assets/operations yet); it records the
-manifest and plays an operation that runs, then succeeds or fails.
+a small stand-in for ``ee.data`` that records the exact manifest and plays an operation that runs, then succeeds or
+fails on demand (the end-to-end run against the project's EE emulator is in test_export_emulator.py).
 """
 
 from __future__ import annotations

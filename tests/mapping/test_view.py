@@ -64,37 +64,35 @@ def test_overlay_bounds_are_the_maps_lat_lon_bounds(page, left_half_flooded):
     assert abs(s - south) < 2e-4 and abs(n - north) < 2e-4 and abs(w - west) < 2e-4 and abs(e - east) < 2e-4
 
 
+def _screenshot(html: Path, shot: Path, *, budget_ms: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1000,800",
+             f"--virtual-time-budget={budget_ms}", html.as_uri()],
+            check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+    return np.asarray(Image.open(shot).convert("RGB")).astype(int)
+
+
+def _water(pixels: np.ndarray) -> np.ndarray:
+    """Pixels of the water colour (#005aff at 84 % over the map background), legend swatch excluded."""
+    r, b = pixels[..., 0], pixels[..., 2]
+    water = (b > 200) & (r < 100) & (b - r > 120)
+    water[pixels.shape[0] - 200 :, pixels.shape[1] - 250 :] = False
+    return water
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); CI installs it")
 def test_headless_chromium_shows_water_in_the_left_half(tmp_path, left_half_flooded):
     html = write_map_html(left_half_flooded, tmp_path / "plain.html")
-    shot = tmp_path / "shot.png"
-    with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--user-data-dir={profile}",
-                "--hide-scrollbars",
-                f"--screenshot={shot}",
-                "--window-size=1000,800",
-                "--virtual-time-budget=5000",
-                html.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    pixels = _screenshot(html, tmp_path / "shot.png", budget_ms=5000)
+    if not _water(pixels).any():  # a heavily loaded machine may not have painted the overlay yet: one more try
+        pixels = _screenshot(html, tmp_path / "shot2.png", budget_ms=20000)
     height, width, _ = pixels.shape
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    water = (b > 200) & (r < 100) & (b - r > 120)
-    water[height - 200 :, width - 250 :] = False  # the legend's swatch
+    water = _water(pixels)
     ys, xs = np.nonzero(water)
     assert water.sum() > 0.05 * height * width, "no water-coloured overlay on the page"
     # the map is centred on the flood map: water must sit left of the centre line, not right of it
