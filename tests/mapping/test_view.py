@@ -3,8 +3,8 @@ headless Chromium with no network, the water colour where the map has water."""
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import shutil
 import subprocess
 import tempfile
