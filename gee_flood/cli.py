@@ -114,16 +114,15 @@ def _train_overrides(
     parsed_devices: Any = devices
     if devices is not None and devices.isdigit():
         parsed_devices = int(devices)
-    overrides.update(
-        {
-            "trainer.seed": seed,
-            "optim.max_steps": max_steps,
-            "trainer.output_dir": str(output_dir) if output_dir is not None else None,
-            "trainer.devices": parsed_devices,
-            "trainer.num_nodes": num_nodes,
-            "trainer.accelerator": accelerator,
-        }
-    )
+    explicit = {
+        "trainer.seed": seed,
+        "optim.max_steps": max_steps,
+        "trainer.output_dir": str(output_dir) if output_dir is not None else None,
+        "trainer.devices": parsed_devices,
+        "trainer.num_nodes": num_nodes,
+        "trainer.accelerator": accelerator,
+    }
+    overrides.update({key: value for key, value in explicit.items() if value is not None})
     return overrides
 
 

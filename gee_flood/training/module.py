@@ -167,7 +167,7 @@ class FloodSegmentationModule(L.LightningModule):
         """Return the card with the threshold tuned at the latest validation."""
         card = self.card.model_copy(deep=True)
         card.labels.threshold = self.best_threshold
-        card.training.steps = int(self.global_step)
+        card.training.extra["checkpoint_step"] = int(self.global_step)
         return card
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
