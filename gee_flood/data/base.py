@@ -5,13 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-from torch.utils.data import Dataset
-
 from gee_flood.data.chip import Chip, ModalitySpec
 
 
-class ChipDataset(Dataset[Chip], ABC):
+class ChipDataset(ABC):
     """A sequence of :class:`~gee_flood.data.chip.Chip` with declared modalities.
+
+    A map-style dataset as ``torch.utils.data.DataLoader`` expects (``__len__`` + ``__getitem__``), kept free of a
+    torch import so that data-only commands (download, fetch, evaluate with Otsu) start quickly.
 
     Subclasses set :attr:`name` and :attr:`modalities` (what every chip carries, by name) and implement
     :meth:`__len__`, :meth:`chip_ids` and :meth:`__getitem__`.

@@ -120,8 +120,8 @@ class GeoReference:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """Return ``(left, bottom, right, top)`` in CRS units."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
     def same_grid(self, other: GeoReference, *, tolerance_px: float = 0.01) -> bool:

@@ -1,1 +1,43 @@
-"""Tiled, streamed inference of a SAR-only student over a scene; COG output."""
+"""Tiled, streamed inference of a SAR-only student over a scene; COG output, flood polygons."""
+
+from gee_flood.inference.output import (
+    BAND_CLASS,
+    BAND_MASK,
+    BAND_PROBABILITY,
+    CLASS_FLOOD,
+    CLASS_NONE,
+    CLASS_PERMANENT,
+    PermanentWater,
+    to_cog,
+)
+from gee_flood.inference.polygons import write_flood_polygons
+from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
+from gee_flood.inference.runner import TileRunner, check_sar_only
+from gee_flood.inference.source import ArraySceneSource, GeoTiffSceneSource, SceneSource
+from gee_flood.inference.streaming import NODATA, encode, iter_probability_rows
+from gee_flood.inference.tiling import TilePlan, blend_weights
+
+__all__ = [
+    "BAND_CLASS",
+    "BAND_MASK",
+    "BAND_PROBABILITY",
+    "CLASS_FLOOD",
+    "CLASS_NONE",
+    "CLASS_PERMANENT",
+    "NODATA",
+    "ArraySceneSource",
+    "GeoTiffSceneSource",
+    "PermanentWater",
+    "PredictOptions",
+    "PredictionSummary",
+    "SceneSource",
+    "TilePlan",
+    "TileRunner",
+    "blend_weights",
+    "check_sar_only",
+    "encode",
+    "iter_probability_rows",
+    "predict_scene",
+    "to_cog",
+    "write_flood_polygons",
+]

@@ -1,0 +1,236 @@
+"""Earth Engine sessions: initialisation (on the driver and on every Dask worker), retries, error messages.
+
+Credentials are taken from the usual places by the Earth Engine client itself (``earthengine authenticate``'s
+persistent credentials, else Application Default Credentials, which honour ``GOOGLE_APPLICATION_CREDENTIALS``
+service-account keys). They are never passed around, logged or written: workers receive only
+:class:`EESettings` (project id, endpoint, URL) and initialise themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+from urllib.parse import urlparse
+
+from gee_flood.errors import RemoteError
+
+T = TypeVar("T")
+Endpoint = Literal["highvolume", "standard"]
+
+#: Environment variables read, in order, for the Earth Engine (Cloud) project id when ``--project`` is not given.
+PROJECT_ENV_VARS = ("EE_PROJECT", "EARTHENGINE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
+
+#: Project id used against a loopback emulator, which needs no credentials.
+EMULATOR_PROJECT = "emulator"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry Earth Engine calls, at three levels.
+
+    Attributes:
+        ee_max_retries: Retries of one HTTP call inside the EE client (googleapiclient; 429 and 5xx only,
+            sleeping ``rand() * 2**n`` seconds).
+        xee_max_retries: Retries of one computePixels call by xee (any EE error, ``initial_delay_ms`` doubling
+            with jitter). Kept small because xee also retries permanent 400s.
+        xee_initial_delay_ms: First xee retry delay.
+        attempts: Attempts of a whole read or query by gee-flood, on transient errors only (429, 5xx, network).
+        initial_delay_s: First delay of that outer loop; doubles, with full jitter, up to ``max_delay_s``.
+        max_delay_s: Longest outer delay.
+    """
+
+    ee_max_retries: int = 5
+    xee_max_retries: int = 2
+    xee_initial_delay_ms: int = 500
+    attempts: int = 6
+    initial_delay_s: float = 2.0
+    max_delay_s: float = 60.0
+
+    @classmethod
+    def fast(cls) -> RetryPolicy:
+        """Return a policy with millisecond delays (tests and the emulator)."""
+        return cls(
+            ee_max_retries=0,
+            xee_max_retries=1,
+            xee_initial_delay_ms=5,
+            attempts=10,
+            initial_delay_s=0.01,
+            max_delay_s=0.2,
+        )
+
+
+@dataclass(frozen=True)
+class EESettings:
+    """Everything a process needs to initialise Earth Engine (no secrets).
+
+    Attributes:
+        project: Cloud project id (``None``: from the environment or the credentials).
+        endpoint: ``"highvolume"`` (many parallel small reads; the default for fetching) or ``"standard"``.
+        url: Explicit API base URL; overrides ``endpoint``, except that against a loopback emulator
+            ``"highvolume"`` uses its ``/highvolume`` prefix (counted separately by the emulator).
+        retry: Retry policy.
+    """
+
+    project: str | None = None
+    endpoint: Endpoint = "highvolume"
+    url: str | None = None
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def is_loopback(self) -> bool:
+        """Return True if ``url`` points at this machine (an emulator that needs no credentials)."""
+        if not self.url:
+            return False
+        host = urlparse(self.url).hostname or ""
+        return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+    def describe(self) -> str:
+        """Return where requests go, for messages (never credentials)."""
+        if self.url:
+            return self.url
+        return "Earth Engine high-volume endpoint" if self.endpoint == "highvolume" else "Earth Engine"
+
+
+def resolve_project(project: str | None) -> str | None:
+    """Return ``project`` or the first project id found in :data:`PROJECT_ENV_VARS`."""
+    if project:
+        return project
+    for name in PROJECT_ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+_init_lock = threading.Lock()
+_initialised_with: EESettings | None = None
+
+
+def initialize(settings: EESettings, *, force: bool = False) -> None:
+    """Initialise the Earth Engine client in this process once per settings (thread-safe, idempotent).
+
+    Called on the driver and lazily at the start of every task on every Dask worker.
+
+    Raises:
+        RemoteError: If initialisation fails (no credentials, no project, unreachable server), in one line.
+    """
+    global _initialised_with
+    import ee
+
+    with _init_lock:
+        if not force and _initialised_with == settings and ee.data.is_initialized():
+            return
+        try:
+            if settings.is_loopback:
+                # The local emulator needs no credentials; its helper also skips the client's network lookups.
+                from gee_flood.emulator import initialize_ee
+
+                initialize_ee(
+                    str(settings.url),
+                    project=settings.project or EMULATOR_PROJECT,
+                    high_volume=settings.endpoint == "highvolume",
+                )
+            else:
+                url = settings.url
+                if url is None and settings.endpoint == "highvolume":
+                    url = ee.data.HIGH_VOLUME_API_BASE_URL
+                ee.Initialize(credentials="persistent", url=url, project=resolve_project(settings.project))
+        except Exception as error:  # the client raises EEException, google.auth and transport errors
+            raise RemoteError(
+                f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; run "
+                "'earthengine authenticate' or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, and "
+                f"pass --project or set {PROJECT_ENV_VARS[0]}"
+            ) from None
+        ee.data.setMaxRetries(settings.retry.ee_max_retries)
+        _initialised_with = settings
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:400] if text else type(error).__name__
+
+
+_TRANSIENT_PATTERNS = re.compile(
+    r"\b(429|500|502|503|504)\b|too many requests|rate limit|quota|resource[_ ]exhausted|unavailable|"
+    r"internal error|backend error|deadline|timed? ?out|temporar|connection (reset|refused|aborted)|"
+    r"try again|too many concurrent",
+    re.IGNORECASE,
+)
+
+
+def http_status(error: BaseException) -> int | None:
+    """Return the HTTP status behind an Earth Engine error, if the exception chain carries one."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        status = getattr(current, "status_code", None)
+        if status is None and getattr(current, "resp", None) is not None:
+            status = getattr(current.resp, "status", None)
+        if isinstance(status, int | str) and str(status).isdigit():
+            return int(status)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Return True for errors worth retrying: HTTP 429/5xx, timeouts, dropped connections."""
+    status = http_status(error)
+    if status is not None:
+        return status == 429 or status >= 500
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    name = type(error).__name__
+    if name in ("ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"):
+        return True
+    return bool(_TRANSIENT_PATTERNS.search(str(error)))
+
+
+def explain_error(error: BaseException, *, what: str) -> str:
+    """Return one line saying why Earth Engine refused ``what`` and what to change."""
+    text = _one_line(error)
+    status = http_status(error)
+    lowered = text.lower()
+    hint = ""
+    if "memory limit" in lowered:
+        hint = "; lower --chip-size or --workers"
+    elif "request size" in lowered or "50331648" in lowered or "payload" in lowered or "too large" in lowered:
+        hint = "; the request is too large, lower --chip-size (each computePixels request must be <= 48 MiB)"
+    elif "band" in lowered and ("not" in lowered or "no band" in lowered or "pattern" in lowered):
+        hint = "; a requested band does not exist in the collection"
+    elif "not found" in lowered or "does not exist" in lowered:
+        hint = "; check the collection ids and --project"
+    code = f"HTTP {status}: " if status else ""
+    return f"Earth Engine refused {what} ({code}{text}){hint}"
+
+
+def with_retries(
+    call: Callable[[], T], *, policy: RetryPolicy, what: str, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """Run ``call``; retry transient failures with exponential backoff and full jitter; explain the rest.
+
+    Raises:
+        RemoteError: One line, on a permanent error or when attempts run out.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except RemoteError:
+            raise
+        except Exception as error:  # EE, xee and transport errors of many types
+            if not is_transient(error):
+                raise RemoteError(explain_error(error, what=what)) from None
+            if attempt >= policy.attempts:
+                raise RemoteError(
+                    f"{explain_error(error, what=what)}; gave up after {attempt} attempts, lower --workers"
+                ) from None
+            ceiling = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
+            sleep(random.uniform(0.5 * ceiling, ceiling))

@@ -1,0 +1,328 @@
+"""``gee-flood predict``: a SAR-only checkpoint over a whole Sentinel-1 scene, streamed, into a Cloud-Optimized GeoTIFF.
+
+The scene is read in full-width row strips and predicted with overlapping, Hann-blended tiles
+(:mod:`gee_flood.inference.streaming`); finished rows are encoded and written block row by block row into a tiled
+GeoTIFF, which rio-cogeo then turns into a validated COG, renamed into place atomically. Memory stays
+``O(tile x width)`` whatever the scene height. With a Dask scheduler the scene is split into row blocks, each a Dask
+task that predicts its rows over the same global tile grid (so results do not depend on the split) and returns
+its encoded rows, which the caller writes as they arrive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from gee_flood import __version__
+from gee_flood.errors import DataError, InputError, RemoteError
+from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
+from gee_flood.inference.polygons import write_flood_polygons
+from gee_flood.inference.runner import TileRunner, check_sar_only, runner_for
+from gee_flood.inference.source import SceneSource, describe_crs
+from gee_flood.inference.streaming import encode, iter_probability_rows
+from gee_flood.inference.tiling import TilePlan
+from gee_flood.models import load_model
+
+#: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
+#: memory budget on a large machine.
+GDAL_CACHE_MB = 128
+
+
+class PredictOptions(BaseModel):
+    """How to run prediction.
+
+    Attributes:
+        tile: Tile side (pixels, multiple of 32).
+        overlap: Pixels shared by neighbouring tiles.
+        batch_size: Tiles per forward pass.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        threshold: Water probability threshold; None uses the checkpoint's.
+        window: Blending window (``"hann"``; ``"uniform"`` only for comparisons).
+        block_rows: Rows per Dask task (rounded up to a multiple of the 512-row output block).
+        scheduler: None (in-process), ``"local"`` (a local Dask cluster) or a scheduler address ``tcp://host:port``.
+        workers: Worker processes of a local cluster.
+        progress: Show a progress bar on stderr.
+    """
+
+    tile: int = 512
+    overlap: int = 128
+    batch_size: int = 8
+    device: str | None = None
+    threshold: float | None = None
+    window: Literal["hann", "uniform"] = "hann"
+    block_rows: int = 2048
+    scheduler: str | None = None
+    workers: int = 2
+    progress: bool = True
+
+
+class PredictionSummary(BaseModel):
+    """What predict wrote."""
+
+    output: str
+    polygons: str | None = None
+    width: int
+    height: int
+    crs: str
+    transform: list[float]
+    tiles: int
+    threshold: float
+    valid_pixels: int
+    water_pixels: int
+    water_fraction: float = Field(description="water pixels / valid pixels")
+    flood_pixels: int | None = Field(None, description="water outside permanent water (with a reference)")
+    polygon_count: int | None = None
+    device: str
+    scheduler: str
+    seconds: float
+
+
+def _check_threshold(threshold: float) -> float:
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"--threshold {threshold}: expected a probability strictly between 0 and 1")
+    return float(threshold)
+
+
+def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+    if not expected_m:
+        return
+    if source.crs.is_geographic:
+        pixel_m = abs(source.transform.a) * 111_320.0 * math.cos(math.radians(source.transform.f))
+    else:
+        pixel_m = abs(source.transform.a) * (source.crs.linear_units_factor[1] if source.crs.linear_units_factor else 1)
+    if not 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
+        console.print(
+            f"[yellow]warning:[/] {source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at "
+            f"{expected_m:g} m; predictions may be poor (resample the scene first)",
+            soft_wrap=True,
+        )
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool, console: Console, label: str) -> Iterator[Any]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not enabled, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda advance: bar.update(task, advance=advance)
+
+
+def _predict_block(
+    source: SceneSource,
+    checkpoint: str,
+    plan: TilePlan,
+    device: str | None,
+    batch_size: int,
+    threshold: float,
+    row_start: int,
+    row_stop: int,
+) -> tuple[int, np.ndarray]:
+    """One Dask task: encoded rows ``[row_start, row_stop)`` of the scene."""
+    runner = runner_for(checkpoint, device=device, batch_size=batch_size)
+    parts = [
+        encode(rows.probability, threshold)
+        for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
+    ]
+    return row_start, np.concatenate(parts, axis=1)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any, workers: int) -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler == "local":
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    if not isinstance(scheduler, str) or not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        raise InputError(
+            f"--scheduler {scheduler!r}: expected 'local' or a Dask scheduler address like tcp://host:8786"
+        )
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise RemoteError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({error})") from None
+    with client:
+        yield client
+
+
+def predict_scene(
+    checkpoint: str | os.PathLike[str],
+    source: SceneSource,
+    out: str | os.PathLike[str],
+    *,
+    options: PredictOptions | None = None,
+    polygons: str | os.PathLike[str] | None = None,
+    permanent_water: PermanentWater | None = None,
+    client: Any = None,
+    console: Console | None = None,
+) -> PredictionSummary:
+    """Map water over ``source`` with a SAR-only checkpoint and write a Cloud-Optimized GeoTIFF.
+
+    Args:
+        checkpoint: A SAR-only student (or baseline) checkpoint; its card gives inputs, normalisation, threshold.
+        source: The Sentinel-1 scene (VV, VH dB). The output has its CRS, transform and size.
+        out: The COG to write (atomically; nothing is left there on failure).
+        options: Tiling, batching, device, threshold and Dask settings.
+        polygons: Also write water (flood) polygons as GeoJSON in EPSG:4326 here.
+        permanent_water: A permanent-water reference; adds the ``flood_class`` band (0 none, 1 flood, 2 permanent).
+        client: A ``distributed.Client`` to run on (overrides ``options.scheduler``).
+        console: Where progress and warnings go (stderr by default).
+
+    Returns:
+        A summary of what was written.
+
+    Raises:
+        InputError: A teacher (optical) checkpoint, bad options, or unreadable files.
+        DataError: The scene lacks the bands the checkpoint needs, or has no valid pixel.
+    """
+    options = options or PredictOptions()
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    out = Path(out)
+    loaded = load_model(checkpoint)
+    check_sar_only(loaded.card, checkpoint, source.modalities)
+    threshold = _check_threshold(options.threshold if options.threshold is not None else loaded.card.labels.threshold)
+    plan = TilePlan(source.height, source.width, options.tile, options.overlap, options.window)
+    _warn_resolution(source, loaded.card.pixel_size_m, console)
+    scheduler = client if client is not None else options.scheduler
+    tags = {
+        "gee_flood_version": __version__,
+        "checkpoint": Path(checkpoint).name,
+        "checkpoint_role": loaded.card.role,
+        "threshold": f"{threshold:g}",
+        "source": source.name,
+        "tile": str(plan.tile),
+        "overlap": str(plan.overlap),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as workdir,
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+    ):
+        tiled = Path(workdir) / "prediction.tif"
+        writer = FloodMapWriter(
+            tiled,
+            crs=source.crs,
+            transform=source.transform,
+            width=source.width,
+            height=source.height,
+            permanent=permanent_water,
+            tags=tags,
+        )
+        try:
+            if scheduler is None:
+                runner = TileRunner(loaded, device=options.device, batch_size=options.batch_size)
+                device = str(runner.device)
+                with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
+                    for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
+                        writer.write_any(rows.row_start, encode(rows.probability, threshold))
+            else:
+                device = options.device or "auto"
+                _run_on_dask(scheduler, options, source, checkpoint, plan, threshold, writer, console)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        if writer.valid_pixels == 0:
+            raise DataError(f"{source.name}: no valid Sentinel-1 pixel to predict (all no data)")
+        to_cog(tiled, out)
+    polygon_count = None
+    if polygons is not None:
+        polygon_count = write_flood_polygons(out, polygons)
+    return PredictionSummary(
+        output=str(out),
+        polygons=str(polygons) if polygons is not None else None,
+        width=source.width,
+        height=source.height,
+        crs=describe_crs(source.crs),
+        transform=list(source.transform)[:6],
+        tiles=plan.tile_count,
+        threshold=threshold,
+        valid_pixels=writer.valid_pixels,
+        water_pixels=writer.water_pixels,
+        water_fraction=writer.water_pixels / writer.valid_pixels,
+        flood_pixels=writer.flood_pixels if permanent_water is not None else None,
+        polygon_count=polygon_count,
+        device=device,
+        scheduler=_describe_scheduler(scheduler),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _describe_scheduler(scheduler: Any) -> str:
+    if scheduler is None:
+        return "in-process"
+    if isinstance(scheduler, str):
+        return scheduler
+    return f"dask {getattr(scheduler, 'scheduler', None) and scheduler.scheduler.address}"
+
+
+def _run_on_dask(
+    scheduler: Any,
+    options: PredictOptions,
+    source: SceneSource,
+    checkpoint: str | os.PathLike[str],
+    plan: TilePlan,
+    threshold: float,
+    writer: FloodMapWriter,
+    console: Console,
+) -> None:
+    from distributed import as_completed
+
+    block_rows = max(BLOCK, math.ceil(options.block_rows / BLOCK) * BLOCK)
+    blocks = plan.row_blocks(block_rows)
+    checkpoint_path = str(Path(checkpoint).resolve())
+    with _dask_client(scheduler, options.workers) as client:
+        futures = [
+            client.submit(
+                _predict_block,
+                source,
+                checkpoint_path,
+                plan,
+                options.device,
+                options.batch_size,
+                threshold,
+                start,
+                stop,
+                key=f"gee-flood-predict-{start}-{stop}-{os.getpid()}-{id(writer)}",
+                pure=False,
+            )
+            for start, stop in blocks
+        ]
+        with _progress(len(blocks), options.progress, console, "predicting row blocks") as advance:
+            for future in as_completed(futures):
+                row_start, encoded = future.result()
+                writer.write_block_rows(row_start, encoded)
+                future.release()
+                advance(1)

@@ -1,0 +1,5 @@
+"""Looking at flood maps: a self-contained HTML map (geemap / folium) of a predicted flood map."""
+
+from gee_flood.mapping.view import render_flood_overlay, render_s1_overlay, write_map_html
+
+__all__ = ["render_flood_overlay", "render_s1_overlay", "write_map_html"]

@@ -1,0 +1,275 @@
+"""``gee-flood map --view``: a self-contained HTML map of a flood map (geemap's folium backend).
+
+The flood map (and optionally the Sentinel-1 scene) is warped to Web Mercator (EPSG:3857, what Leaflet displays) at
+a bounded size, coloured, encoded as PNG and embedded as a ``data:`` URI in a folium ``ImageOverlay`` at its true
+lat/lon bounds. Leaflet itself (vendored, BSD-2) is inlined too, so the page shows the overlays with no network; only
+the basemap tiles (and an Earth Engine layer, when an asset is given and Earth Engine answers) need the internet.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import calculate_default_transform, transform_bounds
+from rich.console import Console
+
+from gee_flood._io import write_text_atomic
+from gee_flood.errors import DataError, InputError
+
+WEB_MERCATOR = "EPSG:3857"
+#: RGBA of each map value: flood / water, permanent water, not water (faint, shows where the model looked).
+WATER_RGBA = (0, 90, 255, 215)
+PERMANENT_RGBA = (0, 20, 90, 215)
+LAND_RGBA = (160, 160, 160, 70)
+LEAFLET_JS = re.compile(r'<script src="https://cdn\.jsdelivr\.net/npm/leaflet@[0-9.]+/dist/leaflet\.js"></script>')
+LEAFLET_CSS = re.compile(
+    r'<link rel="stylesheet" href="https://cdn\.jsdelivr\.net/npm/leaflet@[0-9.]+/dist/leaflet\.css"/>'
+)
+
+
+@dataclass
+class Overlay:
+    """A coloured PNG on Web Mercator with its lat/lon bounds."""
+
+    png: bytes
+    bounds: tuple[tuple[float, float], tuple[float, float]]  # ((south, west), (north, east))
+    size: tuple[int, int]  # (width, height) in pixels
+
+    @property
+    def data_uri(self) -> str:
+        """The PNG as a ``data:`` URI."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def _open(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+    except RasterioIOError as error:
+        raise InputError(f"{path}: not a readable GeoTIFF ({str(error).splitlines()[0]})") from None
+    if src.crs is None:
+        src.close()
+        raise InputError(f"{path}: GeoTIFF has no CRS; cannot place it on a map")
+    return src
+
+
+def _warp_to_mercator(src: Any, band: int, max_size: int, resampling: Resampling) -> tuple[np.ma.MaskedArray, Any]:
+    """Band ``band`` of ``src`` on a Web Mercator grid at most ``max_size`` pixels wide/high (masked no data)."""
+    transform, width, height = calculate_default_transform(src.crs, WEB_MERCATOR, src.width, src.height, *src.bounds)
+    scale = max(width / max_size, height / max_size, 1.0)
+    width, height = max(1, round(width / scale)), max(1, round(height / scale))
+    transform = transform * transform.scale(scale, scale)
+    with WarpedVRT(
+        src,
+        crs=WEB_MERCATOR,
+        transform=transform,
+        width=width,
+        height=height,
+        resampling=resampling,
+        src_nodata=src.nodata,
+        nodata=src.nodata,
+    ) as vrt:
+        data = vrt.read(band, masked=True)
+    return data, (transform, width, height)
+
+
+def _bounds_latlon(grid: tuple[Any, int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
+    transform, width, height = grid
+    left, top = transform.c, transform.f
+    right, bottom = left + transform.a * width, top + transform.e * height
+    west, south, east, north = transform_bounds(WEB_MERCATOR, "EPSG:4326", left, bottom, right, top)
+    return (south, west), (north, east)
+
+
+def _hex(rgba: tuple[int, ...]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
+
+
+def _png(rgba: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def render_flood_overlay(flood_map: Path, *, max_size: int = 2048) -> tuple[Overlay, dict[str, str]]:
+    """Colour a gee-flood map (its ``flood_class`` band if present, else ``water_mask``) as a Web Mercator PNG.
+
+    Returns:
+        The overlay and its legend (label -> hex colour).
+    """
+    with _open(flood_map, "flood map") as src:
+        names = list(src.descriptions)
+        if "flood_class" in names:
+            band, legend = names.index("flood_class") + 1, True
+        elif "water_mask" in names:
+            band, legend = names.index("water_mask") + 1, False
+        else:
+            raise DataError(f"{flood_map}: not a gee-flood map (no band described 'water_mask' or 'flood_class')")
+        values, grid = _warp_to_mercator(src, band, max_size, Resampling.nearest)
+    rgba = np.zeros((*values.shape, 4), np.uint8)
+    filled = values.filled(255)
+    rgba[filled == 0] = LAND_RGBA
+    rgba[filled == 1] = WATER_RGBA
+    rgba[filled == 2] = PERMANENT_RGBA
+    labels = {"flood water" if legend else "water": _hex(WATER_RGBA)}
+    if legend:
+        labels["permanent water"] = _hex(PERMANENT_RGBA)
+    labels["not water (mapped)"] = _hex(LAND_RGBA)
+    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2])), labels
+
+
+def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[float, float] = (-25.0, 0.0)) -> Overlay:
+    """Render a Sentinel-1 scene's VV band (dB) as a grey Web Mercator PNG (no data transparent)."""
+    with _open(scene, "Sentinel-1 scene") as src:
+        names = [(d or "").strip().upper() for d in src.descriptions]
+        if "VV" not in names and not (src.count == 2 and not any(names)):
+            raise DataError(f"{scene}: expected a Sentinel-1 scene with a VV band (dB); bands are described {names}")
+        vv_band = names.index("VV") + 1 if "VV" in names else 1
+        vv_db, grid = _warp_to_mercator(src, vv_band, max_size, Resampling.average)
+    vv = vv_db.astype(np.float32).filled(np.nan)
+    low, high = db_range
+    grey = np.clip((vv - low) / (high - low) * 255.0, 0, 255)
+    rgba = np.zeros((*vv.shape, 4), np.uint8)
+    finite = np.isfinite(vv)
+    rgba[..., 0] = rgba[..., 1] = rgba[..., 2] = np.where(finite, grey, 0).astype(np.uint8)
+    rgba[..., 3] = np.where(finite, 255, 0)
+    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2]))
+
+
+def _geemap_folium() -> Any:
+    # geemap 0.37.2 builds its folium basemaps only when USE_FOLIUM is set *before* it is first imported;
+    # without it, 'import geemap.foliumap' fails (BoxKeyError: 'xyz_to_folium').
+    os.environ.setdefault("USE_FOLIUM", "1")
+    import geemap.foliumap
+
+    return geemap.foliumap
+
+
+def _inline_leaflet(html: str) -> str:
+    vendor = resources.files("gee_flood.mapping") / "vendor" / "leaflet"
+    script = (vendor / "leaflet.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
+    style = (vendor / "leaflet.css").read_text(encoding="utf-8")
+    html, scripts = LEAFLET_JS.subn(lambda _: f"<script>{script}</script>", html)
+    html, styles = LEAFLET_CSS.subn(lambda _: f"<style>{style}</style>", html)
+    if not scripts or not styles:
+        raise RuntimeError("folium's Leaflet tags were not found; cannot inline Leaflet")
+    return html
+
+
+def ee_tile_url(asset: str, bands: list[str] | None = None) -> str:
+    """Tile URL template of an Earth Engine image asset's water band (``getMapId``), for a folium ``TileLayer``."""
+    import ee
+
+    image = ee.Image(asset)
+    band = "flood_class" if bands and "flood_class" in bands else "water_mask"
+    vis = {"bands": [band], "min": 0, "max": 2, "palette": ["a0a0a0", "005aff", "00145a"]}
+    return image.getMapId(vis)["tile_fetcher"].url_format
+
+
+def write_map_html(
+    flood_map: str | os.PathLike[str],
+    html: str | os.PathLike[str],
+    *,
+    s1: str | os.PathLike[str] | None = None,
+    asset: str | None = None,
+    title: str | None = None,
+    max_size: int = 2048,
+    ee_url: str | None = None,
+    console: Console | None = None,
+) -> Path:
+    """Write a self-contained HTML map of ``flood_map`` (plus the S1 scene and an Earth Engine asset if given).
+
+    Args:
+        flood_map: A GeoTIFF written by ``gee-flood predict`` (any CRS).
+        html: The page to write (atomically).
+        s1: Optional Sentinel-1 scene (VV, VH dB) shown under the flood overlay.
+        asset: Optional Earth Engine asset id of the same map, added as an EE tile layer when Earth Engine answers.
+        title: Legend title (default: the map's file name).
+        max_size: Longest side of the embedded PNGs (pixels).
+        ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
+        console: Where warnings go.
+
+    Returns:
+        The HTML path.
+    """
+    console = console or Console(stderr=True)
+    flood_map, html = Path(flood_map), Path(html)
+    if html.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--html {html}: expected an .html path")
+    flood, legend = render_flood_overlay(flood_map, max_size=max_size)
+    scene = render_s1_overlay(Path(s1), max_size=max_size) if s1 is not None else None
+    tiles_url = None
+    if asset is not None:
+        from gee_flood.earthengine.export import ensure_initialized, parse_asset_id
+        from gee_flood.errors import RemoteError
+
+        asset_id = parse_asset_id(asset)
+        try:
+            ensure_initialized(asset_id.project, ee_url)
+            with rasterio.open(flood_map) as src:
+                tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
+        except RemoteError as error:
+            console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}", soft_wrap=True)
+        except Exception as error:  # ee.EEException and HTTP errors from getMapId
+            console.print(
+                f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}",
+                soft_wrap=True,
+            )
+
+    import folium
+
+    foliumap = _geemap_folium()
+    (south, west), (north, east) = flood.bounds
+    m = foliumap.Map(
+        ee_initialize=False,
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=10,
+        plugin_Draw=False,
+        plugin_Fullscreen=False,
+        search_control=False,
+        locate_control=False,
+        layers_control=False,
+    )
+    if scene is not None:
+        folium.raster_layers.ImageOverlay(
+            image=scene.data_uri,
+            bounds=[list(scene.bounds[0]), list(scene.bounds[1])],
+            name="Sentinel-1 VV (dB)",
+            opacity=1.0,
+            interactive=False,
+            zindex=2,
+        ).add_to(m)
+    folium.raster_layers.ImageOverlay(
+        image=flood.data_uri,
+        bounds=[list(flood.bounds[0]), list(flood.bounds[1])],
+        name=f"flood map ({flood_map.name})",
+        opacity=1.0,
+        interactive=False,
+        zindex=3,
+    ).add_to(m)
+    if tiles_url is not None:
+        folium.TileLayer(
+            tiles=tiles_url, attr="Google Earth Engine", name=f"Earth Engine: {asset}", overlay=True
+        ).add_to(m)
+    m.add_legend(title=title or flood_map.name, legend_dict=legend, draggable=False, position="bottomright")
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[south, west], [north, east]])
+    page = _inline_leaflet(m.get_root().render())
+    return write_text_atomic(html, page)

@@ -1,0 +1,218 @@
+"""Peak memory of `gee-flood predict` (streamed) against a whole-scene baseline, on synthetic Sentinel-1 scenes.
+
+    python scripts/benchmark_predict_memory.py --size 20000 --baseline-size 6000 --workdir /tmp/gee-flood-bench
+
+1. Writes synthetic S1 GeoTIFFs (VV, VH dB; tiled, DEFLATE) window by window, so generating them needs little memory.
+2. Saves a tiny SAR-only student checkpoint (smp Unet, encoder tu-lcnet_035, depth 1; random weights: memory, not
+   accuracy, is measured).
+3. Runs, each in its own subprocess, polled with psutil every 50 ms (peak RSS of the process and its children) and
+   checked with resource.getrusage(RUSAGE_CHILDREN).ru_maxrss after it exits:
+   - streamed: `python -m gee_flood.cli predict ...` on the baseline size and on the big size;
+   - baseline "whole-scene": read the whole scene, run the same tiles and Hann blending into whole-scene
+     float32 accumulators, encode, write one GeoTIFF (what a straightforward implementation does), baseline size only.
+Prints a table and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import rasterio
+from rasterio.windows import Window
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def write_scene(path: Path, size: int) -> None:
+    """Synthetic S1 in dB: a meandering dark river/flood band on brighter land, quantised speckle (compresses well)."""
+    if path.exists():
+        return
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=2,
+        dtype="float32",
+        crs="EPSG:32633",
+        transform=rasterio.transform.from_origin(500_000, 5_000_000, 10, 10),
+        nodata=float("nan"),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+        predictor=3,
+        BIGTIFF="YES",
+    )
+    rng = np.random.default_rng(0)
+    speckle = np.round(rng.normal(0, 1.0, (512, 512)) * 2) / 2
+    tmp = path.with_suffix(".part.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.set_band_description(1, "VV")
+        dst.set_band_description(2, "VH")
+        for row in range(0, size, 512):
+            rows = min(512, size - row)
+            y = np.arange(row, row + rows)[:, None]
+            for col in range(0, size, 512):
+                cols = min(512, size - col)
+                x = np.arange(col, col + cols)[None, :]
+                centre = size / 2 + size / 6 * np.sin(y / size * 12.0)
+                water = np.abs(x - centre) < size / 12
+                vv = np.where(water, -22.0, -8.0) + speckle[:rows, :cols]
+                dst.write(np.stack([vv, vv - 7.0]).astype(np.float32), window=Window(col, row, cols, rows))
+    tmp.rename(path)
+
+
+def make_checkpoint(path: Path) -> None:
+    import torch
+
+    from gee_flood.data.chip import S1
+    from gee_flood.data.normalization import BandStats, NormalizationStats
+    from gee_flood.models import ArchitectureSpec, InputModality, ModelCard, build_model, save_checkpoint
+
+    card = ModelCard(
+        role="student",
+        inputs=[InputModality.from_spec(S1)],
+        normalization=NormalizationStats(
+            modalities={"s1": BandStats(bands=["VV", "VH"], mean=[-12.0, -19.0], std=[4.0, 4.0])}
+        ),
+        architecture=ArchitectureSpec(name="Unet", encoder_name="tu-lcnet_035", encoder_depth=1, decoder_channels=[4]),
+    )
+    torch.manual_seed(0)
+    save_checkpoint(build_model(card).eval(), card, path)
+
+
+BASELINE = r"""
+import sys, numpy as np, rasterio, torch
+from gee_flood.inference import TilePlan, TileRunner, encode
+from gee_flood.models import load_model
+checkpoint, scene, out, tile, overlap, batch = sys.argv[1:7]
+tile, overlap, batch = int(tile), int(overlap), int(batch)
+runner = TileRunner(load_model(checkpoint), device="cpu", batch_size=batch)
+with rasterio.open(scene) as src:
+    s1_db = src.read().astype(np.float32)          # the whole scene
+    profile = src.profile
+plan = TilePlan(s1_db.shape[1], s1_db.shape[2], tile, overlap)
+valid = np.isfinite(s1_db).all(axis=0)
+normalised = runner.normalize(s1_db)
+del s1_db
+weighted = np.zeros(valid.shape, np.float32)     # whole-scene accumulators
+weights = np.zeros(valid.shape, np.float32)
+origins = [(y, x) for y in plan.row_origins for x in plan.col_origins]
+for start in range(0, len(origins), batch):
+    chunk = origins[start:start + batch]
+    tiles = np.stack([normalised[:, y:y + tile, x:x + tile] for y, x in chunk])
+    for (y, x), p in zip(chunk, runner.probabilities(tiles)):
+        weighted[y:y + tile, x:x + tile] += p * plan.weights
+        weights[y:y + tile, x:x + tile] += plan.weights
+probability = np.where(valid, weighted / weights, np.nan)
+bands = encode(probability, 0.5)
+profile.update(count=2, dtype="uint8", nodata=255, predictor=1)
+with rasterio.open(out, "w", **profile) as dst:
+    dst.write(bands)
+"""
+
+
+def measure(command: list[str], label: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    watcher = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [watcher, *watcher.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    output = process.stdout.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{output[-3000:]}")
+    return {
+        "run": label,
+        "peak_rss_mib_psutil": round(peak / 2**20, 1),
+        "ru_maxrss_mib_children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "output": output.strip().splitlines()[-1] if output.strip() else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=20000, help="side of the big scene (pixels)")
+    parser.add_argument("--baseline-size", type=int, default=6000, help="side of the scene both methods run on")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/gee-flood-bench"))
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=4)
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.workdir / "tiny_student.ckpt"
+    make_checkpoint(checkpoint)
+    small, big = args.workdir / f"s1_{args.baseline_size}.tif", args.workdir / f"s1_{args.size}.tif"
+    for path, size in ((small, args.baseline_size), (big, args.size)):
+        started = time.perf_counter()
+        write_scene(path, size)
+        print(
+            f"scene {path.name}: {path.stat().st_size / 2**20:.0f} MiB on disk ({time.perf_counter() - started:.0f} s)"
+        )
+    knobs = ["--tile", str(args.tile), "--overlap", str(args.overlap), "--batch-size", str(args.batch_size)]
+    predict = [sys.executable, "-m", "gee_flood.cli", "predict", "--checkpoint", str(checkpoint), "--quiet", *knobs]
+    rows = [
+        measure(
+            [
+                sys.executable,
+                "-c",
+                BASELINE,
+                str(checkpoint),
+                str(small),
+                str(args.workdir / "baseline.tif"),
+                str(args.tile),
+                str(args.overlap),
+                str(args.batch_size),
+            ],
+            f"whole-scene baseline {args.baseline_size}^2",
+        ),
+        measure(
+            [*predict, "--input", str(small), "--out", str(args.workdir / "small.tif")],
+            f"streamed predict {args.baseline_size}^2",
+        ),
+        measure(
+            [*predict, "--input", str(big), "--out", str(args.workdir / "big.tif")], f"streamed predict {args.size}^2"
+        ),
+    ]
+    print(
+        f"\nmachine: {platform.machine()}, {psutil.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.platform()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '2')}"
+    )
+    print("| run | peak RSS (MiB, psutil) | seconds |")
+    print("|---|---|---|")
+    for row in rows:
+        print(f"| {row['run']} | {row['peak_rss_mib_psutil']} | {row['seconds']} |")
+    baseline, small_run, big_run = rows
+    print(
+        f"\nbaseline / streamed at {args.baseline_size}^2: "
+        f"{baseline['peak_rss_mib_psutil'] / small_run['peak_rss_mib_psutil']:.2f}x"
+    )
+    print(
+        f"streamed {args.size}^2 / streamed {args.baseline_size}^2: "
+        f"{big_run['peak_rss_mib_psutil'] / small_run['peak_rss_mib_psutil']:.2f}x for "
+        f"{(args.size / args.baseline_size) ** 2:.1f}x the pixels"
+    )
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
