@@ -182,6 +182,9 @@ def evaluate(
         "test"
     ),
     method: Annotated[str | None, typer.Option(help="Method that needs no training: otsu.")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="A gee-flood checkpoint (teacher, student or baseline).")
+    ] = None,
     otsu: Annotated[str, typer.Option(help="Otsu variant: global (per chip) or tiled (bimodal tiles).")] = "global",
     band: Annotated[
         str | None, typer.Option(help="SAR band to threshold as modality/band (default: s1/VV; OMBRIA's 8-bit SAR).")
@@ -193,17 +196,25 @@ def evaluate(
     """Evaluate a method or checkpoint on a labelled dataset (table + JSON, per event)."""
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
-    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band)
+    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band, checkpoint=checkpoint)
     report = run_evaluation(dataset, root, split, predictor, labels=labels, json_path=json_out, progress=not quiet)
     print_report(report)
     if json_out is not None:
         typer.echo(f"wrote {json_out}")
 
 
-def _evaluation_predictor(dataset: str, *, method: str | None, otsu: str, band: str | None) -> Any:
+def _evaluation_predictor(
+    dataset: str, *, method: str | None, otsu: str, band: str | None, checkpoint: Path | None = None
+) -> Any:
     """Choose what `gee-flood evaluate` runs from its options (one place: add new predictor options here)."""
     from gee_flood.evaluation.evaluate import select_predictor
 
+    if checkpoint is not None:
+        if method is not None:
+            raise InputError("give either --method or --checkpoint, not both")
+        from gee_flood.models import CheckpointPredictor
+
+        return CheckpointPredictor(checkpoint)
     return select_predictor(dataset, method=method, otsu=otsu, band=band)
 
 

@@ -85,6 +85,13 @@ class CheckpointPredictor:
         self.name = f"{self.card.role}:{label}"
         self.required_modalities = self.card.modality_names
 
+    def __repr__(self) -> str:
+        arch = self.card.architecture
+        return (
+            f"CheckpointPredictor({self.name!r}, inputs={self.required_modalities}, "
+            f"architecture={arch.name}/{arch.encoder_name}, threshold={self.threshold:.2f})"
+        )
+
     def predict_proba(self, chip: Chip) -> np.ndarray:
         """Return the water probability ``(H, W)`` float32 of ``chip`` (0 where the chip's input is invalid).
 

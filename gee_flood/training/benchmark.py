@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from gee_flood._io import write_json_atomic, write_text_atomic
+from gee_flood.data.base import ChipDataset
 from gee_flood.data.ombria import OmbriaDataset
-from gee_flood.data.weak_labels import s1_otsu_label
 from gee_flood.errors import InputError
-from gee_flood.evaluation.metrics import MetricAccumulator
+from gee_flood.evaluation.evaluate import OtsuPredictor, Predictor, evaluate_dataset
 from gee_flood.models.predictor import CheckpointPredictor
 from gee_flood.training.config import TrainConfig, load_config
 from gee_flood.training.run import train
@@ -114,28 +114,15 @@ def row_config(options: BenchmarkOptions, row: str, setting: str, seed: int) -> 
     return load_config(options.configs_dir / CONFIG_FILES[row], overrides)
 
 
-def evaluate_predictor(
-    dataset: OmbriaDataset, predict: Callable[[Any], np.ndarray], *, progress: bool = False
-) -> dict[str, float]:
-    """Score ``predict(chip) -> mask`` on every chip of ``dataset``; returns total/mean IoU, F1, omission..."""
-    from tqdm.auto import tqdm
-
-    accumulator = MetricAccumulator()
-    for chip in tqdm(dataset, total=len(dataset), desc="test", disable=not progress, leave=False):
-        assert chip.label is not None
-        accumulator.add(chip.chip_id, chip.event, predict(chip).astype(bool), chip.label, chip.valid)
-    scores = accumulator.overall().as_dict()
+def evaluate_predictor(dataset: ChipDataset, predictor: Predictor, *, progress: bool = False) -> dict[str, float]:
+    """Score ``predictor`` on every chip of ``dataset``: total and mean per-image IoU, F1, omission, commission."""
+    scores = evaluate_dataset(dataset, predictor, progress=progress).overall().as_dict()
     return {key: float(scores[key]) for key in METRICS}
 
 
-def otsu_row(test: OmbriaDataset, *, progress: bool = False) -> dict[str, float]:
+def otsu_row(test: ChipDataset, *, progress: bool = False) -> dict[str, float]:
     """Row 1: per-image global Otsu threshold of S1 AFTER on every test chip."""
-
-    def predict(chip: Any) -> np.ndarray:
-        label, _ = s1_otsu_label(chip.modality("s1_uint8")[0], chip.valid, method="global")
-        return label == 1
-
-    return evaluate_predictor(test, predict, progress=progress)
+    return evaluate_predictor(test, OtsuPredictor("global", "s1_uint8/sar_uint8"), progress=progress)
 
 
 def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
@@ -168,7 +155,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
             if setting not in options.settings:
                 continue
         predictor = CheckpointPredictor(result.checkpoint)
-        scores = evaluate_predictor(test, predictor.predict, progress=options.progress)
+        scores = evaluate_predictor(test, predictor, progress=options.progress)
         info = {
             "steps": result.summary["steps"],
             "val_iou": result.best_val_iou,

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from conftest import TINY_OMBRIA, fake_ombria
@@ -41,6 +42,20 @@ def test_train_teacher_then_student_from_the_command_line(tmp_path):
     assert card.role == "student" and card.modality_names == ["s1_uint8"] and card.training.steps == 3
     assert card.training.teacher_checkpoint == str(teacher_ckpt)
     assert card.training.unlabelled_chips == 5
+    report = tmp_path / "eval.json"
+    evaluated = runner.invoke(
+        app,
+        ["evaluate", "--checkpoint", str(out / "student-seed3" / "model.ckpt"), "--dataset", "ombria"]
+        + ["--root", str(data), "--split", "test", "--json", str(report), "--quiet"],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(report.read_text())
+    assert 0.0 <= scores["total_iou"] <= 1.0 and scores["method"] == "student:model.ckpt"
+    both = runner.invoke(
+        app,
+        ["evaluate", "--checkpoint", str(teacher_ckpt), "--method", "otsu", "--dataset", "ombria", "--root", str(data)],
+    )
+    assert both.exit_code != 0 and "not both" in both.output
 
 
 def test_train_errors_are_one_line(tmp_path):
