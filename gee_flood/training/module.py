@@ -140,7 +140,9 @@ class FloodSegmentationModule(L.LightningModule):
         )
         iou = torch.nan_to_num(iou, nan=0.0)
         at_half = float(iou[THRESHOLDS.index(0.5)])
-        best = int(torch.argmax(iou))
+        # Highest IoU; among equal scores the threshold closest to 0.5.
+        distance = (torch.tensor(THRESHOLDS, dtype=iou.dtype, device=iou.device) - 0.5).abs()
+        best = int(torch.argmax(iou - 1e-9 * distance))
         self.best_threshold = float(thresholds[best])
         self.log("val/iou", at_half, sync_dist=False)
         self.log("val/iou_tuned", float(iou[best]), prog_bar=True, sync_dist=False)
