@@ -470,7 +470,10 @@ def train_teacher(
 @train_app.command("student")
 @user_errors
 def train_student(
-    teacher: Annotated[Path, typer.Option("--teacher", help="Teacher checkpoint (model.ckpt or Lightning .ckpt).")],
+    teacher: Annotated[
+        list[Path],
+        typer.Option("--teacher", help="Teacher checkpoint (model.ckpt or Lightning .ckpt); repeat to average."),
+    ],
     config: _Config,
     seed: _Seed = None,
     max_steps: _Steps = None,

@@ -236,7 +236,7 @@ class TrainConfig(_Strict):
         role: ``teacher`` (S1 + S2, hand labels), ``student`` (SAR only, hand labels + teacher) or ``baseline``.
         kind: Free label of the variant (``supervised``, ``weak``...), recorded in the card and run name.
         data, model, optim, loss, distill, trainer: See their classes.
-        teacher_checkpoint: The student's teacher (also settable with ``--teacher``).
+        teacher_checkpoint: The student's teacher, or several averaged (also settable with ``--teacher``).
         normalization: Filled at run time from the training data (do not set it by hand).
     """
 
@@ -248,7 +248,7 @@ class TrainConfig(_Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
-    teacher_checkpoint: Path | None = None
+    teacher_checkpoint: Path | list[Path] | None = None
     normalization: NormalizationStats | None = None
 
     @model_validator(mode="after")

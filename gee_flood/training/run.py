@@ -53,6 +53,9 @@ from gee_flood.training.module import FloodSegmentationModule
 
 log = logging.getLogger(__name__)
 
+#: A teacher: a checkpoint path or an already loaded model.
+TeacherSource = str | Path | LoadedModel
+
 #: Chips used to compute normalisation statistics (a deterministic spread over the training chips).
 STATS_CHIPS = 256
 
@@ -82,7 +85,7 @@ def train(
     config: TrainConfig,
     *,
     splits: Splits | None = None,
-    teacher: str | Path | LoadedModel | None = None,
+    teacher: TeacherSource | Sequence[TeacherSource] | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train one model as ``config`` describes and write its run directory.
@@ -90,7 +93,8 @@ def train(
     Args:
         config: The run's config (``role``, data, model, optimiser, loss, distillation, trainer).
         splits: Use these chips instead of opening ``config.data`` (tests, in-memory scenes).
-        teacher: The student's teacher checkpoint (default ``config.teacher_checkpoint``).
+        teacher: The student's teacher checkpoint, or several (their water probabilities are averaged: an
+            ensemble teacher); default ``config.teacher_checkpoint``.
         progress: Show progress bars (default ``config.trainer.progress_bar``).
 
     Returns:
@@ -104,8 +108,8 @@ def train(
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    teacher_model = _resolve_teacher(config, teacher)
-    teacher_inputs = teacher_model.card.modality_names if teacher_model is not None else []
+    teachers = _resolve_teachers(config, teacher)
+    teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names))
     modalities = list(dict.fromkeys([*config.data.inputs, *teacher_inputs]))
     if splits is None:
         splits = build_splits(config, modalities)
@@ -114,8 +118,8 @@ def train(
     check_modalities(splits.validation, config.data.inputs, where=f"validation {where}")
     if splits.unlabelled is not None:
         check_modalities(splits.unlabelled, modalities, where=f"unlabelled {where}")
-    if teacher_model is not None:
-        teacher_model.card.check_inputs(specs, where=f"{where} (teacher inputs)")
+    for one in teachers:
+        one.card.check_inputs(specs, where=f"{where} (teacher inputs)")
 
     stats = _normalization(config, splits, progress=progress)
     config = config.model_copy(update={"normalization": stats})
@@ -123,10 +127,12 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", config.to_yaml())
 
-    card = _card(config, splits, specs, stats, teacher)
-    distilling = config.role == "student" and teacher_model is not None
+    card = _card(config, splits, specs, stats, teachers)
+    distilling = config.role == "student" and bool(teachers)
     online = distilling and config.distill.mode == "online"
-    train_chips = _prepare_training_chips(config, splits, stats, teacher_model, online=online, progress=progress)
+    if online and len(teachers) > 1:
+        raise InputError("online distillation takes one teacher; use distill.mode: cached for a teacher ensemble")
+    train_chips = _prepare_training_chips(config, splits, stats, teachers, online=online, progress=progress)
     validation_chips = [
         prepare_chip(chip, config.data.inputs, stats, labels="hand")
         for chip in _progress(splits.validation, "reading validation chips", progress)
@@ -137,8 +143,8 @@ def train(
         config.optim,
         config.loss,
         config.distill if distilling else None,
-        teacher=teacher_model.model if online and teacher_model is not None else None,
-        teacher_card=teacher_model.card if teacher_model is not None else None,
+        teacher=teachers[0].model if online else None,
+        teacher_card=teachers[0].card if online else None,
         encoder_weights=config.model.encoder_weights,
     )
     train_loader, val_loader = _loaders(config, train_chips, validation_chips)
@@ -222,15 +228,19 @@ def _trainer(
     )
 
 
-def _resolve_teacher(config: TrainConfig, teacher: str | Path | LoadedModel | None) -> LoadedModel | None:
+def _resolve_teachers(
+    config: TrainConfig, teacher: TeacherSource | Sequence[TeacherSource] | None
+) -> list[LoadedModel]:
     if config.role != "student":
-        return None
-    source = teacher if teacher is not None else config.teacher_checkpoint
-    if source is None:
+        return []
+    source: Any = teacher if teacher is not None else config.teacher_checkpoint
+    if source is None or (isinstance(source, Sequence) and not isinstance(source, str) and not source):
         raise InputError("a student needs a teacher checkpoint (--teacher CKPT or teacher_checkpoint in the config)")
-    loaded = source if isinstance(source, LoadedModel) else load_model(source)
-    if loaded.card.role != "teacher":
-        log.warning("the teacher checkpoint's role is %r, not 'teacher'", loaded.card.role)
+    sources = list(source) if isinstance(source, Sequence) and not isinstance(source, str) else [source]
+    loaded = [one if isinstance(one, LoadedModel) else load_model(one) for one in sources]
+    for one in loaded:
+        if one.card.role != "teacher":
+            log.warning("the teacher checkpoint's role is %r, not 'teacher'", one.card.role)
     return loaded
 
 
@@ -258,13 +268,13 @@ def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> No
 
 
 def _card(
-    config: TrainConfig, splits: Splits, specs: dict[str, Any], stats: NormalizationStats, teacher: Any
+    config: TrainConfig, splits: Splits, specs: dict[str, Any], stats: NormalizationStats, teachers: list[LoadedModel]
 ) -> ModelCard:
     role = config.role
     label_source = {"hand": "hand", "otsu": "weak:otsu"}.get(config.data.labels, f"weak:{config.data.labels}")
     if role == "student":
         label_source = f"{label_source}+teacher"
-    teacher_path = config.teacher_checkpoint if teacher is None or isinstance(teacher, LoadedModel) else teacher
+    teacher_path = ", ".join(str(t.source) for t in teachers) if teachers else None
     target = "flood extent" if splits.labelled.name == "ombria" else "water"
     return ModelCard(
         role=role,
@@ -281,7 +291,7 @@ def _card(
             label_source=label_source,
             seed=config.trainer.seed,
             steps=config.optim.max_steps,
-            teacher_checkpoint=str(teacher_path) if teacher_path is not None else None,
+            teacher_checkpoint=teacher_path,
             extra={"kind": config.kind, "validation_chips": len(splits.validation)},
         ),
     )
@@ -291,20 +301,20 @@ def _prepare_training_chips(
     config: TrainConfig,
     splits: Splits,
     stats: NormalizationStats,
-    teacher: LoadedModel | None,
+    teachers: list[LoadedModel],
     *,
     online: bool,
     progress: bool,
 ) -> list[PreparedChip]:
-    """Prepare labelled and unlabelled chips; for a cached teacher, add its logits (computed in batches)."""
+    """Prepare labelled and unlabelled chips; for cached teachers, add their (averaged) logits, in batches."""
     sources: list[tuple[ChipDataset, bool]] = [(splits.labelled, True)]
     if splits.unlabelled is not None and config.role == "student":
         sources.append((splits.unlabelled, False))
-    teacher_inputs = teacher.card.modality_names if teacher is not None else None
-    cached = teacher is not None and not online
+    teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names)) or None
+    cached = bool(teachers) and not online
     prepared: list[PreparedChip] = []
     for dataset, labelled in sources:
-        pending: list[tuple[PreparedChip, np.ndarray]] = []
+        pending: list[tuple[PreparedChip, list[np.ndarray]]] = []
         description = "labelled chips" if labelled else "unlabelled chips"
         for chip in _progress(dataset, description, progress):
             item = prepare_chip(
@@ -315,29 +325,36 @@ def _prepare_training_chips(
                 otsu_method=config.data.otsu_method,
                 use_label=labelled,
                 teacher_inputs=teacher_inputs,
-                teacher_stats=teacher.card.normalization if teacher is not None else None,
+                teacher_stats=teachers[0].card.normalization if online else None,
                 keep_teacher_inputs=online,
             )
             if cached:
-                assert teacher is not None and teacher_inputs is not None
-                pending.append((item, normalized_inputs(chip, teacher_inputs, teacher.card.normalization)))
+                inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
+                pending.append((item, inputs))
                 if len(pending) == 8:
-                    _add_teacher_logits(pending, teacher, config.distill.teacher_flips)
+                    _add_teacher_logits(pending, teachers, config.distill.teacher_flips)
                     pending = []
             prepared.append(item)
         if pending:
-            assert teacher is not None
-            _add_teacher_logits(pending, teacher, config.distill.teacher_flips)
+            _add_teacher_logits(pending, teachers, config.distill.teacher_flips)
     return prepared
 
 
 @torch.no_grad()
-def _add_teacher_logits(pending: Sequence[tuple[PreparedChip, np.ndarray]], teacher: LoadedModel, flips: bool) -> None:
-    shapes = {inputs.shape for _, inputs in pending}
-    groups = [[p for p in pending if p[1].shape == shape] for shape in shapes]
-    for group in groups:
-        batch = torch.from_numpy(np.stack([inputs for _, inputs in group]))
-        logits = predict_logits(teacher.model, teacher.card, batch, flips=flips).clamp(-20, 20)
+def _add_teacher_logits(
+    pending: Sequence[tuple[PreparedChip, list[np.ndarray]]], teachers: Sequence[LoadedModel], flips: bool
+) -> None:
+    """Set each pending chip's teacher logits: the logit of the teachers' mean water probability."""
+    shapes = {inputs[0].shape[-2:] for _, inputs in pending}
+    for shape in shapes:
+        group = [p for p in pending if p[1][0].shape[-2:] == shape]
+        probability = None
+        for index, teacher in enumerate(teachers):
+            batch = torch.from_numpy(np.stack([inputs[index] for _, inputs in group]))
+            one = torch.sigmoid(predict_logits(teacher.model, teacher.card, batch, flips=flips))
+            probability = one if probability is None else probability + one
+        assert probability is not None
+        logits = torch.logit((probability / len(teachers)).clamp(1e-6, 1 - 1e-6)).clamp(-20, 20)
         for (item, _), chip_logits in zip(group, logits.numpy(), strict=True):
             item.teacher_logits = chip_logits.astype(np.float16)
 
@@ -469,7 +486,7 @@ def train_from_config(
     config_path: str | Path,
     *,
     kind: str | None = None,
-    teacher: str | Path | None = None,
+    teacher: str | Path | Sequence[str | Path] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Load a config file, check it is for ``role`` (and baseline ``kind``), apply overrides and train.
@@ -478,7 +495,7 @@ def train_from_config(
         role: ``teacher``, ``student`` or ``baseline`` (the CLI sub-command).
         config_path: YAML config.
         kind: Baseline kind: ``supervised`` (hand labels) or ``weak`` (weak labels, e.g. Otsu).
-        teacher: The student's teacher checkpoint (overrides ``teacher_checkpoint`` in the config).
+        teacher: The student's teacher checkpoint(s) (overrides ``teacher_checkpoint`` in the config).
         overrides: Dotted overrides (``{"trainer.seed": 1, "optim.max_steps": 100}``).
 
     Raises:
@@ -500,6 +517,6 @@ def train_from_config(
             )
         if not config.kind:
             config = config.model_copy(update={"kind": kind})
-    if role == "student" and teacher is None and config.teacher_checkpoint is None:
+    if role == "student" and not teacher and not config.teacher_checkpoint:
         raise InputError("'gee-flood train student' needs --teacher CKPT (or teacher_checkpoint in the config)")
-    return train(config, teacher=teacher)
+    return train(config, teacher=teacher or None)

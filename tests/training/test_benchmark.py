@@ -59,7 +59,7 @@ def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
     assert {r["steps"] for r in trained} == {2}  # every trained row: the same optimizer steps
     student = next(r for r in rows if r["name"] == "student")
     assert student["unlabelled_chips"] == 6 and student["labelled_chips"] == 4
-    assert student["teacher_inputs"] == ["s1_uint8", "s2_falsecolor_uint8"]
+    assert student["teacher_inputs"] == [["s1_uint8", "s2_falsecolor_uint8"]]
     assert next(r for r in rows if r["name"] == "weak")["labelled_chips"] == 10
     merge_results(tmp_path / "results")
     assert (tmp_path / "results" / "ombria.md").is_file()

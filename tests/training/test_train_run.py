@@ -146,3 +146,34 @@ def test_wrong_modalities_are_rejected(tmp_path):
         train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only), teacher=teacher.checkpoint)
     with pytest.raises(InputError, match="teacher checkpoint"):
         train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only))
+
+
+def test_ensemble_of_teachers_is_averaged(tmp_path):
+    from gee_flood.models.inputs import normalized_inputs
+    from gee_flood.models.predictor import predict_logits
+    from gee_flood.training.data import prepare_chip
+    from gee_flood.training.run import _add_teacher_logits
+
+    labelled = synthetic_chips(4, seed=13)
+    pool = synthetic_chips(3, seed=14, prefix="pool")
+    splits = splits_of(labelled, pool[:2])
+    first = train(tiny_config("teacher", tmp_path / "a", inputs=("s1", "s2"), steps=3), splits=splits)
+    second = train(tiny_config("teacher", tmp_path / "b", inputs=("s2",), steps=3, seed=1), splits=splits)
+    teachers = [load_model(first.checkpoint), load_model(second.checkpoint)]
+    chip = pool[0]
+    item = prepare_chip(chip, ["s1"], first.card.normalization, teacher_inputs=["s1", "s2"])
+    inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
+    _add_teacher_logits([(item, inputs)], teachers, flips=False)
+    probabilities = [
+        torch.sigmoid(predict_logits(t.model, t.card, torch.from_numpy(x)[None], flips=False))[0]
+        for t, x in zip(teachers, inputs, strict=True)
+    ]
+    expected = (probabilities[0] + probabilities[1]) / 2
+    assert torch.allclose(torch.sigmoid(torch.from_numpy(item.teacher_logits.astype(np.float32))), expected, atol=2e-3)
+    config = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"})
+    student = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=[first.checkpoint, second.checkpoint])
+    assert str(first.checkpoint) in student.card.training.teacher_checkpoint
+    assert str(second.checkpoint) in student.card.training.teacher_checkpoint
+    online = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"}, distill={"mode": "online"})
+    with pytest.raises(InputError, match="one teacher"):
+        train(online, splits=splits_of(labelled, pool[:2], pool), teacher=[first.checkpoint, second.checkpoint])
