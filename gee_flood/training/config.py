@@ -134,6 +134,8 @@ class OptimConfig(_Strict):
         schedule: ``cosine`` (decay to ``min_lr_ratio * lr``) or ``constant`` after warm-up.
         min_lr_ratio: Final learning rate as a fraction of ``lr`` for ``cosine``.
         gradient_clip: Gradient norm clip (None = off).
+        ema_decay: Keep an exponential moving average of the weights (and BatchNorm statistics) with this decay
+            per step, validated and saved instead of the raw weights (None = off).
     """
 
     lr: float = Field(2e-3, gt=0)
@@ -144,6 +146,7 @@ class OptimConfig(_Strict):
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = Field(0.02, ge=0, le=1)
     gradient_clip: float | None = 5.0
+    ema_decay: float | None = Field(None, gt=0, lt=1)
 
 
 class LossConfig(_Strict):
@@ -179,6 +182,8 @@ class DistillConfig(_Strict):
         mode: ``cached``: teacher logits computed once per chip (with flip averaging) and augmented with the
             inputs; ``online``: the frozen teacher runs on every augmented batch.
         teacher_flips: Flip test-time augmentation when caching teacher logits.
+        center_on_threshold: Shift each teacher's logits by ``-logit(threshold)`` (its threshold tuned on
+            validation data, from its card) so its decision boundary sits at probability 0.5 in the targets.
     """
 
     weight: float = Field(1.0, ge=0)
@@ -191,6 +196,7 @@ class DistillConfig(_Strict):
     on_labelled: bool = True
     mode: Literal["cached", "online"] = "cached"
     teacher_flips: bool = True
+    center_on_threshold: bool = True
 
 
 class TrainerConfig(_Strict):
@@ -210,7 +216,8 @@ class TrainerConfig(_Strict):
         threads: torch CPU threads (None = torch's default).
         progress_bar: Show Lightning's progress bar.
         deterministic: Deterministic algorithms (fixed seed gives identical weights).
-        save_last: Also keep ``last.ckpt``.
+        save_last: Also keep ``last.ckpt`` (the weights after the last step).
+        select: Which checkpoint becomes ``model.ckpt``: ``best`` (highest validation IoU) or ``last``.
     """
 
     seed: int = 0
@@ -227,6 +234,7 @@ class TrainerConfig(_Strict):
     progress_bar: bool = True
     deterministic: bool = True
     save_last: bool = True
+    select: Literal["best", "last"] = "best"
 
 
 class TrainConfig(_Strict):

@@ -122,7 +122,11 @@ class FloodSegmentationModule(L.LightningModule):
             return batch["teacher_logits"]
         if "teacher_inputs" in batch and self._teacher:
             assert self.teacher_card is not None
-            return predict_logits(self._teacher[0], self.teacher_card, batch["teacher_inputs"])
+            logits = predict_logits(self._teacher[0], self.teacher_card, batch["teacher_inputs"])
+            if self.distill is not None and self.distill.center_on_threshold:
+                threshold = min(max(self.teacher_card.labels.threshold, 1e-3), 1 - 1e-3)
+                logits = logits - math.log(threshold / (1 - threshold))
+            return logits
         return None
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

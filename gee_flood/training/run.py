@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -26,7 +27,7 @@ from typing import Any
 import lightning as L  # noqa: N812
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
@@ -67,9 +68,9 @@ class TrainResult:
     Attributes:
         run_dir: The run directory.
         checkpoint: ``model.ckpt`` (best weights + card).
-        lightning_checkpoint: ``checkpoints/best.ckpt``.
+        lightning_checkpoint: The Lightning checkpoint ``model.ckpt`` was taken from (best or last).
         card: The model card of ``checkpoint``.
-        best_val_iou: Validation water IoU at the tuned threshold of the best checkpoint.
+        best_val_iou: Validation water IoU at the tuned threshold of the selected checkpoint.
         summary: The contents of ``summary.json``.
     """
 
@@ -154,10 +155,12 @@ def train(
         filename="best",
         monitor="val/iou_tuned",
         mode="max",
-        save_last=config.trainer.save_last,
+        save_last=False,  # last.ckpt is written after fit (Lightning only re-saves it with an improved one)
         enable_version_counter=False,
     )
     callbacks: list[L.Callback] = [checkpointing]
+    if config.optim.ema_decay is not None:
+        callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
     if config.trainer.early_stopping_patience:
         callbacks.append(
             EarlyStopping(monitor="val/iou_tuned", mode="max", patience=config.trainer.early_stopping_patience)
@@ -173,16 +176,24 @@ def train(
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         if trainer.global_step % min(config.trainer.val_every_steps, config.optim.max_steps):
             _final_validation(trainer, module, val_loader, checkpointing, checkpoint_dir / "best.ckpt")
+        last_path = checkpoint_dir / "last.ckpt"
+        if config.trainer.save_last or config.trainer.select == "last":
+            trainer.save_checkpoint(last_path)  # Lightning's save_last only follows improved checkpoints
     fit_seconds = time.perf_counter() - fit_started
     fit_cpu_seconds = time.process_time() - fit_cpu_started
     if not trainer.is_global_zero:
         return TrainResult(run_dir, run_dir / "model.ckpt", checkpoint_dir / "best.ckpt", card, float("nan"), {})
 
     best_path = Path(checkpointing.best_model_path or checkpoint_dir / "best.ckpt")
-    best = load_model(best_path)
+    chosen_path = last_path if config.trainer.select == "last" else best_path
+    best = load_model(chosen_path)
     model_path = save_checkpoint(best.model, best.card, run_dir / "model.ckpt")
-    best_score = checkpointing.best_model_score
-    best_val_iou = float(best_score) if best_score is not None else float("nan")
+    if config.trainer.select == "last":
+        final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
+        best_val_iou = final[-1]["val/iou_tuned"] if final else float("nan")
+    else:
+        best_score = checkpointing.best_model_score
+        best_val_iou = float(best_score) if best_score is not None else float("nan")
     wall = time.perf_counter() - started
     summary = {
         "name": config.name,
@@ -190,6 +201,7 @@ def train(
         "kind": config.kind,
         "steps": int(trainer.global_step),
         "best_val_iou": best_val_iou,
+        "selected": config.trainer.select,
         "threshold": best.card.labels.threshold,
         "wall_seconds": wall,
         "fit_seconds": fit_seconds,
@@ -200,7 +212,7 @@ def train(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
-    return TrainResult(run_dir, model_path, best_path, best.card, best_val_iou, summary)
+    return TrainResult(run_dir, model_path, chosen_path, best.card, best_val_iou, summary)
 
 
 def _trainer(
@@ -312,6 +324,7 @@ def _prepare_training_chips(
         sources.append((splits.unlabelled, False))
     teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names)) or None
     cached = bool(teachers) and not online
+    center = config.distill.center_on_threshold
     prepared: list[PreparedChip] = []
     for dataset, labelled in sources:
         pending: list[tuple[PreparedChip, list[np.ndarray]]] = []
@@ -332,26 +345,38 @@ def _prepare_training_chips(
                 inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
                 pending.append((item, inputs))
                 if len(pending) == 8:
-                    _add_teacher_logits(pending, teachers, config.distill.teacher_flips)
+                    _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
                     pending = []
             prepared.append(item)
         if pending:
-            _add_teacher_logits(pending, teachers, config.distill.teacher_flips)
+            _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
     return prepared
 
 
 @torch.no_grad()
 def _add_teacher_logits(
-    pending: Sequence[tuple[PreparedChip, list[np.ndarray]]], teachers: Sequence[LoadedModel], flips: bool
+    pending: Sequence[tuple[PreparedChip, list[np.ndarray]]],
+    teachers: Sequence[LoadedModel],
+    flips: bool,
+    *,
+    center: bool = False,
 ) -> None:
-    """Set each pending chip's teacher logits: the logit of the teachers' mean water probability."""
+    """Set each pending chip's teacher logits: the logit of the teachers' mean water probability.
+
+    With ``center``, each teacher's logits are first shifted by ``-logit(threshold)`` (its tuned threshold), so a
+    teacher that is right at probability 0.3 gives targets that cross 0.5 where it decides "water".
+    """
     shapes = {inputs[0].shape[-2:] for _, inputs in pending}
     for shape in shapes:
         group = [p for p in pending if p[1][0].shape[-2:] == shape]
         probability = None
         for index, teacher in enumerate(teachers):
             batch = torch.from_numpy(np.stack([inputs[index] for _, inputs in group]))
-            one = torch.sigmoid(predict_logits(teacher.model, teacher.card, batch, flips=flips))
+            logits = predict_logits(teacher.model, teacher.card, batch, flips=flips)
+            if center:
+                threshold = min(max(teacher.card.labels.threshold, 1e-3), 1 - 1e-3)
+                logits = logits - math.log(threshold / (1 - threshold))
+            one = torch.sigmoid(logits)
             probability = one if probability is None else probability + one
         assert probability is not None
         logits = torch.logit((probability / len(teachers)).clamp(1e-6, 1 - 1e-6)).clamp(-20, 20)

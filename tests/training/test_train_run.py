@@ -177,3 +177,18 @@ def test_ensemble_of_teachers_is_averaged(tmp_path):
     online = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"}, distill={"mode": "online"})
     with pytest.raises(InputError, match="one teacher"):
         train(online, splits=splits_of(labelled, pool[:2], pool), teacher=[first.checkpoint, second.checkpoint])
+
+
+def test_ema_weights_and_last_checkpoint_selection(tmp_path):
+    chips = synthetic_chips(6, seed=15)
+    config = tiny_config(
+        "baseline", tmp_path, kind="supervised", steps=12, optim={"ema_decay": 0.8}, trainer={"select": "last"}
+    )
+    result = train(config, splits=splits_of(chips[:4], chips[4:]))
+    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 12 and "averaging_state" in last  # the EMA weights are what is saved
+    assert result.lightning_checkpoint.name == "last.ckpt" and result.summary["selected"] == "last"
+    slim = torch.load(result.checkpoint, weights_only=False)["state_dict"]
+    averaged = {k[len("model.") :]: v for k, v in last["state_dict"].items() if k.startswith("model.")}
+    assert all(torch.equal(slim[k], averaged[k]) for k in slim)
+    assert int(last["averaging_state"]["n_averaged"]) == 12  # one EMA update per optimizer step
