@@ -65,6 +65,8 @@ class DataConfig(_Strict):
         subset_seed: Seed of that permutation (default: the run's seed).
         validation_split: A separate validation split (e.g. Sen1Floods11 ``valid``); if None, validation chips are
             held out of the labelled subset (the first ones of the permutation).
+        validation: A validation set from another source (e.g. hand-labelled ``valid`` chips for a model trained
+            on the weakly labelled part); read with hand labels. Overrides ``validation_split``.
         validation_count: Number of held-out validation chips (overrides ``validation_fraction``).
         validation_fraction: Share of the labelled subset held out for validation.
         unlabelled: ``none``; ``pool``: the rest of the split (read without labels); or another dataset.
@@ -73,7 +75,10 @@ class DataConfig(_Strict):
         crop_size: Random square crops of this size (px) for training; None trains on whole chips.
         flips: Random horizontal/vertical flips.
         rot90: Random 90-degree rotations (square crops only).
-        preload: Read and normalise every chip once into memory (float16) before training.
+        clip: Per-modality ``[mins, maxs]`` (one value per band) applied before the statistics and at
+            normalisation, e.g. ``{s1: [[-50, -50], [1, 1]]}`` for dB backscatter.
+        preload: Read and normalise every chip once into memory (float16) before training; False reads chips on
+            the fly in the DataLoader workers (large corpora; the teacher then runs online).
     """
 
     dataset: str = "ombria"
@@ -86,6 +91,7 @@ class DataConfig(_Strict):
     labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
     subset_seed: int | None = None
     validation_split: str | None = None
+    validation: SourceConfig | None = None
     validation_count: int | None = Field(None, ge=1)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     unlabelled: Literal["none", "pool"] | SourceConfig = "none"
@@ -93,6 +99,7 @@ class DataConfig(_Strict):
     crop_size: int | None = Field(128, ge=8)
     flips: bool = True
     rot90: bool = True
+    clip: dict[str, tuple[list[float], list[float]]] | None = None
     preload: bool = True
 
     @field_validator("inputs")

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
 from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
 from gee_flood.data.base import ChipDataset
+from gee_flood.data.chip import Chip
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary
@@ -41,6 +42,7 @@ from gee_flood.models.inputs import normalized_inputs
 from gee_flood.models.predictor import predict_logits
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import (
+    LazyPreparedChips,
     PreparedChip,
     Splits,
     TrainingSamples,
@@ -275,7 +277,12 @@ def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> No
     for source, index in tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False):
         chips.append(source[index])
     return compute_stats(
-        chips, config.data.inputs, dataset=splits.labelled.name, max_pixels_per_chip=16384, seed=config.trainer.seed
+        chips,
+        config.data.inputs,
+        dataset=splits.labelled.name,
+        clip=dict(config.data.clip) if config.data.clip else None,
+        max_pixels_per_chip=16384,
+        seed=config.trainer.seed,
     )
 
 
@@ -317,7 +324,7 @@ def _prepare_training_chips(
     *,
     online: bool,
     progress: bool,
-) -> list[PreparedChip]:
+) -> Sequence[PreparedChip]:
     """Prepare labelled and unlabelled chips; for cached teachers, add their (averaged) logits, in batches."""
     sources: list[tuple[ChipDataset, bool]] = [(splits.labelled, True)]
     if splits.unlabelled is not None and config.role == "student":
@@ -325,22 +332,30 @@ def _prepare_training_chips(
     teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names)) or None
     cached = bool(teachers) and not online
     center = config.distill.center_on_threshold
+
+    def prepare(chip: Chip, labelled: bool) -> PreparedChip:
+        return prepare_chip(
+            chip,
+            config.data.inputs,
+            stats,
+            labels=config.data.labels,
+            otsu_method=config.data.otsu_method,
+            use_label=labelled,
+            teacher_inputs=teacher_inputs,
+            teacher_stats=teachers[0].card.normalization if online else None,
+            keep_teacher_inputs=online,
+        )
+
+    if not config.data.preload:
+        if cached:
+            raise InputError("data.preload: false reads chips on the fly; use distill.mode: online for the teacher")
+        return LazyPreparedChips(sources, prepare)
     prepared: list[PreparedChip] = []
     for dataset, labelled in sources:
         pending: list[tuple[PreparedChip, list[np.ndarray]]] = []
         description = "labelled chips" if labelled else "unlabelled chips"
         for chip in _progress(dataset, description, progress):
-            item = prepare_chip(
-                chip,
-                config.data.inputs,
-                stats,
-                labels=config.data.labels,
-                otsu_method=config.data.otsu_method,
-                use_label=labelled,
-                teacher_inputs=teacher_inputs,
-                teacher_stats=teachers[0].card.normalization if online else None,
-                keep_teacher_inputs=online,
-            )
+            item = prepare(chip, labelled)
             if cached:
                 inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
                 pending.append((item, inputs))
@@ -385,12 +400,13 @@ def _add_teacher_logits(
 
 
 def _loaders(
-    config: TrainConfig, train_chips: list[PreparedChip], validation_chips: list[PreparedChip]
+    config: TrainConfig, train_chips: Sequence[PreparedChip], validation_chips: list[PreparedChip]
 ) -> tuple[DataLoader, DataLoader]:
     data = config.data
     samples = TrainingSamples(train_chips, crop_size=data.crop_size, flips=data.flips, rot90=data.rot90)
     draws = config.optim.max_steps * config.optim.batch_size
-    weights = sample_weights(train_chips, data.labelled_share)
+    flags = train_chips.has_label if isinstance(train_chips, LazyPreparedChips) else [c.has_label for c in train_chips]
+    weights = sample_weights(flags, data.labelled_share)
     sampler: torch.utils.data.Sampler[int]
     if weights is None:
         sampler = RandomSampler(samples, replacement=True, num_samples=draws)

@@ -78,15 +78,21 @@ class _AllWater:
         return np.ones(chip.shape, np.uint8)
 
 
-def test_online_teacher_mode_runs(tmp_path):
+def test_online_teacher_with_chips_read_on_the_fly(tmp_path):
     labelled = synthetic_chips(4, seed=6)
     pool = synthetic_chips(4, seed=7, clouds=True, prefix="pool")
     teacher = train(
         tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=5), splits=splits_of(labelled, pool[:2])
     )
-    config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data={"unlabelled": "pool"})
+    lazy = {"unlabelled": "pool", "preload": False, "clip": {"s1": [[-40, -45], [0, -5]]}}
+    config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data=lazy)
     result = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
     assert any("train/distill" in row for row in read_metrics(result.run_dir / "metrics.csv"))
+    assert result.card.normalization.modalities["s1"].clip_min == [-40.0, -45.0]
+    assert result.summary["train_chips"] == 8
+    cached = tiny_config("student", tmp_path, steps=5, data=lazy)
+    with pytest.raises(InputError, match="online"):
+        train(cached, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
 
 
 def test_fixed_seed_gives_identical_weights_and_metrics(tmp_path):

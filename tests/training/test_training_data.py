@@ -59,8 +59,8 @@ def test_prepare_chip_labels_and_weak_labels():
     weak = prepare_chip(chip, ["s1"], stats, labels="otsu")
     agreement = (weak.label == chip.label).mean()
     assert 0.6 < agreement < 1.0  # Otsu on noisy SAR: right mostly, not always
-    assert sample_weights([hand, blind, blind, blind], 0.5) == [0.5, 0.5 / 3, 0.5 / 3, 0.5 / 3]
-    assert sample_weights([hand, blind], None) is None
+    assert sample_weights([True, False, False, False], 0.5) == [0.5, 0.5 / 3, 0.5 / 3, 0.5 / 3]
+    assert sample_weights([True, False], None) is None
 
 
 @pytest.mark.skipif(not OMBRIA.is_dir(), reason="OMBRIA not present at ../shared/data/ombria")
