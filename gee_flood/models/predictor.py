@@ -99,7 +99,9 @@ class CheckpointPredictor:
             DataError: If the chip lacks an input modality, or its bands/units differ from the checkpoint's.
         """
         self.card.check_inputs(chip.specs, where=f"chip {chip.chip_id}")
-        inputs = normalized_inputs(chip, self.card.modality_names, self.card.normalization)
+        inputs = normalized_inputs(
+            chip, self.card.modality_names, self.card.normalization, per_chip=self.card.per_chip_standardized
+        )
         tensor = torch.from_numpy(inputs)[None].to(self.device)
         logits = predict_logits(self.model, self.card, tensor, flips=self.flips)[0]
         probability = torch.sigmoid(logits).cpu().numpy().astype(np.float32)

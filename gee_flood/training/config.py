@@ -75,6 +75,8 @@ class DataConfig(_Strict):
         crop_size: Random square crops of this size (px) for training; None trains on whole chips.
         flips: Random horizontal/vertical flips.
         rot90: Random 90-degree rotations (square crops only).
+        per_chip_standardize: Input modalities standardised over each chip (its own per-band mean/std) before the
+            dataset normalisation; for images stretched per image (OMBRIA's 8-bit PNGs). Recorded in the card.
         clip: Per-modality ``[mins, maxs]`` (one value per band) applied before the statistics and at
             normalisation, e.g. ``{s1: [[-50, -50], [1, 1]]}`` for dB backscatter.
         preload: Read and normalise every chip once into memory (float16) before training; False reads chips on
@@ -99,6 +101,7 @@ class DataConfig(_Strict):
     crop_size: int | None = Field(128, ge=8)
     flips: bool = True
     rot90: bool = True
+    per_chip_standardize: list[str] = Field(default_factory=list)
     clip: dict[str, tuple[list[float], list[float]]] | None = None
     preload: bool = True
 

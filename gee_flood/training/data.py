@@ -249,6 +249,8 @@ def prepare_chip(
     teacher_inputs: Sequence[str] | None = None,
     teacher_stats: NormalizationStats | None = None,
     keep_teacher_inputs: bool = False,
+    per_chip: Sequence[str] = (),
+    teacher_per_chip: Sequence[str] = (),
 ) -> PreparedChip:
     """Turn a chip into a :class:`PreparedChip`.
 
@@ -262,6 +264,8 @@ def prepare_chip(
         teacher_inputs: The teacher's input modalities (their optical ones decide ``teacher_valid``).
         teacher_stats: The teacher's normalisation (for ``keep_teacher_inputs``).
         keep_teacher_inputs: Store the teacher's normalised input (online distillation).
+        per_chip: Model inputs standardised per chip before ``stats``.
+        teacher_per_chip: The teacher's inputs standardised per chip (from its card).
     """
     assert chip.valid is not None
     if not use_label:
@@ -275,10 +279,11 @@ def prepare_chip(
     teacher_modalities = list(teacher_inputs) if teacher_inputs else list(inputs)
     teacher_input = None
     if keep_teacher_inputs and teacher_inputs and teacher_stats is not None:
-        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats).astype(np.float16)
+        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats, per_chip=teacher_per_chip)
+        teacher_input = teacher_input.astype(np.float16)
     return PreparedChip(
         chip_id=chip.chip_id,
-        inputs=normalized_inputs(chip, inputs, stats).astype(np.float16),
+        inputs=normalized_inputs(chip, inputs, stats, per_chip=per_chip).astype(np.float16),
         label=label,
         teacher_valid=optical_valid(chip, teacher_modalities),
         teacher_inputs=teacher_input,

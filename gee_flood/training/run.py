@@ -38,7 +38,7 @@ from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary
 from gee_flood.models.checkpoint import LoadedModel, load_model, save_checkpoint
-from gee_flood.models.inputs import normalized_inputs
+from gee_flood.models.inputs import normalized_inputs, standardize_per_chip
 from gee_flood.models.predictor import predict_logits
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import (
@@ -137,7 +137,7 @@ def train(
         raise InputError("online distillation takes one teacher; use distill.mode: cached for a teacher ensemble")
     train_chips = _prepare_training_chips(config, splits, stats, teachers, online=online, progress=progress)
     validation_chips = [
-        prepare_chip(chip, config.data.inputs, stats, labels="hand")
+        prepare_chip(chip, config.data.inputs, stats, labels="hand", per_chip=config.data.per_chip_standardize)
         for chip in _progress(splits.validation, "reading validation chips", progress)
     ]
 
@@ -275,7 +275,14 @@ def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> No
     from tqdm.auto import tqdm
 
     for source, index in tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False):
-        chips.append(source[index])
+        chip = source[index]
+        if config.data.per_chip_standardize:
+            modalities = {
+                name: standardize_per_chip(array) if name in config.data.per_chip_standardize else array
+                for name, array in chip.modalities.items()
+            }
+            chip = Chip(chip.chip_id, chip.event, modalities, chip.specs, valid=chip.valid)
+        chips.append(chip)
     return compute_stats(
         chips,
         config.data.inputs,
@@ -299,6 +306,7 @@ def _card(
         role=role,
         inputs=[InputModality.from_spec(specs[name]) for name in config.data.inputs],
         normalization=stats,
+        per_chip_standardized=[name for name in config.data.per_chip_standardize if name in config.data.inputs],
         architecture=config.model.architecture,
         labels=LabelSemantics(target=target),
         training=TrainingSummary(
@@ -344,6 +352,8 @@ def _prepare_training_chips(
             teacher_inputs=teacher_inputs,
             teacher_stats=teachers[0].card.normalization if online else None,
             keep_teacher_inputs=online,
+            per_chip=config.data.per_chip_standardize,
+            teacher_per_chip=teachers[0].card.per_chip_standardized if online else (),
         )
 
     if not config.data.preload:
@@ -357,7 +367,12 @@ def _prepare_training_chips(
         for chip in _progress(dataset, description, progress):
             item = prepare(chip, labelled)
             if cached:
-                inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
+                inputs = [
+                    normalized_inputs(
+                        chip, t.card.modality_names, t.card.normalization, per_chip=t.card.per_chip_standardized
+                    )
+                    for t in teachers
+                ]
                 pending.append((item, inputs))
                 if len(pending) == 8:
                     _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)

@@ -85,3 +85,23 @@ def test_wrong_inputs_fail_clearly(saved):
     )
     with pytest.raises(DataError, match="in that order"):
         predictor.predict(swapped)
+
+
+def test_per_chip_standardisation_makes_predictions_scale_invariant(tmp_path):
+    from gee_flood.models import standardize_per_chip
+
+    array = np.array([[[1.0, 2.0], [3.0, np.nan]]], np.float32)
+    standardized = standardize_per_chip(array)
+    assert np.isnan(standardized[0, 1, 1])
+    assert np.nanmean(standardized) == pytest.approx(0.0, abs=1e-6)
+    assert np.nanstd(standardized) == pytest.approx(1.0, abs=1e-5)
+    stretched_card = card()
+    stretched_card.per_chip_standardized = ["s1"]
+    stretched_card.normalization.modalities["s1"].mean = [0.0, 0.0]
+    stretched_card.normalization.modalities["s1"].std = [1.0, 1.0]
+    torch.manual_seed(0)
+    path = save_checkpoint(build_model(stretched_card), stretched_card, tmp_path / "s.ckpt")
+    predictor = CheckpointPredictor(path)
+    sample = chip(32, 32)
+    rescaled = Chip("r", "e", {"s1": sample.modalities["s1"] * 2.0 + 10.0}, {"s1": S1})
+    assert np.allclose(predictor.predict_proba(sample), predictor.predict_proba(rescaled), atol=1e-5)
