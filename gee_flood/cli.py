@@ -202,6 +202,9 @@ def evaluate(
         "test"
     ),
     method: Annotated[str | None, typer.Option(help="Method that needs no training: otsu.")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="A gee-flood checkpoint (teacher, student or baseline).")
+    ] = None,
     otsu: Annotated[str, typer.Option(help="Otsu variant: global (per chip) or tiled (bimodal tiles).")] = "global",
     band: Annotated[
         str | None, typer.Option(help="SAR band to threshold as modality/band (default: s1/VV; OMBRIA's 8-bit SAR).")
@@ -213,17 +216,25 @@ def evaluate(
     """Evaluate a method or checkpoint on a labelled dataset (table + JSON, per event)."""
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
-    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band)
+    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band, checkpoint=checkpoint)
     report = run_evaluation(dataset, root, split, predictor, labels=labels, json_path=json_out, progress=not quiet)
     print_report(report)
     if json_out is not None:
         typer.echo(f"wrote {json_out}")
 
 
-def _evaluation_predictor(dataset: str, *, method: str | None, otsu: str, band: str | None) -> Any:
+def _evaluation_predictor(
+    dataset: str, *, method: str | None, otsu: str, band: str | None, checkpoint: Path | None = None
+) -> Any:
     """Choose what `gee-flood evaluate` runs from its options (one place: add new predictor options here)."""
     from gee_flood.evaluation.evaluate import select_predictor
 
+    if checkpoint is not None:
+        if method is not None:
+            raise InputError("give either --method or --checkpoint, not both")
+        from gee_flood.models import CheckpointPredictor
+
+        return CheckpointPredictor(checkpoint)
     return select_predictor(dataset, method=method, otsu=otsu, band=band)
 
 
@@ -426,16 +437,15 @@ def _train_overrides(
     parsed_devices: Any = devices
     if devices is not None and devices.isdigit():
         parsed_devices = int(devices)
-    overrides.update(
-        {
-            "trainer.seed": seed,
-            "optim.max_steps": max_steps,
-            "trainer.output_dir": str(output_dir) if output_dir is not None else None,
-            "trainer.devices": parsed_devices,
-            "trainer.num_nodes": num_nodes,
-            "trainer.accelerator": accelerator,
-        }
-    )
+    explicit = {
+        "trainer.seed": seed,
+        "optim.max_steps": max_steps,
+        "trainer.output_dir": str(output_dir) if output_dir is not None else None,
+        "trainer.devices": parsed_devices,
+        "trainer.num_nodes": num_nodes,
+        "trainer.accelerator": accelerator,
+    }
+    overrides.update({key: value for key, value in explicit.items() if value is not None})
     return overrides
 
 
@@ -480,7 +490,10 @@ def train_teacher(
 @train_app.command("student")
 @user_errors
 def train_student(
-    teacher: Annotated[Path, typer.Option("--teacher", help="Teacher checkpoint (model.ckpt or Lightning .ckpt).")],
+    teacher: Annotated[
+        list[Path],
+        typer.Option("--teacher", help="Teacher checkpoint (model.ckpt or Lightning .ckpt); repeat to average."),
+    ],
     config: _Config,
     seed: _Seed = None,
     max_steps: _Steps = None,

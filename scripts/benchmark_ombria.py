@@ -41,7 +41,10 @@ def main(
     ] = None,
     settings: Annotated[str, typer.Option(help="Comma-separated settings to run.")] = "single-date,bi-temporal",
     student_teacher: Annotated[
-        str, typer.Option(help="Whose teacher the single-date student distils from: single-date or bi-temporal.")
+        str,
+        typer.Option(
+            help="Teacher(s) of the single-date student, comma-separated settings (several: probabilities averaged)."
+        ),
     ] = "single-date",
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
     fraction: Annotated[float, typer.Option(help="Labelled fraction f of train.")] = 0.1,
@@ -62,7 +65,7 @@ def main(
             max_steps=steps,
             threads=threads,
             labelled_fraction=fraction,
-            student_teacher=student_teacher,
+            student_teachers=tuple(t.strip() for t in student_teacher.split(",") if t.strip()),
             overrides=parse_set_options(set_ or []),
             progress=progress,
         )

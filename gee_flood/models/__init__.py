@@ -2,7 +2,7 @@
 
 from gee_flood.models.card import ArchitectureSpec, InputModality, LabelSemantics, ModelCard, TrainingSummary
 from gee_flood.models.checkpoint import LoadedModel, build_model, load_model, read_card, save_checkpoint
-from gee_flood.models.inputs import normalized_inputs, optical_valid
+from gee_flood.models.inputs import normalized_inputs, optical_valid, standardize_per_chip
 from gee_flood.models.predictor import CheckpointPredictor, predict_logits
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "predict_logits",
     "read_card",
     "save_checkpoint",
+    "standardize_per_chip",
 ]

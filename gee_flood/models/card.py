@@ -93,6 +93,10 @@ class ModelCard(BaseModel):
     role: ModelRole
     inputs: list[InputModality]
     normalization: NormalizationStats
+    per_chip_standardized: list[str] = Field(
+        default_factory=list,
+        description="input modalities standardised over each chip (its own band mean/std) before `normalization`",
+    )
     architecture: ArchitectureSpec = Field(default_factory=ArchitectureSpec)
     labels: LabelSemantics = Field(default_factory=LabelSemantics)
     training: TrainingSummary = Field(default_factory=TrainingSummary)

@@ -45,10 +45,11 @@ def build_model(card: ModelCard) -> nn.Module:
 
 @dataclass
 class LoadedModel:
-    """A network in eval mode with the card that describes it."""
+    """A network in eval mode with the card that describes it (and the file it came from, if any)."""
 
     model: nn.Module
     card: ModelCard
+    source: Path | None = None
 
 
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | os.PathLike[str]) -> Path:
@@ -93,7 +94,7 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{checkpoint}: weights do not match the architecture in its card ({first})") from None
     model.eval()
-    return LoadedModel(model=model, card=card)
+    return LoadedModel(model=model, card=card, source=checkpoint)
 
 
 def _load_payload(path: Path, *, map_location: str | torch.device = "cpu") -> dict:

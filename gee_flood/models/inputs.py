@@ -15,13 +15,31 @@ from gee_flood.data.normalization import NormalizationStats
 from gee_flood.errors import DataError
 
 
-def normalized_inputs(chip: Chip, modalities: Sequence[str], stats: NormalizationStats) -> np.ndarray:
+def standardize_per_chip(array: np.ndarray) -> np.ndarray:
+    """Return ``(x - mean) / std`` of each band of a ``(bands, H, W)`` array over its own finite pixels.
+
+    For images whose brightness scale differs from chip to chip (OMBRIA's 8-bit PNGs are stretched per image), this
+    removes the per-image scale before the dataset-wide normalisation. NaN stays NaN.
+    """
+    out = array.astype(np.float32, copy=True)
+    for band in out:
+        finite = band[np.isfinite(band)]
+        if finite.size:
+            band -= finite.mean()
+            band /= max(float(finite.std()), 1e-6)
+    return out
+
+
+def normalized_inputs(
+    chip: Chip, modalities: Sequence[str], stats: NormalizationStats, *, per_chip: Sequence[str] = ()
+) -> np.ndarray:
     """Return the ``(channels, H, W)`` float32 input of ``chip``: the named modalities, normalised and stacked.
 
     Args:
         chip: The chip to read.
         modalities: Modality names in the order the network expects them (channels concatenated in this order).
         stats: Per-band normalisation (``(clip(x) - mean) / std``); no-data (NaN) becomes 0 (the band mean).
+        per_chip: Modalities first standardised over the chip itself (:func:`standardize_per_chip`).
 
     Raises:
         DataError: If the chip lacks a modality or the statistics do not match its bands.
@@ -29,6 +47,8 @@ def normalized_inputs(chip: Chip, modalities: Sequence[str], stats: Normalizatio
     arrays = []
     for name in modalities:
         array = chip.modality(name)
+        if name in per_chip:
+            array = standardize_per_chip(array)
         band_stats = stats.modalities.get(name)
         if band_stats is not None and list(chip.specs[name].bands) != band_stats.bands:
             raise DataError(

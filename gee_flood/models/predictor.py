@@ -85,6 +85,13 @@ class CheckpointPredictor:
         self.name = f"{self.card.role}:{label}"
         self.required_modalities = self.card.modality_names
 
+    def __repr__(self) -> str:
+        arch = self.card.architecture
+        return (
+            f"CheckpointPredictor({self.name!r}, inputs={self.required_modalities}, "
+            f"architecture={arch.name}/{arch.encoder_name}, threshold={self.threshold:.2f})"
+        )
+
     def predict_proba(self, chip: Chip) -> np.ndarray:
         """Return the water probability ``(H, W)`` float32 of ``chip`` (0 where the chip's input is invalid).
 
@@ -92,7 +99,9 @@ class CheckpointPredictor:
             DataError: If the chip lacks an input modality, or its bands/units differ from the checkpoint's.
         """
         self.card.check_inputs(chip.specs, where=f"chip {chip.chip_id}")
-        inputs = normalized_inputs(chip, self.card.modality_names, self.card.normalization)
+        inputs = normalized_inputs(
+            chip, self.card.modality_names, self.card.normalization, per_chip=self.card.per_chip_standardized
+        )
         tensor = torch.from_numpy(inputs)[None].to(self.device)
         logits = predict_logits(self.model, self.card, tensor, flips=self.flips)[0]
         probability = torch.sigmoid(logits).cpu().numpy().astype(np.float32)

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from gee_flood._io import write_json_atomic, write_text_atomic
+from gee_flood.data.base import ChipDataset
 from gee_flood.data.ombria import OmbriaDataset
-from gee_flood.data.weak_labels import s1_otsu_label
 from gee_flood.errors import InputError
-from gee_flood.evaluation.metrics import MetricAccumulator
+from gee_flood.evaluation.evaluate import OtsuPredictor, Predictor, evaluate_dataset
 from gee_flood.models.predictor import CheckpointPredictor
 from gee_flood.training.config import TrainConfig, load_config
 from gee_flood.training.run import train
@@ -49,6 +49,13 @@ INPUTS: dict[str, tuple[list[str], list[str]]] = {
         ["s1_uint8_pre", "s1_uint8"],
         ["s1_uint8_pre", "s2_falsecolor_uint8_pre", "s1_uint8", "s2_falsecolor_uint8"],
     ),
+}
+
+#: Trained rows per setting. The weak labels are Otsu on S1 AFTER in both settings, so a bi-temporal weak row would
+#: only add pre-event input to the same labels; it is left out to keep a seed inside the CPU budget.
+TRAINED_ROWS: dict[str, tuple[str, ...]] = {
+    "single-date": ("teacher", "student", "weak", "supervised-subset", "supervised-all"),
+    "bi-temporal": ("teacher", "student", "supervised-subset", "supervised-all"),
 }
 
 #: Config file of each trained row, under the configs folder.
@@ -74,8 +81,10 @@ class BenchmarkOptions:
         max_steps: Optimizer steps of every trained row (None: the configs' value; all rows must agree).
         threads: torch CPU threads.
         labelled_fraction: Labelled share of train (f).
-        student_teacher: Setting whose teacher the single-date student distils from (``single-date`` follows the
-            protocol's teacher inputs; ``bi-temporal`` lets it learn from a teacher that also saw pre-event data).
+        student_teachers: Settings whose teachers the single-date student distils from: ``("single-date",)``
+            follows the protocol's teacher inputs; adding ``bi-temporal`` averages in the teacher that also saw
+            pre-event data (an ensemble teacher; it is trained anyway for the bi-temporal rows). The bi-temporal
+            student distils from the bi-temporal teacher plus these.
         overrides: Dotted config overrides applied to every trained row.
         progress: Show progress bars.
     """
@@ -88,7 +97,7 @@ class BenchmarkOptions:
     max_steps: int | None = None
     threads: int = 2
     labelled_fraction: float = 0.1
-    student_teacher: str = "single-date"
+    student_teachers: Sequence[str] = ("single-date",)
     overrides: dict[str, Any] | None = None
     progress: bool = False
 
@@ -114,28 +123,15 @@ def row_config(options: BenchmarkOptions, row: str, setting: str, seed: int) -> 
     return load_config(options.configs_dir / CONFIG_FILES[row], overrides)
 
 
-def evaluate_predictor(
-    dataset: OmbriaDataset, predict: Callable[[Any], np.ndarray], *, progress: bool = False
-) -> dict[str, float]:
-    """Score ``predict(chip) -> mask`` on every chip of ``dataset``; returns total/mean IoU, F1, omission..."""
-    from tqdm.auto import tqdm
-
-    accumulator = MetricAccumulator()
-    for chip in tqdm(dataset, total=len(dataset), desc="test", disable=not progress, leave=False):
-        assert chip.label is not None
-        accumulator.add(chip.chip_id, chip.event, predict(chip).astype(bool), chip.label, chip.valid)
-    scores = accumulator.overall().as_dict()
+def evaluate_predictor(dataset: ChipDataset, predictor: Predictor, *, progress: bool = False) -> dict[str, float]:
+    """Score ``predictor`` on every chip of ``dataset``: total and mean per-image IoU, F1, omission, commission."""
+    scores = evaluate_dataset(dataset, predictor, progress=progress).overall().as_dict()
     return {key: float(scores[key]) for key in METRICS}
 
 
-def otsu_row(test: OmbriaDataset, *, progress: bool = False) -> dict[str, float]:
+def otsu_row(test: ChipDataset, *, progress: bool = False) -> dict[str, float]:
     """Row 1: per-image global Otsu threshold of S1 AFTER on every test chip."""
-
-    def predict(chip: Any) -> np.ndarray:
-        label, _ = s1_otsu_label(chip.modality("s1_uint8")[0], chip.valid, method="global")
-        return label == 1
-
-    return evaluate_predictor(test, predict, progress=progress)
+    return evaluate_predictor(test, OtsuPredictor("global", "s1_uint8/sar_uint8"), progress=progress)
 
 
 def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
@@ -151,16 +147,22 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     for setting in options.settings:
         rows.append(_row("otsu", setting, options.labelled_fraction, seed, otsu, {}))
     teachers: dict[str, Path] = {}
-    teacher_settings = [s for s in SETTINGS if s in options.settings]
-    if "single-date" in options.settings and options.student_teacher not in teacher_settings:
-        teacher_settings.append(options.student_teacher)
+    unknown = [s for s in [*options.settings, *options.student_teachers] if s not in SETTINGS]
+    if unknown:
+        raise InputError(f"unknown setting(s) {unknown}; expected {list(SETTINGS)}")
+    student_teachers = {
+        "single-date": list(dict.fromkeys(options.student_teachers)),
+        "bi-temporal": list(dict.fromkeys(["bi-temporal", *options.student_teachers])),
+    }
+    needed = {s for setting in options.settings for s in [setting, *student_teachers[setting]]}
+    teacher_settings = [s for s in SETTINGS if s in needed]
     plan = [("teacher", s) for s in teacher_settings]
-    plan += [(row, s) for s in SETTINGS if s in options.settings for row in ROW_ORDER[1:] if row != "teacher"]
+    plan += [(row, s) for s in SETTINGS if s in options.settings for row in TRAINED_ROWS[s] if row != "teacher"]
     for row, setting in plan:
         config = row_config(options, row, setting, seed)
         teacher = None
         if row == "student":
-            teacher = teachers[options.student_teacher if setting == "single-date" else setting]
+            teacher = [teachers[s] for s in student_teachers[setting]]
         row_started, row_cpu = time.perf_counter(), time.process_time()
         result = train(config, teacher=teacher)
         if row == "teacher":
@@ -168,7 +170,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
             if setting not in options.settings:
                 continue
         predictor = CheckpointPredictor(result.checkpoint)
-        scores = evaluate_predictor(test, predictor.predict, progress=options.progress)
+        scores = evaluate_predictor(test, predictor, progress=options.progress)
         info = {
             "steps": result.summary["steps"],
             "val_iou": result.best_val_iou,
@@ -182,7 +184,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
             "unlabelled_chips": result.summary["unlabelled_chips"],
         }
         if teacher is not None:
-            info["teacher_inputs"] = CheckpointPredictor(teacher).required_modalities
+            info["teacher_inputs"] = [CheckpointPredictor(t).required_modalities for t in teacher]
         rows.append(_row(row, setting, options.labelled_fraction, seed, scores, info))
         log(
             f"seed {seed} {setting:11s} {row:17s} test total IoU {scores['total_iou']:.4f} "
@@ -191,7 +193,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     payload = {
         "seed": seed,
         "labelled_fraction": options.labelled_fraction,
-        "student_teacher": options.student_teacher,
+        "student_teachers": list(options.student_teachers),
         "wall_seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu_started,
         "threads": options.threads,
@@ -251,7 +253,7 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
         "seeds": [run["seed"] for run in runs],
         "seed_wall_seconds": {str(run["seed"]): run["wall_seconds"] for run in runs},
         "seed_cpu_seconds": {str(run["seed"]): run["cpu_seconds"] for run in runs},
-        "student_teacher": runs[0].get("student_teacher"),
+        "student_teachers": runs[0].get("student_teachers"),
         "rows": merged,
         "comparisons": comparisons,
     }
@@ -312,7 +314,8 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         for row in rows:
             inputs = " + ".join(row.get("inputs", ["s1_uint8 (AFTER)"]))
             if row.get("teacher_inputs"):
-                inputs += f" (teacher: {' + '.join(row['teacher_inputs'])})"
+                teachers = " and ".join(" + ".join(one) for one in row["teacher_inputs"])
+                inputs += f" (teacher{'s, averaged' if len(row['teacher_inputs']) > 1 else ''}: {teachers})"
             cells = [f"{100 * row[f'{m}_mean']:.1f} ± {100 * row[f'{m}_std']:.1f}" for m in METRICS]
             val = f"{100 * row['val_iou_mean']:.1f}" if "val_iou_mean" in row else "–"
             lines.append(f"| {setting} | {row['name']} | {inputs} | " + " | ".join(cells) + f" | {val} |")

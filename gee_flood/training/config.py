@@ -65,6 +65,8 @@ class DataConfig(_Strict):
         subset_seed: Seed of that permutation (default: the run's seed).
         validation_split: A separate validation split (e.g. Sen1Floods11 ``valid``); if None, validation chips are
             held out of the labelled subset (the first ones of the permutation).
+        validation: A validation set from another source (e.g. hand-labelled ``valid`` chips for a model trained
+            on the weakly labelled part); read with hand labels. Overrides ``validation_split``.
         validation_count: Number of held-out validation chips (overrides ``validation_fraction``).
         validation_fraction: Share of the labelled subset held out for validation.
         unlabelled: ``none``; ``pool``: the rest of the split (read without labels); or another dataset.
@@ -73,7 +75,12 @@ class DataConfig(_Strict):
         crop_size: Random square crops of this size (px) for training; None trains on whole chips.
         flips: Random horizontal/vertical flips.
         rot90: Random 90-degree rotations (square crops only).
-        preload: Read and normalise every chip once into memory (float16) before training.
+        per_chip_standardize: Input modalities standardised over each chip (its own per-band mean/std) before the
+            dataset normalisation; for images stretched per image (OMBRIA's 8-bit PNGs). Recorded in the card.
+        clip: Per-modality ``[mins, maxs]`` (one value per band) applied before the statistics and at
+            normalisation, e.g. ``{s1: [[-50, -50], [1, 1]]}`` for dB backscatter.
+        preload: Read and normalise every chip once into memory (float16) before training; False reads chips on
+            the fly in the DataLoader workers (large corpora; the teacher then runs online).
     """
 
     dataset: str = "ombria"
@@ -86,6 +93,7 @@ class DataConfig(_Strict):
     labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
     subset_seed: int | None = None
     validation_split: str | None = None
+    validation: SourceConfig | None = None
     validation_count: int | None = Field(None, ge=1)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     unlabelled: Literal["none", "pool"] | SourceConfig = "none"
@@ -93,6 +101,8 @@ class DataConfig(_Strict):
     crop_size: int | None = Field(128, ge=8)
     flips: bool = True
     rot90: bool = True
+    per_chip_standardize: list[str] = Field(default_factory=list)
+    clip: dict[str, tuple[list[float], list[float]]] | None = None
     preload: bool = True
 
     @field_validator("inputs")
@@ -134,6 +144,8 @@ class OptimConfig(_Strict):
         schedule: ``cosine`` (decay to ``min_lr_ratio * lr``) or ``constant`` after warm-up.
         min_lr_ratio: Final learning rate as a fraction of ``lr`` for ``cosine``.
         gradient_clip: Gradient norm clip (None = off).
+        ema_decay: Keep an exponential moving average of the weights (and BatchNorm statistics) with this decay
+            per step, validated and saved instead of the raw weights (None = off).
     """
 
     lr: float = Field(2e-3, gt=0)
@@ -144,6 +156,7 @@ class OptimConfig(_Strict):
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = Field(0.02, ge=0, le=1)
     gradient_clip: float | None = 5.0
+    ema_decay: float | None = Field(None, gt=0, lt=1)
 
 
 class LossConfig(_Strict):
@@ -179,6 +192,8 @@ class DistillConfig(_Strict):
         mode: ``cached``: teacher logits computed once per chip (with flip averaging) and augmented with the
             inputs; ``online``: the frozen teacher runs on every augmented batch.
         teacher_flips: Flip test-time augmentation when caching teacher logits.
+        center_on_threshold: Shift each teacher's logits by ``-logit(threshold)`` (its threshold tuned on
+            validation data, from its card) so its decision boundary sits at probability 0.5 in the targets.
     """
 
     weight: float = Field(1.0, ge=0)
@@ -191,6 +206,7 @@ class DistillConfig(_Strict):
     on_labelled: bool = True
     mode: Literal["cached", "online"] = "cached"
     teacher_flips: bool = True
+    center_on_threshold: bool = True
 
 
 class TrainerConfig(_Strict):
@@ -210,7 +226,8 @@ class TrainerConfig(_Strict):
         threads: torch CPU threads (None = torch's default).
         progress_bar: Show Lightning's progress bar.
         deterministic: Deterministic algorithms (fixed seed gives identical weights).
-        save_last: Also keep ``last.ckpt``.
+        save_last: Also keep ``last.ckpt`` (the weights after the last step).
+        select: Which checkpoint becomes ``model.ckpt``: ``best`` (highest validation IoU) or ``last``.
     """
 
     seed: int = 0
@@ -227,6 +244,7 @@ class TrainerConfig(_Strict):
     progress_bar: bool = True
     deterministic: bool = True
     save_last: bool = True
+    select: Literal["best", "last"] = "best"
 
 
 class TrainConfig(_Strict):
@@ -236,7 +254,7 @@ class TrainConfig(_Strict):
         role: ``teacher`` (S1 + S2, hand labels), ``student`` (SAR only, hand labels + teacher) or ``baseline``.
         kind: Free label of the variant (``supervised``, ``weak``...), recorded in the card and run name.
         data, model, optim, loss, distill, trainer: See their classes.
-        teacher_checkpoint: The student's teacher (also settable with ``--teacher``).
+        teacher_checkpoint: The student's teacher, or several averaged (also settable with ``--teacher``).
         normalization: Filled at run time from the training data (do not set it by hand).
     """
 
@@ -248,7 +266,7 @@ class TrainConfig(_Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
-    teacher_checkpoint: Path | None = None
+    teacher_checkpoint: Path | list[Path] | None = None
     normalization: NormalizationStats | None = None
 
     @model_validator(mode="after")

@@ -158,11 +158,17 @@ def build_splits(config: Any, modalities: Sequence[str]) -> Splits:
     read_labels = None if data.labels == "otsu" else data.labels
     full = open_dataset(data.dataset, data.root, data.split, modalities=modalities, labels=read_labels, **data.options)
     ids = full.chip_ids()
-    hold_out = None if data.validation_split else (data.validation_count or data.validation_fraction)
+    separate = data.validation is not None or data.validation_split is not None
+    hold_out = None if separate else (data.validation_count or data.validation_fraction)
     train_ids, validation_ids, pool_ids = labelled_subset_ids(ids, data.labelled_fraction, seed, hold_out)
     index = {chip_id: i for i, chip_id in enumerate(ids)}
     labelled: ChipDataset = SubsetChipDataset(full, [index[i] for i in train_ids])
-    if data.validation_split:
+    if data.validation is not None:
+        source = data.validation
+        validation = open_dataset(
+            source.dataset, source.root, source.split, modalities=data.inputs, labels="hand", **source.options
+        )
+    elif data.validation_split:
         validation = open_dataset(
             data.dataset, data.root, data.validation_split, modalities=config.data.inputs, labels="hand", **data.options
         )
@@ -187,7 +193,7 @@ def build_splits(config: Any, modalities: Sequence[str]) -> Splits:
         "validation_chips": len(validation),
         "unlabelled_chips": len(unlabelled) if unlabelled is not None else 0,
         "labelled_ids": train_ids,
-        "validation_ids": validation_ids if not data.validation_split else validation.chip_ids(),
+        "validation_ids": validation.chip_ids() if separate else validation_ids,
     }
     return Splits(labelled=labelled, validation=validation, unlabelled=unlabelled, summary=summary)
 
@@ -243,6 +249,8 @@ def prepare_chip(
     teacher_inputs: Sequence[str] | None = None,
     teacher_stats: NormalizationStats | None = None,
     keep_teacher_inputs: bool = False,
+    per_chip: Sequence[str] = (),
+    teacher_per_chip: Sequence[str] = (),
 ) -> PreparedChip:
     """Turn a chip into a :class:`PreparedChip`.
 
@@ -256,6 +264,8 @@ def prepare_chip(
         teacher_inputs: The teacher's input modalities (their optical ones decide ``teacher_valid``).
         teacher_stats: The teacher's normalisation (for ``keep_teacher_inputs``).
         keep_teacher_inputs: Store the teacher's normalised input (online distillation).
+        per_chip: Model inputs standardised per chip before ``stats``.
+        teacher_per_chip: The teacher's inputs standardised per chip (from its card).
     """
     assert chip.valid is not None
     if not use_label:
@@ -269,10 +279,11 @@ def prepare_chip(
     teacher_modalities = list(teacher_inputs) if teacher_inputs else list(inputs)
     teacher_input = None
     if keep_teacher_inputs and teacher_inputs and teacher_stats is not None:
-        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats).astype(np.float16)
+        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats, per_chip=teacher_per_chip)
+        teacher_input = teacher_input.astype(np.float16)
     return PreparedChip(
         chip_id=chip.chip_id,
-        inputs=normalized_inputs(chip, inputs, stats).astype(np.float16),
+        inputs=normalized_inputs(chip, inputs, stats, per_chip=per_chip).astype(np.float16),
         label=label,
         teacher_valid=optical_valid(chip, teacher_modalities),
         teacher_inputs=teacher_input,
@@ -311,7 +322,7 @@ class TrainingSamples(Dataset[dict[str, torch.Tensor]]):
     def __init__(
         self, chips: Sequence[PreparedChip], *, crop_size: int | None = None, flips: bool = True, rot90: bool = True
     ) -> None:
-        self.chips = list(chips)
+        self.chips = chips if isinstance(chips, LazyPreparedChips) else list(chips)
         self.crop_size = crop_size
         self.flips = flips
         self.rot90 = rot90
@@ -371,10 +382,44 @@ class ValidationSamples(Dataset[dict[str, torch.Tensor]]):
         return {"inputs": torch.from_numpy(chip.inputs).float(), "label": torch.from_numpy(chip.label).long()}
 
 
-def sample_weights(chips: Sequence[PreparedChip], labelled_share: float | None) -> list[float] | None:
-    """Per-chip sampling weights so that labelled chips make up ``labelled_share`` of draws (None: uniform)."""
-    labelled = sum(1 for chip in chips if chip.has_label)
-    unlabelled = len(chips) - labelled
+def sample_weights(has_label: Sequence[bool], labelled_share: float | None) -> list[float] | None:
+    """Per-chip sampling weights so that labelled chips make up ``labelled_share`` of draws (None: uniform).
+
+    Args:
+        has_label: For every training chip, whether it is a labelled chip.
+        labelled_share: Wanted share of labelled chips among draws.
+    """
+    labelled = sum(1 for flag in has_label if flag)
+    unlabelled = len(has_label) - labelled
     if labelled_share is None or labelled == 0 or unlabelled == 0:
         return None
-    return [labelled_share / labelled if chip.has_label else (1 - labelled_share) / unlabelled for chip in chips]
+    return [labelled_share / labelled if flag else (1 - labelled_share) / unlabelled for flag in has_label]
+
+
+class LazyPreparedChips(Sequence[PreparedChip]):
+    """Training chips prepared on access (for corpora too large to hold in memory).
+
+    Args:
+        parts: ``(dataset, labelled)`` pairs, concatenated in order.
+        prepare: ``prepare(chip, labelled) -> PreparedChip``.
+    """
+
+    def __init__(self, parts: Sequence[tuple[ChipDataset, bool]], prepare: Callable[[Chip, bool], PreparedChip]):
+        self.parts = list(parts)
+        self.prepare = prepare
+        self.offsets = np.cumsum([0] + [len(dataset) for dataset, _ in self.parts]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def has_label(self) -> list[bool]:
+        """Whether each chip is labelled, without reading any chip."""
+        return [labelled for dataset, labelled in self.parts for _ in range(len(dataset))]
+
+    def __getitem__(self, index: int) -> PreparedChip:  # type: ignore[override]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        dataset, labelled = self.parts[part]
+        return self.prepare(dataset[index - self.offsets[part]], labelled)

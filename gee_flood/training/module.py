@@ -122,7 +122,11 @@ class FloodSegmentationModule(L.LightningModule):
             return batch["teacher_logits"]
         if "teacher_inputs" in batch and self._teacher:
             assert self.teacher_card is not None
-            return predict_logits(self._teacher[0], self.teacher_card, batch["teacher_inputs"])
+            logits = predict_logits(self._teacher[0], self.teacher_card, batch["teacher_inputs"])
+            if self.distill is not None and self.distill.center_on_threshold:
+                threshold = min(max(self.teacher_card.labels.threshold, 1e-3), 1 - 1e-3)
+                logits = logits - math.log(threshold / (1 - threshold))
+            return logits
         return None
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -140,7 +144,9 @@ class FloodSegmentationModule(L.LightningModule):
         )
         iou = torch.nan_to_num(iou, nan=0.0)
         at_half = float(iou[THRESHOLDS.index(0.5)])
-        best = int(torch.argmax(iou))
+        # Highest IoU; among equal scores the threshold closest to 0.5.
+        distance = (torch.tensor(THRESHOLDS, dtype=iou.dtype, device=iou.device) - 0.5).abs()
+        best = int(torch.argmax(iou - 1e-9 * distance))
         self.best_threshold = float(thresholds[best])
         self.log("val/iou", at_half, sync_dist=False)
         self.log("val/iou_tuned", float(iou[best]), prog_bar=True, sync_dist=False)
@@ -167,7 +173,7 @@ class FloodSegmentationModule(L.LightningModule):
         """Return the card with the threshold tuned at the latest validation."""
         card = self.card.model_copy(deep=True)
         card.labels.threshold = self.best_threshold
-        card.training.steps = int(self.global_step)
+        card.training.extra["checkpoint_step"] = int(self.global_step)
         return card
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

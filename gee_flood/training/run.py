@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -26,20 +27,22 @@ from typing import Any
 import lightning as L  # noqa: N812
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 
 from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
 from gee_flood.data.base import ChipDataset
+from gee_flood.data.chip import Chip
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary
 from gee_flood.models.checkpoint import LoadedModel, load_model, save_checkpoint
-from gee_flood.models.inputs import normalized_inputs
+from gee_flood.models.inputs import normalized_inputs, standardize_per_chip
 from gee_flood.models.predictor import predict_logits
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import (
+    LazyPreparedChips,
     PreparedChip,
     Splits,
     TrainingSamples,
@@ -53,6 +56,9 @@ from gee_flood.training.module import FloodSegmentationModule
 
 log = logging.getLogger(__name__)
 
+#: A teacher: a checkpoint path or an already loaded model.
+TeacherSource = str | Path | LoadedModel
+
 #: Chips used to compute normalisation statistics (a deterministic spread over the training chips).
 STATS_CHIPS = 256
 
@@ -64,9 +70,9 @@ class TrainResult:
     Attributes:
         run_dir: The run directory.
         checkpoint: ``model.ckpt`` (best weights + card).
-        lightning_checkpoint: ``checkpoints/best.ckpt``.
+        lightning_checkpoint: The Lightning checkpoint ``model.ckpt`` was taken from (best or last).
         card: The model card of ``checkpoint``.
-        best_val_iou: Validation water IoU at the tuned threshold of the best checkpoint.
+        best_val_iou: Validation water IoU at the tuned threshold of the selected checkpoint.
         summary: The contents of ``summary.json``.
     """
 
@@ -82,7 +88,7 @@ def train(
     config: TrainConfig,
     *,
     splits: Splits | None = None,
-    teacher: str | Path | LoadedModel | None = None,
+    teacher: TeacherSource | Sequence[TeacherSource] | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train one model as ``config`` describes and write its run directory.
@@ -90,7 +96,8 @@ def train(
     Args:
         config: The run's config (``role``, data, model, optimiser, loss, distillation, trainer).
         splits: Use these chips instead of opening ``config.data`` (tests, in-memory scenes).
-        teacher: The student's teacher checkpoint (default ``config.teacher_checkpoint``).
+        teacher: The student's teacher checkpoint, or several (their water probabilities are averaged: an
+            ensemble teacher); default ``config.teacher_checkpoint``.
         progress: Show progress bars (default ``config.trainer.progress_bar``).
 
     Returns:
@@ -104,8 +111,8 @@ def train(
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    teacher_model = _resolve_teacher(config, teacher)
-    teacher_inputs = teacher_model.card.modality_names if teacher_model is not None else []
+    teachers = _resolve_teachers(config, teacher)
+    teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names))
     modalities = list(dict.fromkeys([*config.data.inputs, *teacher_inputs]))
     if splits is None:
         splits = build_splits(config, modalities)
@@ -114,8 +121,8 @@ def train(
     check_modalities(splits.validation, config.data.inputs, where=f"validation {where}")
     if splits.unlabelled is not None:
         check_modalities(splits.unlabelled, modalities, where=f"unlabelled {where}")
-    if teacher_model is not None:
-        teacher_model.card.check_inputs(specs, where=f"{where} (teacher inputs)")
+    for one in teachers:
+        one.card.check_inputs(specs, where=f"{where} (teacher inputs)")
 
     stats = _normalization(config, splits, progress=progress)
     config = config.model_copy(update={"normalization": stats})
@@ -123,12 +130,14 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.yaml", config.to_yaml())
 
-    card = _card(config, splits, specs, stats, teacher)
-    distilling = config.role == "student" and teacher_model is not None
+    card = _card(config, splits, specs, stats, teachers)
+    distilling = config.role == "student" and bool(teachers)
     online = distilling and config.distill.mode == "online"
-    train_chips = _prepare_training_chips(config, splits, stats, teacher_model, online=online, progress=progress)
+    if online and len(teachers) > 1:
+        raise InputError("online distillation takes one teacher; use distill.mode: cached for a teacher ensemble")
+    train_chips = _prepare_training_chips(config, splits, stats, teachers, online=online, progress=progress)
     validation_chips = [
-        prepare_chip(chip, config.data.inputs, stats, labels="hand")
+        prepare_chip(chip, config.data.inputs, stats, labels="hand", per_chip=config.data.per_chip_standardize)
         for chip in _progress(splits.validation, "reading validation chips", progress)
     ]
 
@@ -137,8 +146,8 @@ def train(
         config.optim,
         config.loss,
         config.distill if distilling else None,
-        teacher=teacher_model.model if online and teacher_model is not None else None,
-        teacher_card=teacher_model.card if teacher_model is not None else None,
+        teacher=teachers[0].model if online else None,
+        teacher_card=teachers[0].card if online else None,
         encoder_weights=config.model.encoder_weights,
     )
     train_loader, val_loader = _loaders(config, train_chips, validation_chips)
@@ -148,10 +157,12 @@ def train(
         filename="best",
         monitor="val/iou_tuned",
         mode="max",
-        save_last=config.trainer.save_last,
+        save_last=False,  # last.ckpt is written after fit (Lightning only re-saves it with an improved one)
         enable_version_counter=False,
     )
     callbacks: list[L.Callback] = [checkpointing]
+    if config.optim.ema_decay is not None:
+        callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
     if config.trainer.early_stopping_patience:
         callbacks.append(
             EarlyStopping(monitor="val/iou_tuned", mode="max", patience=config.trainer.early_stopping_patience)
@@ -167,16 +178,24 @@ def train(
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
         if trainer.global_step % min(config.trainer.val_every_steps, config.optim.max_steps):
             _final_validation(trainer, module, val_loader, checkpointing, checkpoint_dir / "best.ckpt")
+        last_path = checkpoint_dir / "last.ckpt"
+        if config.trainer.save_last or config.trainer.select == "last":
+            trainer.save_checkpoint(last_path)  # Lightning's save_last only follows improved checkpoints
     fit_seconds = time.perf_counter() - fit_started
     fit_cpu_seconds = time.process_time() - fit_cpu_started
     if not trainer.is_global_zero:
         return TrainResult(run_dir, run_dir / "model.ckpt", checkpoint_dir / "best.ckpt", card, float("nan"), {})
 
     best_path = Path(checkpointing.best_model_path or checkpoint_dir / "best.ckpt")
-    best = load_model(best_path)
+    chosen_path = last_path if config.trainer.select == "last" else best_path
+    best = load_model(chosen_path)
     model_path = save_checkpoint(best.model, best.card, run_dir / "model.ckpt")
-    best_score = checkpointing.best_model_score
-    best_val_iou = float(best_score) if best_score is not None else float("nan")
+    if config.trainer.select == "last":
+        final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
+        best_val_iou = final[-1]["val/iou_tuned"] if final else float("nan")
+    else:
+        best_score = checkpointing.best_model_score
+        best_val_iou = float(best_score) if best_score is not None else float("nan")
     wall = time.perf_counter() - started
     summary = {
         "name": config.name,
@@ -184,6 +203,7 @@ def train(
         "kind": config.kind,
         "steps": int(trainer.global_step),
         "best_val_iou": best_val_iou,
+        "selected": config.trainer.select,
         "threshold": best.card.labels.threshold,
         "wall_seconds": wall,
         "fit_seconds": fit_seconds,
@@ -194,7 +214,7 @@ def train(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
-    return TrainResult(run_dir, model_path, best_path, best.card, best_val_iou, summary)
+    return TrainResult(run_dir, model_path, chosen_path, best.card, best_val_iou, summary)
 
 
 def _trainer(
@@ -222,15 +242,19 @@ def _trainer(
     )
 
 
-def _resolve_teacher(config: TrainConfig, teacher: str | Path | LoadedModel | None) -> LoadedModel | None:
+def _resolve_teachers(
+    config: TrainConfig, teacher: TeacherSource | Sequence[TeacherSource] | None
+) -> list[LoadedModel]:
     if config.role != "student":
-        return None
-    source = teacher if teacher is not None else config.teacher_checkpoint
-    if source is None:
+        return []
+    source: Any = teacher if teacher is not None else config.teacher_checkpoint
+    if source is None or (isinstance(source, Sequence) and not isinstance(source, str) and not source):
         raise InputError("a student needs a teacher checkpoint (--teacher CKPT or teacher_checkpoint in the config)")
-    loaded = source if isinstance(source, LoadedModel) else load_model(source)
-    if loaded.card.role != "teacher":
-        log.warning("the teacher checkpoint's role is %r, not 'teacher'", loaded.card.role)
+    sources = list(source) if isinstance(source, Sequence) and not isinstance(source, str) else [source]
+    loaded = [one if isinstance(one, LoadedModel) else load_model(one) for one in sources]
+    for one in loaded:
+        if one.card.role != "teacher":
+            log.warning("the teacher checkpoint's role is %r, not 'teacher'", one.card.role)
     return loaded
 
 
@@ -251,25 +275,38 @@ def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> No
     from tqdm.auto import tqdm
 
     for source, index in tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False):
-        chips.append(source[index])
+        chip = source[index]
+        if config.data.per_chip_standardize:
+            modalities = {
+                name: standardize_per_chip(array) if name in config.data.per_chip_standardize else array
+                for name, array in chip.modalities.items()
+            }
+            chip = Chip(chip.chip_id, chip.event, modalities, chip.specs, valid=chip.valid)
+        chips.append(chip)
     return compute_stats(
-        chips, config.data.inputs, dataset=splits.labelled.name, max_pixels_per_chip=16384, seed=config.trainer.seed
+        chips,
+        config.data.inputs,
+        dataset=splits.labelled.name,
+        clip=dict(config.data.clip) if config.data.clip else None,
+        max_pixels_per_chip=16384,
+        seed=config.trainer.seed,
     )
 
 
 def _card(
-    config: TrainConfig, splits: Splits, specs: dict[str, Any], stats: NormalizationStats, teacher: Any
+    config: TrainConfig, splits: Splits, specs: dict[str, Any], stats: NormalizationStats, teachers: list[LoadedModel]
 ) -> ModelCard:
     role = config.role
     label_source = {"hand": "hand", "otsu": "weak:otsu"}.get(config.data.labels, f"weak:{config.data.labels}")
     if role == "student":
         label_source = f"{label_source}+teacher"
-    teacher_path = config.teacher_checkpoint if teacher is None or isinstance(teacher, LoadedModel) else teacher
+    teacher_path = ", ".join(str(t.source) for t in teachers) if teachers else None
     target = "flood extent" if splits.labelled.name == "ombria" else "water"
     return ModelCard(
         role=role,
         inputs=[InputModality.from_spec(specs[name]) for name in config.data.inputs],
         normalization=stats,
+        per_chip_standardized=[name for name in config.data.per_chip_standardize if name in config.data.inputs],
         architecture=config.model.architecture,
         labels=LabelSemantics(target=target),
         training=TrainingSummary(
@@ -281,7 +318,7 @@ def _card(
             label_source=label_source,
             seed=config.trainer.seed,
             steps=config.optim.max_steps,
-            teacher_checkpoint=str(teacher_path) if teacher_path is not None else None,
+            teacher_checkpoint=teacher_path,
             extra={"kind": config.kind, "validation_chips": len(splits.validation)},
         ),
     )
@@ -291,64 +328,100 @@ def _prepare_training_chips(
     config: TrainConfig,
     splits: Splits,
     stats: NormalizationStats,
-    teacher: LoadedModel | None,
+    teachers: list[LoadedModel],
     *,
     online: bool,
     progress: bool,
-) -> list[PreparedChip]:
-    """Prepare labelled and unlabelled chips; for a cached teacher, add its logits (computed in batches)."""
+) -> Sequence[PreparedChip]:
+    """Prepare labelled and unlabelled chips; for cached teachers, add their (averaged) logits, in batches."""
     sources: list[tuple[ChipDataset, bool]] = [(splits.labelled, True)]
     if splits.unlabelled is not None and config.role == "student":
         sources.append((splits.unlabelled, False))
-    teacher_inputs = teacher.card.modality_names if teacher is not None else None
-    cached = teacher is not None and not online
+    teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names)) or None
+    cached = bool(teachers) and not online
+    center = config.distill.center_on_threshold
+
+    def prepare(chip: Chip, labelled: bool) -> PreparedChip:
+        return prepare_chip(
+            chip,
+            config.data.inputs,
+            stats,
+            labels=config.data.labels,
+            otsu_method=config.data.otsu_method,
+            use_label=labelled,
+            teacher_inputs=teacher_inputs,
+            teacher_stats=teachers[0].card.normalization if online else None,
+            keep_teacher_inputs=online,
+            per_chip=config.data.per_chip_standardize,
+            teacher_per_chip=teachers[0].card.per_chip_standardized if online else (),
+        )
+
+    if not config.data.preload:
+        if cached:
+            raise InputError("data.preload: false reads chips on the fly; use distill.mode: online for the teacher")
+        return LazyPreparedChips(sources, prepare)
     prepared: list[PreparedChip] = []
     for dataset, labelled in sources:
-        pending: list[tuple[PreparedChip, np.ndarray]] = []
+        pending: list[tuple[PreparedChip, list[np.ndarray]]] = []
         description = "labelled chips" if labelled else "unlabelled chips"
         for chip in _progress(dataset, description, progress):
-            item = prepare_chip(
-                chip,
-                config.data.inputs,
-                stats,
-                labels=config.data.labels,
-                otsu_method=config.data.otsu_method,
-                use_label=labelled,
-                teacher_inputs=teacher_inputs,
-                teacher_stats=teacher.card.normalization if teacher is not None else None,
-                keep_teacher_inputs=online,
-            )
+            item = prepare(chip, labelled)
             if cached:
-                assert teacher is not None and teacher_inputs is not None
-                pending.append((item, normalized_inputs(chip, teacher_inputs, teacher.card.normalization)))
+                inputs = [
+                    normalized_inputs(
+                        chip, t.card.modality_names, t.card.normalization, per_chip=t.card.per_chip_standardized
+                    )
+                    for t in teachers
+                ]
+                pending.append((item, inputs))
                 if len(pending) == 8:
-                    _add_teacher_logits(pending, teacher, config.distill.teacher_flips)
+                    _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
                     pending = []
             prepared.append(item)
         if pending:
-            assert teacher is not None
-            _add_teacher_logits(pending, teacher, config.distill.teacher_flips)
+            _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
     return prepared
 
 
 @torch.no_grad()
-def _add_teacher_logits(pending: Sequence[tuple[PreparedChip, np.ndarray]], teacher: LoadedModel, flips: bool) -> None:
-    shapes = {inputs.shape for _, inputs in pending}
-    groups = [[p for p in pending if p[1].shape == shape] for shape in shapes]
-    for group in groups:
-        batch = torch.from_numpy(np.stack([inputs for _, inputs in group]))
-        logits = predict_logits(teacher.model, teacher.card, batch, flips=flips).clamp(-20, 20)
+def _add_teacher_logits(
+    pending: Sequence[tuple[PreparedChip, list[np.ndarray]]],
+    teachers: Sequence[LoadedModel],
+    flips: bool,
+    *,
+    center: bool = False,
+) -> None:
+    """Set each pending chip's teacher logits: the logit of the teachers' mean water probability.
+
+    With ``center``, each teacher's logits are first shifted by ``-logit(threshold)`` (its tuned threshold), so a
+    teacher that is right at probability 0.3 gives targets that cross 0.5 where it decides "water".
+    """
+    shapes = {inputs[0].shape[-2:] for _, inputs in pending}
+    for shape in shapes:
+        group = [p for p in pending if p[1][0].shape[-2:] == shape]
+        probability = None
+        for index, teacher in enumerate(teachers):
+            batch = torch.from_numpy(np.stack([inputs[index] for _, inputs in group]))
+            logits = predict_logits(teacher.model, teacher.card, batch, flips=flips)
+            if center:
+                threshold = min(max(teacher.card.labels.threshold, 1e-3), 1 - 1e-3)
+                logits = logits - math.log(threshold / (1 - threshold))
+            one = torch.sigmoid(logits)
+            probability = one if probability is None else probability + one
+        assert probability is not None
+        logits = torch.logit((probability / len(teachers)).clamp(1e-6, 1 - 1e-6)).clamp(-20, 20)
         for (item, _), chip_logits in zip(group, logits.numpy(), strict=True):
             item.teacher_logits = chip_logits.astype(np.float16)
 
 
 def _loaders(
-    config: TrainConfig, train_chips: list[PreparedChip], validation_chips: list[PreparedChip]
+    config: TrainConfig, train_chips: Sequence[PreparedChip], validation_chips: list[PreparedChip]
 ) -> tuple[DataLoader, DataLoader]:
     data = config.data
     samples = TrainingSamples(train_chips, crop_size=data.crop_size, flips=data.flips, rot90=data.rot90)
     draws = config.optim.max_steps * config.optim.batch_size
-    weights = sample_weights(train_chips, data.labelled_share)
+    flags = train_chips.has_label if isinstance(train_chips, LazyPreparedChips) else [c.has_label for c in train_chips]
+    weights = sample_weights(flags, data.labelled_share)
     sampler: torch.utils.data.Sampler[int]
     if weights is None:
         sampler = RandomSampler(samples, replacement=True, num_samples=draws)
@@ -469,7 +542,7 @@ def train_from_config(
     config_path: str | Path,
     *,
     kind: str | None = None,
-    teacher: str | Path | None = None,
+    teacher: str | Path | Sequence[str | Path] | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Load a config file, check it is for ``role`` (and baseline ``kind``), apply overrides and train.
@@ -478,7 +551,7 @@ def train_from_config(
         role: ``teacher``, ``student`` or ``baseline`` (the CLI sub-command).
         config_path: YAML config.
         kind: Baseline kind: ``supervised`` (hand labels) or ``weak`` (weak labels, e.g. Otsu).
-        teacher: The student's teacher checkpoint (overrides ``teacher_checkpoint`` in the config).
+        teacher: The student's teacher checkpoint(s) (overrides ``teacher_checkpoint`` in the config).
         overrides: Dotted overrides (``{"trainer.seed": 1, "optim.max_steps": 100}``).
 
     Raises:
@@ -500,6 +573,6 @@ def train_from_config(
             )
         if not config.kind:
             config = config.model_copy(update={"kind": kind})
-    if role == "student" and teacher is None and config.teacher_checkpoint is None:
+    if role == "student" and not teacher and not config.teacher_checkpoint:
         raise InputError("'gee-flood train student' needs --teacher CKPT (or teacher_checkpoint in the config)")
-    return train(config, teacher=teacher)
+    return train(config, teacher=teacher or None)

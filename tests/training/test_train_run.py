@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import splits_of, synthetic_chips, tiny_config
 
+from gee_flood.data.synthetic import SceneConfig, generate_scene
 from gee_flood.errors import DataError, InputError
 from gee_flood.evaluation.metrics import MetricAccumulator
 from gee_flood.models import CheckpointPredictor, load_model, read_card
@@ -38,12 +39,19 @@ def _iou(predictor, chips):
     return accumulator.overall().total_iou
 
 
-def test_student_learns_from_teacher_alone(tmp_path):
-    """The student never sees a hand label (supervised weight 0): all it knows comes from the teacher."""
-    labelled = synthetic_chips(6, seed=2, prefix="lab")
-    validation = synthetic_chips(2, seed=3, prefix="val")
-    pool = synthetic_chips(16, seed=4, clouds=True, prefix="pool")
-    test = synthetic_chips(6, seed=5, prefix="test")
+def test_student_learns_from_teacher_alone_on_a_synthetic_scene(tmp_path):
+    """The student never sees a hand label (supervised weight 0): all it knows comes from the teacher.
+
+    Chips come from a synthetic flood scene (gee_flood.data.synthetic) with 30 % S2 cloud; the teacher sees
+    S1 + S2, the student S1 only, and no teacher signal is used under clouds.
+    """
+    scene = generate_scene(SceneConfig(seed=3, height=256, width=256, floodplain_width_m=500))
+    chips = scene.to_chips(32)
+    order = np.random.default_rng(0).permutation(len(chips))
+    mixed = [i for i in order if 0.1 < chips[i].label.mean() < 0.9]  # hand-labelled chips show water and land
+    labelled, validation = [chips[i] for i in mixed[:8]], [chips[i] for i in mixed[8:12]]
+    rest = [i for i in order if i not in set(mixed[:12])]
+    pool, test = [chips[i] for i in rest[:36]], [chips[i] for i in rest[36:]]
     teacher_config = tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=40)
     teacher = train(teacher_config, splits=splits_of(labelled, validation))
     student_config = tiny_config(
@@ -58,22 +66,33 @@ def test_student_learns_from_teacher_alone(tmp_path):
     card = read_card(student.checkpoint)
     assert card.role == "student" and card.sar_only and card.training.label_source == "hand+teacher"
     rows = read_metrics(student.run_dir / "metrics.csv")
-    assert any("train/distill" in row for row in rows)
-    assert all(row.get("train/supervised", 0.0) >= 0 for row in rows)
-    chance = np.mean([chip.label.mean() for chip in test])  # IoU of calling everything water
+    signal = [row["train/teacher_signal"] for row in rows if "train/teacher_signal" in row]
+    assert signal and max(signal) < 0.95  # clouds removed part of the teacher signal
+    chance = _iou(_AllWater(), test)  # IoU of calling everything water
     student_iou = _iou(CheckpointPredictor(student.checkpoint), test)
     assert student_iou > chance + 0.3, (student_iou, chance)
 
 
-def test_online_teacher_mode_runs(tmp_path):
+class _AllWater:
+    def predict(self, chip):
+        return np.ones(chip.shape, np.uint8)
+
+
+def test_online_teacher_with_chips_read_on_the_fly(tmp_path):
     labelled = synthetic_chips(4, seed=6)
     pool = synthetic_chips(4, seed=7, clouds=True, prefix="pool")
     teacher = train(
         tiny_config("teacher", tmp_path, inputs=("s1", "s2"), steps=5), splits=splits_of(labelled, pool[:2])
     )
-    config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data={"unlabelled": "pool"})
+    lazy = {"unlabelled": "pool", "preload": False, "clip": {"s1": [[-40, -45], [0, -5]]}}
+    config = tiny_config("student", tmp_path, steps=5, distill={"mode": "online"}, data=lazy)
     result = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
     assert any("train/distill" in row for row in read_metrics(result.run_dir / "metrics.csv"))
+    assert result.card.normalization.modalities["s1"].clip_min == [-40.0, -45.0]
+    assert result.summary["train_chips"] == 8
+    cached = tiny_config("student", tmp_path, steps=5, data=lazy)
+    with pytest.raises(InputError, match="online"):
+        train(cached, splits=splits_of(labelled, pool[:2], pool), teacher=teacher.checkpoint)
 
 
 def test_fixed_seed_gives_identical_weights_and_metrics(tmp_path):
@@ -133,3 +152,49 @@ def test_wrong_modalities_are_rejected(tmp_path):
         train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only), teacher=teacher.checkpoint)
     with pytest.raises(InputError, match="teacher checkpoint"):
         train(config, splits=splits_of(sar_only[:4], sar_only[4:], sar_only))
+
+
+def test_ensemble_of_teachers_is_averaged(tmp_path):
+    from gee_flood.models.inputs import normalized_inputs
+    from gee_flood.models.predictor import predict_logits
+    from gee_flood.training.data import prepare_chip
+    from gee_flood.training.run import _add_teacher_logits
+
+    labelled = synthetic_chips(4, seed=13)
+    pool = synthetic_chips(3, seed=14, prefix="pool")
+    splits = splits_of(labelled, pool[:2])
+    first = train(tiny_config("teacher", tmp_path / "a", inputs=("s1", "s2"), steps=3), splits=splits)
+    second = train(tiny_config("teacher", tmp_path / "b", inputs=("s2",), steps=3, seed=1), splits=splits)
+    teachers = [load_model(first.checkpoint), load_model(second.checkpoint)]
+    chip = pool[0]
+    item = prepare_chip(chip, ["s1"], first.card.normalization, teacher_inputs=["s1", "s2"])
+    inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
+    _add_teacher_logits([(item, inputs)], teachers, flips=False)
+    probabilities = [
+        torch.sigmoid(predict_logits(t.model, t.card, torch.from_numpy(x)[None], flips=False))[0]
+        for t, x in zip(teachers, inputs, strict=True)
+    ]
+    expected = (probabilities[0] + probabilities[1]) / 2
+    assert torch.allclose(torch.sigmoid(torch.from_numpy(item.teacher_logits.astype(np.float32))), expected, atol=2e-3)
+    config = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"})
+    student = train(config, splits=splits_of(labelled, pool[:2], pool), teacher=[first.checkpoint, second.checkpoint])
+    assert str(first.checkpoint) in student.card.training.teacher_checkpoint
+    assert str(second.checkpoint) in student.card.training.teacher_checkpoint
+    online = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"}, distill={"mode": "online"})
+    with pytest.raises(InputError, match="one teacher"):
+        train(online, splits=splits_of(labelled, pool[:2], pool), teacher=[first.checkpoint, second.checkpoint])
+
+
+def test_ema_weights_and_last_checkpoint_selection(tmp_path):
+    chips = synthetic_chips(6, seed=15)
+    config = tiny_config(
+        "baseline", tmp_path, kind="supervised", steps=12, optim={"ema_decay": 0.8}, trainer={"select": "last"}
+    )
+    result = train(config, splits=splits_of(chips[:4], chips[4:]))
+    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 12 and "averaging_state" in last  # the EMA weights are what is saved
+    assert result.lightning_checkpoint.name == "last.ckpt" and result.summary["selected"] == "last"
+    slim = torch.load(result.checkpoint, weights_only=False)["state_dict"]
+    averaged = {k[len("model.") :]: v for k, v in last["state_dict"].items() if k.startswith("model.")}
+    assert all(torch.equal(slim[k], averaged[k]) for k in slim)
+    assert int(last["averaging_state"]["n_averaged"]) == 12  # one EMA update per optimizer step

@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_OMBRIA, fake_ombria
+
+from gee_flood.errors import InputError
+from gee_flood.training.benchmark import BenchmarkOptions, merge_results, run_seed
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _seed_file(results: Path, seed: int, student: float, weak: float) -> None:
+    rows = []
+    for name, iou in (("otsu", 0.4), ("weak", weak), ("supervised-subset", 0.5), ("student", student)):
+        row = {"name": name, "setting": "single-date", "labelled_fraction": 0.1, "seed": seed, "total_iou": iou}
+        row.update({"f1": 0.6, "omission": 0.2, "commission": 0.1, "mean_iou": iou - 0.05})
+        rows.append(row)
+    payload = {"seed": seed, "wall_seconds": 60.0, "cpu_seconds": 100.0, "threads": 2, "machine": "x", "torch": "t"}
+    (results / "seeds").mkdir(parents=True, exist_ok=True)
+    (results / "seeds" / f"seed{seed}.json").write_text(json.dumps({**payload, "rows": rows}))
+
+
+def test_merge_reports_mean_std_and_paired_gaps(tmp_path):
+    _seed_file(tmp_path, 0, student=0.60, weak=0.50)
+    _seed_file(tmp_path, 1, student=0.62, weak=0.54)
+    json_path, md_path = merge_results(tmp_path)
+    merged = json.loads(json_path.read_text())
+    student = next(r for r in merged["rows"] if r["name"] == "student")
+    assert student["total_iou_mean"] == pytest.approx(0.61)
+    assert student["total_iou_std"] == pytest.approx(0.0141421, rel=1e-4)  # sample std (ddof=1)
+    assert [r["name"] for r in merged["rows"]] == ["otsu", "weak", "supervised-subset", "student"]
+    weak_gap = next(c for c in merged["comparisons"] if c["student_minus"] == "weak")
+    assert weak_gap["gap_points_mean"] == pytest.approx(9.0)
+    assert weak_gap["meets_target"] and weak_gap["gap_exceeds_spread"]
+    text = md_path.read_text()
+    assert "| single-date | student |" in text and "61.0 ± 1.4" in text
+    with pytest.raises(InputError, match="no seed"):
+        merge_results(tmp_path / "empty")
+
+
+def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
+    data = fake_ombria(tmp_path / "ombria", train=12, test=2)
+    options = BenchmarkOptions(
+        data_root=data,
+        configs_dir=CONFIGS,
+        work_dir=tmp_path / "runs",
+        results_dir=tmp_path / "results",
+        settings=("single-date",),
+        threads=1,
+        labelled_fraction=0.5,
+        overrides=TINY_OMBRIA,
+    )
+    path = run_seed(options, 0, log=lambda line: None)
+    rows = json.loads(path.read_text())["rows"]
+    assert [r["name"] for r in rows] == ["otsu", "teacher", "weak", "supervised-subset", "supervised-all", "student"]
+    assert all(0.0 <= r["total_iou"] <= 1.0 for r in rows)
+    trained = [r for r in rows if r["name"] != "otsu"]
+    assert {r["steps"] for r in trained} == {2}  # every trained row: the same optimizer steps
+    student = next(r for r in rows if r["name"] == "student")
+    assert student["unlabelled_chips"] == 6 and student["labelled_chips"] == 4
+    assert student["teacher_inputs"] == [["s1_uint8", "s2_falsecolor_uint8"]]
+    assert next(r for r in rows if r["name"] == "weak")["labelled_chips"] == 10
+    merge_results(tmp_path / "results")
+    assert (tmp_path / "results" / "ombria.md").is_file()
