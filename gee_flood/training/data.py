@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.chip import LABEL_NODATA, Chip, ModalitySpec
+from gee_flood.data.factory import open_dataset
 from gee_flood.data.normalization import NormalizationStats
 from gee_flood.data.weak_labels import s1_otsu_label
 from gee_flood.errors import DataError, InputError
@@ -71,40 +71,6 @@ class SubsetChipDataset(ChipDataset):
 
     def __getitem__(self, index: int) -> Chip:
         return self.base[self.indices[index]]
-
-
-def open_dataset(
-    name: str,
-    root: str | Path | None,
-    split: str,
-    *,
-    modalities: Sequence[str] | None = None,
-    labels: str | None = "hand",
-    **options: Any,
-) -> ChipDataset:
-    """Open a dataset through :func:`gee_flood.data.open_dataset` (OMBRIA is read directly if it is absent).
-
-    Args:
-        name: Dataset name.
-        root: Folder.
-        split: Split.
-        modalities: Modalities to load.
-        labels: Label source (``None`` = never read labels).
-        **options: Reader options.
-    """
-    try:
-        from gee_flood.data import open_dataset as factory  # type: ignore[attr-defined]
-    except ImportError:
-        factory = None
-    if factory is not None:
-        return factory(name, root, split, modalities=modalities, labels=labels, **options)
-    if name == "ombria":
-        from gee_flood.data.ombria import OmbriaDataset
-
-        if root is None:
-            raise InputError("dataset 'ombria' needs a root folder")
-        return OmbriaDataset(root, split, modalities=modalities, with_labels=labels is not None)
-    raise InputError(f"dataset {name!r} is not available in this build (only 'ombria')")
 
 
 @dataclass

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 
 from gee_flood._io import write_json_atomic, write_text_atomic
+from gee_flood.data.factory import open_dataset
 from gee_flood.errors import InputError
 from gee_flood.evaluation.evaluate import OtsuPredictor, Predictor
 from gee_flood.models.predictor import CheckpointPredictor
 from gee_flood.training.benchmark import METRICS, evaluate_predictor
 from gee_flood.training.config import load_config
-from gee_flood.training.data import open_dataset
 from gee_flood.training.run import train
 
 ROWS = ("otsu", "weak-s1otsu", "weak-s2index", "supervised", "teacher", "student")

@@ -53,7 +53,7 @@ def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
     )
     path = run_seed(options, 0, log=lambda line: None)
     rows = json.loads(path.read_text())["rows"]
-    assert [r["name"] for r in rows] == ["otsu", "teacher", "weak", "supervised-subset", "supervised-all", "student"]
+    assert [r["name"] for r in rows] == ["otsu", "teacher", "student", "weak", "supervised-subset", "supervised-all"]
     assert all(0.0 <= r["total_iou"] <= 1.0 for r in rows)
     trained = [r for r in rows if r["name"] != "otsu"]
     assert {r["steps"] for r in trained} == {2}  # every trained row: the same optimizer steps
