@@ -1,6 +1,6 @@
 """Datasets, the chip record, normalisation, weak labels and synthetic scenes."""
 
-from gee_flood.data.base import ChipDataset
+from gee_flood.data.base import ChipDataset, ChipListDataset
 from gee_flood.data.chip import (
     LABEL_LAND,
     LABEL_NODATA,
@@ -34,6 +34,7 @@ __all__ = [
     "BandStats",
     "Chip",
     "ChipDataset",
+    "ChipListDataset",
     "DatasetConfig",
     "GeoReference",
     "ModalitySpec",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from gee_flood.data.chip import Chip, ModalitySpec
+from gee_flood.errors import DataError
 
 
 class ChipDataset(ABC):
@@ -38,3 +39,29 @@ class ChipDataset(ABC):
     def __iter__(self) -> Iterator[Chip]:
         for index in range(len(self)):
             yield self[index]
+
+
+class ChipListDataset(ChipDataset):
+    """A :class:`ChipDataset` over chips already in memory (tests, synthetic scenes).
+
+    Args:
+        chips: The chips (all with the same modalities).
+        name: Dataset name.
+    """
+
+    def __init__(self, chips: Sequence[Chip], name: str = "memory") -> None:
+        if not chips:
+            raise DataError(f"dataset {name!r} has no chips")
+        self._chips = list(chips)
+        self.name = name
+        self.modalities = dict(self._chips[0].specs)
+
+    def __len__(self) -> int:
+        return len(self._chips)
+
+    def chip_ids(self) -> list[str]:
+        """Return chip ids in index order."""
+        return [chip.chip_id for chip in self._chips]
+
+    def __getitem__(self, index: int) -> Chip:
+        return self._chips[index]

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pyproj import Transformer
 from scipy import fft, ndimage
 
-from gee_flood.data.base import ChipDataset
+from gee_flood.data.base import ChipListDataset
 from gee_flood.data.chip import (
     LABEL_LAND,
     LABEL_WATER,
@@ -1031,7 +1031,7 @@ def _cloud_fields(rng: np.random.Generator, shape: tuple[int, int], cover: float
 SYNTHETIC_SPLITS: dict[str, int] = {"train": 0, "valid": 10_000, "test": 20_000}
 
 
-class SyntheticDataset(ChipDataset):
+class SyntheticDataset(ChipListDataset):
     """Chips cut from freshly generated synthetic scenes, as a :class:`ChipDataset`.
 
     Splits use disjoint scene seeds (``train`` from ``seed``, ``valid`` from ``seed + 10000``, ``test`` from
@@ -1067,9 +1067,8 @@ class SyntheticDataset(ChipDataset):
         unknown = [name for name in names if name not in specs]
         if unknown:
             raise InputError(f"synthetic scenes have no modality {unknown}; they have {list(specs)}")
-        self.modalities = {name: specs[name] for name in names}
         include_pre = any(name.endswith("_pre") for name in names)
-        self._chips: list[Chip] = []
+        chips: list[Chip] = []
         for index in range(scenes):
             scene_seed = seed + SYNTHETIC_SPLITS[split] + index
             config = SceneConfig(seed=scene_seed, height=size, width=size, event_name=f"Synthetic{scene_seed}")
@@ -1078,14 +1077,5 @@ class SyntheticDataset(ChipDataset):
                 chip.specs = {name: chip.specs[name] for name in names}
                 if not with_labels:
                     chip.label = None
-                self._chips.append(chip)
-
-    def __len__(self) -> int:
-        return len(self._chips)
-
-    def chip_ids(self) -> list[str]:
-        """Return chip ids in index order."""
-        return [chip.chip_id for chip in self._chips]
-
-    def __getitem__(self, index: int) -> Chip:
-        return self._chips[index]
+                chips.append(chip)
+        super().__init__(chips, name=self.name)

@@ -1,5 +1,6 @@
 """Lightning training of teacher, student (cross-modal distillation) and baselines."""
 
+from gee_flood.data.base import ChipListDataset
 from gee_flood.training.config import (
     DataConfig,
     DistillConfig,
@@ -13,7 +14,7 @@ from gee_flood.training.config import (
     load_config,
     parse_set_options,
 )
-from gee_flood.training.data import ChipListDataset, Splits, SubsetChipDataset, labelled_subset_ids
+from gee_flood.training.data import Splits, SubsetChipDataset, labelled_subset_ids
 from gee_flood.training.losses import distillation_loss, edge_weights, supervised_loss
 from gee_flood.training.module import FloodSegmentationModule
 from gee_flood.training.run import TrainResult, plot_training_curve, read_metrics, train, train_from_config
