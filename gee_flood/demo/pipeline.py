@@ -27,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -38,8 +36,6 @@ from typing import Any
 from affine import Affine
 from pydantic import BaseModel, Field
 from rich.console import Console
-
-from gee_flood.errors import InputError
 
 #: Project id the emulator answers to.
 EMULATOR_PROJECT = "gee-flood-demo"
@@ -110,6 +106,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     from gee_flood.demo.report import build_report, write_report
     from gee_flood.earthengine.fetch import FetchConfig, run_fetch
     from gee_flood.emulator import EmulatorServer
+    from gee_flood.emulator.storage import storage_emulator
 
     console = console or Console(stderr=True)
     out = Path(options.out)
@@ -143,7 +140,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     with contextlib.ExitStack() as stack:
         with _stage(console, "2/9 emulators: Earth Engine (loopback) and Cloud Storage", timings, "emulators"):
             server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=out / "ee-assets"))
-            storage_url = stack.enter_context(_storage_emulator(DEMO_BUCKET))
+            storage_url = stack.enter_context(storage_emulator(DEMO_BUCKET))
             console.print(f"  Earth Engine emulator at {server.url}; Cloud Storage emulator at {storage_url}")
 
         event_day = scene.event_date.date()
@@ -383,30 +380,3 @@ def _write_stamp(catalog_dir: Path, stamp: dict[str, Any]) -> None:
     from gee_flood._io import write_json_atomic
 
     write_json_atomic(catalog_dir / "demo-stamp.json", stamp)
-
-
-@contextlib.contextmanager
-def _storage_emulator(bucket: str) -> Iterator[str]:
-    """Run gcp-storage-emulator in memory on a free loopback port, with ``STORAGE_EMULATOR_HOST`` pointing at it."""
-    try:
-        from gcp_storage_emulator.server import create_server
-    except ImportError:
-        raise InputError(
-            "the demo needs gcp-storage-emulator for its Cloud Storage stand-in: pip install gcp-storage-emulator"
-        ) from None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    try:
-        yield url
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = previous

@@ -32,18 +32,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def storage(monkeypatch):
-    from gcp_storage_emulator.server import create_server
+def storage():
     from google.cloud import storage as gcs
 
-    port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    try:
+    from gee_flood.emulator.storage import storage_emulator
+
+    with storage_emulator(BUCKET):
         yield gcs.Client()
-    finally:
-        server.stop()
 
 
 class FakeEEData:

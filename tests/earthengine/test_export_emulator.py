@@ -12,25 +12,20 @@ from gee_flood.cli import app
 from gee_flood.earthengine import export
 from gee_flood.emulator import EmulatorServer
 from gee_flood.mapping import write_map_html
-from tests.earthengine.test_export import BUCKET, _free_port
+from tests.earthengine.test_export import BUCKET
 from tests.inference.maps import write_flood_map
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def storage(monkeypatch):
-    from gcp_storage_emulator.server import create_server
+def storage():
     from google.cloud import storage as gcs
 
-    port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    try:
+    from gee_flood.emulator.storage import storage_emulator
+
+    with storage_emulator(BUCKET):
         yield gcs.Client()
-    finally:
-        server.stop()
 
 
 @pytest.fixture

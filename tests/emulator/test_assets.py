@@ -27,15 +27,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def storage_host() -> Iterator[str]:
     """An in-process gcp-storage-emulator on a free loopback port, with one bucket."""
-    from gcp_storage_emulator.server import create_server
+    from gee_flood.emulator.storage import storage_emulator
 
-    port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with storage_emulator(BUCKET) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
