@@ -44,8 +44,9 @@ def tiled_otsu_threshold(
     min_fraction: float = 0.1,
     min_separation: float = 0.75,
     bins: int = 256,
+    fallback: Literal["global", "none"] = "global",
 ) -> float:
-    """Return the median Otsu threshold of the bimodal tiles of a 2-D image (global Otsu if none is bimodal).
+    """Return the median Otsu threshold of the bimodal tiles of a 2-D image.
 
     A tile counts as bimodal when both classes hold at least ``min_fraction`` of its finite pixels and the
     between-class variance is at least ``min_separation`` of the tile's total variance (a unimodal Gaussian split
@@ -57,6 +58,11 @@ def tiled_otsu_threshold(
         min_fraction: Smallest class share for a bimodal tile.
         min_separation: Smallest ratio of between-class to total variance for a bimodal tile.
         bins: Histogram bins.
+        fallback: If no tile is bimodal: ``"global"`` thresholds the whole image anyway; ``"none"`` raises, for
+            callers that prefer no label to a threshold splitting a unimodal (e.g. all-land) histogram.
+
+    Raises:
+        DataError: If no tile is bimodal and ``fallback`` is ``"none"``, or the image has no usable values.
     """
     if values.ndim != 2:
         raise DataError(f"tiled Otsu needs a 2-D image, got shape {values.shape}")
@@ -77,6 +83,8 @@ def tiled_otsu_threshold(
             if between / finite.var() >= min_separation:
                 thresholds.append(threshold)
     if not thresholds:
+        if fallback == "none":
+            raise DataError("no bimodal tile: water and land are not both clearly present")
         return otsu_threshold(values, bins=bins)
     return float(np.median(thresholds))
 
@@ -88,6 +96,7 @@ def s1_otsu_label(
     method: OtsuMethod = "global",
     threshold: float | None = None,
     tile: int = 64,
+    fallback: Literal["global", "none"] = "global",
 ) -> tuple[np.ndarray, float]:
     """Label water where SAR backscatter is below an Otsu threshold.
 
@@ -97,6 +106,7 @@ def s1_otsu_label(
         method: ``"global"`` or ``"tiled"`` (bimodal tiles only).
         threshold: Use this threshold instead of computing one.
         tile: Tile size for ``"tiled"``.
+        fallback: For ``"tiled"``: what to do when no tile is bimodal (see :func:`tiled_otsu_threshold`).
 
     Returns:
         int8 labels ``(H, W)`` (1 water, 0 not water, -1 no data) and the threshold used.
@@ -111,7 +121,7 @@ def s1_otsu_label(
         if method == "global":
             threshold = otsu_threshold(masked)
         elif method == "tiled":
-            threshold = tiled_otsu_threshold(masked, tile=tile)
+            threshold = tiled_otsu_threshold(masked, tile=tile, fallback=fallback)
         else:
             raise DataError(f"unknown Otsu method {method!r}; expected 'global' or 'tiled'")
     label = np.where(masked < threshold, LABEL_WATER, LABEL_LAND).astype(np.int8)

@@ -219,8 +219,10 @@ def _s1_label(s1_db: np.ndarray, s1_ok: np.ndarray) -> np.ndarray:
 
     band = s1_db[S1_BANDS.index(S1_LABEL_BAND)]
     try:
-        label, _ = s1_otsu_label(band, s1_ok)
-    except DataError:  # a constant or empty chip has no threshold: no label
+        # Thresholds only from the chip's bimodal tiles: a chip without clearly both water and land (all land,
+        # say) gets no label rather than a threshold that splits land in two.
+        label, _ = s1_otsu_label(band, s1_ok, method="tiled", fallback="none")
+    except DataError:  # a constant, empty or unimodal chip has no threshold: no label
         label = np.full(band.shape, -1, dtype=np.int8)
     return label.astype(np.int16)
 

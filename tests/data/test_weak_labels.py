@@ -56,3 +56,12 @@ def test_ndwi_mndwi_and_clouds():
     assert water_index(s2, S2_BANDS, "mndwi")[1, 0] > 0.7
     with pytest.raises(DataError, match="unknown water index"):
         water_index(s2, S2_BANDS, "ndvi")
+
+
+def test_tiled_without_bimodal_tile_can_refuse():
+    rng = np.random.default_rng(1)
+    land_only = (-9.0 + rng.normal(0, 1.5, (128, 128))).astype(np.float32)
+    label, _ = s1_otsu_label(land_only, method="tiled")  # global fallback splits land in two
+    assert 0.2 < (label == 1).mean() < 0.8
+    with pytest.raises(DataError, match="no bimodal tile"):
+        s1_otsu_label(land_only, method="tiled", fallback="none")
