@@ -26,6 +26,8 @@ from gee_flood.errors import DataError
 
 #: Sentinel-1 band the Otsu weak label thresholds.
 S1_LABEL_BAND = "VV"
+#: Fixed VV threshold (dB) for chips with no bimodal tile (all land or all water), a common choice for open water.
+UNIMODAL_WATER_VV_DB = -18.0
 
 
 @dataclass(frozen=True)
@@ -219,11 +221,14 @@ def _s1_label(s1_db: np.ndarray, s1_ok: np.ndarray) -> np.ndarray:
 
     band = s1_db[S1_BANDS.index(S1_LABEL_BAND)]
     try:
-        # Thresholds only from the chip's bimodal tiles: a chip without clearly both water and land (all land,
-        # say) gets no label rather than a threshold that splits land in two.
+        # Otsu thresholds only from the chip's bimodal tiles. A chip without any (all land, or all water) would
+        # have its one mode split in two by a plain Otsu threshold; it gets the fixed open-water threshold instead.
         label, _ = s1_otsu_label(band, s1_ok, method="tiled", fallback="none")
-    except DataError:  # a constant, empty or unimodal chip has no threshold: no label
-        label = np.full(band.shape, -1, dtype=np.int8)
+    except DataError:
+        try:
+            label, _ = s1_otsu_label(band, s1_ok, threshold=UNIMODAL_WATER_VV_DB)
+        except DataError:  # no valid pixel at all: no label
+            label = np.full(band.shape, -1, dtype=np.int8)
     return label.astype(np.int16)
 
 
