@@ -129,6 +129,31 @@ def s1_otsu_label(
     return label, float(threshold)
 
 
+#: Fixed VV threshold (dB) for chips with no bimodal tile (all land, or all water), a common choice for open water.
+UNIMODAL_WATER_VV_DB = -18.0
+
+
+def s1_weak_label(vv_db: np.ndarray, valid: np.ndarray | None = None, *, tile: int = 64) -> np.ndarray:
+    """The S1 weak label ``gee-flood fetch --weak-labels`` writes: bimodal-tile Otsu, else a fixed threshold.
+
+    The Otsu threshold comes only from the chip's bimodal tiles. A chip without any (all land, or all water) would
+    have its one mode split in two by a plain Otsu threshold, so it gets :data:`UNIMODAL_WATER_VV_DB` instead.
+
+    Args:
+        vv_db: ``(H, W)`` Sentinel-1 VV backscatter in dB.
+        valid: Optional ``(H, W)`` bool; invalid pixels get -1.
+        tile: Tile size in pixels.
+
+    Returns:
+        int8 labels ``(H, W)``: 1 water, 0 not water, -1 no data.
+    """
+    try:
+        label, _ = s1_otsu_label(vv_db, valid, method="tiled", fallback="none", tile=tile)
+    except DataError:
+        label, _ = s1_otsu_label(vv_db, valid, threshold=UNIMODAL_WATER_VV_DB)
+    return label
+
+
 def water_index(
     s2_reflectance: np.ndarray, bands: tuple[str, ...] | list[str], index: WaterIndex = "ndwi"
 ) -> np.ndarray:

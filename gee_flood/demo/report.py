@@ -20,13 +20,13 @@ from rasterio.warp import Resampling, reproject
 
 from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
 from gee_flood.data.chip import S2_BANDS, Chip
-from gee_flood.data.weak_labels import s1_otsu_label, s2_index_label
+from gee_flood.data.weak_labels import s1_weak_label, s2_index_label
 from gee_flood.evaluation.metrics import Confusion, MetricAccumulator, confusion
 
 #: Cloud probability (%) above which a pixel of the post-event S2 counts as cloudy in the report.
 CLOUDY_PERCENT = 50.0
 METHOD_NAMES = {
-    "otsu": "Otsu threshold on S1 VV (bimodal tiles)",
+    "otsu": "Otsu threshold on S1 VV (bimodal tiles, as the weak labels)",
     "s2_ndwi": "S2 NDWI > 0 (optical weak label)",
     "weak": "SAR model trained on Otsu weak labels",
     "student": "SAR-only student (cross-modal distillation)",
@@ -113,7 +113,7 @@ def build_report(
     valid = (truth >= 0) & (student_mask != 255) & np.isfinite(vv_db)
     cloudy = np.nan_to_num(cloud_probability, nan=0.0) > CLOUDY_PERCENT
     label = np.where(valid, truth, -1).astype(np.int8)
-    otsu, otsu_threshold = s1_otsu_label(vv_db, valid, method="tiled")
+    otsu = s1_weak_label(vv_db, valid)
     ndwi = s2_index_label(s2_reflectance, S2_BANDS, index="ndwi", cloud=cloudy)
     maps = {"otsu": otsu == 1, "weak": weak_mask == 1, "student": student_mask == 1}
 
@@ -156,7 +156,7 @@ def build_report(
         chip = Chip(chip.chip_id, chip.event, chip.modalities, chip.specs, chip_truth, chip.valid, chip.georef)
         vv = chip.band("s1", "VV")
         results = {
-            "otsu": s1_otsu_label(vv, chip.valid, method="tiled")[0] == 1,
+            "otsu": s1_weak_label(vv, chip.valid) == 1,
             "s2_ndwi": s2_index_label(chip.modality("s2"), S2_BANDS, index="ndwi") == 1,
         }
         for name, predictor in predictors.items():
@@ -193,7 +193,6 @@ def build_report(
             "reused": fetch_summary.already_done,
             "skipped": len(fetch_summary.skipped),
         },
-        "otsu_threshold_db": otsu_threshold,
         "scene_scores": scene_scores,
         "chip_scores": chip_scores,
         "clouds": clouds,

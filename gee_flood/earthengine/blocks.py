@@ -22,12 +22,9 @@ from gee_flood.earthengine.pairing import PairChoice
 from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, PixelGrid, StackReader, s1_stack, s2_stack
 from gee_flood.earthengine.session import EESettings, initialize
-from gee_flood.errors import DataError
 
 #: Sentinel-1 band the Otsu weak label thresholds.
 S1_LABEL_BAND = "VV"
-#: Fixed VV threshold (dB) for chips with no bimodal tile (all land or all water), a common choice for open water.
-UNIMODAL_WATER_VV_DB = -18.0
 
 
 @dataclass(frozen=True)
@@ -217,19 +214,9 @@ def _finish(job: ChipJob, pair: PairChoice, s2: _S2Chip, s1_db: np.ndarray, opti
 
 
 def _s1_label(s1_db: np.ndarray, s1_ok: np.ndarray) -> np.ndarray:
-    from gee_flood.data.weak_labels import s1_otsu_label
+    from gee_flood.data.weak_labels import s1_weak_label
 
-    band = s1_db[S1_BANDS.index(S1_LABEL_BAND)]
-    try:
-        # Otsu thresholds only from the chip's bimodal tiles. A chip without any (all land, or all water) would
-        # have its one mode split in two by a plain Otsu threshold; it gets the fixed open-water threshold instead.
-        label, _ = s1_otsu_label(band, s1_ok, method="tiled", fallback="none")
-    except DataError:
-        try:
-            label, _ = s1_otsu_label(band, s1_ok, threshold=UNIMODAL_WATER_VV_DB)
-        except DataError:  # no valid pixel at all: no label
-            label = np.full(band.shape, -1, dtype=np.int8)
-    return label.astype(np.int16)
+    return s1_weak_label(s1_db[S1_BANDS.index(S1_LABEL_BAND)], s1_ok).astype(np.int16)
 
 
 def process_block(task: BlockTask) -> list[ChipResult]:

@@ -65,3 +65,13 @@ def test_tiled_without_bimodal_tile_can_refuse():
     assert 0.2 < (label == 1).mean() < 0.8
     with pytest.raises(DataError, match="no bimodal tile"):
         s1_otsu_label(land_only, method="tiled", fallback="none")
+
+
+def test_s1_weak_label_uses_fixed_threshold_on_unimodal_chips():
+    from gee_flood.data.weak_labels import s1_weak_label
+
+    rng = np.random.default_rng(2)
+    land_only = (-9.0 + rng.normal(0, 1.5, (128, 128))).astype(np.float32)
+    assert (s1_weak_label(land_only) == 0).mean() > 0.99
+    vv_db, water = bimodal_scene(water_fraction=0.3)
+    assert (s1_weak_label(vv_db) == water).mean() > 0.99
