@@ -317,7 +317,7 @@ def write_overview(scene: Any, flood_map: Path, path: Path) -> Path:
         axis.set_xticks([])
         axis.set_yticks([])
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=80, format="png")
+        figure.savefig(tmp, dpi=80, format="png", bbox_inches="tight", pad_inches=0.15)
     plt.close(figure)
     return path
 
