@@ -2,8 +2,9 @@
 
 The flood map (and optionally the Sentinel-1 scene) is warped to Web Mercator (EPSG:3857, what Leaflet displays) at
 a bounded size, coloured, encoded as PNG and embedded as a ``data:`` URI in a folium ``ImageOverlay`` at its true
-lat/lon bounds. Leaflet itself (vendored, BSD-2) is inlined too, so the page shows the overlays with no network; only
-the basemap tiles (and an Earth Engine layer, when an asset is given and Earth Engine answers) need the internet.
+lat/lon bounds. Leaflet itself (vendored, BSD-2) is inlined too and no other script or style sheet is linked, so the
+page shows the overlays with no network; only the basemap tiles (and an Earth Engine layer, when an asset is given
+and Earth Engine answers) need the internet.
 """
 
 from __future__ import annotations
@@ -247,6 +248,10 @@ def write_map_html(
         locate_control=False,
         layers_control=False,
     )
+    # The page draws image overlays, a legend and a layer control: Leaflet alone. folium's other defaults (jQuery,
+    # Bootstrap, Font Awesome, awesome-markers) are render-blocking CDN tags that would stall the page offline.
+    m.default_js = [(name, url) for name, url in m.default_js if name == "leaflet"]
+    m.default_css = [(name, url) for name, url in m.default_css if name == "leaflet_css"]
     if scene is not None:
         folium.raster_layers.ImageOverlay(
             image=scene.data_uri,
