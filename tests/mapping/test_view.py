@@ -72,7 +72,8 @@ def _screenshot(html: Path, shot: Path, *, budget_ms: int) -> np.ndarray:
     """Render ``html`` in headless Chromium with every host name unresolvable (no network, and no waiting on it)."""
     with tempfile.TemporaryDirectory() as profile:
         command = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
             "--host-resolver-rules=MAP * ~NOTFOUND", "--hide-scrollbars", f"--screenshot={shot}",
             "--window-size=1000,800", f"--virtual-time-budget={budget_ms}", html.as_uri(),
