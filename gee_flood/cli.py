@@ -273,6 +273,9 @@ def predict(
     overlap: Annotated[int, typer.Option("--overlap", help="Overlap between tiles in pixels.")] = 128,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")] = 8,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
+    runtime: Annotated[
+        str, typer.Option("--runtime", help="auto (ONNX Runtime on a CPU, torch on CUDA), torch, onnxruntime.")
+    ] = "auto",
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
     ] = None,
@@ -295,6 +298,7 @@ def predict(
         overlap=overlap,
         batch_size=batch_size,
         device=device,
+        runtime=runtime,
         threshold=threshold,
         scheduler=scheduler,
         workers=workers,

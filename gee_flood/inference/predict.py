@@ -30,7 +30,7 @@ from gee_flood import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
-from gee_flood.inference.runner import TileRunner, check_sar_only, runner_for
+from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only, runner_for
 from gee_flood.inference.source import SceneSource, describe_crs
 from gee_flood.inference.streaming import encode, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
@@ -49,6 +49,7 @@ class PredictOptions(BaseModel):
         overlap: Pixels shared by neighbouring tiles.
         batch_size: Tiles per forward pass.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
         threshold: Water probability threshold; None uses the checkpoint's.
         window: Blending window (``"hann"``; ``"uniform"`` only for comparisons).
         block_rows: Rows per Dask task (rounded up to a multiple of the 512-row output block).
@@ -61,6 +62,7 @@ class PredictOptions(BaseModel):
     overlap: int = 128
     batch_size: int = 8
     device: str | None = None
+    runtime: str = "auto"
     threshold: float | None = None
     window: Literal["hann", "uniform"] = "hann"
     block_rows: int = 2048
@@ -131,12 +133,13 @@ def _predict_block(
     plan: TilePlan,
     device: str | None,
     batch_size: int,
+    runtime: str,
     threshold: float,
     row_start: int,
     row_stop: int,
 ) -> tuple[int, np.ndarray]:
     """One Dask task: encoded rows ``[row_start, row_stop)`` of the scene."""
-    runner = runner_for(checkpoint, device=device, batch_size=batch_size)
+    runner = runner_for(checkpoint, device=device, batch_size=batch_size, runtime=runtime)
     parts = [
         encode(rows.probability, threshold)
         for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
@@ -214,6 +217,7 @@ def predict_scene(
     check_sar_only(loaded.card, checkpoint, source.modalities)
     threshold = _check_threshold(options.threshold if options.threshold is not None else loaded.card.labels.threshold)
     plan = TilePlan(source.height, source.width, options.tile, options.overlap, options.window)
+    check_runtime(options.runtime)
     _warn_resolution(source, loaded.card.pixel_size_m, console)
     scheduler = client if client is not None else options.scheduler
     tags = {
@@ -242,8 +246,10 @@ def predict_scene(
         )
         try:
             if scheduler is None:
-                runner = TileRunner(loaded, device=options.device, batch_size=options.batch_size)
-                device = str(runner.device)
+                runner = TileRunner(
+                    loaded, device=options.device, batch_size=options.batch_size, runtime=options.runtime
+                )
+                device = f"{runner.device} ({runner.runtime})"
                 with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
                     for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
                         writer.write_any(rows.row_start, encode(rows.probability, threshold))
@@ -312,6 +318,7 @@ def _run_on_dask(
                 plan,
                 options.device,
                 options.batch_size,
+                options.runtime,
                 threshold,
                 start,
                 stop,

@@ -1,11 +1,22 @@
-"""Run a SAR-only checkpoint on batches of tiles (normalisation from its card, ``torch.inference_mode``, CUDA)."""
+"""Run a SAR-only checkpoint on batches of tiles (normalisation from its card; ONNX Runtime on CPU, torch on CUDA).
+
+On a CPU the network is exported to ONNX in memory once per process and run by ONNX Runtime, which fuses batch norm
+into the convolutions and runs the depthwise convolutions of the default student faster than torch eager
+(``scripts/benchmark_speed.py`` measures both; docs/benchmarks.md#speed). On CUDA, or with ``runtime="torch"``, the
+torch module runs under ``torch.inference_mode`` in channels-last memory format.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import io
 import os
+import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -43,6 +54,72 @@ def resolve_device(device: str | None) -> torch.device:
     return resolved
 
 
+Runtime = Literal["auto", "torch", "onnxruntime"]
+#: torch.onnx.export keeps global state: one export at a time per process (Dask threads share the process).
+_EXPORT_LOCK = threading.Lock()
+#: One runner per checkpoint per process, built once even when several Dask threads ask at the same time.
+_RUNNER_LOCK = threading.Lock()
+RUNTIMES: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+
+
+def check_runtime(runtime: str | None) -> str:
+    """Return ``runtime`` (``None`` = ``"auto"``) if it names a runtime; raise a one-line error otherwise."""
+    runtime = runtime or "auto"
+    if runtime not in RUNTIMES:
+        raise InputError(f"--runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def resolve_runtime(runtime: str | None, device: torch.device) -> Literal["torch", "onnxruntime"]:
+    """The runtime to use: ``auto`` is ONNX Runtime on a CPU (when installed), torch on CUDA.
+
+    Raises:
+        InputError: An unknown runtime, or ONNX Runtime asked for on CUDA or when it is not installed.
+    """
+    runtime = check_runtime(runtime)
+    installed = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+    if runtime == "auto":
+        return "onnxruntime" if device.type == "cpu" and installed else "torch"
+    if runtime == "onnxruntime":
+        if device.type != "cpu":
+            raise InputError(f"--runtime onnxruntime runs on the CPU, not {device}; use --runtime torch on CUDA")
+        if not installed:
+            raise InputError("--runtime onnxruntime: the onnxruntime and onnx packages are not installed")
+    return runtime  # type: ignore[return-value]
+
+
+class OnnxTileModel:
+    """A network exported to ONNX (in memory, batch and tile size dynamic) and run by ONNX Runtime on the CPU.
+
+    Args:
+        model: The torch network (eval mode, on the CPU), ``(N, C, H, W)`` in, ``(N, 1, H, W)`` logits out.
+        in_channels: Its input channels.
+        threads: ONNX Runtime intra-op threads (default: torch's thread count).
+    """
+
+    def __init__(self, model: torch.nn.Module, in_channels: int, *, threads: int | None = None) -> None:
+        import onnxruntime
+
+        buffer = io.BytesIO()
+        example = torch.zeros(1, in_channels, 64, 64)
+        axes = {0: "batch", 2: "height", 3: "width"}
+        with _EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about shape checks that hold for any 32-multiple
+            torch.onnx.export(
+                model, (example,), buffer, input_names=["inputs"], output_names=["logits"],
+                dynamic_axes={"inputs": axes, "logits": axes}, opset_version=17, dynamo=False,
+            )  # fmt: skip
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Logits ``(N, 1, H, W)`` float32 for a ``(N, C, H, W)`` float32 batch."""
+        return self.session.run(None, {"inputs": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
 class TileRunner:
     """Turns raw VV, VH dB tiles into water probabilities with one checkpoint.
 
@@ -50,14 +127,23 @@ class TileRunner:
         loaded: The network and its card.
         device: Where to run (``None``: CUDA when present).
         batch_size: Tiles per forward pass.
+        runtime: ``auto`` (ONNX Runtime on a CPU, torch on CUDA), ``torch`` or ``onnxruntime``.
     """
 
-    def __init__(self, loaded: LoadedModel, *, device: str | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, device: str | None = None, batch_size: int = 8, runtime: str | None = "auto"
+    ) -> None:
         if batch_size < 1:
             raise InputError(f"--batch-size {batch_size}: expected at least 1")
         self.card = loaded.card
         self.device = resolve_device(device)
+        self.runtime = resolve_runtime(runtime, self.device)
         self.model = loaded.model.to(self.device).eval()
+        self._onnx: OnnxTileModel | None = None
+        if self.runtime == "onnxruntime":
+            self._onnx = OnnxTileModel(self.model, self.card.in_channels)
+        else:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.batch_size = batch_size
         self.modality = self.card.inputs[0].name
 
@@ -70,20 +156,27 @@ class TileRunner:
         out = np.empty((tiles.shape[0], tiles.shape[2], tiles.shape[3]), np.float32)
         with torch.inference_mode():
             for start in range(0, tiles.shape[0], self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(tiles[start : start + self.batch_size]))
-                logits = self.model(batch.to(self.device, non_blocking=True))
+                batch = tiles[start : start + self.batch_size]
+                if self._onnx is not None:
+                    logits = torch.from_numpy(self._onnx(batch))
+                else:
+                    inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+                    logits = self.model(inputs.contiguous(memory_format=torch.channels_last))
                 out[start : start + batch.shape[0]] = torch.sigmoid(logits[:, 0].float()).cpu().numpy()
         return out
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_runner(checkpoint: str, mtime_ns: int, device: str | None, batch_size: int) -> TileRunner:
-    return TileRunner(load_model(checkpoint), device=device, batch_size=batch_size)
+def _cached_runner(checkpoint: str, mtime_ns: int, device: str | None, batch_size: int, runtime: str) -> TileRunner:
+    return TileRunner(load_model(checkpoint), device=device, batch_size=batch_size, runtime=runtime)
 
 
-def runner_for(checkpoint: str | os.PathLike[str], *, device: str | None, batch_size: int) -> TileRunner:
+def runner_for(
+    checkpoint: str | os.PathLike[str], *, device: str | None, batch_size: int, runtime: str | None = "auto"
+) -> TileRunner:
     """A :class:`TileRunner` for ``checkpoint``, loaded once per process (Dask workers reuse it across tasks)."""
     path = Path(checkpoint).resolve()
     if not path.is_file():
         raise InputError(f"{checkpoint}: checkpoint file not found")
-    return _cached_runner(str(path), path.stat().st_mtime_ns, device, batch_size)
+    with _RUNNER_LOCK:
+        return _cached_runner(str(path), path.stat().st_mtime_ns, device, batch_size, runtime or "auto")

@@ -267,6 +267,8 @@ def test_aoi_cuts_the_scene_to_its_window(tmp_path, scene, student_ckpt):
         (["--date", "2019-03-15"], "--date applies to --aoi"),
         (["--tile", "100"], "--tile 100"),
         (["--threshold", "1.5"], "--threshold 1.5"),
+        (["--runtime", "tensorrt"], "--runtime 'tensorrt': expected one of auto, torch, onnxruntime"),
+        (["--runtime", "onnxruntime", "--device", "cuda"], "--device cuda"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, scene, student_ckpt, args, message):
