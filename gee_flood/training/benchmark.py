@@ -296,15 +296,15 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         "# OMBRIA benchmark (Protocol A)",
         "",
         "Measured by `python scripts/benchmark_ombria.py` (see README, section Training). Flooded-class scores on",
-        f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over seeds {seeds} (n = {len(runs)}).",
+        f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over the seeds of each row ({seeds}).",
         "Labelled subset: f = 10 % of `train` by a seeded permutation; 12 of its chips are held out for validation",
         "(checkpoint selection and probability threshold) in every trained row; the unlabelled pool is read without",
         "masks. Every trained row: same optimizer steps, batch, crop; SAR rows share one architecture.",
         "",
     ]
     header = (
-        "| setting | row | inputs | total IoU | F1 | omission | commission | mean per-image IoU | val IoU |\n"
-        "|---|---|---|---|---|---|---|---|---|"
+        "| setting | row | inputs | seeds | total IoU | F1 | omission | commission | mean per-image IoU | val IoU |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
     )
     for setting in SETTINGS:
         rows = [row for row in payload["rows"] if row["setting"] == setting]
@@ -316,9 +316,14 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             if row.get("teacher_inputs"):
                 teachers = " and ".join(" + ".join(one) for one in row["teacher_inputs"])
                 inputs += f" (teacher{'s, averaged' if len(row['teacher_inputs']) > 1 else ''}: {teachers})"
-            cells = [f"{100 * row[f'{m}_mean']:.1f} ± {100 * row[f'{m}_std']:.1f}" for m in METRICS]
+            several = len(row["seeds"]) > 1  # a single seed has no spread to show
+            cells = [
+                f"{100 * row[f'{m}_mean']:.1f}" + (f" ± {100 * row[f'{m}_std']:.1f}" if several else "")
+                for m in METRICS
+            ]
             val = f"{100 * row['val_iou_mean']:.1f}" if "val_iou_mean" in row else "–"
-            lines.append(f"| {setting} | {row['name']} | {inputs} | " + " | ".join(cells) + f" | {val} |")
+            seeds = ", ".join(str(seed) for seed in row["seeds"])
+            lines.append(f"| {setting} | {row['name']} | {inputs} | {seeds} | " + " | ".join(cells) + f" | {val} |")
         lines.append("")
     lines += [
         "## Student against the SAR baselines (total IoU points, paired by seed)",

@@ -35,8 +35,16 @@ def test_merge_reports_mean_std_and_paired_gaps(tmp_path):
     assert weak_gap["meets_target"] and weak_gap["gap_exceeds_spread"]
     text = md_path.read_text()
     assert "| single-date | student |" in text and "61.0 ± 1.4" in text
+    assert "| 0, 1 | 61.0 ± 1.4 |" in text  # the seeds of each row, then mean ± std
     with pytest.raises(InputError, match="no seed"):
         merge_results(tmp_path / "empty")
+
+
+def test_a_row_of_one_seed_shows_no_spread(tmp_path):
+    _seed_file(tmp_path, 3, student=0.60, weak=0.50)
+    _, md_path = merge_results(tmp_path)
+    line = next(line for line in md_path.read_text().splitlines() if line.startswith("| single-date | student |"))
+    assert "| 3 | 60.0 |" in line and "±" not in line
 
 
 def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
