@@ -274,7 +274,7 @@ def _comparisons(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> list[d
             if not seeds:
                 continue
             gaps = 100 * np.array([student[s] - other[s] for s in seeds])
-            std = float(gaps.std(ddof=1)) if len(gaps) > 1 else float("nan")
+            std = float(gaps.std(ddof=1)) if len(gaps) > 1 else None  # one seed: no spread (JSON null)
             out.append(
                 {
                     "setting": setting,
@@ -284,7 +284,7 @@ def _comparisons(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> list[d
                     "per_seed": {str(s): float(g) for s, g in zip(seeds, gaps, strict=True)},
                     "target_points": target,
                     "meets_target": bool(gaps.mean() >= target),
-                    "gap_exceeds_spread": bool(len(gaps) > 1 and abs(gaps.mean()) > std),
+                    "gap_exceeds_spread": bool(std is not None and abs(gaps.mean()) > std),
                 }
             )
     return out
@@ -334,8 +334,9 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     for comparison in payload["comparisons"]:
         per_seed = ", ".join(f"{g:+.1f}" for g in comparison["per_seed"].values())
         lines.append(
-            f"| {comparison['setting']} | {comparison['student_minus']} | {comparison['gap_points_mean']:+.1f} ± "
-            f"{comparison['gap_points_std']:.1f} | {per_seed} | ≥ {comparison['target_points']:+.1f} | "
+            f"| {comparison['setting']} | {comparison['student_minus']} | {comparison['gap_points_mean']:+.1f}"
+            + ("" if comparison["gap_points_std"] is None else f" ± {comparison['gap_points_std']:.1f}")
+            + f" | {per_seed} | ≥ {comparison['target_points']:+.1f} | "
             f"{'yes' if comparison['meets_target'] else 'no'} | {'yes' if comparison['gap_exceeds_spread'] else 'no'} |"
         )
     lines += ["", "## Compute", ""]
