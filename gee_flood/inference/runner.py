@@ -54,7 +54,6 @@ def resolve_device(device: str | None) -> torch.device:
     return resolved
 
 
-Runtime = Literal["auto", "torch", "onnxruntime"]
 #: torch.onnx.export keeps global state: one export at a time per process (Dask threads share the process).
 _EXPORT_LOCK = threading.Lock()
 #: One runner per checkpoint per process, built once even when several Dask threads ask at the same time.
