@@ -207,6 +207,7 @@ def measure_training(threads: int, steps: int, batch: int) -> dict[str, Any]:
         runs = [
             ("teacher", ["s1", "s2"], None),
             ("student", ["s1"], None),
+            ("student-nchw", ["s1"], None),
             ("student-unet-resnet34", ["s1"], {"name": "Unet", "encoder_name": "resnet34", "encoder_depth": 5}),
         ]
         for name, inputs, architecture in runs:
@@ -216,7 +217,8 @@ def measure_training(threads: int, steps: int, batch: int) -> dict[str, Any]:
                 "data": {"dataset": "memory", "inputs": inputs, "crop_size": 128},
                 "optim": {"lr": 0.002, "batch_size": batch, "max_steps": steps, "warmup_steps": 0},
                 "trainer": {"seed": 0, "output_dir": work, "run_name": name, "val_every_steps": 10 * steps,
-                            "progress_bar": False, "save_last": False, "threads": threads},
+                            "progress_bar": False, "save_last": False, "threads": threads,
+                            "channels_last": name != "student-nchw"},
             }  # fmt: skip
             if architecture is not None:
                 raw["model"] = {"architecture": architecture}
@@ -327,6 +329,8 @@ def main(
     if training:
         speeds = [f"{name} {v['images_per_second']:.1f}" for name, v in training.items() if name != "peak_rss_mib"]
         print(f"training images/s (128 px crops, batch {train_batch}): " + ", ".join(speeds))
+        layout = training["student"]["images_per_second"] / training["student-nchw"]["images_per_second"]
+        print(f"student training, channels-last vs NCHW: {layout:.2f}x")
     if json_out is not None:
         payload = {"machine": machine, "matmul_gflops": peak, "inference": rows, "training": training,
                    "ratios": ratios, "default": list(DEFAULT)}  # fmt: skip

@@ -220,6 +220,7 @@ class TrainerConfig(_Strict):
         devices: Devices per node (``auto``, a count, or a list); more than one uses DDP.
         num_nodes: Nodes for multi-node DDP.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) or a Lightning precision string.
+        channels_last: Train in the channels-last memory layout (faster on CPU and on CUDA tensor cores).
         val_every_steps: Validate every this many optimizer steps (and at the end).
         early_stopping_patience: Stop after this many validations without improvement (None = never).
         num_workers: DataLoader workers.
@@ -237,6 +238,7 @@ class TrainerConfig(_Strict):
     devices: int | str | list[int] = "auto"
     num_nodes: int = Field(1, ge=1)
     precision: str = "auto"
+    channels_last: bool = True
     val_every_steps: int = Field(100, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
     num_workers: int = Field(0, ge=0)

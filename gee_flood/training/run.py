@@ -149,6 +149,7 @@ def train(
         teacher=teachers[0].model if online else None,
         teacher_card=teachers[0].card if online else None,
         encoder_weights=config.model.encoder_weights,
+        channels_last=config.trainer.channels_last,
     )
     train_loader, val_loader = _loaders(config, train_chips, validation_chips)
     checkpoint_dir = run_dir / "checkpoints"

@@ -10,6 +10,7 @@ from gee_flood.errors import DataError, InputError
 from gee_flood.evaluation.metrics import MetricAccumulator
 from gee_flood.models import CheckpointPredictor, load_model, read_card
 from gee_flood.training import read_metrics, train
+from gee_flood.training.module import FloodSegmentationModule
 
 
 def test_training_lowers_the_loss_and_writes_the_run_directory(tmp_path):
@@ -198,3 +199,24 @@ def test_ema_weights_and_last_checkpoint_selection(tmp_path):
     averaged = {k[len("model.") :]: v for k, v in last["state_dict"].items() if k.startswith("model.")}
     assert all(torch.equal(slim[k], averaged[k]) for k in slim)
     assert int(last["averaging_state"]["n_averaged"]) == 12  # one EMA update per optimizer step
+
+
+def test_channels_last_changes_the_layout_not_the_training(tmp_path):
+    chips = synthetic_chips(6, seed=8)
+    states = {}
+    for layout in (True, False):
+        config = tiny_config(
+            "baseline", tmp_path / str(layout), kind="supervised", steps=8, data={"crop_size": 16},
+            trainer={"channels_last": layout},
+        )  # fmt: skip
+        checkpoint = train(config, splits=splits_of(chips[:4], chips[4:])).checkpoint
+        states[layout] = torch.load(checkpoint, weights_only=False)["state_dict"]
+        loaded = load_model(checkpoint).model
+        assert loaded(torch.randn(1, 2, 32, 32)).shape == (1, 1, 32, 32)  # a plain NCHW model either way
+        module = FloodSegmentationModule(read_card(checkpoint), config.optim, config.loss, channels_last=layout)
+        conv = next(p for p in module.model.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[-1] > 1)
+        assert conv.is_contiguous(memory_format=torch.channels_last) == layout
+        assert module(torch.randn(2, 2, 32, 32)).shape == (2, 32, 32)
+    assert states[True].keys() == states[False].keys()
+    # same seed, same data: the weights agree up to float summation order (amplified by 8 Adam steps)
+    assert all(torch.allclose(states[True][k].float(), states[False][k].float(), atol=1e-2) for k in states[True])
