@@ -40,7 +40,7 @@ class FloodSegmentationModule(L.LightningModule):
         teacher: Frozen teacher network for online distillation (not saved in checkpoints).
         teacher_card: The teacher's card (for its size multiple).
         encoder_weights: Pretrained encoder weights for the first build (None = random).
-        channels_last: Keep weights and inputs channels-last (about 1.15x faster steps on 2 CPU cores,
+        channels_last: Keep weights and inputs channels-last (1.15-1.4x faster steps on 2 CPU cores,
             ``scripts/benchmark_speed.py``; the layout tensor cores prefer on CUDA). State dicts load into either.
     """
 
