@@ -93,7 +93,7 @@ class BenchmarkOptions:
     configs_dir: Path
     work_dir: Path
     results_dir: Path
-    settings: Sequence[str] = ("single-date", "bi-temporal")
+    settings: Sequence[str] = ("single-date",)
     max_steps: int | None = None
     threads: int = 2
     labelled_fraction: float = 0.1
@@ -135,7 +135,11 @@ def otsu_row(test: ChipDataset, *, progress: bool = False) -> dict[str, float]:
 
 
 def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
-    """Run every row of every setting for one seed and write ``seeds/seed<seed>.json``; return its path."""
+    """Run every row of every setting for one seed and write ``seeds/seed<seed>.json``; return its path.
+
+    Where the seed file exists, its rows of the settings not run now are kept, so a setting can be added by a
+    later invocation (``--settings bi-temporal``); rows of the settings run now are replaced.
+    """
     if not (options.data_root / "OmbriaS1").is_dir():
         raise InputError(f"{options.data_root}: OMBRIA not found (expected OmbriaS1/ and OmbriaS2/ inside)")
     torch.set_num_threads(options.threads)
@@ -190,20 +194,45 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
             f"seed {seed} {setting:11s} {row:17s} test total IoU {scores['total_iou']:.4f} "
             f"(val {result.best_val_iou:.4f}, {info['wall_seconds']:.0f} s)"
         )
+    invocation = {
+        "settings": list(options.settings),
+        "wall_seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "threads": options.threads,
+    }
+    path = options.results_dir / "seeds" / f"seed{seed}.json"
+    invocations = [invocation]
+    if path.is_file():  # a later invocation for other settings adds its rows to the seed's file
+        earlier = json.loads(path.read_text())
+        kept = [row for row in earlier["rows"] if row["setting"] not in options.settings]
+        if kept:
+            rows = sorted([*kept, *rows], key=lambda row: SETTINGS.index(row["setting"]))
+            invocations = [
+                *[one for one in _invocations(earlier) if not set(one["settings"]) <= set(options.settings)],
+                invocation,
+            ]
     payload = {
         "seed": seed,
         "labelled_fraction": options.labelled_fraction,
         "student_teachers": list(options.student_teachers),
-        "wall_seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu_started,
+        "wall_seconds": sum(one["wall_seconds"] for one in invocations),
+        "cpu_seconds": sum(one["cpu_seconds"] for one in invocations),
         "threads": options.threads,
+        "invocations": invocations,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch": torch.__version__,
         "rows": rows,
     }
-    path = options.results_dir / "seeds" / f"seed{seed}.json"
     write_json_atomic(path, payload)
     return path
+
+
+def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The benchmark invocations behind one seed file (files of older versions hold one, implicitly)."""
+    if "invocations" in run:
+        return run["invocations"]
+    settings = list(dict.fromkeys(row["setting"] for row in run["rows"]))
+    return [{"settings": settings, **{key: run[key] for key in ("wall_seconds", "cpu_seconds", "threads")}}]
 
 
 def _row(
@@ -219,9 +248,18 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
         raise InputError(f"{results_dir / 'seeds'}: no seed*.json results to merge")
     runs = [json.loads(path.read_text()) for path in seed_files]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for run in runs:
+    steps_seen: dict[int, Path] = {}
+    for path, run in zip(seed_files, runs, strict=True):
         for row in run["rows"]:
             grouped.setdefault((row["setting"], row["name"]), []).append(row)
+            if "steps" in row:
+                steps_seen.setdefault(int(row["steps"]), path)
+    if len(steps_seen) > 1:  # a mean over seeds of different schedules would be no row at all
+        found = ", ".join(f"{steps} steps in {path.name}" for steps, path in sorted(steps_seen.items()))
+        raise InputError(
+            f"{results_dir / 'seeds'}: seed files mix training schedules ({found}); "
+            "expected every trained row of every seed at the same steps (move the old seed files away)"
+        )
     merged: list[dict[str, Any]] = []
     for setting in SETTINGS:
         for name in ROW_ORDER:
@@ -254,6 +292,7 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
         "seed_wall_seconds": {str(run["seed"]): run["wall_seconds"] for run in runs},
         "seed_cpu_seconds": {str(run["seed"]): run["cpu_seconds"] for run in runs},
         "student_teachers": runs[0].get("student_teachers"),
+        "steps": next(iter(steps_seen), None),
         "rows": merged,
         "comparisons": comparisons,
     }
@@ -299,7 +338,9 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over the seeds of each row ({seeds}).",
         "Labelled subset: f = 10 % of `train` by a seeded permutation; 12 of its chips are held out for validation",
         "(checkpoint selection and probability threshold) in every trained row; the unlabelled pool is read without",
-        "masks. Every trained row: same optimizer steps, batch, crop; SAR rows share one architecture.",
+        "masks. Every trained row: same optimizer steps"
+        + (f" ({payload['steps']})" if payload.get("steps") else "")
+        + ", batch, crop; SAR rows share one architecture.",
         "",
     ]
     header = (
@@ -341,9 +382,11 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         )
     lines += ["", "## Compute", ""]
     for run in runs:
-        lines.append(
-            f"- seed {run['seed']}: {run['wall_seconds'] / 60:.1f} min wall, {run['cpu_seconds'] / 60:.1f} min CPU "
-            f"({run['threads']} torch threads, {run['machine']}, torch {run['torch']})"
-        )
+        for one in _invocations(run):
+            lines.append(
+                f"- seed {run['seed']}, {' + '.join(one['settings'])}: {one['wall_seconds'] / 60:.1f} min wall, "
+                f"{one['cpu_seconds'] / 60:.1f} min CPU ({one['threads']} torch threads, {run['machine']}, "
+                f"torch {run['torch']})"
+            )
     lines.append("")
     return "\n".join(lines)

@@ -10,10 +10,12 @@ from gee_flood.training.benchmark import BenchmarkOptions, merge_results, run_se
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def _seed_file(results: Path, seed: int, student: float, weak: float) -> None:
+def _seed_file(results: Path, seed: int, student: float, weak: float, steps: int = 1000) -> None:
     rows = []
     for name, iou in (("otsu", 0.4), ("weak", weak), ("supervised-subset", 0.5), ("student", student)):
         row = {"name": name, "setting": "single-date", "labelled_fraction": 0.1, "seed": seed, "total_iou": iou}
+        if name != "otsu":
+            row["steps"] = steps
         row.update({"f1": 0.6, "omission": 0.2, "commission": 0.1, "mean_iou": iou - 0.05})
         rows.append(row)
     payload = {"seed": seed, "wall_seconds": 60.0, "cpu_seconds": 100.0, "threads": 2, "machine": "x", "torch": "t"}
@@ -36,8 +38,17 @@ def test_merge_reports_mean_std_and_paired_gaps(tmp_path):
     text = md_path.read_text()
     assert "| single-date | student |" in text and "61.0 ± 1.4" in text
     assert "| 0, 1 | 61.0 ± 1.4 |" in text  # the seeds of each row, then mean ± std
+    assert merged["steps"] == 1000 and "same optimizer steps (1000)" in text
     with pytest.raises(InputError, match="no seed"):
         merge_results(tmp_path / "empty")
+
+
+def test_merge_refuses_seeds_of_different_schedules(tmp_path):
+    _seed_file(tmp_path, 0, student=0.60, weak=0.50, steps=400)
+    _seed_file(tmp_path, 1, student=0.62, weak=0.54, steps=1000)
+    with pytest.raises(InputError, match=r"mix training schedules \(400 steps in seed0.json, 1000 steps in seed1.json"):
+        merge_results(tmp_path)
+    assert not (tmp_path / "ombria.md").exists()
 
 
 def test_a_row_of_one_seed_shows_no_spread(tmp_path):
@@ -69,5 +80,18 @@ def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
     assert student["unlabelled_chips"] == 6 and student["labelled_chips"] == 4
     assert student["teacher_inputs"] == [["s1_uint8", "s2_falsecolor_uint8"]]
     assert next(r for r in rows if r["name"] == "weak")["labelled_chips"] == 10
-    merge_results(tmp_path / "results")
-    assert (tmp_path / "results" / "ombria.md").is_file()
+    options.settings = ("bi-temporal",)  # a later invocation adds a setting to the same seed file
+    options.student_teachers = ("bi-temporal",)
+    run_seed(options, 0, log=lambda line: None)
+    both = json.loads(path.read_text())
+    assert [(r["setting"], r["name"]) for r in both["rows"]][: len(rows)] == [("single-date", r["name"]) for r in rows]
+    assert [r["name"] for r in both["rows"] if r["setting"] == "bi-temporal"] == [
+        "otsu",
+        "teacher",
+        "student",
+        "supervised-subset",
+        "supervised-all",
+    ]
+    assert [one["settings"] for one in both["invocations"]] == [["single-date"], ["bi-temporal"]]
+    _, md_path = merge_results(tmp_path / "results")
+    assert "## bi-temporal" in md_path.read_text() and "seed 0, bi-temporal:" in md_path.read_text()
