@@ -323,9 +323,7 @@ def config_from_dict(
 
 def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     data = yaml.safe_load(yaml.safe_dump(raw))  # deep copy of plain data
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
+    for dotted, value in overrides.items():  # a None value sets null (``--set data.labelled_share=null``)
         node = data
         parts = dotted.split(".")
         for part in parts[:-1]:

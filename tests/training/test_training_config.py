@@ -19,8 +19,11 @@ def test_every_committed_config_validates(path):
 def test_overrides_and_run_name(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"role": "teacher", "data": {"inputs": ["s1", "s2"]}}))
-    config = load_config(path, {"trainer.seed": 3, "optim.max_steps": 7, "trainer.output_dir": "out", "x.y": None})
+    config = load_config(path, {"trainer.seed": 3, "optim.max_steps": 7, "trainer.output_dir": "out"})
     assert (config.trainer.seed, config.optim.max_steps, str(config.trainer.output_dir)) == (3, 7, "out")
+    student = Path(__file__).resolve().parents[2] / "configs" / "ombria_student.yaml"
+    assert load_config(student).data.labelled_share == 0.5
+    assert load_config(student, parse_set_options(["data.labelled_share=null"])).data.labelled_share is None
     assert config.name == "teacher-seed3"
     assert parse_set_options(["optim.lr=0.01", "data.inputs=[s1, s1_pre]"]) == {
         "optim.lr": 0.01,
