@@ -41,7 +41,7 @@ def main(
         int | None, typer.Option(help="Optimizer steps of every trained row (default: the configs').")
     ] = None,
     settings: Annotated[
-        str, typer.Option(help="Comma-separated settings to run (bi-temporal: extra rows, about 35 min a seed).")
+        str, typer.Option(help="Comma-separated settings to run (bi-temporal: extra rows, ~40 min a seed, estimated).")
     ] = "single-date",
     student_teacher: Annotated[
         str,
