@@ -207,10 +207,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         kept = [row for row in earlier["rows"] if row["setting"] not in options.settings]
         if kept:
             rows = sorted([*kept, *rows], key=lambda row: SETTINGS.index(row["setting"]))
-            invocations = [
-                *[one for one in _invocations(earlier) if not set(one["settings"]) <= set(options.settings)],
-                invocation,
-            ]
+            invocations = [*kept_invocations(earlier, options.settings), invocation]
     payload = {
         "seed": seed,
         "labelled_fraction": options.labelled_fraction,
@@ -233,6 +230,32 @@ def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:
         return run["invocations"]
     settings = list(dict.fromkeys(row["setting"] for row in run["rows"]))
     return [{"settings": settings, **{key: run[key] for key in ("wall_seconds", "cpu_seconds", "threads")}}]
+
+
+def kept_invocations(earlier: dict[str, Any], settings: Sequence[str]) -> list[dict[str, Any]]:
+    """The invocations of an earlier seed file that still stand behind its rows once ``settings`` are re-run.
+
+    An invocation that ran only settings re-run now is dropped. One that also ran other settings is kept for those,
+    less the wall and CPU seconds of its rows being replaced, so that the seed's summed time does not count them
+    twice (a teacher trained only to teach a student is no row: its time stays with the invocation that trained it).
+    """
+    replaced = [row for row in earlier["rows"] if row["setting"] in settings]
+    kept = []
+    for one in _invocations(earlier):
+        left = [setting for setting in one["settings"] if setting not in settings]
+        if not left:
+            continue
+        if len(left) < len(one["settings"]):
+            gone = [row for row in replaced if row["setting"] in one["settings"]]
+            one = {
+                **one,
+                "settings": left,
+                "replaced_settings": [setting for setting in one["settings"] if setting in settings],
+                "wall_seconds": one["wall_seconds"] - sum(row.get("wall_seconds", 0.0) for row in gone),
+                "cpu_seconds": one["cpu_seconds"] - sum(row.get("cpu_seconds", 0.0) for row in gone),
+            }
+        kept.append(one)
+    return kept
 
 
 def _row(

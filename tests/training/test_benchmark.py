@@ -5,7 +5,7 @@ import pytest
 from conftest import TINY_OMBRIA, fake_ombria
 
 from gee_flood.errors import InputError
-from gee_flood.training.benchmark import BenchmarkOptions, merge_results, run_seed
+from gee_flood.training.benchmark import BenchmarkOptions, kept_invocations, merge_results, run_seed
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -56,6 +56,28 @@ def test_a_row_of_one_seed_shows_no_spread(tmp_path):
     _, md_path = merge_results(tmp_path)
     line = next(line for line in md_path.read_text().splitlines() if line.startswith("| single-date | student |"))
     assert "| 3 | 60.0 |" in line and "±" not in line
+
+
+def test_rerunning_one_setting_keeps_only_the_time_of_the_rows_that_stay():
+    row = {"labelled_fraction": 0.1, "seed": 0}
+    earlier = {
+        "rows": [
+            {**row, "name": "otsu", "setting": "single-date"},
+            {**row, "name": "student", "setting": "single-date", "wall_seconds": 10.0, "cpu_seconds": 15.0},
+            {**row, "name": "otsu", "setting": "bi-temporal"},
+            {**row, "name": "teacher", "setting": "bi-temporal", "wall_seconds": 20.0, "cpu_seconds": 30.0},
+            {**row, "name": "student", "setting": "bi-temporal", "wall_seconds": 25.0, "cpu_seconds": 40.0},
+        ],
+        "invocations": [
+            {"settings": ["single-date", "bi-temporal"], "wall_seconds": 100.0, "cpu_seconds": 150.0, "threads": 2}
+        ],
+    }
+    (kept,) = kept_invocations(earlier, ["bi-temporal"])
+    assert kept["settings"] == ["single-date"] and kept["replaced_settings"] == ["bi-temporal"]
+    assert kept["wall_seconds"] == pytest.approx(55.0) and kept["cpu_seconds"] == pytest.approx(80.0)
+    assert earlier["invocations"][0]["wall_seconds"] == 100.0  # the earlier file's record is not changed in place
+    assert kept_invocations(earlier, ["single-date", "bi-temporal"]) == []
+    assert kept_invocations(earlier, ["other"]) == earlier["invocations"]
 
 
 def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
