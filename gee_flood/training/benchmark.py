@@ -406,10 +406,10 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     lines += ["", "## Compute", ""]
     for run in runs:
         for one in _invocations(run):
+            threads = f"{one['threads']} torch thread{'' if one['threads'] == 1 else 's'}"
             lines.append(
                 f"- seed {run['seed']}, {' + '.join(one['settings'])}: {one['wall_seconds'] / 60:.1f} min wall, "
-                f"{one['cpu_seconds'] / 60:.1f} min CPU ({one['threads']} torch threads, {run['machine']}, "
-                f"torch {run['torch']})"
+                f"{one['cpu_seconds'] / 60:.1f} min CPU ({threads}, {run['machine']}, torch {run['torch']})"
             )
     lines.append("")
     return "\n".join(lines)
