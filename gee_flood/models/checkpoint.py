@@ -4,16 +4,26 @@ A gee-flood checkpoint is a ``torch.save`` dict with at least ``"state_dict"`` a
 as plain JSON-compatible data). Lightning checkpoints written by :mod:`gee_flood.training` have the same two keys
 (the Lightning module stores the network as ``self.model``, so its keys carry a ``"model."`` prefix that
 :func:`load_model` strips).
+
+Checkpoints are data, not code: they are read with ``torch.load(..., weights_only=True)``, which accepts tensors
+and plain containers/numbers/strings and never calls a Python object named in the file. A file that needs more
+(a pickled class, a function to call) is refused with a one-line :class:`InputError`; a file the user trusts can
+be rewritten as plain data once with :func:`convert_trusted_checkpoint`.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from gee_flood._io import atomic_path
@@ -53,7 +63,11 @@ class LoadedModel:
 
 
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | os.PathLike[str]) -> Path:
-    """Save ``model`` weights with its card, atomically, and return the path."""
+    """Save ``model`` weights with its card, atomically, and return the path.
+
+    The file holds plain data only (tensors, and the card as JSON-compatible values), so it loads with
+    ``torch.load(path, weights_only=True)``.
+    """
     payload = {"state_dict": model.state_dict(), CARD_KEY: card.model_dump(mode="json")}
     final = Path(path)
     with atomic_path(final) as tmp:
@@ -62,8 +76,9 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | os.PathLike[s
 
 
 def read_card(path: str | os.PathLike[str]) -> ModelCard:
-    """Read only the card of a checkpoint."""
-    return ModelCard.model_validate(_load_payload(Path(path))[CARD_KEY])
+    """Read only the card of a checkpoint (refusing, unread, one that holds Python objects; see :func:`load_model`)."""
+    checkpoint = Path(path)
+    return _card(_load_payload(checkpoint), checkpoint)
 
 
 def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> LoadedModel:
@@ -77,14 +92,55 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
         The network (eval mode) and its card.
 
     Raises:
-        InputError: If the file is missing, is not a checkpoint, or is not a gee-flood checkpoint.
+        InputError: If the file is missing, is not a checkpoint, holds Python objects beyond plain data (refused
+            unread), or is not a gee-flood checkpoint.
     """
     checkpoint = Path(path)
     payload = _load_payload(checkpoint, map_location=map_location)
-    card = ModelCard.model_validate(payload[CARD_KEY])
+    model, card = _model_from_payload(payload, checkpoint)
+    return LoadedModel(model=model, card=card, source=checkpoint)
+
+
+def convert_trusted_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Rewrite a checkpoint that holds Python objects as a plain-data gee-flood checkpoint.
+
+    Only for a file whose source you trust: ``src`` is unpickled with ``weights_only=False``, which runs whatever
+    code the file names. The result at ``dst`` holds the weights and the card only (as :func:`save_checkpoint`
+    writes them) and loads with ``weights_only=True``.
+
+    Args:
+        src: The trusted checkpoint (a dict with ``"state_dict"`` and ``"gee_flood_card"``, the card as data or as a
+            :class:`ModelCard`).
+        dst: Where to write the converted checkpoint (atomically).
+
+    Returns:
+        ``dst``.
+
+    Raises:
+        InputError: If ``src`` is missing or unreadable, is not a gee-flood checkpoint, or its weights do not match
+            its card.
+    """
+    source = Path(src)
+    if not source.is_file():
+        raise InputError(f"{source}: checkpoint file not found")
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=False)  # trusted by the caller
+    except Exception as error:  # torch raises many types for non-checkpoint files
+        raise InputError(f"{source}: not a readable PyTorch checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, Mapping) or CARD_KEY not in payload:
+        raise InputError(f"{source}: not a gee-flood checkpoint (no model card inside)")
+    card = payload[CARD_KEY]
+    plain = {**payload, CARD_KEY: card.model_dump(mode="json") if isinstance(card, ModelCard) else card}
+    model, model_card = _model_from_payload(plain, source)
+    return save_checkpoint(model, model_card, dst)
+
+
+def _model_from_payload(payload: Mapping[str, Any], checkpoint: Path) -> tuple[nn.Module, ModelCard]:
+    """Build the network of a loaded checkpoint's card and load its weights (eval mode)."""
+    card = _card(payload, checkpoint)
     model = build_model(card)
     state = payload.get("state_dict")
-    if not isinstance(state, dict):
+    if not isinstance(state, Mapping):
         raise InputError(f"{checkpoint}: checkpoint has no state_dict")
     if any(key.startswith("model.") for key in state):
         state = {key[len("model.") :]: value for key, value in state.items() if key.startswith("model.")}
@@ -94,16 +150,45 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{checkpoint}: weights do not match the architecture in its card ({first})") from None
     model.eval()
-    return LoadedModel(model=model, card=card, source=checkpoint)
+    return model, card
+
+
+def _card(payload: Mapping[str, Any], checkpoint: Path) -> ModelCard:
+    """Validate the card of a loaded checkpoint."""
+    try:
+        return ModelCard.model_validate(payload[CARD_KEY])
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "card"
+        raise InputError(f"{checkpoint}: invalid model card ({where}: {first['msg']})") from None
 
 
 def _load_payload(path: Path, *, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint as plain data (``weights_only=True``); never run code named in the file."""
     if not path.is_file():
         raise InputError(f"{path}: checkpoint file not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for non-checkpoint files
+        if _holds_python_objects(path, error):
+            raise InputError(
+                f"{path}: refused: the checkpoint contains Python objects that would run code on load (not plain "
+                "tensors/data); if you trust its source, convert it once with "
+                f"gee_flood.models.checkpoint.convert_trusted_checkpoint({str(path)!r}, 'converted.ckpt')"
+            ) from None
         raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(error).__name__})") from None
     if not isinstance(payload, dict) or CARD_KEY not in payload:
         raise InputError(f"{path}: not a gee-flood checkpoint (no model card inside)")
     return payload
+
+
+def _holds_python_objects(path: Path, error: Exception) -> bool:
+    """Tell a checkpoint refused by the weights-only unpickler from a file that is not a checkpoint at all.
+
+    The weights-only unpickler raises :class:`pickle.UnpicklingError` both for a pickle that names a disallowed
+    global (a class to build, a function to call) and for bytes that are not a pickle. A torch zip archive whose
+    pickle was refused, or a legacy file refused for a ``GLOBAL``, holds Python objects; anything else is junk.
+    """
+    if not isinstance(error, pickle.UnpicklingError):
+        return False
+    return zipfile.is_zipfile(path) or "GLOBAL" in str(error)

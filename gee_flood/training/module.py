@@ -6,7 +6,10 @@ batch). Validation pools confusion counts at a grid of probability thresholds (t
 DDP processes) and logs the water IoU at 0.5 and at the best threshold; the best threshold is written into the
 card, so a checkpoint predicts with the threshold tuned on validation data.
 
-Every checkpoint Lightning saves carries ``gee_flood_card`` so :func:`gee_flood.models.load_model` reads it.
+Every checkpoint Lightning saves carries ``gee_flood_card`` so :func:`gee_flood.models.load_model` reads it, and
+holds plain data only (tensors, numbers, strings, containers: weights, optimiser/scheduler/callback/loop states
+and the card as JSON-compatible values), so it loads with ``torch.load(..., weights_only=True)``. The module saves
+no hyper-parameters (they would be config objects); the card and the run's ``config.yaml`` describe the run.
 """
 
 from __future__ import annotations
@@ -181,7 +184,17 @@ class FloodSegmentationModule(L.LightningModule):
         return card
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the model card so :func:`gee_flood.models.load_model` can rebuild the network."""
+        """Store the model card (as plain data) so :func:`gee_flood.models.load_model` can rebuild the network.
+
+        Hyper-parameters are never stored: Lightning would save them as Python objects (configs, cards), which
+        ``weights_only=True`` loading refuses.
+        """
+        for key in (
+            self.CHECKPOINT_HYPER_PARAMS_KEY,
+            self.CHECKPOINT_HYPER_PARAMS_NAME,
+            self.CHECKPOINT_HYPER_PARAMS_TYPE,
+        ):
+            checkpoint.pop(key, None)
         checkpoint[CARD_KEY] = self.current_card().model_dump(mode="json")
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

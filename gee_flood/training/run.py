@@ -9,6 +9,9 @@ The run directory gets::
     RUN/checkpoints/last.ckpt  # Lightning checkpoint at the end
     RUN/model.ckpt             # the best weights + card only (what predict/evaluate need)
     RUN/summary.json           # sizes, best validation IoU, tuned threshold, wall time, steps/s
+
+The three checkpoints hold plain data only and are read back with ``torch.load(..., weights_only=True)``
+(:func:`gee_flood.models.load_model`). A run always starts fresh: it never resumes Lightning from a checkpoint.
 """
 
 from __future__ import annotations
@@ -485,7 +488,6 @@ def _quiet_lightning() -> Iterator[None]:
         with warnings.catch_warnings():
             for message in ("does not have many workers", "log_every_n_steps", "LeafSpec", "exists and is not empty"):
                 warnings.filterwarnings("ignore", message=f".*{message}.*")
-            warnings.filterwarnings("ignore", message=".*weights_only.*")
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):

@@ -5,10 +5,12 @@ import pytest
 import torch
 from conftest import splits_of, synthetic_chips, tiny_config
 
+from gee_flood.data.chip import S1
+from gee_flood.data.normalization import BandStats, NormalizationStats
 from gee_flood.data.synthetic import SceneConfig, generate_scene
 from gee_flood.errors import DataError, InputError
 from gee_flood.evaluation.metrics import MetricAccumulator
-from gee_flood.models import CheckpointPredictor, load_model, read_card
+from gee_flood.models import CheckpointPredictor, InputModality, ModelCard, load_model, read_card
 from gee_flood.training import read_metrics, train
 from gee_flood.training.module import FloodSegmentationModule
 
@@ -102,23 +104,27 @@ def test_fixed_seed_gives_identical_weights_and_metrics(tmp_path):
     for run in ("a", "b"):
         config = tiny_config("baseline", tmp_path / run, kind="supervised", steps=12, data={"crop_size": 16})
         results.append(train(config, splits=splits_of(chips[:4], chips[4:])))
-    first, second = (torch.load(r.checkpoint, weights_only=False)["state_dict"] for r in results)
+    first, second = (torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in results)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[key], second[key]) for key in first)
     metrics = [read_metrics(r.run_dir / "metrics.csv") for r in results]
     assert metrics[0] == metrics[1]
     other = tiny_config("baseline", tmp_path / "c", kind="supervised", steps=12, seed=1, data={"crop_size": 16})
-    third = torch.load(train(other, splits=splits_of(chips[:4], chips[4:])).checkpoint, weights_only=False)
+    third = torch.load(train(other, splits=splits_of(chips[:4], chips[4:])).checkpoint, weights_only=True)
     assert not all(torch.equal(first[key], third["state_dict"][key]) for key in first)
 
 
 def test_lightning_checkpoint_round_trip(tmp_path):
     chips = synthetic_chips(6, seed=9)
-    result = train(
-        tiny_config("baseline", tmp_path, kind="supervised", steps=10), splits=splits_of(chips[:4], chips[4:])
-    )
-    lightning_ckpt = torch.load(result.lightning_checkpoint, weights_only=False)
+    config = tiny_config("teacher", tmp_path, steps=10, trainer={"early_stopping_patience": 5})
+    result = train(config, splits=splits_of(chips[:4], chips[4:]))
+    # the files the run writes are plain data (no pickled Python objects): weights_only loading reads them whole
+    lightning_ckpt = torch.load(result.lightning_checkpoint, weights_only=True)
     assert "gee_flood_card" in lightning_ckpt and "optimizer_states" in lightning_ckpt
+    assert any(key.startswith("EarlyStopping") for key in lightning_ckpt["callbacks"])
+    assert "hyper_parameters" not in lightning_ckpt
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(result.lightning_checkpoint) == []
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(result.checkpoint) == []
     from_lightning = load_model(result.lightning_checkpoint)
     from_slim = load_model(result.checkpoint)
     assert from_lightning.card.labels.threshold == from_slim.card.labels.threshold
@@ -128,6 +134,27 @@ def test_lightning_checkpoint_round_trip(tmp_path):
     # the same weights as the Lightning module held
     weights = {k[len("model.") :]: v for k, v in lightning_ckpt["state_dict"].items() if k.startswith("model.")}
     assert all(torch.equal(weights[k], v) for k, v in from_slim.model.state_dict().items())
+    # a Lightning checkpoint serves as a teacher as it is
+    student_config = tiny_config("student", tmp_path, steps=2, data={"unlabelled": "pool"})
+    student = train(student_config, splits=splits_of(chips[:4], chips[4:], chips), teacher=result.lightning_checkpoint)
+    assert student.card.training.teacher_checkpoint == str(result.lightning_checkpoint)
+    assert set(torch.load(student.checkpoint, weights_only=True)) == {"state_dict", "gee_flood_card"}
+
+
+def test_module_never_saves_hyper_parameters_as_objects(tmp_path):
+    config = tiny_config("baseline", tmp_path, kind="supervised", steps=2)
+    card = ModelCard(
+        role="baseline",
+        inputs=[InputModality.from_spec(S1)],
+        normalization=NormalizationStats(modalities={"s1": BandStats(bands=["VV", "VH"], mean=[0, 0], std=[1, 1])}),
+        architecture=config.model.architecture,
+    )
+    module = FloodSegmentationModule(card, config.optim, config.loss)
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": {"optim": config.optim}, "hparams_name": "x"}
+    module.on_save_checkpoint(checkpoint)  # as Lightning calls it last, on the whole checkpoint
+    assert set(checkpoint) == {"state_dict", "gee_flood_card"}
+    torch.save(checkpoint, tmp_path / "module.ckpt")
+    assert load_model(tmp_path / "module.ckpt").card.role == "baseline"
 
 
 def test_wrong_modalities_are_rejected(tmp_path):
@@ -192,10 +219,10 @@ def test_ema_weights_and_last_checkpoint_selection(tmp_path):
         "baseline", tmp_path, kind="supervised", steps=12, optim={"ema_decay": 0.8}, trainer={"select": "last"}
     )
     result = train(config, splits=splits_of(chips[:4], chips[4:]))
-    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 12 and "averaging_state" in last  # the EMA weights are what is saved
     assert result.lightning_checkpoint.name == "last.ckpt" and result.summary["selected"] == "last"
-    slim = torch.load(result.checkpoint, weights_only=False)["state_dict"]
+    slim = torch.load(result.checkpoint, weights_only=True)["state_dict"]
     averaged = {k[len("model.") :]: v for k, v in last["state_dict"].items() if k.startswith("model.")}
     assert all(torch.equal(slim[k], averaged[k]) for k in slim)
     assert int(last["averaging_state"]["n_averaged"]) == 12  # one EMA update per optimizer step
@@ -210,7 +237,7 @@ def test_channels_last_changes_the_layout_not_the_training(tmp_path):
             trainer={"channels_last": layout},
         )  # fmt: skip
         checkpoint = train(config, splits=splits_of(chips[:4], chips[4:])).checkpoint
-        states[layout] = torch.load(checkpoint, weights_only=False)["state_dict"]
+        states[layout] = torch.load(checkpoint, weights_only=True)["state_dict"]
         loaded = load_model(checkpoint).model
         assert loaded(torch.randn(1, 2, 32, 32)).shape == (1, 1, 32, 32)  # a plain NCHW model either way
         module = FloodSegmentationModule(read_card(checkpoint), config.optim, config.loss, channels_last=layout)
