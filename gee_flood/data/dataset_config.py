@@ -1,5 +1,8 @@
 """Per-dataset configs (``configs/datasets/<name>.yaml``) and normalisation statistics computed from training data.
 
+The dataset configs ship inside the package (``gee_flood.configs.datasets``, the repository's top-level
+``configs/datasets/`` folder) and are read through :mod:`importlib.resources`, so they are found from a wheel too.
+
 A :class:`DatasetConfig` says what a dataset is (splits, modalities, label sources) and, where a published recipe
 exists, its normalisation (:class:`~gee_flood.data.normalization.NormalizationStats`). Statistics for anything
 else are computed from the training split at run time with :func:`compute_dataset_stats` (``gee-flood data
@@ -9,6 +12,8 @@ stats``) and written as YAML with :func:`write_stats`; OMBRIA-derived numbers ar
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +27,8 @@ from gee_flood.data.factory import open_dataset
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import DataError, InputError
 
-#: Folder of the dataset configs shipped with the source tree.
-DATASET_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "datasets"
+#: Folder of the dataset configs shipped with the package (a :class:`~pathlib.Path` when installed as files).
+DATASET_CONFIG_DIR: Traversable = resources.files("gee_flood.configs.datasets")
 
 
 class DatasetConfig(BaseModel):
@@ -54,22 +59,31 @@ class DatasetConfig(BaseModel):
 
 
 def load_dataset_config(name_or_path: str | Path) -> DatasetConfig:
-    """Load a dataset config by name (``"sen1floods11"`` -> ``configs/datasets/sen1floods11.yaml``) or path.
+    """Load a dataset config by name (``"sen1floods11"`` -> packaged ``datasets/sen1floods11.yaml``) or path.
 
     Raises:
         InputError: File not found, not YAML, or not a valid config.
     """
-    path = Path(name_or_path)
+    path: Path | Traversable = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = DATASET_CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in DATASET_CONFIG_DIR.glob("*.yaml"))
-        raise InputError(f"{path}: dataset config not found (known configs: {', '.join(known) or 'none'})")
+        known = ", ".join(list_dataset_configs()) or "none"
+        raise InputError(f"{name_or_path}: dataset config not found (known configs: {known})")
     payload = _read_yaml(path)
     try:
         return DatasetConfig.model_validate(payload)
     except ValidationError as error:
         raise InputError(f"{path}: not a valid dataset config ({_first_error(error)})") from None
+
+
+def list_dataset_configs() -> list[str]:
+    """Return the names of the dataset configs shipped with the package, sorted (``ombria``, ``sen1floods11``)."""
+    return sorted(entry.name.removesuffix(".yaml") for entry in DATASET_CONFIG_DIR.iterdir() if _is_yaml(entry))
+
+
+def _is_yaml(entry: Traversable) -> bool:
+    return entry.name.endswith(".yaml") and entry.is_file()
 
 
 def write_stats(stats: NormalizationStats, path: str | Path) -> Path:
@@ -152,8 +166,7 @@ def compute_dataset_stats(
         indices = sorted(np.random.default_rng(seed).choice(len(indices), max_chips, replace=False).tolist())
     clip: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
     if use_config_clip:
-        config_path = DATASET_CONFIG_DIR / f"{name}.yaml"
-        config = load_dataset_config(config_path) if config_path.is_file() else None
+        config = load_dataset_config(name) if name in list_dataset_configs() else None
         if config is not None and config.normalization is not None:
             for modality, band_stats in config.normalization.modalities.items():
                 if modality in names and band_stats.clip_min is not None and band_stats.clip_max is not None:
@@ -175,7 +188,7 @@ def _track(items: Sequence[int], description: str, *, enabled: bool) -> Iterator
     yield from track(items, description=description)
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path | Traversable) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -193,6 +206,7 @@ __all__ = [
     "DatasetConfig",
     "compute_dataset_stats",
     "format_stats",
+    "list_dataset_configs",
     "load_dataset_config",
     "read_stats",
     "write_stats",

@@ -1,4 +1,4 @@
-"""The on-disk corpus ``gee-flood fetch`` writes (interfaces.md section 1), read back by the Sen1Floods11 reader.
+"""The on-disk corpus ``gee-flood fetch`` writes, read back by the Sen1Floods11 reader.
 
 ::
 

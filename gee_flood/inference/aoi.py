@@ -71,7 +71,7 @@ def read_aoi(path: str | os.PathLike[str]) -> BaseGeometry:
 
 
 def _s1_reader() -> Callable[..., Any]:
-    """The Earth Engine Sentinel-1 reader of the fetch package (interfaces.md section 5)."""
+    """The Earth Engine Sentinel-1 reader of the fetch package."""
     try:
         from gee_flood.earthengine import read_s1_scene
     except ImportError:

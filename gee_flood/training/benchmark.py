@@ -1,4 +1,4 @@
-"""Protocol A: the label-scarce OMBRIA benchmark (``docs/method.md``), run per seed and merged into one table.
+"""Protocol A: the label-scarce OMBRIA benchmark (README, "Protocol A"), run per seed and merged into one table.
 
 Rows (single-date setting; the bi-temporal setting adds the same rows with pre-event inputs):
 
@@ -309,7 +309,7 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
             merged.append(entry)
     comparisons = _comparisons(grouped)
     payload = {
-        "protocol": "A (OMBRIA, label-scarce; docs/method.md)",
+        "protocol": "A (OMBRIA, label-scarce)",
         "test_split": "test (70 samples)",
         "seeds": [run["seed"] for run in runs],
         "seed_wall_seconds": {str(run["seed"]): run["wall_seconds"] for run in runs},

@@ -3,7 +3,7 @@
 A config file describes one run (teacher, student or baseline)::
 
     role: student
-    data: {dataset: ombria, root: ../shared/data/ombria, split: train, inputs: [s1_uint8], labelled_fraction: 0.1}
+    data: {dataset: ombria, root: data/ombria, split: train, inputs: [s1_uint8], labelled_fraction: 0.1}
     model: {architecture: {name: Unet, encoder_name: tu-mobilenetv3_large_100, decoder_channels: [64, 32, 16, 16, 8]}}
     optim: {lr: 0.002, batch_size: 16, max_steps: 600}
     distill: {weight: 1.0, temperature: 2.0}
@@ -11,11 +11,19 @@ A config file describes one run (teacher, student or baseline)::
 
 Relative paths are relative to the working directory. The resolved config (with the normalisation statistics
 computed from the training data at run time) is written into the run directory as ``config.yaml``.
+
+The configs shipped with the package (``gee_flood.configs``: the repository's top-level ``configs/`` folder) are
+listed by :func:`list_packaged_configs` and found by name with :func:`resolve_config`
+(``resolve_config("ombria", role="teacher")`` is ``ombria_teacher.yaml``).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+from contextlib import ExitStack
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -288,6 +296,90 @@ class TrainConfig(_Strict):
     def to_yaml(self) -> str:
         """Return the config as YAML (paths as strings)."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+#: Package holding the shipped training configs (``<name>.yaml``) and dataset configs (``datasets/<name>.yaml``).
+CONFIG_PACKAGE = "gee_flood.configs"
+
+_CONFIG_SUFFIXES = (".yaml", ".yml")
+_EXTRACTED = ExitStack()  # packaged files copied out of a zip import, removed at exit
+atexit.register(_EXTRACTED.close)
+
+
+def list_packaged_configs() -> list[str]:
+    """Return the names of the training configs shipped with the package, sorted (``ombria_teacher``...).
+
+    A name is the file name without ``.yaml``; :func:`resolve_config` accepts it (or its dataset prefix).
+    """
+    return sorted(name for name in _packaged_configs())
+
+
+def resolve_config(name_or_path: str | os.PathLike[str], *, role: str, kind: str | None = None) -> Path:
+    """Return the config file that ``--config NAME|PATH`` means for ``gee-flood train <role>``.
+
+    A value that names an existing file, ends in ``.yaml``/``.yml`` or contains a path separator is a path.
+    Anything else is the name of a packaged config (see :func:`list_packaged_configs`), tried in this order:
+
+    - ``{name}_{role}`` (``ombria`` as teacher: ``ombria_teacher``); for ``role="baseline"``,
+      ``{name}_baseline_{kind}`` (``ombria`` with kind ``weak``: ``ombria_baseline_weak``; a ``-`` in the kind
+      also tried as ``_``), or ``{name}_baseline`` without a kind;
+    - ``{name}`` exactly (``sen1floods11_baseline_weak_s1otsu``).
+
+    Args:
+        name_or_path: A config file path or a packaged config name.
+        role: The training role (``teacher``, ``student`` or ``baseline``).
+        kind: The baseline kind (``supervised``, ``weak``); ignored for other roles.
+
+    Returns:
+        The path of the config file (for a packaged config, the file inside the installed package), for
+        :func:`load_config`.
+
+    Raises:
+        InputError: A path that is not a file, or an unknown name (the message lists the packaged names).
+    """
+    text = os.fspath(name_or_path)
+    path = Path(text)
+    if path.is_file():
+        return path
+    if path.suffix in _CONFIG_SUFFIXES or "/" in text or os.sep in text or not text.strip():
+        raise InputError(
+            f"{text}: config file not found (or give a packaged config name: {', '.join(list_packaged_configs())})"
+        )
+    packaged = _packaged_configs()
+    candidates = _candidate_names(text, role, kind)
+    for candidate in candidates:
+        if candidate in packaged:
+            return _as_path(packaged[candidate])
+    raise InputError(
+        f"{text}: no such config file or packaged config (tried {', '.join(candidates)}); "
+        f"packaged configs: {', '.join(sorted(packaged)) or 'none'}"
+    )
+
+
+def _candidate_names(name: str, role: str, kind: str | None) -> list[str]:
+    if role == "baseline":
+        kinds = [kind, kind.replace("-", "_")] if kind else []
+        first = [f"{name}_baseline_{one}" for one in kinds] or [f"{name}_baseline"]
+    else:
+        first = [f"{name}_{role}"]
+    return list(dict.fromkeys([*first, name]))  # in order, without repeats
+
+
+def _packaged_configs() -> dict[str, Traversable]:
+    """Packaged training configs by name (``*.yaml``/``*.yml`` files directly in :data:`CONFIG_PACKAGE`)."""
+    found: dict[str, Traversable] = {}
+    for entry in resources.files(CONFIG_PACKAGE).iterdir():
+        stem, dot, suffix = entry.name.rpartition(".")
+        if dot and f".{suffix}" in _CONFIG_SUFFIXES and entry.is_file():
+            found.setdefault(stem, entry)
+    return found
+
+
+def _as_path(resource: Traversable) -> Path:
+    """A file-system path for a packaged file (itself when installed as files; else a copy kept until exit)."""
+    if isinstance(resource, Path):
+        return resource
+    return _EXTRACTED.enter_context(resources.as_file(resource))
 
 
 def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> TrainConfig:

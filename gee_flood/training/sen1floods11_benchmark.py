@@ -44,7 +44,7 @@ CONFIG_FILES = {
     "student": "sen1floods11_student.yaml",
 }
 
-#: Published figures (docs/datasets.md): the dataset authors' FCN-ResNet50 trained on S1 hand labels.
+#: Published figures (Bonafilia et al. 2020): the dataset authors' FCN-ResNet50 trained on S1 hand labels.
 PUBLISHED = {
     "test": {"name": "FCN-ResNet50, S1, hand labels (Bonafilia et al. 2020)", "mean_iou": 0.408, "total_iou": 0.662,
              "omission": 0.158, "commission": 0.041},
@@ -155,7 +155,7 @@ def merge_sen1floods11(results_dir: Path) -> tuple[Path, Path]:
                 entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             merged.append(entry)
     payload = {
-        "protocol": "B (Sen1Floods11; docs/method.md)",
+        "protocol": "B (Sen1Floods11, the paper's setting)",
         "seeds": [run["seed"] for run in runs],
         "rows": merged,
         "published": PUBLISHED,
