@@ -1,7 +1,22 @@
 """The ``gee-flood`` command line. It only parses arguments and calls typed functions of the packages.
 
 Every user error (:class:`gee_flood.errors.GeeFloodError`) is printed as one line on stderr with a non-zero exit
-code; no traceback.
+code; no traceback. Malformed command lines (an unknown option, a value outside an option's choices) are refused
+by the CLI framework before any command runs, with exit code 2.
+
+Conventions shared by every command (also in the README's "Commands" section):
+
+- ``--out`` is the main thing a command writes (a file or a folder; its help says which);
+- ``--quiet``/``-q`` silences progress bars;
+- ``--dataset`` names the dataset;
+- a fixed set of choices is an :class:`enum.Enum`, so ``--help`` lists the values and a typo is refused;
+- ``--project`` (or ``EE_PROJECT``) is the Earth Engine Cloud project of commands that talk to Earth Engine.
+
+Old spellings (``--dest``, ``--json``, ``--html``, ``--output-dir``, ``--no-progress``, ``data download DATASET``)
+still work for one release as hidden options that print a deprecation line on stderr.
+
+Help is rendered without Rich markup (``rich_markup_mode=None``): help texts hold literal brackets such as
+``gs://bucket[/prefix]``, which Rich would read as markup tags.
 """
 
 from __future__ import annotations
@@ -9,28 +24,139 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from gee_flood.errors import GeeFloodError, InputError, NotBuiltError
+from gee_flood.errors import GeeFloodError, InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+#: No Rich markup in help: a literal ``[...]`` in a help text must print as it is, never be parsed as a tag.
+_MARKUP = None
 
 app = typer.Typer(
     name="gee-flood",
     help="Map flood extent from Sentinel-1 SAR, learnt from Sentinel-2 by cross-modal distillation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    rich_markup_mode=_MARKUP,
 )
-data_app = typer.Typer(help="Download and inspect datasets (Sen1Floods11, OMBRIA).", no_args_is_help=True)
-train_app = typer.Typer(help="Train a teacher (S1+S2), a SAR-only student, or a baseline.", no_args_is_help=True)
-emulator_app = typer.Typer(help="The local Earth Engine emulator (no account needed).", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Download and inspect datasets (Sen1Floods11, OMBRIA).", no_args_is_help=True, rich_markup_mode=_MARKUP
+)
+train_app = typer.Typer(
+    help="Train a teacher (S1+S2), a SAR-only student, or a baseline.",
+    no_args_is_help=True,
+    rich_markup_mode=_MARKUP,
+)
+emulator_app = typer.Typer(
+    help="The local Earth Engine emulator (no account needed).", no_args_is_help=True, rich_markup_mode=_MARKUP
+)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(emulator_app, name="emulator")
+
+
+class OrbitPass(StrEnum):
+    """Sentinel-1 orbit direction (``fetch --orbit-pass``)."""
+
+    ASCENDING = "ASCENDING"
+    DESCENDING = "DESCENDING"
+    ANY = "any"
+
+
+class CloudMask(StrEnum):
+    """Sentinel-2 cloud mask (``fetch --cloud-mask``)."""
+
+    CLOUDSCORE = "cloudscore"
+    PROBABILITY = "probability"
+
+
+class Endpoint(StrEnum):
+    """Earth Engine endpoint (``fetch --endpoint``)."""
+
+    HIGHVOLUME = "highvolume"
+    STANDARD = "standard"
+
+
+class Dataset(StrEnum):
+    """Datasets :func:`gee_flood.data.open_dataset` opens (``evaluate``, ``data stats``)."""
+
+    SEN1FLOODS11 = "sen1floods11"
+    OMBRIA = "ombria"
+    SYNTHETIC = "synthetic"
+
+
+class DownloadDataset(StrEnum):
+    """Datasets ``data download`` can fetch (OMBRIA is not hosted for download: read it in place)."""
+
+    SEN1FLOODS11 = "sen1floods11"
+
+
+class DownloadPart(StrEnum):
+    """Parts of Sen1Floods11 to download (``data download --part``)."""
+
+    HAND = "hand"
+    WEAK = "weak"
+    SPLITS = "splits"
+    ALL = "all"
+
+
+class StatsPart(StrEnum):
+    """Sen1Floods11 parts to compute statistics from (``data stats --part``)."""
+
+    HAND = "hand"
+    WEAK = "weak"
+
+
+class Method(StrEnum):
+    """Methods ``evaluate`` runs without training (``--method``)."""
+
+    OTSU = "otsu"
+
+
+class OtsuVariant(StrEnum):
+    """Otsu thresholding variants (``evaluate --otsu``)."""
+
+    GLOBAL = "global"
+    TILED = "tiled"
+
+
+class Labels(StrEnum):
+    """Label sources (``evaluate --labels``)."""
+
+    AUTO = "auto"
+    HAND = "hand"
+    S1OTSU = "s1otsu"
+    S2INDEX = "s2index"
+    TRUTH = "truth"
+
+
+class Runtime(StrEnum):
+    """Inference runtimes (``predict --runtime``)."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNXRUNTIME = "onnxruntime"
+
+
+class BaselineKind(StrEnum):
+    """Baseline label kinds (``train baseline --kind``)."""
+
+    SUPERVISED = "supervised"
+    WEAK = "weak"
+
+
+class Resampling(StrEnum):
+    """Default warping of the emulator's stored bands (``emulator serve --resampling``)."""
+
+    NEAREST = "nearest"
+    BILINEAR = "bilinear"
 
 
 def user_errors(func: F) -> F:
@@ -50,14 +176,67 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _not_built(command: str, issue: str) -> None:
-    raise NotBuiltError(f"'gee-flood {command}' is not built yet ({issue})")
+def renamed(new_value: T, old_value: T | None, *, new: str, old: str) -> T:
+    """Return the value of an option given under its new spelling or its old, deprecated (hidden) one.
+
+    The old spelling prints one deprecation line on stderr; it is kept for one release.
+
+    Args:
+        new_value: The value of the new spelling (``None``/``False`` when not given).
+        old_value: The value of the old spelling (``None``/``False`` when not given).
+        new: The new flag, e.g. ``--out``.
+        old: The old flag, e.g. ``--dest``.
+
+    Raises:
+        InputError: Both spellings were given.
+    """
+    if old_value is None or old_value is False:
+        return new_value
+    typer.echo(f"warning: {old} is deprecated and will be removed in the next release; use {new}", err=True)
+    if new_value is not None and new_value is not False:
+        raise InputError(f"give {new} only, not {old} too")
+    return old_value
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gee-flood")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        from gee_flood import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gee-flood {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Map flood extent from Sentinel-1 SAR, learnt from Sentinel-2 by cross-modal distillation."""
+
+
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+_Project = Annotated[
+    str | None,
+    typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the credentials')."),
+]
+_EEUrl = Annotated[str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")]
 
 
 @app.command()
 @user_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output directory (kept; a second run reuses its corpus).")] = Path(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (kept; a second run reuses its corpus).")] = Path(
         "demo-out"
     ),
     quick: Annotated[
@@ -65,7 +244,8 @@ def demo(
     ] = False,
     steps: Annotated[int | None, typer.Option("--steps", help="Optimizer steps per trained model.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+    quiet: _Quiet = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", hidden=True, help="Deprecated: use --quiet.")] = False,
 ) -> None:
     """Run the whole pipeline on a built-in synthetic flood, with the local Earth Engine emulator.
 
@@ -74,8 +254,9 @@ def demo(
     """
     from gee_flood.demo.pipeline import DemoOptions, run_demo
 
+    quiet = renamed(quiet, no_progress, new="--quiet", old="--no-progress")
     overrides = {"steps": steps} if steps is not None else {}
-    options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not no_progress, **overrides)
+    options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not quiet, **overrides)
     result = run_demo(options)
     typer.echo(result.report_markdown.read_text())
     typer.echo(f"report: {result.report_markdown}  map: {result.map_html}  overview: {result.overview_png}")
@@ -84,7 +265,7 @@ def demo(
 @app.command()
 @user_errors
 def fetch(
-    out: Annotated[Path, typer.Option("--out", help="Corpus directory (created; a rerun resumes it).")],
+    out: Annotated[Path, typer.Option("--out", help="Corpus folder (created; a rerun resumes it).")],
     aoi: Annotated[Path | None, typer.Option("--aoi", help="Area of interest: GeoJSON Polygon in EPSG:4326.")] = None,
     dates: Annotated[
         str | None, typer.Option("--dates", help="UTC days START/END for --aoi, e.g. 2019-03-01/2019-03-20.")
@@ -113,10 +294,15 @@ def fetch(
     crs: Annotated[
         str, typer.Option("--crs", help="utm, EPSG:4326 or EPSG:<code>; auto = UTM for --aoi, EPSG:4326 for --chips.")
     ] = "auto",
-    orbit_pass: Annotated[str, typer.Option("--orbit-pass", help="ASCENDING, DESCENDING or any.")] = "any",
+    orbit_pass: Annotated[
+        OrbitPass, typer.Option("--orbit-pass", case_sensitive=False, help="Sentinel-1 orbit direction.")
+    ] = OrbitPass.ANY,
     cloud_mask: Annotated[
-        str, typer.Option("--cloud-mask", help="cloudscore (Cloud Score+) or probability.")
-    ] = "cloudscore",
+        CloudMask,
+        typer.Option(
+            "--cloud-mask", case_sensitive=False, help="S2 clouds: Cloud Score+ or the s2cloudless probability."
+        ),
+    ] = CloudMask.CLOUDSCORE,
     cloud_threshold: Annotated[
         float | None,
         typer.Option(
@@ -129,13 +315,11 @@ def fetch(
     weak_labels: Annotated[
         bool, typer.Option("--weak-labels", help="Also write S1 Otsu and S2 NDWI weak labels.")
     ] = False,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Earth Engine Cloud project (else EE_PROJECT).")
-    ] = None,
-    endpoint: Annotated[str, typer.Option("--endpoint", help="highvolume or standard.")] = "highvolume",
-    ee_url: Annotated[
-        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
-    ] = None,
+    project: _Project = None,
+    endpoint: Annotated[
+        Endpoint, typer.Option("--endpoint", case_sensitive=False, help="Earth Engine endpoint for the pixel reads.")
+    ] = Endpoint.HIGHVOLUME,
+    ee_url: _EEUrl = None,
     workers: Annotated[int, typer.Option("--workers", help="Concurrent chip-block tasks.")] = 4,
     io_threads: Annotated[int, typer.Option("--io-threads", help="Concurrent requests per task.")] = 2,
     scheduler: Annotated[
@@ -149,16 +333,10 @@ def fetch(
     fast_retries: Annotated[
         bool, typer.Option("--fast-retries", hidden=True, help="Millisecond retry delays.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Fetch paired S1/S2 chips from Earth Engine through xee into an on-disk corpus."""
     from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
-
-    def choice(value: str, allowed: tuple[str, ...], flag: str) -> str:
-        for option in allowed:
-            if value.lower() == option.lower():
-                return option
-        raise InputError(f"{flag}: {value!r} must be one of {', '.join(allowed)}")
 
     config = FetchConfig(
         out=out,
@@ -173,13 +351,13 @@ def fetch(
         chip_size=chip_size,
         scale=scale,
         crs=crs,
-        orbit_pass=choice(orbit_pass, ("ASCENDING", "DESCENDING", "any"), "--orbit-pass"),
-        cloud_mask=choice(cloud_mask, ("cloudscore", "probability"), "--cloud-mask"),
+        orbit_pass=orbit_pass.value,
+        cloud_mask=cloud_mask.value,
         cloud_threshold=cloud_threshold,
         permanent_water=permanent_water,
         weak_labels=weak_labels,
         project=project,
-        endpoint=choice(endpoint, ("highvolume", "standard"), "--endpoint"),
+        endpoint=endpoint.value,
         ee_url=ee_url,
         workers=workers,
         io_threads=io_threads,
@@ -196,31 +374,43 @@ def fetch(
 @app.command()
 @user_errors
 def evaluate(
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name: ombria or sen1floods11.")],
+    dataset: Annotated[Dataset, typer.Option("--dataset", help="Dataset to evaluate on.")],
     root: Annotated[Path | None, typer.Option("--root", help="Dataset folder.")] = None,
     split: Annotated[str, typer.Option(help="Split to evaluate on (ombria: test|train; sen1floods11: test|...).")] = (
         "test"
     ),
-    method: Annotated[str | None, typer.Option(help="Method that needs no training: otsu.")] = None,
+    method: Annotated[Method | None, typer.Option(help="Method that needs no training.")] = None,
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help="A gee-flood checkpoint (teacher, student or baseline).")
     ] = None,
-    otsu: Annotated[str, typer.Option(help="Otsu variant: global (per chip) or tiled (bimodal tiles).")] = "global",
+    otsu: Annotated[
+        OtsuVariant, typer.Option(help="Otsu variant: global (per chip) or tiled (bimodal tiles).")
+    ] = OtsuVariant.GLOBAL,
     band: Annotated[
         str | None, typer.Option(help="SAR band to threshold as modality/band (default: s1/VV; OMBRIA's 8-bit SAR).")
     ] = None,
-    labels: Annotated[str, typer.Option(help="Label source (auto = the dataset's hand labels).")] = "auto",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report (JSON) here, atomically.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    labels: Annotated[Labels, typer.Option(help="Label source (auto = the dataset's hand labels).")] = Labels.AUTO,
+    out: Annotated[Path | None, typer.Option("--out", help="File: the report (JSON), written atomically.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", hidden=True, help="Deprecated: use --out.")] = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Evaluate a method or checkpoint on a labelled dataset (table + JSON, per event)."""
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
-    predictor = _evaluation_predictor(dataset, method=method, otsu=otsu, band=band, checkpoint=checkpoint)
-    report = run_evaluation(dataset, root, split, predictor, labels=labels, json_path=json_out, progress=not quiet)
+    out = renamed(out, json_out, new="--out", old="--json")
+    predictor = _evaluation_predictor(
+        dataset.value,
+        method=method.value if method is not None else None,
+        otsu=otsu.value,
+        band=band,
+        checkpoint=checkpoint,
+    )
+    report = run_evaluation(
+        dataset.value, root, split, predictor, labels=labels.value, json_path=out, progress=not quiet
+    )
     print_report(report)
-    if json_out is not None:
-        typer.echo(f"wrote {json_out}")
+    if out is not None:
+        typer.echo(f"wrote {out}")
 
 
 def _evaluation_predictor(
@@ -242,7 +432,7 @@ def _evaluation_predictor(
 @user_errors
 def predict(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
-    out: Annotated[Path, typer.Option("--out", help="Cloud-Optimized GeoTIFF to write (.tif).")],
+    out: Annotated[Path, typer.Option("--out", help="File: the Cloud-Optimized GeoTIFF to write (.tif).")],
     input_path: Annotated[
         Path | None, typer.Option("--input", help="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
     ] = None,
@@ -274,20 +464,16 @@ def predict(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")] = 8,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
     runtime: Annotated[
-        str, typer.Option("--runtime", help="auto (ONNX Runtime on a CPU, torch on CUDA), torch, onnxruntime.")
-    ] = "auto",
+        Runtime, typer.Option("--runtime", help="auto = ONNX Runtime on a CPU, torch on CUDA.")
+    ] = Runtime.AUTO,
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", help="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Workers of a --scheduler local cluster.")] = 2,
     block_rows: Annotated[int, typer.Option("--block-rows", help="Scene rows per Dask task.")] = 2048,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Earth Engine Cloud project for --aoi/--date (else EE_PROJECT).")
-    ] = None,
-    ee_url: Annotated[
-        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    project: _Project = None,
+    ee_url: _EEUrl = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
     from gee_flood.inference.command import run_predict
@@ -298,7 +484,7 @@ def predict(
         overlap=overlap,
         batch_size=batch_size,
         device=device,
-        runtime=runtime,
+        runtime=runtime.value,
         threshold=threshold,
         scheduler=scheduler,
         workers=workers,
@@ -345,55 +531,93 @@ def map_command(
         bool, typer.Option("--cog-backed", help="Register a COG-backed asset instead of ingesting.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing asset.")] = False,
-    ee_url: Annotated[
-        str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")
+    project: Annotated[
+        str | None,
+        typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the asset's)."),
     ] = None,
+    ee_url: _EEUrl = None,
     view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
-    html: Annotated[Path | None, typer.Option("--html", help="HTML page to write (with --view).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File: the HTML page to write (with --view).")] = None,
+    html: Annotated[Path | None, typer.Option("--html", hidden=True, help="Deprecated: use --out.")] = None,
     s1: Annotated[Path | None, typer.Option("--s1", help="Sentinel-1 scene shown under the flood map.")] = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Push a flood mask to an Earth Engine asset and/or write an HTML map (geemap)."""
+    out = renamed(out, html, new="--out", old="--html")
     if mask is None and view is None:
-        raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --html")
-    if view is not None and html is None:
-        raise InputError("--view needs --html map.html")
+        raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --out map.html")
+    if view is not None and out is None:
+        raise InputError("--view needs --out map.html")
     if mask is not None:
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
         from gee_flood.earthengine.export import push_flood_map
 
         result = push_flood_map(
-            mask, asset, bucket, cog_backed=cog_backed, overwrite=overwrite, ee_url=ee_url, progress=True
+            mask,
+            asset,
+            bucket,
+            cog_backed=cog_backed,
+            overwrite=overwrite,
+            project=project,
+            ee_url=ee_url,
+            progress=not quiet,
         )
         done = "already up to date" if result.already_done else result.mode
         typer.echo(f"asset {result.asset}: {done} from {result.uri}")
-    if view is not None:
+    if view is not None and out is not None:
         from gee_flood.mapping import write_map_html
 
-        page = write_map_html(view, html, s1=s1, asset=asset, ee_url=ee_url)
+        page = write_map_html(view, out, s1=s1, asset=asset, project=project, ee_url=ee_url)
         typer.echo(f"wrote {page}")
 
 
-@data_app.command("download")
+@data_app.command("download", context_settings={"allow_extra_args": True})
 @user_errors
 def data_download(
-    dataset: Annotated[str, typer.Argument(help="Dataset to download: sen1floods11.")],
-    dest: Annotated[Path, typer.Option("--dest", help="Destination folder; it will hold v1.1/ as in the bucket.")],
-    part: Annotated[str, typer.Option(help="hand, weak, splits, or all (~14 GB).")] = "hand",
+    ctx: typer.Context,
+    dataset: Annotated[
+        DownloadDataset | None,
+        typer.Option(
+            "--dataset", show_default=False, help="Dataset to download (OMBRIA is read in place).  [required]"
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder: the destination; it will hold v1.1/ as in the bucket.  [required]"),
+    ] = None,
+    dest: Annotated[Path | None, typer.Option("--dest", hidden=True, help="Deprecated: use --out.")] = None,
+    part: Annotated[DownloadPart, typer.Option(help="Part to download; all is ~14 GB.")] = DownloadPart.HAND,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Files downloaded in parallel.")] = 4,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: _Quiet = False,
     list_url: Annotated[
-        str | None, typer.Option("--list-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_LIST_URL")
+        str | None,
+        typer.Option(
+            "--list-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_LIST_URL", help="Bucket listing URL (tests)."
+        ),
     ] = None,
     object_url: Annotated[
-        str | None, typer.Option("--object-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_OBJECT_URL")
+        str | None,
+        typer.Option(
+            "--object-url", hidden=True, envvar="GEE_FLOOD_SEN1FLOODS11_OBJECT_URL", help="Object base URL (tests)."
+        ),
     ] = None,
 ) -> None:
     """Download a public dataset (resumable, verified): rerun to resume; complete files are skipped."""
     from gee_flood.data.download import download_dataset
 
+    # The old spelling 'data download sen1floods11' (a positional argument), kept out of the usage line.
+    if len(ctx.args) > 1:
+        raise InputError(f"unexpected arguments {' '.join(ctx.args)!r}; give the dataset as --dataset")
+    positional = ctx.args[0] if ctx.args else None
+    name = renamed(dataset.value if dataset else None, positional, new="--dataset", old="the DATASET argument")
+    out = renamed(out, dest, new="--out", old="--dest")
+    if name is None:
+        raise InputError("missing option --dataset (sen1floods11)")
+    if out is None:
+        raise InputError("missing option --out (the destination folder)")
     report = download_dataset(
-        dataset, dest, part, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
+        name, out, part.value, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
     )
     typer.echo(report.summary())
 
@@ -401,39 +625,64 @@ def data_download(
 @data_app.command("stats")
 @user_errors
 def data_stats(
-    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name: sen1floods11 or ombria.")],
+    dataset: Annotated[Dataset, typer.Option("--dataset", help="Dataset to compute the statistics of.")],
     root: Annotated[Path, typer.Option("--root", help="Dataset folder (a fetched corpus is a sen1floods11 root).")],
-    out: Annotated[Path, typer.Option("--out", help="Statistics YAML to write.")],
+    out: Annotated[Path, typer.Option("--out", help="File: the statistics YAML to write.")],
     split: Annotated[str, typer.Option(help="Split to compute from (the training split).")] = "train",
     modalities: Annotated[
         str | None, typer.Option(help="Comma-separated modality names, e.g. s1,s2 (default: all).")
     ] = None,
-    part: Annotated[str | None, typer.Option(help="sen1floods11 only: hand or weak (default: detected).")] = None,
+    part: Annotated[
+        StatsPart | None, typer.Option(help="sen1floods11 only: the part to read (default: detected).")
+    ] = None,
     max_chips: Annotated[int | None, typer.Option(help="Use a random subset of this many chips.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    quiet: _Quiet = False,
 ) -> None:
     """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
     from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
 
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
-    options = {"part": part} if part is not None else {}
-    stats = compute_dataset_stats(dataset, root, split, names, max_chips=max_chips, progress=not quiet, **options)
+    options = {"part": part.value} if part is not None else {}
+    stats = compute_dataset_stats(dataset.value, root, split, names, max_chips=max_chips, progress=not quiet, **options)
     write_stats(stats, out)
     typer.echo(format_stats(stats))
     typer.echo(f"wrote {out}")
 
 
-_CONFIG_HELP = "Training config (YAML), e.g. configs/ombria_teacher.yaml."
+def _list_configs(value: bool) -> None:
+    if value:
+        from gee_flood.training.config import list_packaged_configs
+
+        for name in list_packaged_configs():
+            typer.echo(name)
+        raise typer.Exit()
+
+
+@train_app.callback(invoke_without_command=True)
+def train_group(
+    ctx: typer.Context,
+    list_configs: Annotated[
+        bool,
+        typer.Option(
+            "--list-configs", is_eager=True, callback=_list_configs, help="Print the packaged config names and exit."
+        ),
+    ] = False,
+) -> None:
+    """Train a teacher (S1+S2), a SAR-only student, or a baseline."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
 
 
 def _train_overrides(
     seed: int | None,
     max_steps: int | None,
-    output_dir: Path | None,
+    out: Path | None,
     devices: str | None,
     num_nodes: int | None,
     accelerator: str | None,
     set_: list[str] | None,
+    quiet: bool,
 ) -> dict[str, Any]:
     from gee_flood.training.config import parse_set_options
 
@@ -444,16 +693,41 @@ def _train_overrides(
     explicit = {
         "trainer.seed": seed,
         "optim.max_steps": max_steps,
-        "trainer.output_dir": str(output_dir) if output_dir is not None else None,
+        "trainer.output_dir": str(out) if out is not None else None,
         "trainer.devices": parsed_devices,
         "trainer.num_nodes": num_nodes,
         "trainer.accelerator": accelerator,
+        "trainer.progress_bar": False if quiet else None,
     }
     overrides.update({key: value for key, value in explicit.items() if value is not None})
     return overrides
 
 
-def _report_training(result: Any) -> None:
+def _train(
+    role: str,
+    config: str,
+    *,
+    kind: BaselineKind | None = None,
+    teacher: list[Path] | None = None,
+    seed: int | None,
+    max_steps: int | None,
+    out: Path | None,
+    output_dir: Path | None,
+    devices: str | None,
+    num_nodes: int | None,
+    accelerator: str | None,
+    set_: list[str] | None,
+    quiet: bool,
+) -> None:
+    """Resolve the config, build the overrides, train and report (the body of every ``train`` sub-command)."""
+    from gee_flood.training.config import resolve_config
+    from gee_flood.training.run import train_from_config
+
+    out = renamed(out, output_dir, new="--out", old="--output-dir")
+    kind_value = kind.value if kind is not None else None
+    path = resolve_config(config, role=role, kind=kind_value)
+    overrides = _train_overrides(seed, max_steps, out, devices, num_nodes, accelerator, set_, quiet)
+    result = train_from_config(role, path, kind=kind_value, teacher=teacher, overrides=overrides)
     typer.echo(f"run directory: {result.run_dir}")
     typer.echo(f"checkpoint:    {result.checkpoint}")
     typer.echo(
@@ -462,10 +736,18 @@ def _report_training(result: Any) -> None:
     )
 
 
-_Config = Annotated[Path, typer.Option("--config", help=_CONFIG_HELP)]
+_Config = Annotated[
+    str,
+    typer.Option(
+        "--config", help="Training config: a packaged name (see 'gee-flood train --list-configs') or a YAML path."
+    ),
+]
 _Seed = Annotated[int | None, typer.Option(help="Seed (overrides trainer.seed).")]
 _Steps = Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (overrides optim.max_steps).")]
-_Out = Annotated[Path | None, typer.Option("--output-dir", help="Parent folder of run directories.")]
+_Out = Annotated[
+    Path | None, typer.Option("--out", help="Folder: the parent of run directories (overrides trainer.output_dir).")
+]
+_OutputDir = Annotated[Path | None, typer.Option("--output-dir", hidden=True, help="Deprecated: use --out.")]
 _Devices = Annotated[str | None, typer.Option(help="Devices per node ('auto', a count); more than one uses DDP.")]
 _Nodes = Annotated[int | None, typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
 _Accel = Annotated[str | None, typer.Option(help="Accelerator: auto (CUDA when present), cpu, gpu.")]
@@ -478,17 +760,17 @@ def train_teacher(
     config: _Config,
     seed: _Seed = None,
     max_steps: _Steps = None,
-    output_dir: _Out = None,
+    out: _Out = None,
+    output_dir: _OutputDir = None,
     devices: _Devices = None,
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Train the teacher on paired S1 + S2 with hand labels."""
-    from gee_flood.training.run import train_from_config
-
-    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
-    _report_training(train_from_config("teacher", config, overrides=overrides))
+    _train("teacher", config, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir, devices=devices,
+           num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
 
 
 @train_app.command("student")
@@ -501,43 +783,45 @@ def train_student(
     config: _Config,
     seed: _Seed = None,
     max_steps: _Steps = None,
-    output_dir: _Out = None,
+    out: _Out = None,
+    output_dir: _OutputDir = None,
     devices: _Devices = None,
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Train the SAR-only student from hand labels and a teacher."""
-    from gee_flood.training.run import train_from_config
-
-    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
-    _report_training(train_from_config("student", config, teacher=teacher, overrides=overrides))
+    _train("student", config, teacher=teacher, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir,
+           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
 
 
 @train_app.command("baseline")
 @user_errors
 def train_baseline(
-    kind: Annotated[str, typer.Option("--kind", help="supervised (hand labels) or weak (weak labels, e.g. Otsu).")],
+    kind: Annotated[
+        BaselineKind, typer.Option("--kind", help="supervised (hand labels) or weak (weak labels, e.g. Otsu).")
+    ],
     config: _Config,
     seed: _Seed = None,
     max_steps: _Steps = None,
-    output_dir: _Out = None,
+    out: _Out = None,
+    output_dir: _OutputDir = None,
     devices: _Devices = None,
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    quiet: _Quiet = False,
 ) -> None:
     """Train a SAR-only baseline on hand labels or weak labels."""
-    from gee_flood.training.run import train_from_config
-
-    overrides = _train_overrides(seed, max_steps, output_dir, devices, num_nodes, accelerator, set_)
-    _report_training(train_from_config("baseline", config, kind=kind, overrides=overrides))
+    _train("baseline", config, kind=kind, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir,
+           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
 
 
 @emulator_app.command("serve")
 @user_errors
 def emulator_serve(
-    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog directory (catalog.json + GeoTIFFs).")],
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder (catalog.json + GeoTIFFs).")],
     port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Loopback interface to listen on.")] = "127.0.0.1",
     faults: Annotated[
@@ -550,18 +834,18 @@ def emulator_serve(
         Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
     ] = None,
     resampling: Annotated[
-        str,
+        Resampling,
         typer.Option(
             "--resampling",
-            help="Default warping of stored bands: 'nearest' (Earth Engine's) or 'bilinear' (float bands only).",
+            help="Default warping of stored bands: nearest (Earth Engine's) or bilinear (float bands only).",
         ),
-    ] = "nearest",
+    ] = Resampling.NEAREST,
 ) -> None:
     """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
     from gee_flood.emulator.serve import serve
 
     serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
-          default_resampling=resampling, announce=typer.echo)  # fmt: skip
+          default_resampling=resampling.value, announce=typer.echo)  # fmt: skip
 
 
 def main() -> None:

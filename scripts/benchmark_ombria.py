@@ -2,7 +2,8 @@
 
 Examples (from the repository root)::
 
-    python scripts/benchmark_ombria.py --seed 0                 # one seed, then merge every seed file
+    python scripts/benchmark_ombria.py --seed 0                 # one seed (OMBRIA at data/ombria), then merge
+    python scripts/benchmark_ombria.py --seed 0 --data $OMBRIA  # OMBRIA elsewhere
     python scripts/benchmark_ombria.py --seed 1 --seed 2        # more seeds (or separate invocations)
     python scripts/benchmark_ombria.py --seed 0 --settings bi-temporal   # add the bi-temporal rows to seed 0
     python scripts/benchmark_ombria.py --merge-only             # rebuild docs/results/ombria.{md,json}
@@ -29,7 +30,9 @@ from gee_flood.training.config import parse_set_options  # noqa: E402
 
 def main(
     seed: Annotated[list[int] | None, typer.Option(help="Seed(s) to run (each writes its own result file).")] = None,
-    data: Annotated[Path, typer.Option(help="OMBRIA folder.")] = ROOT / ".." / "shared" / "data" / "ombria",
+    data: Annotated[
+        Path, typer.Option(help="OMBRIA folder (put or link the dataset at data/ombria, or pass it).")
+    ] = ROOT / "data" / "ombria",
     configs: Annotated[Path, typer.Option(help="Folder of the ombria_*.yaml row configs.")] = ROOT / "configs",
     work_dir: Annotated[Path, typer.Option(help="Run directories (not committed).")] = ROOT
     / "runs"

@@ -1,6 +1,6 @@
 """Protocol B: Sen1Floods11 (the paper's setting). Needs the dataset, a fetched paired corpus, and a GPU.
 
-    gee-flood data download sen1floods11 --dest data/sen1floods11 --part all
+    gee-flood data download --dataset sen1floods11 --out data/sen1floods11 --part all
     gee-flood fetch --chips ... --out data/corpus          # S2 for the weakly labelled chip locations
     python scripts/benchmark_sen1floods11.py --data data/sen1floods11 --corpus data/corpus --seed 0
 

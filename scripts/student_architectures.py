@@ -1,6 +1,7 @@
 """Student architecture choice: FLOPs and CPU inference throughput (km²/s) of candidate networks, against
 torchvision FCN-ResNet50 and smp Unet-ResNet34 (accuracy as students is measured with `gee-flood train student
---set model.architecture=...`, see docs/results/student_architectures.md).
+--set model.architecture=...`, see docs/benchmarks.md, section Speed; this script writes
+docs/results/student_architectures.json).
 
     OMP_NUM_THREADS=2 python scripts/student_architectures.py --threads 2
 

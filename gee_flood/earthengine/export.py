@@ -304,6 +304,7 @@ def push_flood_map(
     client: Any = None,
     poll_s: float = 2.0,
     probe_timeout_s: float = 20.0,
+    project: str | None = None,
     ee_url: str | None = None,
     progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
@@ -319,6 +320,7 @@ def push_flood_map(
         client: A ``google.cloud.storage.Client`` (default: a new one; honours ``STORAGE_EMULATOR_HOST``).
         poll_s: Seconds between operation polls.
         probe_timeout_s: How long to try reaching the bucket before giving up.
+        project: Cloud project to initialise Earth Engine with (default: the asset's project).
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         progress: Show the ingestion's progress as a bar on stderr.
         on_progress: Ingestion progress callback (fraction, state).
@@ -333,7 +335,7 @@ def push_flood_map(
     uri = location.uri(path.name)
     request_id = request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
-    ensure_initialized(asset_id.project, ee_url)
+    ensure_initialized(project or asset_id.project, ee_url)
     existing = _existing_asset(asset_id)
     if existing is not None:
         if existing.get("properties", {}).get("gee_flood_request_id") == request_id:

@@ -192,6 +192,7 @@ def write_map_html(
     asset: str | None = None,
     title: str | None = None,
     max_size: int = 2048,
+    project: str | None = None,
     ee_url: str | None = None,
     console: Console | None = None,
 ) -> Path:
@@ -204,6 +205,7 @@ def write_map_html(
         asset: Optional Earth Engine asset id of the same map, added as an EE tile layer when Earth Engine answers.
         title: Legend title (default: the map's file name).
         max_size: Longest side of the embedded PNGs (pixels).
+        project: Cloud project to initialise Earth Engine with for ``asset`` (default: the asset's project).
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         console: Where warnings go.
 
@@ -213,7 +215,7 @@ def write_map_html(
     console = console or Console(stderr=True)
     flood_map, html = Path(flood_map), Path(html)
     if html.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--html {html}: expected an .html path")
+        raise InputError(f"--out {html}: expected an .html path")
     flood, legend = render_flood_overlay(flood_map, max_size=max_size)
     scene = render_s1_overlay(Path(s1), max_size=max_size) if s1 is not None else None
     tiles_url = None
@@ -223,7 +225,7 @@ def write_map_html(
 
         asset_id = parse_asset_id(asset)
         try:
-            ensure_initialized(asset_id.project, ee_url)
+            ensure_initialized(project or asset_id.project, ee_url)
             with rasterio.open(flood_map) as src:
                 tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
         except RemoteError as error:

@@ -16,6 +16,7 @@ from gee_flood.data.download import (
     LIST_URL_ENV,
     OBJECT_URL_ENV,
     RemoteObject,
+    download_dataset,
     download_objects,
     download_sen1floods11,
     list_objects,
@@ -325,20 +326,24 @@ def test_cli_download_with_env_urls_and_errors(tmp_path, monkeypatch):
     with FakeBucket(objects) as bucket:
         monkeypatch.setenv(LIST_URL_ENV, bucket.list_url)
         monkeypatch.setenv(OBJECT_URL_ENV, bucket.object_url)
-        result = runner.invoke(app, ["data", "download", "sen1floods11", "--dest", str(tmp_path), "--part", "splits"])
+        result = runner.invoke(
+            app, ["data", "download", "--dataset", "sen1floods11", "--out", str(tmp_path), "--part", "splits"]
+        )
         assert result.exit_code == 0, result.output
         assert "1 files downloaded" in result.output
         assert_tree(tmp_path, objects, [f"{SPLITS}flood_test_data.csv"])
         result = runner.invoke(
             app,
-            ["data", "download", "sen1floods11", "--dest", str(tmp_path), "--part", "weak", "--quiet"]
+            ["data", "download", "--dataset", "sen1floods11", "--out", str(tmp_path), "--part", "weak", "--quiet"]
             + ["--list-url", bucket.list_url, "--object-url", bucket.object_url],
         )
         assert result.exit_code == 0, result.output
         assert (tmp_path / "v1.1/data/flood_events/WeaklyLabeled/S1Weak/Ghana_9_S1Weak.tif").is_file()
-    result = runner.invoke(app, ["data", "download", "ombria", "--dest", str(tmp_path)])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines()[-1].startswith("error: cannot download dataset 'ombria'")
+    result = runner.invoke(app, ["data", "download", "--dataset", "ombria", "--out", str(tmp_path)])
+    assert result.exit_code == 2  # refused by the CLI: sen1floods11 is the only choice
+    assert "Invalid value for '--dataset'" in result.output.strip().splitlines()[-1]
+    with pytest.raises(InputError, match="cannot download dataset 'ombria'.*OMBRIA is not hosted"):
+        download_dataset("ombria", tmp_path)
 
 
 def test_crc32c_is_checked_when_the_listing_has_no_md5(tmp_path):

@@ -12,7 +12,7 @@ from gee_flood.cli import app
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), "--no-progress"])
+    result = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     return out, result.output
 

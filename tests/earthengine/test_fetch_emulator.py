@@ -409,7 +409,6 @@ def polygon_file(path, coordinates, **extra):
         ("both", "either --aoi"),
         ("bad_cloud", "--max-cloud"),
         ("bad_crs", "--crs"),
-        ("bad_pass", "--orbit-pass"),
     ],
 )
 def test_bad_inputs_are_one_line_errors(world, tmp_path, case, fragment):
@@ -446,8 +445,6 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path, case, fragment):
         extra = ["--max-cloud", "1.5"]
     elif case == "bad_crs":
         extra = ["--crs", "EPSG:999999"]
-    elif case == "bad_pass":
-        extra = ["--orbit-pass", "sideways"]
     result = CliRunner().invoke(
         app,
         [
@@ -473,3 +470,12 @@ def test_bad_inputs_are_one_line_errors(world, tmp_path, case, fragment):
     assert fragment in lines[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()  # nothing written, not even an empty folder
+
+
+def test_unknown_orbit_pass_is_refused_by_the_cli(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["fetch", "--aoi", "a.geojson", "--dates", DATES, "--out", str(out),
+                                      "--orbit-pass", "sideways", "--quiet"])  # fmt: skip
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Invalid value for '--orbit-pass'" in errors[0]
+    assert "Traceback" not in result.output and not out.exists()

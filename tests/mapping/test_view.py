@@ -40,7 +40,7 @@ def left_half_flooded(tmp_path_factory) -> Path:
 def page(tmp_path_factory, left_half_flooded) -> Path:
     scene = write_s1(tmp_path_factory.mktemp("s1") / "s1.tif", synthetic_s1(400, 400))
     html = tmp_path_factory.mktemp("html") / "map.html"
-    result = runner.invoke(app, ["map", "--view", str(left_half_flooded), "--html", str(html), "--s1", str(scene)])
+    result = runner.invoke(app, ["map", "--view", str(left_half_flooded), "--out", str(html), "--s1", str(scene)])
     assert result.exit_code == 0, result.output
     return html
 
@@ -128,9 +128,9 @@ def test_bad_view_inputs_are_one_line_errors(tmp_path, left_half_flooded):
     with rasterio.open(bare, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
         dst.write(np.zeros((1, 4, 4), np.uint8))
     for args, message in [
-        (["--view", str(bare), "--html", str(tmp_path / "a.html")], "has no CRS"),
-        (["--view", str(left_half_flooded)], "--view needs --html"),
-        (["--view", str(left_half_flooded), "--html", str(tmp_path / "a.png")], "expected an .html path"),
+        (["--view", str(bare), "--out", str(tmp_path / "a.html")], "has no CRS"),
+        (["--view", str(left_half_flooded)], "--view needs --out"),
+        (["--view", str(left_half_flooded), "--out", str(tmp_path / "a.png")], "expected an .html path"),
         ([], "give --mask"),
     ]:
         result = runner.invoke(app, ["map", *args])
@@ -151,7 +151,7 @@ def test_unreachable_earth_engine_still_writes_the_page_with_one_warning(tmp_pat
     html = tmp_path / "ee.html"
     result = runner.invoke(
         app,
-        ["map", "--view", str(left_half_flooded), "--html", str(html), "--asset", "projects/emulator/assets/x",
+        ["map", "--view", str(left_half_flooded), "--out", str(html), "--asset", "projects/emulator/assets/x",
          "--ee-url", "http://127.0.0.1:9"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -24,7 +24,7 @@ def test_train_teacher_then_student_from_the_command_line(tmp_path):
     out = tmp_path / "runs"
     teacher = runner.invoke(
         app,
-        ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--seed", "3", "--output-dir", str(out)]
+        ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--seed", "3", "--out", str(out)]
         + _sets(data),
     )
     assert teacher.exit_code == 0, teacher.output
@@ -34,7 +34,7 @@ def test_train_teacher_then_student_from_the_command_line(tmp_path):
     student = runner.invoke(
         app,
         ["train", "student", "--teacher", str(teacher_ckpt), "--config", str(CONFIGS / "ombria_student.yaml")]
-        + ["--seed", "3", "--max-steps", "3", "--output-dir", str(out)]
+        + ["--seed", "3", "--max-steps", "3", "--out", str(out)]
         + _sets(data, exclude=("optim.max_steps",)),
     )
     assert student.exit_code == 0, student.output
@@ -46,7 +46,7 @@ def test_train_teacher_then_student_from_the_command_line(tmp_path):
     evaluated = runner.invoke(
         app,
         ["evaluate", "--checkpoint", str(out / "student-seed3" / "model.ckpt"), "--dataset", "ombria"]
-        + ["--root", str(data), "--split", "test", "--json", str(report), "--quiet"],
+        + ["--root", str(data), "--split", "test", "--out", str(report), "--quiet"],
     )
     assert evaluated.exit_code == 0, evaluated.output
     scores = json.loads(report.read_text())
