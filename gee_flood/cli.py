@@ -10,7 +10,8 @@ Conventions shared by every command (also in the README's "Commands" section):
 - ``--quiet``/``-q`` silences progress bars;
 - ``--dataset`` names the dataset;
 - a fixed set of choices is an :class:`enum.Enum`, so ``--help`` lists the values and a typo is refused;
-- ``--project`` (or ``EE_PROJECT``) is the Earth Engine Cloud project of commands that talk to Earth Engine.
+- ``--project`` (or ``EE_PROJECT``) is the Earth Engine Cloud project of commands that talk to Earth Engine;
+- ``--ee-url`` (or ``GEE_FLOOD_EE_URL``) points those commands at another Earth Engine-compatible REST endpoint.
 
 Old spellings (``--dest``, ``--json``, ``--html``, ``--output-dir``, ``--no-progress``, ``data download DATASET``)
 still work for one release as hidden options that print a deprecation line on stderr.
@@ -54,12 +55,8 @@ train_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=_MARKUP,
 )
-emulator_app = typer.Typer(
-    help="The local Earth Engine emulator (no account needed).", no_args_is_help=True, rich_markup_mode=_MARKUP
-)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
-app.add_typer(emulator_app, name="emulator")
 
 
 class OrbitPass(StrEnum):
@@ -152,13 +149,6 @@ class BaselineKind(StrEnum):
     WEAK = "weak"
 
 
-class Resampling(StrEnum):
-    """Default warping of the emulator's stored bands (``emulator serve --resampling``)."""
-
-    NEAREST = "nearest"
-    BILINEAR = "bilinear"
-
-
 def user_errors(func: F) -> F:
     """Turn :class:`GeeFloodError` raised by ``func`` into one line on stderr and a non-zero exit."""
 
@@ -230,7 +220,14 @@ _Project = Annotated[
     str | None,
     typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the credentials')."),
 ]
-_EEUrl = Annotated[str | None, typer.Option("--ee-url", hidden=True, help="Earth Engine API URL (the emulator).")]
+_EEUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--ee-url",
+        envvar="GEE_FLOOD_EE_URL",
+        help="An Earth Engine-compatible REST endpoint such as a local emulator; default: Earth Engine.",
+    ),
+]
 
 
 @app.command()
@@ -816,36 +813,6 @@ def train_baseline(
     """Train a SAR-only baseline on hand labels or weak labels."""
     _train("baseline", config, kind=kind, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir,
            devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
-
-
-@emulator_app.command("serve")
-@user_errors
-def emulator_serve(
-    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog folder (catalog.json + GeoTIFFs).")],
-    port: Annotated[int, typer.Option("--port", help="TCP port (0 picks a free one).")] = 8765,
-    host: Annotated[str, typer.Option("--host", help="Loopback interface to listen on.")] = "127.0.0.1",
-    faults: Annotated[
-        Path | None, typer.Option("--faults", help="Fault-injection JSON: {seed, rules: [{endpoint, kind, ...}]}.")
-    ] = None,
-    assets_dir: Annotated[
-        Path | None, typer.Option("--assets-dir", help="Keep ingested/exported assets here (default: temporary).")
-    ] = None,
-    bucket_dir: Annotated[
-        Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
-    ] = None,
-    resampling: Annotated[
-        Resampling,
-        typer.Option(
-            "--resampling",
-            help="Default warping of stored bands: nearest (Earth Engine's) or bilinear (float bands only).",
-        ),
-    ] = Resampling.NEAREST,
-) -> None:
-    """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
-    from gee_flood.emulator.serve import serve
-
-    serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
-          default_resampling=resampling.value, announce=typer.echo)  # fmt: skip
 
 
 def main() -> None:

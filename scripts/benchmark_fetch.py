@@ -36,7 +36,7 @@ from gee_flood.data.chip import S2_BANDS, GeoReference  # noqa: E402
 from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch  # noqa: E402
 from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack  # noqa: E402
 from gee_flood.earthengine.session import EESettings, initialize  # noqa: E402
-from gee_flood.emulator import CatalogBuilder, EmulatorServer  # noqa: E402
+from ee_emulator import CatalogBuilder, EmulatorServer  # noqa: E402
 
 CRS = "EPSG:32632"
 COARSE = 100.0  # source pixel size (m)

@@ -151,7 +151,7 @@ class Recorder:
         patch("gee_flood.data.dataset_config.format_stats", lambda stats: "stats")
         patch("gee_flood.training.run.train_from_config", self._record("train", self._train_result()))
         patch("gee_flood.demo.pipeline.run_demo", self._record("demo", self._demo_result()))
-        patch("gee_flood.emulator.serve.serve", self._record("serve", None))
+        patch("ee_emulator.serve.serve", self._record("serve", None))
 
     def _record(self, name: str, answer: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ee_emulator.catalog import Catalog, CatalogBuilder
 from gee_flood.data.synthetic import SyntheticScene
-from gee_flood.emulator.catalog import Catalog, CatalogBuilder
 
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"

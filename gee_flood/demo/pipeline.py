@@ -101,12 +101,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     """
     import torch
 
+    from ee_emulator import EmulatorServer
+    from ee_emulator.storage import storage_emulator
     from gee_flood.data.synthetic import SceneConfig, generate_scene
     from gee_flood.demo.catalog import write_scene_catalog
     from gee_flood.demo.report import build_report, write_report
     from gee_flood.earthengine.fetch import FetchConfig, run_fetch
-    from gee_flood.emulator import EmulatorServer
-    from gee_flood.emulator.storage import storage_emulator
 
     console = console or Console(stderr=True)
     out = Path(options.out)

@@ -4,18 +4,23 @@ Credentials are taken from the usual places by the Earth Engine client itself (`
 persistent credentials, else Application Default Credentials, which honour ``GOOGLE_APPLICATION_CREDENTIALS``
 service-account keys). They are never passed around, logged or written: workers receive only
 :class:`EESettings` (project id, endpoint, URL) and initialise themselves.
+
+Any Earth Engine-compatible REST endpoint can stand in for Earth Engine (``--ee-url``, e.g. a local emulator such as
+``ee-emulator serve``). Google credentials are sent only to Google's endpoints (``*.googleapis.com``); another
+endpoint is called without credentials, and initialising against it makes no request anywhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from gee_flood.errors import RemoteError
@@ -26,8 +31,11 @@ Endpoint = Literal["highvolume", "standard"]
 #: Environment variables read, in order, for the Earth Engine (Cloud) project id when ``--project`` is not given.
 PROJECT_ENV_VARS = ("EE_PROJECT", "EARTHENGINE_PROJECT", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
 
-#: Project id used against a loopback emulator, which needs no credentials.
-EMULATOR_PROJECT = "emulator"
+#: Project id sent to a non-Google endpoint when none is given (Earth Engine's client insists on one).
+CUSTOM_ENDPOINT_PROJECT = "emulator"
+
+#: Path of the high-volume API under a non-Google endpoint's URL (Google serves it on a host of its own).
+CUSTOM_HIGH_VOLUME_PATH = "/highvolume"
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,8 @@ class EESettings:
     Attributes:
         project: Cloud project id (``None``: from the environment or the credentials).
         endpoint: ``"highvolume"`` (many parallel small reads; the default for fetching) or ``"standard"``.
-        url: Explicit API base URL; overrides ``endpoint``, except that against a loopback emulator
-            ``"highvolume"`` uses its ``/highvolume`` prefix (counted separately by the emulator).
+        url: An Earth Engine-compatible REST endpoint (``None``: Earth Engine). A Google URL overrides ``endpoint``;
+            under any other URL ``"highvolume"`` means ``{url}/highvolume`` (:data:`CUSTOM_HIGH_VOLUME_PATH`).
         retry: Retry policy.
     """
 
@@ -83,12 +91,22 @@ class EESettings:
     retry: RetryPolicy = RetryPolicy()
 
     @property
-    def is_loopback(self) -> bool:
-        """Return True if ``url`` points at this machine (an emulator that needs no credentials)."""
+    def is_google(self) -> bool:
+        """Return True if requests go to Google's Earth Engine (no ``url``, or a ``*.googleapis.com`` one)."""
         if not self.url:
-            return False
-        host = urlparse(self.url).hostname or ""
-        return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+            return True
+        host = (urlparse(self.url).hostname or "").lower()
+        return host == "googleapis.com" or host.endswith(".googleapis.com")
+
+    def api_url(self) -> str | None:
+        """Return the base URL of the REST API to initialise with (``None``: the client's default, Earth Engine)."""
+        import ee
+
+        if self.url is None:
+            return ee.data.HIGH_VOLUME_API_BASE_URL if self.endpoint == "highvolume" else None
+        if self.is_google or self.endpoint != "highvolume":
+            return self.url
+        return self.url.rstrip("/") + CUSTOM_HIGH_VOLUME_PATH
 
     def describe(self) -> str:
         """Return where requests go, for messages (never credentials)."""
@@ -127,21 +145,19 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
         if not force and _initialised_with == settings and ee.data.is_initialized():
             return
         try:
-            if settings.is_loopback:
-                # The local emulator needs no credentials; its helper also skips the client's network lookups.
-                from gee_flood.emulator import initialize_ee
-
-                initialize_ee(
-                    str(settings.url),
-                    project=settings.project or EMULATOR_PROJECT,
-                    high_volume=settings.endpoint == "highvolume",
-                )
+            if settings.is_google:
+                credentials: Any = "persistent"
+                project = resolve_project(settings.project)
             else:
-                url = settings.url
-                if url is None and settings.endpoint == "highvolume":
-                    url = ee.data.HIGH_VOLUME_API_BASE_URL
-                ee.Initialize(credentials="persistent", url=url, project=resolve_project(settings.project))
+                credentials, project = None, settings.project or CUSTOM_ENDPOINT_PROJECT
+            with _no_google_lookups(enabled=not settings.is_google):
+                ee.Initialize(credentials, url=settings.api_url(), project=project)
         except Exception as error:  # the client raises EEException, google.auth and transport errors
+            if not settings.is_google:
+                raise RemoteError(
+                    f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; check that "
+                    "--ee-url names a running Earth Engine-compatible REST endpoint"
+                ) from None
             raise RemoteError(
                 f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; run "
                 "'earthengine authenticate' or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, and "
@@ -149,6 +165,27 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
             ) from None
         ee.data.setMaxRetries(settings.retry.ee_max_retries)
         _initialised_with = settings
+
+
+@contextlib.contextmanager
+def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
+    """Skip, while initialising, the client's fetch of Google's data catalog (its list of deprecated assets).
+
+    ``ee.Initialize`` downloads it from Cloud Storage to warn about deprecated collection ids; those ids are
+    Google's, so against another endpoint the lookup is skipped (it answers "none") and no request leaves for
+    Google. The lookup is best effort in the client too: a failed one only means no deprecation warnings.
+    """
+    import ee
+
+    original = getattr(ee.deprecation, "_FetchDataCatalogStac", None)
+    if not enabled or original is None:
+        yield
+        return
+    ee.deprecation._FetchDataCatalogStac = dict  # type: ignore[attr-defined]  # no data catalog: no warnings
+    try:
+        yield
+    finally:
+        ee.deprecation._FetchDataCatalogStac = original  # type: ignore[attr-defined]
 
 
 def _one_line(error: BaseException) -> str:

@@ -103,7 +103,7 @@ def _s2(rng: np.random.Generator) -> np.ndarray:
 
 def build_catalog(root: Path, *, seed: int = 0, probability: bool = True) -> SyntheticCatalog:
     """Write the catalog described in the module docstring and return what it holds."""
-    from gee_flood.emulator import CatalogBuilder
+    from ee_emulator import CatalogBuilder
 
     rng = np.random.default_rng(seed)
     catalog = SyntheticCatalog(Path(root))

@@ -35,7 +35,7 @@ def _free_port() -> int:
 def storage():
     from google.cloud import storage as gcs
 
-    from gee_flood.emulator.storage import storage_emulator
+    from ee_emulator.storage import storage_emulator
 
     with storage_emulator(BUCKET):
         yield gcs.Client()

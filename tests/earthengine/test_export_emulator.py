@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from gee_flood.cli import app
 from gee_flood.earthengine import export
-from gee_flood.emulator import EmulatorServer
+from ee_emulator import EmulatorServer
 from gee_flood.mapping import write_map_html
 from tests.earthengine.test_export import BUCKET
 from tests.inference.maps import write_flood_map
@@ -22,7 +22,7 @@ runner = CliRunner()
 def storage():
     from google.cloud import storage as gcs
 
-    from gee_flood.emulator.storage import storage_emulator
+    from ee_emulator.storage import storage_emulator
 
     with storage_emulator(BUCKET):
         yield gcs.Client()

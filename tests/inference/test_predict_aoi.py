@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gee_flood.cli import app
 from gee_flood.data.chip import GeoReference
-from gee_flood.emulator import CatalogBuilder, EmulatorServer
+from ee_emulator import CatalogBuilder, EmulatorServer
 
 from .conftest import synthetic_s1
 

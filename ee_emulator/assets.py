@@ -1,0 +1,697 @@
+"""Assets and long-running operations: ingestion from Cloud Storage, COG-backed assets, export to asset.
+
+* ``image:import`` (``ee.data.startIngestion``) starts an ``INGEST_IMAGE`` operation that goes PENDING -> RUNNING
+  -> SUCCEEDED (or FAILED with an error message): it reads the manifest's ``gs://bucket/object`` sources (from
+  ``bucket_dir/bucket/object`` if that file exists, otherwise with google-cloud-storage, which honours
+  ``STORAGE_EMULATOR_HOST``), stacks the manifest's bands into one GeoTIFF under the assets directory and registers
+  the image, loadable as ``ee.Image("projects/P/assets/...")``.
+* ``assets?assetId=`` (``ee.data.createAsset``) creates image collections, folders, and COG-backed images
+  (``gcs_location``/``cloud_storage_location``); a source that is not a valid Cloud-Optimized GeoTIFF is refused.
+* ``image:importExternal`` registers a COG-backed image from a manifest.
+* ``image:export`` (``ee.batch.Export.image.toAsset``) starts an ``EXPORT_IMAGE`` operation that renders the image
+  on its export grid and stores it as a COG asset.
+
+Stored assets keep one mask for all their bands (the GeoTIFF's dataset mask); Earth Engine keeps one per band.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+
+from ee_emulator._io import atomic_path
+from ee_emulator.algorithms.images import image_from_catalog
+from ee_emulator.catalog import Catalog, CatalogImage, image_from_geotiff
+from ee_emulator.errors import EEError
+from ee_emulator.objects import EEImage, to_info, type_name
+from ee_emulator.pixels import compute_pixels, parse_grid, render_bands
+from ee_emulator.pixeltypes import PixelType
+from ee_emulator.raster import RenderContext
+
+_ASSET_NAME = re.compile(r"projects/(?P<project>[^/]+)/assets/(?P<path>.+)")
+_PUBLIC_PROJECTS = ("earthengine-public", "earthengine-legacy")
+_DEFAULT_MAX_PIXELS = 1e8
+
+
+def asset_id_from_name(name: str) -> str:
+    """Map a Cloud API asset name to the id images are loaded by.
+
+    ``projects/earthengine-public/assets/X`` (and ``earthengine-legacy``) -> ``X``; any other
+    ``projects/P/assets/X`` stays as it is (that is also how ``ee.Image("projects/P/assets/X")`` names it).
+    """
+    match = _ASSET_NAME.fullmatch(name.rstrip("/"))
+    if match is None:
+        raise EEError(f"Invalid asset name '{name}': expected 'projects/<project>/assets/<path>'.")
+    if match["project"] in _PUBLIC_PROJECTS:
+        return match["path"]
+    return name.rstrip("/")
+
+
+def asset_name_from_id(asset_id: str) -> str:
+    """The Cloud API name of an asset id."""
+    if _ASSET_NAME.fullmatch(asset_id):
+        return asset_id
+    return f"projects/earthengine-public/assets/{asset_id}"
+
+
+def _timestamp(seconds: float | None = None) -> str:
+    moment = dt.datetime.fromtimestamp(time.time() if seconds is None else seconds, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _millis_from_timestamp(text: Any, where: str) -> int:
+    if isinstance(text, int | float):
+        return int(text)
+    if isinstance(text, dict) and "seconds" in text:
+        return int(float(text["seconds"]) * 1000 + float(text.get("nanos", 0)) / 1e6)
+    try:
+        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise EEError(f"{where}: invalid timestamp {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(round(moment.timestamp() * 1000))
+
+
+@dataclass
+class Operation:
+    """A long-running operation (ingestion or export), as reported by ``operations.get``."""
+
+    name: str
+    kind: str
+    description: str
+    destination: str
+    state: str = "PENDING"
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+    started: float | None = None
+    ended: float | None = None
+    progress: float = 0.0
+    error: str | None = None
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST Operation resource."""
+        metadata: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.earthengine.v1.OperationMetadata",
+            "state": self.state,
+            "description": self.description,
+            "type": self.kind,
+            "createTime": _timestamp(self.created),
+            "updateTime": _timestamp(self.updated),
+            "progress": self.progress,
+            "attempt": 1,
+            "destinationUris": [self.destination],
+        }
+        if self.started is not None:
+            metadata["startTime"] = _timestamp(self.started)
+        if self.ended is not None:
+            metadata["endTime"] = _timestamp(self.ended)
+        body: dict[str, Any] = {"name": self.name, "metadata": metadata}
+        done = self.state in ("SUCCEEDED", "FAILED", "CANCELLED")
+        body["done"] = done
+        if self.state == "FAILED":
+            body["error"] = {"code": 3, "message": self.error or "failed"}
+        elif self.state == "CANCELLED":
+            body["error"] = {"code": 1, "message": "Cancelled."}
+        elif done:
+            body["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+        return body
+
+
+class AssetService:
+    """Run-time assets (ingested, COG-backed, exported) and the operations that create them."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        assets_dir: Path,
+        *,
+        bucket_dir: Path | None,
+        step_s: float,
+        evaluate: Callable[[Any, str], Any],
+    ) -> None:
+        """Serve assets into ``catalog``, storing files under ``assets_dir``.
+
+        Args:
+            catalog: Catalog the new images are registered in.
+            assets_dir: Directory for asset GeoTIFFs.
+            bucket_dir: Local stand-in for Cloud Storage (``bucket_dir/bucket/object``), or None.
+            step_s: Seconds an operation stays PENDING and then RUNNING before it works (observable states).
+            evaluate: Evaluates an expression graph for a project (exports).
+        """
+        self.catalog = catalog
+        self.assets_dir = assets_dir
+        self.assets_dir.mkdir(parents=True, exist_ok=True)
+        self.bucket_dir = bucket_dir
+        self.step_s = step_s
+        self.evaluate = evaluate
+        self.operations: dict[str, Operation] = {}
+        self.folders: set[str] = set()
+        self.pyramiding: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gee-flood-emulator-op")
+
+    def shutdown(self) -> None:
+        """Wait for running operations to finish."""
+        self._executor.shutdown(wait=True, cancel_futures=False)
+
+    # -- dispatch ----------------------------------------------------------------------------------------------
+
+    def handle(
+        self, endpoint: str, params: dict[str, str], query: dict[str, str], payload: dict[str, Any], project: str
+    ) -> Any:
+        """Answer an asset or operation request (JSON-ready)."""
+        if endpoint == "image:import":
+            return self.start_ingestion(payload, project)
+        if endpoint == "image:importExternal":
+            return self.import_external(payload)
+        if endpoint == "image:export":
+            return self.start_export(payload, project)
+        if endpoint == "assets.create":
+            return self.create_asset(f"projects/{params['project']}", query.get("assetId"), payload)
+        if endpoint == "assets.get":
+            return self.describe(f"projects/{params['project']}/assets/{params['asset']}")
+        if endpoint == "assets.patch":
+            return self.update(f"projects/{params['project']}/assets/{params['asset']}", payload, query)
+        if endpoint == "assets.delete":
+            return self.delete(f"projects/{params['project']}/assets/{params['asset']}")
+        if endpoint == "assets.list":
+            parent = f"projects/{params['project']}/assets/{params.get('asset', '')}".rstrip("/")
+            return self.list_assets(parent, query)
+        if endpoint == "assets.getPixels":
+            image = self._load(asset_id_from_name(f"projects/{params['project']}/assets/{params['asset']}"))
+            return self._pixels(image, payload)
+        if endpoint == "operations.list":
+            with self._lock:
+                return {"operations": [op.to_json() for op in self.operations.values()]}
+        if endpoint == "operations.get":
+            return self._operation(params["project"], params["operation"]).to_json()
+        if endpoint == "operations.cancel":
+            operation = self._operation(params["project"], params["operation"])
+            with self._lock:
+                if operation.state in ("PENDING", "RUNNING"):
+                    operation.cancelled = True
+                    operation.state = "CANCELLING"
+                    operation.updated = time.time()
+            return {}
+        raise EEError(f"{endpoint} is not implemented by the gee-flood emulator", 501)
+
+    def _pixels(self, image: EEImage, payload: dict[str, Any]) -> Any:
+        # getPixels answers raw bytes; the server wraps JSON answers, so signal bytes with a tuple.
+        return _RawAnswer(*compute_pixels(image, payload))
+
+    def _operation(self, project: str, operation_id: str) -> Operation:
+        name = f"projects/{project}/operations/{operation_id}"
+        with self._lock:
+            operation = self.operations.get(name)
+        if operation is None:
+            raise EEError(f"Operation {name} not found.", 404)
+        return operation
+
+    def _load(self, asset_id: str) -> EEImage:
+        record = self.catalog.find_image(asset_id)
+        if record is None:
+            raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+        return image_from_catalog(record)  # getPixels of a stored asset: its pixels as stored (nearest)
+
+    # -- operations ----------------------------------------------------------------------------------------------
+
+    def _start(self, project: str, kind: str, description: str, destination: str, work: Callable[[], None]) -> dict:
+        operation_id = uuid.uuid4().hex[:24].upper()
+        operation = Operation(f"projects/{project}/operations/{operation_id}", kind, description, destination)
+        with self._lock:
+            self.operations[operation.name] = operation
+        self._executor.submit(self._run, operation, work)
+        return operation.to_json()
+
+    def _set(self, operation: Operation, state: str, **changes: Any) -> bool:
+        with self._lock:
+            if operation.cancelled and state not in ("CANCELLED",):
+                operation.state = "CANCELLED"
+                operation.ended = operation.updated = time.time()
+                return False
+            operation.state = state
+            operation.updated = time.time()
+            for key, value in changes.items():
+                setattr(operation, key, value)
+            return True
+
+    def _run(self, operation: Operation, work: Callable[[], None]) -> None:
+        time.sleep(self.step_s)
+        if not self._set(operation, "RUNNING", started=time.time(), progress=0.1):
+            return
+        time.sleep(self.step_s)
+        try:
+            work()
+        except EEError as error:
+            self._set(operation, "FAILED", error=error.message, ended=time.time())
+            return
+        except Exception as error:  # noqa: BLE001 - any failure of the work is the operation's failure
+            self._set(operation, "FAILED", error=f"{type(error).__name__}: {error}", ended=time.time())
+            return
+        self._set(operation, "SUCCEEDED", progress=1.0, ended=time.time())
+
+    # -- ingestion ----------------------------------------------------------------------------------------------
+
+    def start_ingestion(self, payload: dict[str, Any], project: str) -> dict[str, Any]:
+        """``image:import``: validate the manifest now, ingest in an operation."""
+        manifest = payload.get("imageManifest")
+        if not isinstance(manifest, dict):
+            raise EEError("image:import: imageManifest is required.")
+        name = str(manifest.get("name") or "")
+        asset_id = asset_id_from_name(name)
+        tilesets = manifest.get("tilesets")
+        if not isinstance(tilesets, list) or not tilesets:
+            raise EEError("image:import: the manifest needs at least one tileset with sources.")
+        overwrite = bool(payload.get("overwrite"))
+        description = f'Ingest image: "{asset_id}"'
+        return self._start(project, "INGEST_IMAGE", description, name, lambda: self._ingest(manifest, overwrite))
+
+    def _ingest(self, manifest: dict[str, Any], overwrite: bool) -> None:
+        name = str(manifest["name"])
+        asset_id = asset_id_from_name(name)
+        if self.catalog.find_image(asset_id) is not None and not overwrite:
+            raise EEError(f"Cannot overwrite asset '{name}'.")
+        work_dir = self.assets_dir / ".ingest" / uuid.uuid4().hex
+        work_dir.mkdir(parents=True)
+        try:
+            tileset_files: dict[str, Path] = {}
+            for position, tileset in enumerate(manifest["tilesets"]):
+                sources = tileset.get("sources") or []
+                if len(sources) != 1 or len(sources[0].get("uris") or []) < 1:
+                    raise EEError(
+                        "Ingestion: the gee-flood emulator supports exactly one source (one GeoTIFF) per tileset."
+                    )
+                uri = sources[0]["uris"][0]
+                local = work_dir / f"tileset{position}.tif"
+                self.fetch_object(uri, local)
+                tileset_files[str(tileset.get("id", ""))] = local
+            self._write_ingested(manifest, tileset_files, asset_id, overwrite)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def _write_ingested(
+        self, manifest: dict[str, Any], tilesets: dict[str, Path], asset_id: str, overwrite: bool
+    ) -> None:
+        if manifest.get("maskBands"):
+            raise EEError("Ingestion: maskBands are not implemented by the gee-flood emulator.")
+        datasets = {key: rasterio.open(path) for key, path in tilesets.items()}
+        try:
+            first = next(iter(datasets.values()))
+            for key, dataset in datasets.items():
+                if dataset.crs != first.crs or dataset.transform != first.transform or dataset.shape != first.shape:
+                    raise EEError(
+                        f"Ingestion: tileset '{key}' has a different grid; the gee-flood emulator needs all "
+                        "tilesets on one grid."
+                    )
+            bands = manifest.get("bands") or [
+                {"id": f"b{index + 1}", "tilesetId": key, "tilesetBandIndex": band}
+                for index, (key, band) in enumerate(
+                    (key, band) for key, dataset in datasets.items() for band in range(dataset.count)
+                )
+            ]
+            arrays, names, nodata_values, policies = [], [], [], {}
+            default_missing = _missing_value(manifest.get("missingData"))
+            for band in bands:
+                key = str(band.get("tilesetId", next(iter(datasets))))
+                if key not in datasets:
+                    raise EEError(f"Ingestion: band '{band.get('id')}' names unknown tileset '{key}'.")
+                dataset = datasets[key]
+                index = int(band.get("tilesetBandIndex", 0))
+                if not 0 <= index < dataset.count:
+                    raise EEError(f"Ingestion: band '{band.get('id')}' tilesetBandIndex {index} is out of range.")
+                arrays.append(dataset.read(index + 1))
+                names.append(str(band["id"]))
+                missing = _missing_value(band.get("missingData"))
+                nodata_values.append(missing if missing is not None else default_missing)
+                policies[str(band["id"])] = str(
+                    band.get("pyramidingPolicy") or manifest.get("pyramidingPolicy") or "MEAN"
+                )
+            if any(value is None for value in nodata_values):
+                nodata = first.nodata
+                nodata_values = [value if value is not None else nodata for value in nodata_values]
+            profile = {"crs": first.crs, "transform": first.transform}
+        finally:
+            for dataset in datasets.values():
+                dataset.close()
+        properties = dict(manifest.get("properties") or {})
+        if manifest.get("startTime") is not None:
+            properties["system:time_start"] = _millis_from_timestamp(manifest["startTime"], "startTime")
+        if manifest.get("endTime") is not None:
+            properties["system:time_end"] = _millis_from_timestamp(manifest["endTime"], "endTime")
+        path = self._asset_path(asset_id)
+        dtype = np.result_type(*[array.dtype for array in arrays])
+        with atomic_path(path) as tmp, rasterio.open(
+            tmp, "w", driver="GTiff", width=arrays[0].shape[1], height=arrays[0].shape[0], count=len(arrays),
+            dtype=dtype.name, crs=profile["crs"], transform=profile["transform"], compress="deflate", tiled=True,
+        ) as out:  # fmt: skip
+            out.write(np.stack([array.astype(dtype) for array in arrays]))
+            out.descriptions = tuple(names)
+        image = image_from_geotiff(path, asset_id, bands=names, properties=properties, nodata=nodata_values)
+        self.catalog.add_asset(image, overwrite=True if overwrite else False)
+        self.pyramiding[asset_id] = policies
+
+    def fetch_object(self, uri: str, destination: Path) -> None:
+        """Copy ``gs://bucket/object`` to a local file (bucket directory first, then Cloud Storage)."""
+        match = re.fullmatch(r"gs://([^/]+)/(.+)", str(uri))
+        if match is None:
+            raise EEError(f"Invalid Cloud Storage URI '{uri}': expected gs://bucket/object.")
+        bucket, blob_name = match.groups()
+        if self.bucket_dir is not None:
+            local = self.bucket_dir / bucket / blob_name
+            if local.is_file():
+                shutil.copyfile(local, destination)
+                return
+        try:
+            from google.cloud import storage
+
+            if os.environ.get("STORAGE_EMULATOR_HOST"):
+                from google.auth.credentials import AnonymousCredentials
+
+                client = storage.Client(project="gee-flood-emulator", credentials=AnonymousCredentials())
+            else:
+                client = storage.Client()
+            client.bucket(bucket).blob(blob_name).download_to_filename(str(destination))
+        except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
+            destination.unlink(missing_ok=True)
+            reason = " ".join(str(error).split())[:300]
+            raise EEError(f"Unable to read '{uri}': {reason}") from None
+
+    # -- COG-backed and created assets --------------------------------------------------------------------------
+
+    def create_asset(self, parent: str, asset_path: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+        """``assets.create``: an image collection, a folder, or a COG-backed image."""
+        if not asset_path:
+            raise EEError("assets.create: assetId is required.")
+        name = f"{parent}/assets/{asset_path}"
+        asset_id = asset_id_from_name(name)
+        kind = str(payload.get("type", "")).upper()
+        if self.catalog.find_image(asset_id) is not None or self.catalog.find_collection(asset_id) is not None or (
+            asset_id in self.folders
+        ):  # fmt: skip
+            raise EEError(f"Cannot overwrite asset '{name}'.", 409, "ALREADY_EXISTS")
+        properties = dict(payload.get("properties") or {})
+        if kind in ("IMAGE_COLLECTION", "IMAGECOLLECTION"):
+            self.catalog.add_collection(asset_id, properties)
+        elif kind == "FOLDER":
+            self.folders.add(asset_id)
+        elif kind == "IMAGE":
+            location = (
+                payload.get("cloud_storage_location")
+                or payload.get("cloudStorageLocation")
+                or payload.get("gcs_location")
+                or payload.get("gcsLocation")
+            )
+            uris = (location or {}).get("uris") or []
+            if len(uris) != 1:
+                raise EEError("assets.create: an IMAGE asset needs cloud_storage_location with exactly one uri.")
+            for key, time_key in (("startTime", "system:time_start"), ("endTime", "system:time_end")):
+                if payload.get(key) is not None:
+                    properties[time_key] = _millis_from_timestamp(payload[key], key)
+            self._register_cog(asset_id, str(uris[0]), properties, bands=None)
+        else:
+            raise EEError(f"assets.create: asset type '{payload.get('type')}' is not implemented by the emulator.")
+        return self.describe(name)
+
+    def import_external(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``image:importExternal``: a COG-backed image from a manifest (one tileset, one source)."""
+        manifest = payload.get("imageManifest") or {}
+        name = str(manifest.get("name") or "")
+        asset_id = asset_id_from_name(name)
+        if self.catalog.find_image(asset_id) is not None and not payload.get("overwrite"):
+            raise EEError(f"Cannot overwrite asset '{name}'.", 409, "ALREADY_EXISTS")
+        tilesets = manifest.get("tilesets") or []
+        try:
+            uri = tilesets[0]["sources"][0]["uris"][0]
+        except (IndexError, KeyError, TypeError):
+            raise EEError("image:importExternal: the manifest needs one tileset with one source uri.") from None
+        properties = dict(manifest.get("properties") or {})
+        if manifest.get("startTime") is not None:
+            properties["system:time_start"] = _millis_from_timestamp(manifest["startTime"], "startTime")
+        bands = [str(band["id"]) for band in manifest.get("bands") or []] or None
+        self._register_cog(asset_id, str(uri), properties, bands=bands, overwrite=bool(payload.get("overwrite")))
+        return {}
+
+    def _register_cog(
+        self, asset_id: str, uri: str, properties: dict[str, Any], *, bands: list[str] | None, overwrite: bool = False
+    ) -> None:
+        from rio_cogeo.cogeo import cog_validate
+
+        path = self._asset_path(asset_id)
+        with atomic_path(path) as tmp:
+            self.fetch_object(uri, tmp)
+            valid, errors, _ = cog_validate(str(tmp), quiet=True)
+            if not valid:
+                raise EEError(f"'{uri}' is not a valid Cloud Optimized GeoTIFF: {'; '.join(errors)[:300]}")
+        image = image_from_geotiff(path, asset_id, bands=bands, properties=properties)
+        self.catalog.add_asset(image, overwrite=overwrite)
+
+    def _asset_path(self, asset_id: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", asset_id).strip("_")
+        return self.assets_dir / f"{safe}.tif"
+
+    # -- export to asset ---------------------------------------------------------------------------------------
+
+    def start_export(self, payload: dict[str, Any], project: str) -> dict[str, Any]:
+        """``image:export`` (to an asset): evaluate now (bad expressions answer 400), render in an operation."""
+        options = payload.get("assetExportOptions") or {}
+        destination = (options.get("earthEngineDestination") or {}).get("name")
+        if not destination:
+            raise EEError(
+                "image:export: only exports to Earth Engine assets (assetExportOptions.earthEngineDestination) are "
+                "implemented by the gee-flood emulator."
+            )
+        asset_id = asset_id_from_name(str(destination))
+        overwrite = bool((options.get("earthEngineDestination") or {}).get("overwrite"))
+        image = self.evaluate(payload.get("expression"), project)
+        if not isinstance(image, EEImage):
+            raise EEError(f"image:export: the expression must be an Image, got {type_name(image)}.")
+        grid = _export_grid(image, payload.get("grid"))
+        max_pixels = float((payload.get("maxPixels") or {}).get("value", _DEFAULT_MAX_PIXELS))
+        if grid.width * grid.height > max_pixels:
+            raise EEError(
+                f"Export too large: specified {grid.width * grid.height} pixels (max: {int(max_pixels)}). "
+                "Specify higher maxPixels value if you intend to export a large area."
+            )
+        policies = {str(k): str(v) for k, v in (options.get("pyramidingPolicyOverrides") or {}).items()}
+        description = str(payload.get("description") or "myExportImageTask")
+
+        def work() -> None:
+            if self.catalog.find_image(asset_id) is not None and not overwrite:
+                raise EEError(f"Cannot overwrite asset '{destination}'.")
+            self._write_export(image, grid, asset_id, policies)
+
+        return self._start(project, "EXPORT_IMAGE", description, str(destination), work)
+
+    def _write_export(self, image: EEImage, grid: Any, asset_id: str, policies: dict[str, str]) -> None:
+        from rio_cogeo.cogeo import cog_translate
+        from rio_cogeo.profiles import cog_profiles
+
+        arrays = render_bands(image.bands, grid)
+        ctx = RenderContext(grid)
+        valid = np.zeros((grid.height, grid.width), dtype=bool)
+        for band in image.bands:
+            valid |= band.node.render(ctx)[1]
+        dtype = np.result_type(*arrays)
+        if dtype == np.int8:
+            dtype = np.dtype(np.int16)
+        path = self._asset_path(asset_id)
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(arrays),
+                   "dtype": dtype.name, "crs": grid.crs, "transform": grid.transform}  # fmt: skip
+        with rasterio.MemoryFile() as memory:
+            with memory.open(**profile) as dataset:
+                dataset.write(np.stack([array.astype(dtype) for array in arrays]))
+                dataset.write_mask(valid.astype(np.uint8) * 255)
+                dataset.descriptions = tuple(band.name for band in image.bands)
+            with memory.open() as source, atomic_path(path) as tmp:
+                cog_translate(source, str(tmp), cog_profiles.get("deflate"), quiet=True, in_memory=True)
+        properties = {k: v for k, v in image.properties.items() if not str(k).startswith("system:")}
+        for key in ("system:time_start", "system:time_end"):
+            if image.properties.get(key) is not None:
+                properties[key] = image.properties[key]
+        stored = image_from_geotiff(path, asset_id, bands=image.band_names(), properties=_plain(properties))
+        self.catalog.add_asset(stored, overwrite=True)
+        self.pyramiding[asset_id] = {band.name: policies.get(band.name, "MEAN") for band in image.bands}
+
+    # -- description, listing, deletion -------------------------------------------------------------------------
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """``assets.get``: an EarthEngineAsset description."""
+        asset_id = asset_id_from_name(name)
+        record = self.catalog.find_image(asset_id)
+        if record is not None:
+            return self._image_description(record)
+        if self.catalog.find_collection(asset_id) is not None:
+            properties = self.catalog.collection_properties.get(asset_id, {})
+            return {"type": "IMAGE_COLLECTION", "name": asset_name_from_id(asset_id), "id": asset_id,
+                    "updateTime": _timestamp(), "properties": properties}  # fmt: skip
+        if asset_id in self.folders:
+            return {"type": "FOLDER", "name": asset_name_from_id(asset_id), "id": asset_id, "updateTime": _timestamp()}
+        raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+
+    def _image_description(self, record: CatalogImage) -> dict[str, Any]:
+        a, b, c, d, e, f = record.grid.transform[:6]
+        policies = self.pyramiding.get(record.image_id, {})
+        bands = []
+        for band, dtype in zip(record.bands, record.dtypes, strict=True):
+            ptype = PixelType.from_dtype(dtype)
+            data_type: dict[str, Any] = {"precision": ptype.precision.upper()}
+            if ptype.precision == "int":
+                data_type["range"] = {"min": ptype.min, "max": ptype.max}
+            bands.append({
+                "id": band,
+                "dataType": data_type,
+                "grid": {
+                    "dimensions": {"width": record.grid.width, "height": record.grid.height},
+                    "affineTransform": {"scaleX": a, "shearX": b, "translateX": c, "shearY": d, "scaleY": e,
+                                        "translateY": f},
+                    "crsCode": record.grid.crs,
+                },
+                "pyramidingPolicy": policies.get(band, "MEAN"),
+            })  # fmt: skip
+        properties = {k: v for k, v in record.properties.items() if not k.startswith("system:")}
+        description: dict[str, Any] = {
+            "type": "IMAGE",
+            "name": asset_name_from_id(record.image_id),
+            "id": record.image_id,
+            "updateTime": _timestamp(record.version / 1e6),
+            "properties": properties,
+            "bands": bands,
+            "geometry": record.footprint,
+            "sizeBytes": str(record.path.stat().st_size if record.path.exists() else 0),
+        }
+        for key, out in (("system:time_start", "startTime"), ("system:time_end", "endTime")):
+            if key in record.properties:
+                description[out] = _timestamp(float(record.properties[key]) / 1000.0)
+        return description
+
+    def list_assets(self, parent: str, query: dict[str, str]) -> dict[str, Any]:
+        """``listAssets``: the children of a folder, collection or project root (``projects/P/assets``)."""
+        root = re.fullmatch(r"projects/([^/]+)/assets/?", parent)
+        if root is not None:
+            parent_id = "" if root.group(1) in _PUBLIC_PROJECTS else parent.rstrip("/")
+        else:
+            parent_id = asset_id_from_name(parent)
+        children = self.catalog.children(parent_id) if parent_id else self._public_roots()
+        known = {child for child, _ in children}
+        prefix = parent_id.rstrip("/") + "/" if parent_id else ""
+        for folder in sorted(self.folders):
+            if folder.startswith(prefix) and "/" not in folder[len(prefix) :] and folder not in known:
+                children.append((folder, "FOLDER"))
+        exists = root is not None or self.catalog.find_collection(parent_id) is not None or parent_id in self.folders
+        if not children and not exists:
+            raise EEError(f"Asset '{parent_id}' not found (does not exist or caller does not have access).", 404)
+        page_size = int(query.get("pageSize") or 0)
+        if page_size:
+            children = children[:page_size]
+        assets = [
+            {"type": kind, "name": asset_name_from_id(child), "id": child, "updateTime": _timestamp()}
+            for child, kind in sorted(children)
+        ]
+        return {"assets": assets}
+
+    def _public_roots(self) -> list[tuple[str, str]]:
+        ids = [*self.catalog.collections, *self.catalog.images]
+        tops = {asset_id.split("/", 1)[0] for asset_id in ids if not asset_id.startswith("projects/")}
+        return [(top, "FOLDER") for top in sorted(tops)]
+
+    def update(self, name: str, payload: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
+        """``assets.patch`` (``updateAsset``/``setAssetProperties``): properties and start/end times of an image.
+
+        The body is ``{"asset": {...}, "updateMask": {"paths": [...]}}``; a path named in the mask but unset in the
+        asset deletes that value; the path ``properties`` replaces them all; no mask updates everything given.
+        """
+        asset_id = asset_id_from_name(name)
+        record = self.catalog.find_image(asset_id)
+        if record is None:
+            raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+        asset = dict(payload.get("asset") or {})
+        paths = list((payload.get("updateMask") or {}).get("paths") or [])
+        paths += [path for path in (query.get("updateMask") or "").split(",") if path]
+        new = dict(asset.get("properties") or {})
+        properties = dict(record.properties)
+        if not paths:
+            paths = ["properties." + key for key in new] + [k for k in ("start_time", "end_time") if k in asset]
+        for path in paths:
+            if path == "properties":
+                properties = {k: v for k, v in properties.items() if k.startswith("system:")}
+                properties.update({k: v for k, v in new.items() if v is not None})
+            elif path.startswith("properties."):
+                key = path.split(".", 1)[1].strip('"')
+                if new.get(key) is None:
+                    properties.pop(key, None)
+                else:
+                    properties[key] = new[key]
+            elif path in ("start_time", "startTime", "end_time", "endTime"):
+                field_name = "startTime" if path.startswith("start") else "endTime"
+                system = "system:time_start" if path.startswith("start") else "system:time_end"
+                value = asset.get(field_name, asset.get(path))
+                if value is None:
+                    properties.pop(system, None)
+                else:
+                    properties[system] = _millis_from_timestamp(value, field_name)
+            else:
+                raise EEError(f"assets.patch: updating '{path}' is not implemented by the gee-flood emulator.")
+        self.catalog.add_asset(dataclasses.replace(record, properties=properties), overwrite=True)
+        return self.describe(name)
+
+    def delete(self, name: str) -> dict[str, Any]:
+        """``assets.delete``."""
+        asset_id = asset_id_from_name(name)
+        record = self.catalog.find_image(asset_id)
+        if asset_id in self.folders:
+            self.folders.discard(asset_id)
+            return {}
+        if not self.catalog.remove_asset(asset_id):
+            raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
+        if record is not None and self.assets_dir in record.path.parents:
+            record.path.unlink(missing_ok=True)
+        return {}
+
+
+@dataclass
+class _RawAnswer:
+    """A binary answer (bytes + content type) returned through the JSON-answer path."""
+
+    body: bytes
+    content_type: str
+
+
+def _missing_value(missing: Any) -> float | None:
+    if not isinstance(missing, dict):
+        return None
+    values = missing.get("values") or []
+    return float(values[0]) if values else None
+
+
+def _plain(value: Any) -> Any:
+    return to_info(value)
+
+
+def _export_grid(image: EEImage, grid: dict[str, Any] | None) -> Any:
+    """The grid an export renders on: the request's grid, the image's ``clipToBoundsAndScale`` grid, or its native."""
+    if grid is not None:
+        return parse_grid(grid, image)
+    if image.default_grid is not None:
+        return image.default_grid
+    native = image.bands[0].native if image.bands else None
+    if native is not None and native.width:
+        return native
+    raise EEError(
+        "image:export: cannot infer the export grid; pass region and scale (or crs, crsTransform and dimensions)."
+    )

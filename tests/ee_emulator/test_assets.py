@@ -1,0 +1,199 @@
+"""Ingestion from Cloud Storage (gcp-storage-emulator), COG-backed assets and export to asset: round trips."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from ee_emulator import EmulatorServer, initialize_ee
+from tests.emulator.conftest import S1, build_catalog, utm_grid
+from tests.emulator.test_pixels import grid_dict
+
+BUCKET = "flood-bucket"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def storage_host() -> Iterator[str]:
+    """An in-process gcp-storage-emulator on a free loopback port, with one bucket."""
+    from ee_emulator.storage import storage_emulator
+
+    with storage_emulator(BUCKET) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    root = tmp_path_factory.mktemp("assets")
+    build_catalog(root / "catalog")
+    (root / "bucket" / "local-bucket").mkdir(parents=True)
+    with EmulatorServer(root / "catalog", bucket_dir=root / "bucket", operation_step_s=0.02) as server:
+        yield server
+
+
+@pytest.fixture
+def ee_assets(emulator: EmulatorServer, storage_host: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    import ee
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_host)
+    initialize_ee(emulator)
+    return ee
+
+
+def write_mask(path: Path, *, cog: bool) -> np.ndarray:
+    rows, cols = np.mgrid[0:64, 0:64]
+    mask = ((rows + cols) % 7 == 0).astype(np.uint8)
+    mask[:4, :] = 255  # no data
+    grid = utm_grid()
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint8", "crs": grid.crs,
+               "transform": grid.transform, "nodata": 255}  # fmt: skip
+    if cog:
+        from rio_cogeo.cogeo import cog_translate
+        from rio_cogeo.profiles import cog_profiles
+
+        with rasterio.MemoryFile() as memory:
+            with memory.open(**profile) as dataset:
+                dataset.write(mask[None])
+            with memory.open() as source:
+                cog_translate(source, str(path), cog_profiles.get("deflate"), quiet=True, in_memory=True)
+    else:
+        with rasterio.open(path, "w", **profile) as dataset:
+            dataset.write(mask[None])
+    return mask
+
+
+def upload(path: Path, blob: str) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials())
+    client.bucket(BUCKET).blob(blob).upload_from_filename(str(path))
+
+
+def wait(ee, name: str) -> tuple[dict, list[str]]:  # noqa: ANN001
+    states = []
+    for _ in range(200):
+        operation = ee.data.getOperation(name)
+        states.append(operation["metadata"]["state"])
+        if operation.get("done"):
+            return operation, states
+        time.sleep(0.01)
+    raise AssertionError(f"operation {name} did not finish: {states[-5:]}")
+
+
+def test_ingestion_round_trip_through_cloud_storage(ee_assets, tmp_path: Path) -> None:
+    ee = ee_assets
+    mask = write_mask(tmp_path / "flood.tif", cog=False)
+    upload(tmp_path / "flood.tif", "masks/flood.tif")
+    manifest = {
+        "name": "projects/emulator/assets/flood/mask1",
+        "tilesets": [{"id": "ts", "sources": [{"uris": [f"gs://{BUCKET}/masks/flood.tif"]}]}],
+        "bands": [{"id": "flood", "tilesetId": "ts", "tilesetBandIndex": 0, "missingData": {"values": [255]},
+                   "pyramidingPolicy": "MODE"}],
+        "startTime": "2020-01-05T00:00:00Z",
+        "properties": {"event": "Demo"},
+    }  # fmt: skip
+    started = ee.data.startIngestion(ee.data.newTaskId()[0], manifest)
+    assert started["started"] == "OK"
+    operation, states = wait(ee, started["name"])
+    assert states[0] in ("PENDING", "RUNNING") and states[-1] == "SUCCEEDED" and "error" not in operation
+    assert operation["metadata"]["type"] == "INGEST_IMAGE"
+    assert ee.data.getTaskStatus(started["id"])[0]["state"] == "COMPLETED"
+    image = ee.Image("projects/emulator/assets/flood/mask1")
+    info = image.getInfo()
+    assert [band["id"] for band in info["bands"]] == ["flood"]
+    assert info["properties"]["event"] == "Demo" and info["properties"]["system:time_start"] == 1578182400000
+    pixels = ee.data.computePixels({"expression": image.addBands(image.mask().rename("valid")),
+                                    "fileFormat": "NUMPY_NDARRAY", "grid": grid_dict(utm_grid())})  # fmt: skip
+    np.testing.assert_array_equal(pixels["flood"], np.where(mask == 255, 0, mask))
+    np.testing.assert_array_equal(pixels["valid"], (mask != 255).astype(np.float32))
+    asset = ee.data.getAsset("projects/emulator/assets/flood/mask1")
+    assert asset["type"] == "IMAGE" and asset["bands"][0]["pyramidingPolicy"] == "MODE"
+    listed = ee.data.listAssets({"parent": "projects/emulator/assets/flood"})["assets"]
+    assert [entry["id"] for entry in listed] == ["projects/emulator/assets/flood/mask1"]
+    root = ee.data.listAssets({"parent": "projects/emulator/assets"})["assets"]
+    assert {"id": "projects/emulator/assets/flood", "type": "FOLDER"} in [
+        {"id": entry["id"], "type": entry["type"]} for entry in root
+    ]
+    with pytest.raises(ee.EEException, match="Cannot overwrite asset"):
+        second = ee.data.startIngestion(ee.data.newTaskId()[0], manifest)
+        failed, _ = wait(ee, second["name"])
+        raise ee.EEException(failed["error"]["message"])
+
+
+def test_failed_ingestion_reports_the_reason(ee_assets) -> None:
+    ee = ee_assets
+    manifest = {"name": "projects/emulator/assets/missing",
+                "tilesets": [{"sources": [{"uris": [f"gs://{BUCKET}/does/not/exist.tif"]}]}]}  # fmt: skip
+    started = ee.data.startIngestion("request-1", manifest)
+    operation, states = wait(ee, started["name"])
+    assert states[-1] == "FAILED"
+    assert operation["error"]["message"].startswith(f"Unable to read 'gs://{BUCKET}/does/not/exist.tif'")
+    with pytest.raises(ee.EEException, match="not found"):
+        ee.Image("projects/emulator/assets/missing").getInfo()
+
+
+def test_cog_backed_asset_from_local_bucket_dir(ee_assets, emulator: EmulatorServer) -> None:
+    ee = ee_assets
+    bucket = emulator.assets.bucket_dir / "local-bucket"
+    mask = write_mask(bucket / "cog.tif", cog=True)
+    grid = utm_grid(size=600)  # large and striped: not a Cloud Optimized GeoTIFF
+    with rasterio.open(bucket / "plain.tif", "w", driver="GTiff", width=600, height=600, count=1, dtype="uint8",
+                       crs=grid.crs, transform=grid.transform) as dataset:  # fmt: skip
+        dataset.write(np.zeros((1, 600, 600), np.uint8))
+    created = ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://local-bucket/cog.tif"]},
+                                   "properties": {"source": "test"}}, "projects/emulator/assets/cog1")  # fmt: skip
+    assert created["type"] == "IMAGE" and created["properties"] == {"source": "test"}
+    pixels = ee.data.computePixels({"expression": ee.Image("projects/emulator/assets/cog1"),
+                                    "fileFormat": "NUMPY_NDARRAY", "grid": grid_dict(utm_grid(size=16))})  # fmt: skip
+    np.testing.assert_array_equal(pixels["b1"], np.where(mask == 255, 0, mask)[:16, :16])
+    with pytest.raises(ee.EEException, match="is not a valid Cloud Optimized GeoTIFF"):
+        ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://local-bucket/plain.tif"]}},
+                            "projects/emulator/assets/plain")  # fmt: skip
+    ee.data.setAssetProperties("projects/emulator/assets/cog1", {"event": "Demo", "source": None})
+    assert ee.Image("projects/emulator/assets/cog1").toDictionary().getInfo() == {"event": "Demo"}
+    ee.data.createAsset({"type": "IMAGE_COLLECTION"}, "projects/emulator/assets/floods")
+    assert ee.ImageCollection("projects/emulator/assets/floods").size().getInfo() == 0
+    ee.data.deleteAsset("projects/emulator/assets/cog1")
+    with pytest.raises(ee.EEException, match="not found"):
+        ee.Image("projects/emulator/assets/cog1").getInfo()
+
+
+def test_export_to_asset_round_trip(ee_assets) -> None:
+    ee = ee_assets
+    source = ee.Image(f"{S1}/S1_A").select("VV").gt(-17).rename("water").toUint8()
+    region = ee.Geometry.Rectangle([500_100, 5_000_100, 500_500, 5_000_500], "EPSG:32633", False)
+    task = ee.batch.Export.image.toAsset(
+        source, description="water", assetId="projects/emulator/assets/water", region=region, scale=20,
+        crs="EPSG:32633", pyramidingPolicy={"water": "MODE"},
+    )  # fmt: skip
+    task.start()
+    for _ in range(200):
+        status = task.status()
+        if status["state"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.01)
+    assert status["state"] == "COMPLETED", status
+    exported = ee.Image("projects/emulator/assets/water")
+    band = exported.getInfo()["bands"][0]
+    assert band["id"] == "water" and band["crs_transform"] == [20, 0, 500_100, 0, -20, 5_000_500]
+    assert band["dimensions"] == [20, 20]
+    direct = ee.data.computePixels({"expression": source, "fileFormat": "NUMPY_NDARRAY",
+                                    "grid": grid_dict(utm_grid(size=20, x_offset_px=10, y_offset_px=14,
+                                                               pixel_m=20))})  # fmt: skip
+    stored = ee.data.computePixels({"expression": exported, "fileFormat": "NUMPY_NDARRAY",
+                                    "grid": grid_dict(utm_grid(size=20, x_offset_px=10, y_offset_px=14,
+                                                               pixel_m=20))})  # fmt: skip
+    np.testing.assert_array_equal(stored["water"], direct["water"])
+    assert 0 < stored["water"].mean() < 1
