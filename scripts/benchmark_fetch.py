@@ -32,11 +32,11 @@ from pyproj import Transformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ee_emulator import CatalogBuilder, EmulatorServer  # noqa: E402
 from gee_flood.data.chip import S2_BANDS, GeoReference  # noqa: E402
 from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch  # noqa: E402
 from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack  # noqa: E402
 from gee_flood.earthengine.session import EESettings, initialize  # noqa: E402
-from ee_emulator import CatalogBuilder, EmulatorServer  # noqa: E402
 
 CRS = "EPSG:32632"
 COARSE = 100.0  # source pixel size (m)

@@ -46,14 +46,15 @@ def _squeeze(text: str) -> str:
 def test_help_lists_every_command_group():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("demo", "fetch", "train", "evaluate", "predict", "map", "data", "emulator"):
+    for command in ("demo", "fetch", "train", "evaluate", "predict", "map", "data"):
         assert command in result.output
+    assert "emulator" not in {group.name for group in app.registered_groups}  # the emulator is `ee-emulator serve`
 
 
 def test_the_walk_finds_every_command():
     paths = {" ".join(path) for path, _ in COMMANDS}
     assert {"", "demo", "fetch", "evaluate", "predict", "map", "data download", "data stats", "train teacher"} <= paths
-    assert {"train student", "train baseline", "emulator serve"} <= paths
+    assert {"train student", "train baseline"} <= paths
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(path) or "gee-flood" for path, _ in COMMANDS])
@@ -78,7 +79,7 @@ def test_literal_brackets_in_help_print_as_they_are():
     result = runner.invoke(app, ["map", "--help"])
     assert result.exit_code == 0, result.output
     assert "gs://bucket[/prefix]" in result.output
-    for typer_app in (app, cli.data_app, cli.train_app, cli.emulator_app):
+    for typer_app in (app, cli.data_app, cli.train_app):
         assert typer_app.rich_markup_mode is None  # help texts are plain text, whatever brackets they hold
 
 
@@ -151,7 +152,6 @@ class Recorder:
         patch("gee_flood.data.dataset_config.format_stats", lambda stats: "stats")
         patch("gee_flood.training.run.train_from_config", self._record("train", self._train_result()))
         patch("gee_flood.demo.pipeline.run_demo", self._record("demo", self._demo_result()))
-        patch("ee_emulator.serve.serve", self._record("serve", None))
 
     def _record(self, name: str, answer: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -305,6 +305,28 @@ def test_project_comes_from_the_option_or_ee_project(recorder):
         assert "EE_PROJECT" in runner.invoke(app, [*words, "--help"]).output
 
 
+def test_ee_url_comes_from_the_option_or_gee_flood_ee_url(recorder):
+    fetch = ["fetch", "--out", "c", "--aoi", "a", "--dates", "d"]
+    predict = ["predict", "--checkpoint", "c", "--aoi", "a", "--date", "2019-03-01", "--out", "o"]
+    push = ["map", "--mask", "f.tif", "--asset", "projects/p/assets/a", "--bucket", "gs://b", "--view", "f.tif",
+            "--out", "m.html"]  # fmt: skip
+    for args in (fetch, predict, push):
+        _ok(args)
+    assert recorder.calls["fetch"].args[0].ee_url is None and recorder.calls["predict"].kwargs["ee_url"] is None
+    assert recorder.calls["push"].kwargs["ee_url"] is None and recorder.calls["html"].kwargs["ee_url"] is None
+    env = {"GEE_FLOOD_EE_URL": "http://127.0.0.1:8765"}
+    for args in (fetch, predict, push):
+        _ok(args, env=env)
+    url = env["GEE_FLOOD_EE_URL"]
+    assert recorder.calls["fetch"].args[0].ee_url == recorder.calls["predict"].kwargs["ee_url"] == url
+    assert recorder.calls["push"].kwargs["ee_url"] == recorder.calls["html"].kwargs["ee_url"] == url
+    _ok([*fetch, "--ee-url", "http://localhost:9000"], env=env)
+    assert recorder.calls["fetch"].args[0].ee_url == "http://localhost:9000"
+    for words in (["fetch"], ["predict"], ["map"]):
+        help_text = runner.invoke(app, [*words, "--help"]).output
+        assert "--ee-url" in help_text and "GEE_FLOOD_EE_URL" in help_text
+
+
 def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
     help_text = runner.invoke(app, ["fetch", "--help"]).output
     assert "<ascending|descending|any>" in help_text and "<cloudscore|probability>" in help_text
@@ -323,8 +345,6 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
     _ok(["train", "baseline", "--kind", "supervised", "--config", "ombria"])
     assert recorder.calls["train"].kwargs["kind"] == "supervised"
     assert recorder.calls["train"].args[1].name == "ombria_baseline_supervised.yaml"
-    _ok(["emulator", "serve", "--catalog", "c", "--resampling", "bilinear"])
-    assert recorder.calls["serve"].kwargs["default_resampling"] == "bilinear"
     for args, flag in [
         (["fetch", "--out", "c", "--orbit-pass", "sideways"], "--orbit-pass"),
         (["predict", "--checkpoint", "c", "--out", "o", "--runtime", "tensorrt"], "--runtime"),
@@ -334,7 +354,6 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
         (["data", "download", "--dataset", "sen1floods11", "--out", "d", "--part", "most"], "--part"),
         (["data", "stats", "--dataset", "x", "--root", "r", "--out", "o"], "--dataset"),
         (["train", "baseline", "--kind", "semi", "--config", "ombria"], "--kind"),
-        (["emulator", "serve", "--catalog", "c", "--resampling", "cubic"], "--resampling"),
     ]:
         result = runner.invoke(app, args)
         errors = [line for line in result.output.splitlines() if line.startswith("Error:")]

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from affine import Affine
 from pydantic import BaseModel, Field
 from rich.console import Console
 
-#: Project id the emulator answers to.
+#: Project id the demo sends to the emulator.
 EMULATOR_PROJECT = "gee-flood-demo"
 DEMO_BUCKET = "gee-flood-demo"
 DEMO_ASSET = f"projects/{EMULATOR_PROJECT}/assets/demo/flood_map"
@@ -89,6 +89,41 @@ class DemoResult:
     report: dict[str, Any]
 
 
+@dataclasses.dataclass
+class _Run:
+    """What every step of one demo run shares: its options, output folder, console and stage timings (seconds)."""
+
+    options: DemoOptions
+    out: Path
+    console: Console
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def stage(self, title: str, key: str) -> contextlib.AbstractContextManager[None]:
+        """Return a context that prints ``title`` and records how long the block took under ``key``."""
+        return _stage(self.console, title, self.timings, key)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Event:
+    """The synthetic event as the later steps see it.
+
+    Attributes:
+        scene: The synthetic scene (``gee_flood.data.synthetic.SyntheticScene``), snapped to the chip lattice.
+        catalog_dir: Its Earth Engine emulator catalog.
+        aoi: GeoJSON footprint (EPSG:4326).
+        event_day: Day of the flood.
+        fetch_dates: ``START/END`` (UTC days, end exclusive) covering every post-event acquisition.
+        predict_date: Day of the last post-event acquisition (``YYYY-MM-DD``), the one mapped.
+    """
+
+    scene: Any
+    catalog_dir: Path
+    aoi: Path
+    event_day: date
+    fetch_dates: str
+    predict_date: str
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole pipeline and write everything under ``options.out``.
 
@@ -99,154 +134,201 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     Returns:
         Paths of the report, map and flood map, and the report itself.
     """
-    import torch
-
-    from ee_emulator import EmulatorServer
-    from ee_emulator.storage import storage_emulator
-    from gee_flood.data.synthetic import SceneConfig, generate_scene
-    from gee_flood.demo.catalog import write_scene_catalog
-    from gee_flood.demo.report import build_report, write_report
-    from gee_flood.earthengine.fetch import FetchConfig, run_fetch
-
-    console = console or Console(stderr=True)
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if options.threads:
-        torch.set_num_threads(options.threads)
-    timings: dict[str, float] = {}
-
-    with _stage(console, "1/9 scene: synthetic flood, S1 + S2 before and after, clouds", timings, "scene"):
-        scene = _snap_to_chip_lattice(
-            generate_scene(
-                SceneConfig(
-                    seed=options.seed,
-                    height=options.scene_size,
-                    width=options.scene_size,
-                    event_name="Demo",
-                )
-            ),
-            options.chip_size,
-        )
-        catalog_dir = out / "catalog"
-        stamp = {"seed": options.seed, "size": options.scene_size, "chip": options.chip_size}
-        if _stamp_matches(catalog_dir, stamp):
-            console.print(f"  reusing the catalog in {catalog_dir}")
-        else:
-            write_scene_catalog(scene, catalog_dir)
-            _write_stamp(catalog_dir, stamp)
-        aoi = _write_aoi(scene, out / "aoi.geojson")
-        console.print(f"  {len(scene.acquisitions)} acquisitions; event {scene.event_date:%Y-%m-%d}; AOI {aoi}")
-
-    with contextlib.ExitStack() as stack:
-        with _stage(console, "2/9 emulators: Earth Engine (loopback) and Cloud Storage", timings, "emulators"):
-            server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=out / "ee-assets"))
-            storage_url = stack.enter_context(storage_emulator(DEMO_BUCKET))
-            console.print(f"  Earth Engine emulator at {server.url}; Cloud Storage emulator at {storage_url}")
-
-        event_day = scene.event_date.date()
-        post = [a for a in scene.acquisitions if a.post_event]
-        first_post = min(a.time for a in post).date()
-        last_post = max(a.time for a in post).date()
-        dates = f"{first_post:%Y-%m-%d}/{last_post + timedelta(days=1):%Y-%m-%d}"
-        with _stage(console, f"3/9 fetch: paired S1/S2 corpus through xee, {dates}", timings, "fetch"):
-            fetch = run_fetch(
-                FetchConfig(
-                    out=out / "corpus",
-                    aoi=aoi,
-                    dates=dates,
-                    event="Demo",
-                    chip_size=options.chip_size,
-                    crs="utm",
-                    weak_labels=True,
-                    permanent_water=True,
-                    project=EMULATOR_PROJECT,
-                    endpoint="standard",
-                    ee_url=server.url,
-                    scheduler="threads",
-                    workers=2,
-                    progress=options.progress,
-                )
-            )
-            console.print(
-                f"  {fetch.written} chips written, {fetch.already_done} reused, {len(fetch.skipped)} skipped "
-                "(no full S1/S2 cover, or too cloudy)"
-            )
-
-        trained = _train_models(options, out, console, timings)
-
-        from gee_flood.inference.command import run_predict
-        from gee_flood.inference.predict import PredictOptions
-
-        predicted: dict[str, Path] = {}
-        predict_date = f"{last_post:%Y-%m-%d}"
-        with _stage(console, f"7/9 predict: flood map for {predict_date} from S1 via xee", timings, "predict"):
-            for name in ("student", "weak"):
-                target = out / ("flood_map.tif" if name == "student" else "flood_map_weak.tif")
-                run_predict(
-                    trained[name],
-                    target,
-                    aoi=aoi,
-                    date=predict_date,
-                    keep_scene=out / "s1_scene.tif",
-                    polygons=out / "flood_polygons.geojson" if name == "student" else None,
-                    project=EMULATOR_PROJECT,
-                    ee_url=server.url,
-                    options=PredictOptions(tile=256, overlap=64, progress=options.progress),
-                    console=console,
-                )
-                predicted[name] = target
-            console.print(f"  {predicted['student']}")
-
-        from gee_flood.earthengine.export import push_flood_map
-
-        with _stage(console, f"8/9 export: Cloud Storage upload + Earth Engine ingestion to {DEMO_ASSET}", timings,
-                    "export"):  # fmt: skip
-            pushed = push_flood_map(
-                predicted["student"],
-                DEMO_ASSET,
-                f"gs://{DEMO_BUCKET}/demo",
-                overwrite=True,
-                poll_s=0.2,
-                ee_url=server.url,
-                progress=options.progress,
-            )
-            console.print(f"  asset {pushed.asset} ({pushed.mode}) from {pushed.uri}")
-
-        from gee_flood.mapping.view import write_map_html
-
-        with _stage(console, "9/9 map and report", timings, "report"):
-            map_html = write_map_html(
-                predicted["student"],
-                out / "map.html",
-                s1=out / "s1_scene.tif",
-                asset=DEMO_ASSET,
-                title="gee-flood demo: SAR-only student",
-                ee_url=server.url,
-                console=console,
-            )
-            report = build_report(
-                scene,
-                corpus=out / "corpus",
-                flood_maps=predicted,
-                s1_scene=out / "s1_scene.tif",
-                checkpoints=trained,
-                fetch_summary=fetch,
-                asset=pushed.asset,
-                event_day=event_day,
-            )
-            report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
-            report["options"] = json.loads(options.model_dump_json())
-            paths = write_report(report, scene, predicted["student"], out)
+    run = _start_run(options, console or Console(stderr=True))
+    event = _make_scene(run)
+    with _serve_emulators(run, event.catalog_dir) as ee_url:
+        fetch = _fetch_corpus(run, event, ee_url)
+        trained = _train_models(options, run.out, run.console, run.timings)
+        predicted = _predict_flood_maps(run, event, trained, ee_url)
+        asset = _export_flood_map(run, predicted["student"], ee_url)
+        map_html, report, paths = _write_map_and_report(run, event, fetch, trained, predicted, asset, ee_url)
     return DemoResult(
-        out=out,
+        out=run.out,
         report_json=paths["json"],
         report_markdown=paths["markdown"],
         map_html=map_html,
         overview_png=paths["overview"],
         flood_map=predicted["student"],
-        asset=pushed.asset,
+        asset=asset,
         report=report,
     )
+
+
+def _start_run(options: DemoOptions, console: Console) -> _Run:
+    """Create the output folder and apply the torch thread count."""
+    import torch
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    return _Run(options, out, console)
+
+
+def _make_scene(run: _Run) -> _Event:
+    """Step 1: generate the synthetic flood scene and write it as an emulator catalog (reused when unchanged)."""
+    from gee_flood.data.synthetic import SceneConfig, generate_scene
+    from gee_flood.demo.catalog import write_scene_catalog
+
+    options = run.options
+    with run.stage("1/9 scene: synthetic flood, S1 + S2 before and after, clouds", "scene"):
+        config = SceneConfig(seed=options.seed, height=options.scene_size, width=options.scene_size, event_name="Demo")
+        scene = _snap_to_chip_lattice(generate_scene(config), options.chip_size)
+        catalog_dir = run.out / "catalog"
+        stamp = {"seed": options.seed, "size": options.scene_size, "chip": options.chip_size}
+        if _stamp_matches(catalog_dir, stamp):
+            run.console.print(f"  reusing the catalog in {catalog_dir}")
+        else:
+            write_scene_catalog(scene, catalog_dir)
+            _write_stamp(catalog_dir, stamp)
+        aoi = _write_aoi(scene, run.out / "aoi.geojson")
+        run.console.print(f"  {len(scene.acquisitions)} acquisitions; event {scene.event_date:%Y-%m-%d}; AOI {aoi}")
+    post = [a for a in scene.acquisitions if a.post_event]
+    first_post = min(a.time for a in post).date()
+    last_post = max(a.time for a in post).date()
+    return _Event(
+        scene=scene,
+        catalog_dir=catalog_dir,
+        aoi=aoi,
+        event_day=scene.event_date.date(),
+        fetch_dates=f"{first_post:%Y-%m-%d}/{last_post + timedelta(days=1):%Y-%m-%d}",
+        predict_date=f"{last_post:%Y-%m-%d}",
+    )
+
+
+@contextlib.contextmanager
+def _serve_emulators(run: _Run, catalog_dir: Path) -> Iterator[str]:
+    """Step 2: serve the catalog with the Earth Engine emulator and a Cloud Storage stand-in; yield the EE URL.
+
+    Raises:
+        InputError: If an emulator cannot start (a busy port, gcp-storage-emulator missing), in one line.
+    """
+    from ee_emulator import EmulatorError, EmulatorServer
+    from ee_emulator.storage import storage_emulator
+    from gee_flood.errors import InputError
+
+    with contextlib.ExitStack() as stack:
+        with run.stage("2/9 emulators: Earth Engine (loopback) and Cloud Storage", "emulators"):
+            try:
+                server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=run.out / "ee-assets"))
+                storage_url = stack.enter_context(storage_emulator(DEMO_BUCKET))
+            except EmulatorError as error:
+                raise InputError(f"demo: {error}") from None
+            run.console.print(f"  Earth Engine emulator at {server.url}; Cloud Storage emulator at {storage_url}")
+        yield server.url
+
+
+def _fetch_corpus(run: _Run, event: _Event, ee_url: str) -> Any:
+    """Step 3: ``gee-flood fetch`` of the paired S1/S2 corpus through xee; return its summary."""
+    from gee_flood.earthengine.fetch import FetchConfig, run_fetch
+
+    with run.stage(f"3/9 fetch: paired S1/S2 corpus through xee, {event.fetch_dates}", "fetch"):
+        fetch = run_fetch(
+            FetchConfig(
+                out=run.out / "corpus",
+                aoi=event.aoi,
+                dates=event.fetch_dates,
+                event="Demo",
+                chip_size=run.options.chip_size,
+                crs="utm",
+                weak_labels=True,
+                permanent_water=True,
+                project=EMULATOR_PROJECT,
+                endpoint="standard",
+                ee_url=ee_url,
+                scheduler="threads",
+                workers=2,
+                progress=run.options.progress,
+            )
+        )
+        run.console.print(
+            f"  {fetch.written} chips written, {fetch.already_done} reused, {len(fetch.skipped)} skipped "
+            "(no full S1/S2 cover, or too cloudy)"
+        )
+    return fetch
+
+
+def _predict_flood_maps(run: _Run, event: _Event, trained: dict[str, Path], ee_url: str) -> dict[str, Path]:
+    """Step 7: ``gee-flood predict --aoi --date`` with the student and the weak baseline; return the map paths."""
+    from gee_flood.inference.command import run_predict
+    from gee_flood.inference.predict import PredictOptions
+
+    predicted: dict[str, Path] = {}
+    with run.stage(f"7/9 predict: flood map for {event.predict_date} from S1 via xee", "predict"):
+        for name in ("student", "weak"):
+            target = run.out / ("flood_map.tif" if name == "student" else "flood_map_weak.tif")
+            run_predict(
+                trained[name],
+                target,
+                aoi=event.aoi,
+                date=event.predict_date,
+                keep_scene=run.out / "s1_scene.tif",
+                polygons=run.out / "flood_polygons.geojson" if name == "student" else None,
+                project=EMULATOR_PROJECT,
+                ee_url=ee_url,
+                options=PredictOptions(tile=256, overlap=64, progress=run.options.progress),
+                console=run.console,
+            )
+            predicted[name] = target
+        run.console.print(f"  {predicted['student']}")
+    return predicted
+
+
+def _export_flood_map(run: _Run, flood_map: Path, ee_url: str) -> str:
+    """Step 8: upload the flood map to the storage stand-in and ingest it as an Earth Engine asset; return its id."""
+    from gee_flood.earthengine.export import push_flood_map
+
+    with run.stage(f"8/9 export: Cloud Storage upload + Earth Engine ingestion to {DEMO_ASSET}", "export"):
+        pushed = push_flood_map(
+            flood_map,
+            DEMO_ASSET,
+            f"gs://{DEMO_BUCKET}/demo",
+            overwrite=True,
+            poll_s=0.2,
+            ee_url=ee_url,
+            progress=run.options.progress,
+        )
+        run.console.print(f"  asset {pushed.asset} ({pushed.mode}) from {pushed.uri}")
+    return pushed.asset
+
+
+def _write_map_and_report(
+    run: _Run,
+    event: _Event,
+    fetch: Any,
+    trained: dict[str, Path],
+    predicted: dict[str, Path],
+    asset: str,
+    ee_url: str,
+) -> tuple[Path, dict[str, Any], dict[str, Path]]:
+    """Step 9: the geemap HTML page, the report and the overview picture; return (map, report, report paths)."""
+    from gee_flood.demo.report import build_report, write_report
+    from gee_flood.mapping.view import write_map_html
+
+    with run.stage("9/9 map and report", "report"):
+        map_html = write_map_html(
+            predicted["student"],
+            run.out / "map.html",
+            s1=run.out / "s1_scene.tif",
+            asset=DEMO_ASSET,
+            title="gee-flood demo: SAR-only student",
+            ee_url=ee_url,
+            console=run.console,
+        )
+        report = build_report(
+            event.scene,
+            corpus=run.out / "corpus",
+            flood_maps=predicted,
+            s1_scene=run.out / "s1_scene.tif",
+            checkpoints=trained,
+            fetch_summary=fetch,
+            asset=asset,
+            event_day=event.event_day,
+        )
+        report["timings_s"] = {k: round(v, 1) for k, v in run.timings.items()}
+        report["options"] = json.loads(run.options.model_dump_json())
+        paths = write_report(report, event.scene, predicted["student"], run.out)
+    return map_html, report, paths
 
 
 def _train_models(options: DemoOptions, out: Path, console: Console, timings: dict[str, float]) -> dict[str, Path]:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from ee_emulator import EmulatorServer
 from gee_flood.cli import app
 from gee_flood.earthengine import export
-from ee_emulator import EmulatorServer
 from gee_flood.mapping import write_map_html
 from tests.earthengine.test_export import BUCKET
 from tests.inference.maps import write_flood_map

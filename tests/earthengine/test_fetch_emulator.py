@@ -16,11 +16,11 @@ from rasterio.warp import Resampling, reproject
 from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
+from ee_emulator import EmulatorServer, FaultConfig, FaultRule
 from gee_flood.cli import app
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset
 from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
 from gee_flood.earthengine.grid import METRES_PER_DEGREE
-from ee_emulator import EmulatorServer, FaultConfig, FaultRule
 from gee_flood.errors import RemoteError
 from tests.earthengine.synthetic_catalog import (
     CHIP,

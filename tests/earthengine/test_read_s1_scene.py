@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from gee_flood.earthengine import EESettings, RetryPolicy, read_s1_scene
 from ee_emulator import EmulatorServer
+from gee_flood.earthengine import EESettings, RetryPolicy, read_s1_scene
 from gee_flood.errors import DataError
 from tests.earthengine.synthetic_catalog import SOURCE_GEOREF, aoi_geojson, build_catalog
 

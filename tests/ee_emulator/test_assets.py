@@ -12,8 +12,8 @@ import pytest
 import rasterio
 
 from ee_emulator import EmulatorServer, initialize_ee
-from tests.emulator.conftest import S1, build_catalog, utm_grid
-from tests.emulator.test_pixels import grid_dict
+from tests.ee_emulator.conftest import S1, build_catalog, utm_grid
+from tests.ee_emulator.test_pixels import grid_dict
 
 BUCKET = "flood-bucket"
 

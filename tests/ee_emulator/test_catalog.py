@@ -12,7 +12,7 @@ import rasterio
 
 from ee_emulator import Catalog, CatalogBuilder, CatalogEntry, write_catalog
 from ee_emulator.errors import DataError, InputError
-from tests.emulator.conftest import utm_grid
+from tests.ee_emulator.conftest import utm_grid
 
 
 def small_catalog(root: Path) -> Catalog:

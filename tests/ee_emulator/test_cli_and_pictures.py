@@ -1,4 +1,4 @@
-"""`gee-flood emulator serve`, and the picture endpoints (visualize, map tiles, thumbnails)."""
+"""`ee-emulator serve` (also `python -m ee_emulator serve`), and the picture endpoints (visualize, tiles, thumbnails)."""
 
 from __future__ import annotations
 
@@ -16,23 +16,35 @@ import requests
 from PIL import Image
 from typer.testing import CliRunner
 
-from gee_flood.cli import app
+from ee_emulator.cli import app
 from ee_emulator.serve import serve
-from tests.emulator.conftest import JRC, S1, utm_grid
-from tests.emulator.test_pixels import grid_dict
+from tests.ee_emulator.conftest import JRC, S1, utm_grid
+from tests.ee_emulator.test_pixels import grid_dict
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
 
 
+def test_cli_help_and_resampling_choices(monkeypatch, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0 and "--catalog" in result.output and "<nearest|bilinear>" in result.output
+    calls: list[dict] = []
+    monkeypatch.setattr("ee_emulator.cli.serve", lambda *args, **kwargs: calls.append(kwargs))
+    result = runner.invoke(app, ["serve", "--catalog", str(tmp_path), "--resampling", "bilinear"])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["default_resampling"] == "bilinear"
+    result = runner.invoke(app, ["serve", "--catalog", str(tmp_path), "--resampling", "cubic"])
+    assert result.exit_code == 2 and "Invalid value for '--resampling'" in result.output
+
+
 def test_cli_rejects_bad_catalog_and_remote_host(tmp_path: Path, catalog) -> None:
-    result = runner.invoke(app, ["emulator", "serve", "--catalog", str(tmp_path)])
+    result = runner.invoke(app, ["serve", "--catalog", str(tmp_path)])
     assert result.exit_code == 2
     assert f"error: emulator catalog {tmp_path}: has no catalog.json" in result.output
-    result = runner.invoke(app, ["emulator", "serve", "--catalog", str(catalog.root), "--host", "0.0.0.0"])
+    result = runner.invoke(app, ["serve", "--catalog", str(catalog.root), "--host", "0.0.0.0"])
     assert result.exit_code == 2 and "only loopback is allowed" in result.output
     (tmp_path / "faults.json").write_text('{"rules": [{"endpoint": "*", "kind": "meteor"}]}')
-    result = runner.invoke(app, ["emulator", "serve", "--catalog", str(catalog.root), "--faults",
+    result = runner.invoke(app, ["serve", "--catalog", str(catalog.root), "--faults",
                                  str(tmp_path / "faults.json")])  # fmt: skip
     assert result.exit_code == 2 and "fault kind 'meteor'" in result.output
 
@@ -69,7 +81,7 @@ def test_keyboard_interrupt_stops_serving(catalog) -> None:
 
 def test_ctrl_c_stops_the_cli_cleanly(catalog) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gee_flood.cli", "emulator", "serve", "--catalog", str(catalog.root), "--port", "0"],
+        [sys.executable, "-m", "ee_emulator", "serve", "--catalog", str(catalog.root), "--port", "0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.conftest import CS_PLUS, JRC, S1, S2, S2_CLOUD, S2_INDEX_1, S2_INDEX_2
+from tests.ee_emulator.conftest import CS_PLUS, JRC, S1, S2, S2_CLOUD, S2_INDEX_1, S2_INDEX_2
 
 
 def indices(ee, collection) -> list[str]:  # noqa: ANN001

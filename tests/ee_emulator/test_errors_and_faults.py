@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from ee_emulator import QUOTA_MESSAGE, EmulatorServer, FaultConfig, FaultRule, initialize_ee
-from tests.emulator.conftest import S1, utm_grid
-from tests.emulator.test_pixels import grid_dict
+from tests.ee_emulator.conftest import S1, utm_grid
+from tests.ee_emulator.test_pixels import grid_dict
 
 
 def post(server: EmulatorServer, method: str, body: dict) -> requests.Response:
@@ -60,11 +60,11 @@ def test_oversized_request_is_refused_with_earth_engines_message(ee_client, serv
 
 
 def test_request_bytes_are_counted_like_xee() -> None:
-    from gee_flood.data.chip import GeoReference
     from ee_emulator.objects import Band
     from ee_emulator.pixels import REQUEST_BYTE_LIMIT, check_request_size, request_bytes
     from ee_emulator.pixeltypes import PixelType
     from ee_emulator.raster import Constant
+    from gee_flood.data.chip import GeoReference
 
     uint8 = Band("a", PixelType("int", 0, 255), Constant(1))
     at_limit = GeoReference("EPSG:32633", utm_grid().transform, 4096, 6144)  # 4096 * 6144 * (1 + 1) bytes

@@ -13,7 +13,7 @@ from affine import Affine
 from rasterio.enums import Resampling
 
 from gee_flood.data.chip import GeoReference
-from tests.emulator.conftest import JRC, S1, S2, S2_INDEX_1, utm_grid
+from tests.ee_emulator.conftest import JRC, S1, S2, S2_INDEX_1, utm_grid
 
 
 def grid_dict(grid: GeoReference) -> dict:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from tests.emulator.conftest import ORIGIN_X, ORIGIN_Y, S1, S2, S2_CLOUD, S2_INDEX_1
+from tests.ee_emulator.conftest import ORIGIN_X, ORIGIN_Y, S1, S2, S2_CLOUD, S2_INDEX_1
 
 
 def test_open_dataset_times_bands_and_pixels(ee_client, catalog) -> None:

@@ -11,9 +11,9 @@ from affine import Affine
 from rio_cogeo.cogeo import cog_validate
 from typer.testing import CliRunner
 
+from ee_emulator import CatalogBuilder, EmulatorServer
 from gee_flood.cli import app
 from gee_flood.data.chip import GeoReference
-from ee_emulator import CatalogBuilder, EmulatorServer
 
 from .conftest import synthetic_s1
 
