@@ -2,7 +2,8 @@
 
 requirements.lock pins every distribution `pip install -e '.[dev]'` installs (scripts/update_lock.sh writes it); CI
 and the README install with `-c requirements.lock`. These checks fail when the lock, pyproject.toml's ranges or the
-environment drift apart, and when gee_flood imports a third-party package that pyproject.toml does not declare.
+environment drift apart, and when gee_flood or ee_emulator (the two packages the project installs) imports a
+third-party package that pyproject.toml does not declare.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "gee_flood"
+#: The packages the project installs (pyproject.toml's [tool.setuptools] packages).
+PACKAGES = (ROOT / "gee_flood", ROOT / "ee_emulator")
 LOCK = ROOT / "requirements.lock"
 PROJECT = canonicalize_name("gee-flood")
 #: Installed by venv/pip themselves; the lock pins them only when a dependency requires them (torch: setuptools).
 TOOLING = {canonicalize_name(name) for name in ("pip", "setuptools", "wheel")}
-#: Declared runtime dependencies that gee_flood never imports, and why they are declared anyway.
+#: Declared runtime dependencies that neither package imports, and why they are declared anyway.
 DECLARED_WITHOUT_IMPORT = {
     "torchvision": "segmentation-models-pytorch/timm need it; capped with torch at the locally available build",
     "onnx": "torch.onnx.export needs it for `--runtime onnxruntime` (found with importlib.util.find_spec)",
@@ -173,12 +175,13 @@ def _ships(name: NormalizedName, stem: str) -> bool:
 
 
 def _third_party_imports() -> dict[str, set[str]]:
-    """Map each dotted third-party module gee_flood imports to the files that import it."""
+    """Map each dotted third-party module gee_flood or ee_emulator imports to the files that import it."""
+    own = {package.name for package in PACKAGES}
     imports: dict[str, set[str]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path in sorted(path for package in PACKAGES for path in package.rglob("*.py")):
         for module in _imported_modules(path):
             top = module.split(".", 1)[0]
-            if top in sys.stdlib_module_names or top == PACKAGE.name:
+            if top in sys.stdlib_module_names or top in own:
                 continue
             imports.setdefault(module, set()).add(str(path.relative_to(ROOT)))
     return imports
@@ -195,7 +198,7 @@ def test_every_imported_package_is_declared() -> None:
             key = f"{' / '.join(sorted(owners))}: not in [project].dependencies"
             undeclared.setdefault(key, set()).update(files)
     problems = [f"{what} (imported by {', '.join(sorted(files))})" for what, files in sorted(undeclared.items())]
-    assert not problems, "gee_flood imports undeclared packages:\n" + "\n".join(problems)
+    assert not problems, "gee_flood or ee_emulator imports undeclared packages:\n" + "\n".join(problems)
 
 
 def test_every_declared_dependency_is_imported_or_explained() -> None:
@@ -203,7 +206,7 @@ def test_every_declared_dependency_is_imported_or_explained() -> None:
     explained = {canonicalize_name(name) for name in DECLARED_WITHOUT_IMPORT}
     unused = sorted(str(req) for req in _declared(dev=False) if canonicalize_name(req.name) not in imported | explained)
     assert not unused, (
-        "declared in [project].dependencies but never imported by gee_flood (drop them, or explain them in "
+        "declared in [project].dependencies but never imported by gee_flood nor ee_emulator (drop, or explain them in "
         f"DECLARED_WITHOUT_IMPORT): {', '.join(unused)}"
     )
 

@@ -1,4 +1,4 @@
-"""`ee-emulator serve` (also `python -m ee_emulator serve`), and the picture endpoints (visualize, tiles, thumbnails)."""
+"""`ee-emulator serve` (and `python -m ee_emulator serve`); the picture endpoints (visualize, tiles, thumbnails)."""
 
 from __future__ import annotations
 

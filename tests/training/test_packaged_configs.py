@@ -102,6 +102,7 @@ def test_unknown_name_is_one_line_listing_the_known_names():
 
 _CHECK_INSTALLED = """
 import json
+import ee_emulator
 import gee_flood
 from gee_flood.training.config import list_packaged_configs, load_config, resolve_config
 from gee_flood.data import load_dataset_config
@@ -110,6 +111,8 @@ path = resolve_config("ombria", role="teacher")
 config = load_config(path, {"data.root": "elsewhere/ombria"})
 print(json.dumps({
     "package": gee_flood.__file__,
+    "emulator": ee_emulator.__file__,
+    "algorithms": len(ee_emulator.implemented_algorithms()),
     "path": str(path),
     "role": config.role,
     "names": list_packaged_configs(),
@@ -126,7 +129,7 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     for path in ROOT.iterdir():
         if path.is_file():
             shutil.copy2(path, source / path.name)
-    for folder in ("gee_flood", "configs"):
+    for folder in ("gee_flood", "ee_emulator", "configs"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
     env = {**os.environ, "PIP_NO_INDEX": "1"}
@@ -144,11 +147,16 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     assert expected_configs - names == set(), "config files missing from the wheel"
     modules = {
         path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "gee_flood").rglob("*.py")
+        for package in ("gee_flood", "ee_emulator")
+        for path in (ROOT / package).rglob("*.py")
         if "__pycache__" not in path.parts
     }
+    assert "ee_emulator/algorithms/images.py" in modules
     modules |= {"gee_flood/configs/__init__.py", "gee_flood/configs/datasets/__init__.py"}
     assert modules - names == set(), "modules missing from the wheel (a subpackage not listed in pyproject.toml?)"
+    (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+    scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "gee-flood = gee_flood.cli:main" in scripts and "ee-emulator = ee_emulator.cli:main" in scripts
 
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, env=env)
@@ -165,6 +173,8 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(found["package"]).is_relative_to(site), found["package"]  # the wheel's copy, not this checkout
+    assert Path(found["emulator"]).is_relative_to(site), found["emulator"]
+    assert found["algorithms"] > 100  # the emulator's registry fills from the installed algorithm modules
     assert Path(found["path"]) == site / "gee_flood" / "configs" / "ombria_teacher.yaml"
     assert found["role"] == "teacher" and found["dataset"] == "sen1floods11"
     assert found["names"] == NAMES
