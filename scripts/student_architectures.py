@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
+from torch.utils.flop_counter import FlopCounterMode
 
+from gee_flood.models.card import ArchitectureSpec
+
+#: The repository root (this file is ``scripts/student_architectures.py``): the default JSON goes to its docs/results.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from gee_flood.models.card import ArchitectureSpec  # noqa: E402
 
 TILE_KM2 = 256 * 256 * 100 / 1e6
 

@@ -2,7 +2,7 @@
 
 On a CPU the network is exported to ONNX in memory once per process and run by ONNX Runtime, which fuses batch norm
 into the convolutions and runs the depthwise convolutions of the default student faster than torch eager
-(``scripts/benchmark_speed.py`` measures both; docs/benchmarks.md#speed). On CUDA, or with ``runtime="torch"``, the
+(``python -m benchmarks.speed`` measures both; docs/benchmarks.md#speed). On CUDA, or with ``runtime="torch"``, the
 torch module runs under ``torch.inference_mode`` in channels-last memory format.
 """
 

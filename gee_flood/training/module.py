@@ -44,7 +44,7 @@ class FloodSegmentationModule(L.LightningModule):
         teacher_card: The teacher's card (for its size multiple).
         encoder_weights: Pretrained encoder weights for the first build (None = random).
         channels_last: Keep weights and inputs channels-last (1.15-1.4x faster steps on 2 CPU cores,
-            ``scripts/benchmark_speed.py``; the layout tensor cores prefer on CUDA). State dicts load into either.
+            ``python -m benchmarks.speed``; the layout tensor cores prefer on CUDA). State dicts load into either.
     """
 
     def __init__(

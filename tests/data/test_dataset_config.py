@@ -6,8 +6,8 @@ from typer.testing import CliRunner
 from gee_flood.cli import app
 from gee_flood.data import DatasetConfig, compute_dataset_stats, load_dataset_config, read_stats, write_stats
 from gee_flood.data.dataset_config import DATASET_CONFIG_DIR
-from gee_flood.data.testing import write_sen1floods11_fixture
 from gee_flood.errors import InputError
+from tests.fixtures.datasets import write_sen1floods11_fixture
 
 PUBLISHED_MEAN = np.array([0.6851, 0.5235])
 PUBLISHED_STD = np.array([0.0820, 0.1102])

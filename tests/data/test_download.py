@@ -22,8 +22,8 @@ from gee_flood.data.download import (
     list_objects,
 )
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset
-from gee_flood.data.testing import write_sen1floods11_fixture
 from gee_flood.errors import InputError, RemoteError
+from tests.fixtures.datasets import write_sen1floods11_fixture
 
 S1 = "v1.1/data/flood_events/HandLabeled/S1Hand/"
 SPLITS = "v1.1/splits/flood_handlabeled/"

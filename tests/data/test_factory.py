@@ -7,8 +7,8 @@ from PIL import Image
 from gee_flood.data import ChipDataset, known_datasets, open_dataset, register_dataset
 from gee_flood.data.ombria import OmbriaDataset
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset
-from gee_flood.data.testing import write_corpus_fixture, write_sen1floods11_fixture
 from gee_flood.errors import InputError
+from tests.fixtures.datasets import write_corpus_fixture, write_sen1floods11_fixture
 
 SHARED_OMBRIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ombria"
 

@@ -6,13 +6,13 @@ import pytest
 from affine import Affine
 
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset, chip_event, find_layout
-from gee_flood.data.testing import (
+from gee_flood.errors import DataError, GeeFloodError, InputError
+from tests.fixtures.datasets import (
     DEFAULT_HAND_SPLITS,
     write_corpus_fixture,
     write_sen1floods11_fixture,
     write_tif,
 )
-from gee_flood.errors import DataError, GeeFloodError, InputError
 
 WEAK_IDS = ("Ghana_5079", "Nigeria_81933", "Bolivia_314919", "Spain_7370579")
 

@@ -11,7 +11,6 @@ from gee_flood.cli import app
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.ombria import OmbriaDataset
 from gee_flood.data.synthetic import SceneConfig, generate_scene
-from gee_flood.data.testing import write_sen1floods11_fixture
 from gee_flood.errors import DataError, InputError
 from gee_flood.evaluation.evaluate import (
     OtsuPredictor,
@@ -22,6 +21,7 @@ from gee_flood.evaluation.evaluate import (
     select_predictor,
 )
 from gee_flood.evaluation.metrics import confusion
+from tests.fixtures.datasets import write_sen1floods11_fixture
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ombria"
 SCORE_KEYS = {"total_iou", "mean_iou", "f1", "omission", "commission", "chips", "pixels"}

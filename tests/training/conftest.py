@@ -13,15 +13,7 @@ from scipy.ndimage import gaussian_filter
 
 from gee_flood.data.chip import S1, S2, Chip
 from gee_flood.training import ChipListDataset, Splits, config_from_dict
-
-SMALL_ARCH = {"name": "Unet", "encoder_name": "resnet18", "encoder_depth": 3, "decoder_channels": [32, 16, 8]}
-#: A very light network for 256 px chips (about 0.37 GFLOP per chip).
-TINY_ARCH = {
-    "name": "Unet",
-    "encoder_name": "tu-mobilenetv3_small_050",
-    "encoder_depth": 3,
-    "decoder_channels": [16, 8, 8],
-}
+from tests.fixtures.training import SMALL_ARCH
 
 
 def synthetic_chips(count: int, *, size: int = 32, seed: int = 0, clouds: bool = False, prefix: str = "syn"):
@@ -100,39 +92,3 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def fake_ombria(root, *, train: int = 16, test: int = 2, seed: int = 0):
-    """Write a tiny OMBRIA-layout folder (256x256 PNGs) whose SAR is dark and S2 blue where the mask is flooded."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", train), ("test", test)):
-        for index in range(1, count + 1):
-            sample = f"{index:04d}"
-            field = gaussian_filter(rng.normal(size=(256, 256)), 12)
-            flooded = field > np.quantile(field, 0.6)
-            sar = np.clip(np.where(flooded, 40, 140) + rng.normal(0, 30, (256, 256)), 1, 255).astype(np.uint8)
-            optical = np.where(flooded[..., None], [20, 90, 200], [120, 100, 60]).astype(np.uint8)
-            mask = np.where(flooded, 255, 0).astype(np.uint8)
-            for sensor, prefix, image in (("OmbriaS1", "S1", sar), ("OmbriaS2", "S2", optical)):
-                for time in ("BEFORE", "AFTER", "MASK"):
-                    folder = root / sensor / split / time
-                    folder.mkdir(parents=True, exist_ok=True)
-                    pixels = mask if time == "MASK" else image
-                    Image.fromarray(pixels).save(folder / f"{prefix}_{time.lower()}_{sample}.png")
-    return root
-
-
-#: Overrides that make the committed OMBRIA configs tiny (for tests on a fake OMBRIA folder).
-TINY_OMBRIA = {
-    "model.architecture": TINY_ARCH,
-    "data.crop_size": 32,
-    "data.validation_count": 2,
-    "optim.batch_size": 2,
-    "optim.max_steps": 2,
-    "optim.warmup_steps": 0,
-    "trainer.val_every_steps": 2,
-    "trainer.threads": 1,
-    "trainer.progress_bar": False,
-}

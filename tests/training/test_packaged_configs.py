@@ -20,6 +20,8 @@ from gee_flood.training.config import list_packaged_configs, load_config, resolv
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 NAMES = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
+#: Top-level folders of the repository that are not installed: experiment harnesses, tests, maintenance scripts.
+NOT_SHIPPED = ("benchmarks", "tests", "scripts")
 
 
 def test_the_package_serves_the_top_level_configs_folder():
@@ -129,7 +131,8 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     for path in ROOT.iterdir():
         if path.is_file():
             shutil.copy2(path, source / path.name)
-    for folder in ("gee_flood", "ee_emulator", "configs"):
+    # The harnesses, tests and scripts are copied too, so the check below that none of them ships means something.
+    for folder in ("gee_flood", "ee_emulator", "configs", *NOT_SHIPPED):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
     env = {**os.environ, "PIP_NO_INDEX": "1"}
@@ -157,6 +160,10 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "gee-flood = gee_flood.cli:main" in scripts and "ee-emulator = ee_emulator.cli:main" in scripts
+    assert (ROOT / "benchmarks" / "ombria.py").is_file() and (source / "benchmarks" / "ombria.py").is_file()
+    shipped = sorted(name for name in names if name.split("/", 1)[0] in NOT_SHIPPED)
+    assert shipped == [], "experiment harnesses, tests or scripts in the wheel"
+    assert not any(name.startswith("gee_flood/data/testing") for name in names), "test fixtures in the wheel"
 
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, env=env)

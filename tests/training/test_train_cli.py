@@ -1,11 +1,12 @@
 import json
 from pathlib import Path
 
-from conftest import TINY_OMBRIA, fake_ombria
 from typer.testing import CliRunner
 
 from gee_flood.cli import app
 from gee_flood.models import read_card
+from tests.fixtures.datasets import write_ombria_fixture
+from tests.fixtures.training import TINY_OMBRIA
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 runner = CliRunner()
@@ -20,7 +21,7 @@ def _sets(data: Path, *, exclude: tuple[str, ...] = ()) -> list[str]:
 
 
 def test_train_teacher_then_student_from_the_command_line(tmp_path):
-    data = fake_ombria(tmp_path / "ombria", train=10, test=1)
+    data = write_ombria_fixture(tmp_path / "ombria", train=10, test=1)
     out = tmp_path / "runs"
     teacher = runner.invoke(
         app,

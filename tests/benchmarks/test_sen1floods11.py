@@ -3,11 +3,10 @@
 import json
 from pathlib import Path
 
-from conftest import SMALL_ARCH
-
-from gee_flood.data.testing import write_corpus_fixture, write_sen1floods11_fixture
+from benchmarks.sen1floods11 import Sen1Floods11Options, merge_sen1floods11, run_sen1floods11
 from gee_flood.models import read_card
-from gee_flood.training.sen1floods11_benchmark import Sen1Floods11Options, merge_sen1floods11, run_sen1floods11
+from tests.fixtures.datasets import write_corpus_fixture, write_sen1floods11_fixture
+from tests.fixtures.training import SMALL_ARCH
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -11,7 +11,7 @@ naive baselines measured on a sample of the same chips:
 
 Usage::
 
-    python scripts/benchmark_fetch.py [--side-km 50] [--sample 8] [--workers 4] [--json out.json]
+    python -m benchmarks.fetch [--side-km 50] [--sample 8] [--workers 4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,13 +29,11 @@ import xarray as xr
 from affine import Affine
 from pyproj import Transformer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ee_emulator import CatalogBuilder, EmulatorServer  # noqa: E402
-from gee_flood.data.chip import S2_BANDS, GeoReference  # noqa: E402
-from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch  # noqa: E402
-from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack  # noqa: E402
-from gee_flood.earthengine.session import EESettings, initialize  # noqa: E402
+from gee_flood.data.chip import S2_BANDS, GeoReference
+from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch
+from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack
+from gee_flood.earthengine.session import EESettings, initialize
+from ee_emulator import CatalogBuilder, EmulatorServer
 
 CRS = "EPSG:32632"
 COARSE = 100.0  # source pixel size (m)
@@ -100,6 +97,7 @@ def build(root: Path, side_km: float) -> tuple[Path, float]:
 
 
 def counters(server: EmulatorServer) -> dict:
+    """Return the emulator's Earth Engine request counts (computePixels, value:compute) and bytes served so far."""
     snap = server.stats.snapshot()
     requests = snap["requests"]
     pixels = requests.get("image:computePixels", 0)
@@ -147,7 +145,8 @@ def naive(server: EmulatorServer, corpus: Path, sample: int, *, per_band: bool) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Fetch the synthetic AOI through the emulator, re-read a sample naively, print (and optionally save) a table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fetch", description=__doc__.splitlines()[0])
     parser.add_argument("--side-km", type=float, default=50.0)
     parser.add_argument("--sample", type=int, default=8, help="chips re-read by each naive baseline")
     parser.add_argument("--workers", type=int, default=4)

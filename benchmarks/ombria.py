@@ -14,29 +14,45 @@ Every trained row uses the same architecture family, crop size, batch size and n
 same 12 validation chips (held out of the labelled subset; used for checkpoint selection and the probability
 threshold only). Results are on OMBRIA ``test``. Each seed writes ``seeds/seed<N>.json``; :func:`merge_results`
 turns every seed file into ``ombria.json`` and ``ombria.md`` (mean ± sample std over seeds).
+
+Examples (from the repository root)::
+
+    python -m benchmarks.ombria --seed 0                 # one seed (OMBRIA at data/ombria), then merge
+    python -m benchmarks.ombria --seed 0 --data $OMBRIA  # OMBRIA elsewhere
+    python -m benchmarks.ombria --seed 1 --seed 2        # more seeds (or separate invocations)
+    python -m benchmarks.ombria --seed 0 --settings bi-temporal   # add the bi-temporal rows to seed 0
+    python -m benchmarks.ombria --merge-only             # rebuild docs/results/ombria.{md,json}
+
+Each seed writes docs/results/seeds/seed<N>.json; the merge writes docs/results/ombria.md and ombria.json.
+Run directories (checkpoints, curves) go to --work-dir and are never committed (they derive from OMBRIA).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+import typer
 
 from gee_flood._io import write_json_atomic, write_text_atomic
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.ombria import OmbriaDataset
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.evaluation.evaluate import OtsuPredictor, Predictor, evaluate_dataset
 from gee_flood.models.predictor import CheckpointPredictor
-from gee_flood.training.config import TrainConfig, load_config
+from gee_flood.training.config import TrainConfig, load_config, parse_set_options
 from gee_flood.training.run import train
+
+#: The repository root (this file is ``benchmarks/ombria.py``): home of the default data, configs and results folders.
+ROOT = Path(__file__).resolve().parents[1]
 
 ROW_ORDER = ("otsu", "weak", "supervised-subset", "supervised-all", "teacher", "student")
 SETTINGS = ("single-date", "bi-temporal")
@@ -357,7 +373,7 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     lines = [
         "# OMBRIA benchmark (Protocol A)",
         "",
-        "Measured by `python scripts/benchmark_ombria.py` (see README, section Training). Flooded-class scores on",
+        "Measured by `python -m benchmarks.ombria` (see README, section Training). Flooded-class scores on",
         f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over the seeds of each row ({seeds}).",
         "Labelled subset: f = 10 % of `train` by a seeded permutation; 12 of its chips are held out for validation",
         "(checkpoint selection and probability threshold) in every trained row; the unlabelled pool is read without",
@@ -413,3 +429,65 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             )
     lines.append("")
     return "\n".join(lines)
+
+
+def main(
+    seed: Annotated[list[int] | None, typer.Option(help="Seed(s) to run (each writes its own result file).")] = None,
+    data: Annotated[
+        Path, typer.Option(help="OMBRIA folder (put or link the dataset at data/ombria, or pass it).")
+    ] = ROOT / "data" / "ombria",
+    configs: Annotated[Path, typer.Option(help="Folder of the ombria_*.yaml row configs.")] = ROOT / "configs",
+    work_dir: Annotated[Path, typer.Option(help="Run directories (not committed).")] = ROOT
+    / "runs"
+    / "benchmark_ombria",
+    results: Annotated[Path, typer.Option(help="Where seeds/*.json and ombria.{md,json} go.")] = ROOT
+    / "docs"
+    / "results",
+    steps: Annotated[
+        int | None, typer.Option(help="Optimizer steps of every trained row (default: the configs').")
+    ] = None,
+    settings: Annotated[
+        str, typer.Option(help="Comma-separated settings to run (bi-temporal: extra rows, ~40 min a seed, estimated).")
+    ] = "single-date",
+    student_teacher: Annotated[
+        str,
+        typer.Option(
+            help="Teacher(s) of the single-date student, comma-separated settings (several: probabilities averaged)."
+        ),
+    ] = "single-date",
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    fraction: Annotated[float, typer.Option(help="Labelled fraction f of train.")] = 0.1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override for every trained row, key.path=value.")
+    ] = None,
+    merge_only: Annotated[bool, typer.Option(help="Only merge existing seed files.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = False,
+) -> None:
+    """Run Protocol A on OMBRIA and write the merged table."""
+    try:
+        options = BenchmarkOptions(
+            data_root=data.resolve(),
+            configs_dir=configs,
+            work_dir=work_dir,
+            results_dir=results,
+            settings=tuple(s.strip() for s in settings.split(",") if s.strip()),
+            max_steps=steps,
+            threads=threads,
+            labelled_fraction=fraction,
+            student_teachers=tuple(t.strip() for t in student_teacher.split(",") if t.strip()),
+            overrides=parse_set_options(set_ or []),
+            progress=progress,
+        )
+        if not merge_only:
+            for one in seed or [0]:
+                path = run_seed(options, one, log=lambda line: print(line, flush=True))
+                print(f"wrote {path}", flush=True)
+        json_path, md_path = merge_results(results)
+        print(f"wrote {json_path} and {md_path}")
+    except GeeFloodError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    typer.run(main)

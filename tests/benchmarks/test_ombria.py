@@ -2,10 +2,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY_OMBRIA, fake_ombria
 
+from benchmarks.ombria import BenchmarkOptions, kept_invocations, merge_results, run_seed
 from gee_flood.errors import InputError
-from gee_flood.training.benchmark import BenchmarkOptions, kept_invocations, merge_results, run_seed
+from tests.fixtures.datasets import write_ombria_fixture
+from tests.fixtures.training import TINY_OMBRIA
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -81,7 +82,7 @@ def test_rerunning_one_setting_keeps_only_the_time_of_the_rows_that_stay():
 
 
 def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
-    data = fake_ombria(tmp_path / "ombria", train=12, test=2)
+    data = write_ombria_fixture(tmp_path / "ombria", train=12, test=2)
     options = BenchmarkOptions(
         data_root=data,
         configs_dir=CONFIGS,

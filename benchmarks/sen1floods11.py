@@ -12,26 +12,37 @@ Rows, all scored on the hand-labelled ``test`` and ``bolivia`` splits (all water
 The published reference figures (the dataset authors' FCN-ResNet50 on S1 hand labels; the paper's student gain)
 are written beside the measured rows. Each seed writes ``sen1floods11_seeds/seed<N>.json``;
 :func:`merge_sen1floods11` writes ``sen1floods11.json`` and ``sen1floods11.md``.
+
+From the repository root::
+
+    gee-flood data download --dataset sen1floods11 --out data/sen1floods11 --part all
+    gee-flood fetch --chips ... --out data/corpus          # S2 for the weakly labelled chip locations
+    python -m benchmarks.sen1floods11 --data data/sen1floods11 --corpus data/corpus --seed 0
+
+Writes docs/results/sen1floods11_seeds/seed<N>.json and the merged docs/results/sen1floods11.{md,json}, with the
+published reference figures beside the measured rows.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 
+from benchmarks.ombria import METRICS, ROOT, evaluate_predictor
 from gee_flood._io import write_json_atomic, write_text_atomic
 from gee_flood.data.factory import open_dataset
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.evaluation.evaluate import OtsuPredictor, Predictor
 from gee_flood.models.predictor import CheckpointPredictor
-from gee_flood.training.benchmark import METRICS, evaluate_predictor
-from gee_flood.training.config import load_config
+from gee_flood.training.config import load_config, parse_set_options
 from gee_flood.training.run import train
 
 ROWS = ("otsu", "weak-s1otsu", "weak-s2index", "supervised", "teacher", "student")
@@ -165,7 +176,7 @@ def merge_sen1floods11(results_dir: Path) -> tuple[Path, Path]:
     lines = [
         "# Sen1Floods11 benchmark (Protocol B)",
         "",
-        "Measured by `python scripts/benchmark_sen1floods11.py`; all-water scores in %, mean ± sample std over seeds "
+        "Measured by `python -m benchmarks.sen1floods11`; all-water scores in %, mean ± sample std over seeds "
         + ", ".join(str(s) for s in payload["seeds"])
         + ".",
         "",
@@ -192,3 +203,41 @@ def merge_sen1floods11(results_dir: Path) -> tuple[Path, Path]:
     ]
     md_path = write_text_atomic(results_dir / "sen1floods11.md", "\n".join(lines))
     return json_path, md_path
+
+
+def main(
+    data: Annotated[Path, typer.Option(help="Downloaded Sen1Floods11 (holding v1.1/).")] = Path("data/sen1floods11"),
+    corpus: Annotated[Path, typer.Option(help="Fetched paired S1/S2 corpus for the student.")] = Path("data/corpus"),
+    seed: Annotated[list[int] | None, typer.Option(help="Seed(s) to run.")] = None,
+    rows: Annotated[str, typer.Option(help="Comma-separated rows.")] = ",".join(ROWS),
+    configs: Annotated[Path, typer.Option(help="Folder of sen1floods11_*.yaml.")] = ROOT / "configs",
+    work_dir: Annotated[Path, typer.Option(help="Run directories.")] = ROOT / "runs" / "benchmark_sen1floods11",
+    results: Annotated[Path, typer.Option(help="Results folder.")] = ROOT / "docs" / "results",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override for every trained row.")] = None,
+    merge_only: Annotated[bool, typer.Option(help="Only merge existing seed files.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Run Protocol B and write the merged table."""
+    try:
+        options = Sen1Floods11Options(
+            data_root=data,
+            corpus_root=corpus,
+            configs_dir=configs,
+            work_dir=work_dir,
+            results_dir=results,
+            rows=tuple(r.strip() for r in rows.split(",") if r.strip()),
+            overrides=parse_set_options(set_ or []),
+            progress=not quiet,
+        )
+        if not merge_only:
+            for one in seed or [0]:
+                print(f"wrote {run_sen1floods11(options, one, log=lambda line: print(line, flush=True))}", flush=True)
+        json_path, md_path = merge_sen1floods11(results)
+        print(f"wrote {json_path} and {md_path}")
+    except GeeFloodError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    typer.run(main)

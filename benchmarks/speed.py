@@ -1,8 +1,10 @@
-"""Speed: inference throughput (km² per second at 10 m) and peak memory of the default SAR student against the
-Sen1Floods11 authors' FCN-ResNet50 and an smp U-Net-ResNet34, through the tiling of ``gee-flood predict``; the
-machine's dense matmul peak, each network's FLOPs per km² and the share of that peak it reaches; training speed.
+"""Speed: inference throughput, memory and FLOPs of the default SAR student against two baselines; training speed.
 
-    OMP_NUM_THREADS=2 python scripts/benchmark_speed.py --threads 2 --json out/speed.json
+Inference throughput (km² per second at 10 m) and peak memory of the default SAR student against the Sen1Floods11
+authors' FCN-ResNet50 and an smp U-Net-ResNet34, through the tiling of ``gee-flood predict``; the machine's dense
+matmul peak, each network's FLOPs per km² and the share of that peak it reaches; training speed.
+
+    OMP_NUM_THREADS=2 python -m benchmarks.speed --threads 2 --json out/speed.json
 
 Every network sees the same synthetic S1 scene (VV, VH in dB, 2048 x 2048 px = 419 km² at 10 m) through
 ``gee_flood.inference.iter_probability_rows`` with predict's defaults (512 px tiles, 128 px overlap, Hann blending,
@@ -23,7 +25,6 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -32,9 +33,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # this checkout's gee_flood, not an installed copy
 
 PIXEL_KM2 = 10 * 10 / 1e6  # one 10 m pixel
 #: (network, runtime) pairs measured, in print order. The first two are the named baselines.
@@ -185,8 +183,11 @@ def measure_matmul(threads: int, size: int = 2048, repeats: int = 10) -> float:
 
 
 def measure_training(threads: int, steps: int, batch: int) -> dict[str, Any]:
-    """Images per second of teacher (S1 + S2) and student (S1, cached teacher) training, and of a U-Net-ResNet34
-    student, on 128 px crops of a synthetic scene: the OMBRIA configs' batch, crop and optimiser."""
+    """Images per second of teacher and student training, on 128 px crops of a synthetic scene.
+
+    Teacher (S1 + S2), student (S1, cached teacher) in channels-last and NCHW, and a U-Net-ResNet34 student, each
+    with the OMBRIA configs' batch, crop and optimiser.
+    """
     import tempfile
 
     import torch

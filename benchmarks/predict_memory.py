@@ -1,6 +1,6 @@
 """Peak memory of `gee-flood predict` (streamed) against a whole-scene baseline, on synthetic Sentinel-1 scenes.
 
-    python scripts/benchmark_predict_memory.py --size 20000 --baseline-size 6000 --workdir /tmp/gee-flood-bench
+    python -m benchmarks.predict_memory --size 20000 --baseline-size 6000 --workdir /tmp/gee-flood-bench
 
 1. Writes synthetic S1 GeoTIFFs (VV, VH dB; tiled, DEFLATE) window by window, so generating them needs little memory.
 2. Saves a tiny SAR-only student checkpoint (smp Unet, encoder tu-lcnet_035, depth 1; random weights: memory, not
@@ -30,8 +30,9 @@ import psutil
 import rasterio
 from rasterio.windows import Window
 
+#: The repository root (this file is ``benchmarks/predict_memory.py``): the measured subprocesses run there, so
+#: ``python -m gee_flood.cli`` imports this checkout's ``gee_flood`` as the benchmark itself does.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def write_scene(path: Path, size: int) -> None:
@@ -74,6 +75,7 @@ def write_scene(path: Path, size: int) -> None:
 
 
 def make_checkpoint(path: Path) -> None:
+    """Save a tiny SAR-only student (random weights) at ``path``: memory, not accuracy, is measured."""
     import torch
 
     from gee_flood.data.chip import S1
@@ -124,7 +126,11 @@ with rasterio.open(out, "w", **profile) as dst:
 
 
 def measure(command: list[str], label: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    """Run ``command`` from the repository root; return its peak RSS in MiB, wall seconds and last output line.
+
+    Peak RSS is polled with psutil over the process tree, and read from ``getrusage(RUSAGE_CHILDREN)`` afterwards.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     watcher = psutil.Process(process.pid)
@@ -149,7 +155,12 @@ def measure(command: list[str], label: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Write the scenes and the checkpoint, measure the whole-scene baseline and streamed predict, print a table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.predict_memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--size", type=int, default=20000, help="side of the big scene (pixels)")
     parser.add_argument("--baseline-size", type=int, default=6000, help="side of the scene both methods run on")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/gee-flood-bench"))
