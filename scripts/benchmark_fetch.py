@@ -32,11 +32,12 @@ from pyproj import Transformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gee_flood.data.chip import S2_BANDS, GeoReference  # noqa: E402
+from gee_flood.data.chip import S2_BANDS  # noqa: E402
 from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch  # noqa: E402
-from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack  # noqa: E402
+from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack  # noqa: E402
 from gee_flood.earthengine.session import EESettings, initialize  # noqa: E402
 from gee_flood.emulator import CatalogBuilder, EmulatorServer  # noqa: E402
+from gee_flood.geo import PixelGrid  # noqa: E402
 
 CRS = "EPSG:32632"
 COARSE = 100.0  # source pixel size (m)
@@ -51,10 +52,10 @@ def build(root: Path, side_km: float) -> tuple[Path, float]:
     side = side_km * 1000.0
     margin = 2 * step
     size = int((side + 2 * margin) / COARSE)
-    georef = GeoReference(CRS, Affine(COARSE, 0, x0 - margin, 0, -COARSE, y0 + margin), size, size)
+    georef = PixelGrid(CRS, Affine(COARSE, 0, x0 - margin, 0, -COARSE, y0 + margin), size, size)
     half = size // 2
-    left = GeoReference(CRS, georef.transform, half + 4, size)
-    right = GeoReference(CRS, georef.transform * Affine.translation(half - 4, 0), size - half + 4, size)
+    left = PixelGrid(CRS, georef.transform, half + 4, size)
+    right = PixelGrid(CRS, georef.transform * Affine.translation(half - 4, 0), size - half + 4, size)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size]
     river = np.abs(yy - size / 2 - 40 * np.sin(xx / 50)) < 12

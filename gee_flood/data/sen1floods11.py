@@ -37,8 +37,9 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from gee_flood.data.base import ChipDataset
-from gee_flood.data.chip import LABEL_NODATA, S1, S2, Chip, GeoReference, ModalitySpec
+from gee_flood.data.chip import LABEL_NODATA, S1, S2, Chip, ModalitySpec
 from gee_flood.errors import DataError, InputError
+from gee_flood.geo import PixelGrid
 
 Part = Literal["hand", "weak"]
 
@@ -349,7 +350,7 @@ class Sen1Floods11Dataset(ChipDataset):
         chip_id = self._ids[index]
         paths = self.paths(chip_id)
         arrays: dict[str, np.ndarray] = {}
-        reference: tuple[Path, GeoReference] | None = None
+        reference: tuple[Path, PixelGrid] | None = None
         for name in self.modalities:
             path = paths[name]
             if name == "s1":
@@ -386,8 +387,8 @@ class Sen1Floods11Dataset(ChipDataset):
 
 
 def _check_grid(
-    chip_id: str, path: Path, georef: GeoReference, reference: tuple[Path, GeoReference] | None
-) -> tuple[Path, GeoReference]:
+    chip_id: str, path: Path, georef: PixelGrid, reference: tuple[Path, PixelGrid] | None
+) -> tuple[Path, PixelGrid]:
     """Return ``reference`` (or this file as the reference); raise if ``georef`` is not on its grid."""
     if reference is None:
         return path, georef
@@ -409,7 +410,7 @@ def _fmt_bounds(bounds: tuple[float, float, float, float]) -> str:
     return "(" + ", ".join(f"{v:.6f}" for v in bounds) + ")"
 
 
-def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, GeoReference, float | None]:
+def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, PixelGrid, float | None]:
     """Read every band of a GeoTIFF with one-line errors; return ``(array, georef, nodata)``."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -420,14 +421,14 @@ def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, GeoReference, 
             if src.crs is None:
                 raise DataError(f"{path}: has no CRS (expected a georeferenced GeoTIFF)")
             array = src.read()
-            georef = GeoReference(src.crs.to_string(), src.transform, src.width, src.height)
+            georef = PixelGrid(src.crs.to_string(), src.transform, src.width, src.height)
             nodata = src.nodata
     except RasterioError as error:
         raise InputError(f"{path}: unreadable GeoTIFF ({error})") from None
     return array, georef, nodata
 
 
-def read_s1(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_s1(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a Sentinel-1 chip (``S1Hand``/``S1Weak``): VV, VH backscatter in dB, float32, NaN = no data.
 
     Returns:
@@ -450,7 +451,7 @@ def read_s1(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return array, georef
 
 
-def read_s2(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_s2(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a Sentinel-2 chip (``S2Hand``/``S2Weak``): 13 L1C bands, int16 DN = reflectance x 10000, 0 = no data.
 
     Returns:
@@ -474,7 +475,7 @@ def read_s2(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return array, georef
 
 
-def read_label(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_label(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a label chip: int16 ``1`` water, ``0`` not water, ``-1`` no data (a file nodata value also means -1).
 
     Returns:
@@ -498,7 +499,7 @@ def read_label(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return band.astype(np.int8), georef
 
 
-def read_water_mask(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_water_mask(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a one-band water layer (JRC permanent water): True where the value is positive and not no data."""
     path = Path(path)
     raw, georef, nodata = _read(path, 1, "water mask")

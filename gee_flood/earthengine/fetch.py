@@ -25,11 +25,12 @@ from gee_flood.earthengine import queries
 from gee_flood.earthengine.blocks import BlockTask, ChipResult, ReadOptions, plan_blocks, process_block
 from gee_flood.earthengine.corpus import Corpus
 from gee_flood.earthengine.grid import ChipSpec, Lattice, grid_chip_list, lay_chips_over_aoi, resolve_crs
-from gee_flood.earthengine.inputs import DateRange, event_name, load_aoi, load_chip_list, parse_date_range
+from gee_flood.earthengine.inputs import event_name, load_chip_list
 from gee_flood.earthengine.pairing import Mosaic, PairChoice, candidate_pairs, closest_gap_days, group_mosaics
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT
 from gee_flood.earthengine.session import EESettings, RetryPolicy, initialize, with_retries
 from gee_flood.errors import DataError, InputError
+from gee_flood.geo import DateRange, parse_date_range, read_aoi
 
 #: Jobs with at most this many blocks run on threads in this process instead of a local Dask cluster.
 SMALL_JOB_BLOCKS = 8
@@ -222,7 +223,7 @@ class _Layout:
 def _layout(config: FetchConfig) -> _Layout:
     if config.aoi is not None:
         dates = parse_date_range(config.dates or "")
-        aoi = load_aoi(config.aoi, allow_large=config.allow_large)
+        aoi = read_aoi(config.aoi, allow_large=config.allow_large).geometry
         crs = resolve_crs("utm" if config.crs == "auto" else config.crs, aoi)
         event = event_name(config.event or Path(config.aoi).stem.split(".")[0])
         lattice, chips = lay_chips_over_aoi(

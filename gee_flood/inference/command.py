@@ -7,7 +7,6 @@ It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import signal
 import tempfile
@@ -18,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 
 from gee_flood.errors import InputError
-from gee_flood.inference.aoi import fetch_s1_scene, read_aoi
+from gee_flood.geo import parse_date, read_aoi
+from gee_flood.inference.aoi import fetch_s1_scene
 from gee_flood.inference.output import PermanentWater
 from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
@@ -40,14 +40,6 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def parse_date(value: str) -> dt.date:
-    """Parse ``YYYY-MM-DD``."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"--date {value!r}: expected a date as YYYY-MM-DD") from None
 
 
 def run_predict(
@@ -117,7 +109,8 @@ def _run_predict(
     out = Path(out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
-    aoi_geometry = read_aoi(aoi) if aoi is not None else None
+    area = read_aoi(aoi) if aoi is not None else None
+    aoi_geometry = area.geometry if area is not None else None
     permanent = PermanentWater(Path(permanent_water), permanent_threshold) if permanent_water else None
     if input_path is not None:
         if date is not None:
@@ -126,16 +119,16 @@ def _run_predict(
         return predict_scene(
             checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
         )
-    if aoi is None or date is None:
+    if area is None or date is None:
         raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
-    when = parse_date(date)
+    when = parse_date(date, what="--date")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1.") as workdir:
         scene_path = Path(keep_scene) if keep_scene else Path(workdir) / "s1.tif"
         from gee_flood.earthengine import EESettings
 
         settings = EESettings(project=project, endpoint="standard", url=ee_url)
-        fetch_s1_scene(aoi, when, scene_path, scale_m=scale_m, ee_settings=settings, console=console)
+        fetch_s1_scene(area, when, scene_path, scale_m=scale_m, ee_settings=settings, console=console)
         source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
         return predict_scene(
             checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console

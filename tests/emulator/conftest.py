@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from gee_flood.data.chip import GeoReference
 from gee_flood.emulator import CatalogBuilder, EmulatorServer, initialize_ee
+from gee_flood.geo import PixelGrid as GeoReference
 
 UTM = "EPSG:32633"
 SIZE = 64

@@ -60,11 +60,11 @@ def test_oversized_request_is_refused_with_earth_engines_message(ee_client, serv
 
 
 def test_request_bytes_are_counted_like_xee() -> None:
-    from gee_flood.data.chip import GeoReference
     from gee_flood.emulator.objects import Band
     from gee_flood.emulator.pixels import REQUEST_BYTE_LIMIT, check_request_size, request_bytes
     from gee_flood.emulator.pixeltypes import PixelType
     from gee_flood.emulator.raster import Constant
+    from gee_flood.geo import PixelGrid as GeoReference
 
     uint8 = Band("a", PixelType("int", 0, 255), Constant(1))
     at_limit = GeoReference("EPSG:32633", utm_grid().transform, 4096, 6144)  # 4096 * 6144 * (1 + 1) bytes
