@@ -236,9 +236,7 @@ def _checked_polygon(geom: BaseGeometry, *, source: str, where: str) -> Polygon 
             "GeoJSON must be in EPSG:4326"
         )
     if not geom.is_valid:
-        raise InputError(
-            f"{source}: {where} is not a valid polygon ({explain_validity(geom)}), e.g. self-intersecting"
-        )
+        raise InputError(f"{source}: {where} is not a valid polygon ({explain_validity(geom)}), e.g. self-intersecting")
     return geom
 
 
