@@ -33,7 +33,7 @@ from pyproj import Transformer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gee_flood.data.chip import S2_BANDS  # noqa: E402
-from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch  # noqa: E402
+from gee_flood.earthengine import FetchRequest, RetryPolicy, queries, run_fetch  # noqa: E402
 from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack  # noqa: E402
 from gee_flood.earthengine.session import EESettings, initialize  # noqa: E402
 from gee_flood.emulator import CatalogBuilder, EmulatorServer  # noqa: E402
@@ -160,7 +160,7 @@ def main() -> None:
         with EmulatorServer(root / "catalog") as server:
             started = time.perf_counter()
             summary = run_fetch(
-                FetchConfig(
+                FetchRequest(
                     out=root / "corpus",
                     aoi=aoi,
                     dates="2019-03-01/2019-03-10",

@@ -104,9 +104,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     from gee_flood.data.synthetic import SceneConfig, generate_scene
     from gee_flood.demo.catalog import write_scene_catalog
     from gee_flood.demo.report import build_report, write_report
-    from gee_flood.earthengine.fetch import FetchConfig, run_fetch
+    from gee_flood.earthengine import run_fetch
     from gee_flood.emulator import EmulatorServer
     from gee_flood.emulator.storage import storage_emulator
+    from gee_flood.service_requests import FetchRequest
 
     console = console or Console(stderr=True)
     out = Path(options.out)
@@ -150,7 +151,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         dates = f"{first_post:%Y-%m-%d}/{last_post + timedelta(days=1):%Y-%m-%d}"
         with _stage(console, f"3/9 fetch: paired S1/S2 corpus through xee, {dates}", timings, "fetch"):
             fetch = run_fetch(
-                FetchConfig(
+                FetchRequest(
                     out=out / "corpus",
                     aoi=aoi,
                     dates=dates,
@@ -175,16 +176,16 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         trained = _train_models(options, out, console, timings)
 
         from gee_flood.inference.command import run_predict
-        from gee_flood.inference.predict import PredictOptions
+        from gee_flood.service_requests import PredictOptions, PredictRequest
 
         predicted: dict[str, Path] = {}
         predict_date = f"{last_post:%Y-%m-%d}"
         with _stage(console, f"7/9 predict: flood map for {predict_date} from S1 via xee", timings, "predict"):
             for name in ("student", "weak"):
                 target = out / ("flood_map.tif" if name == "student" else "flood_map_weak.tif")
-                run_predict(
-                    trained[name],
-                    target,
+                request = PredictRequest(
+                    checkpoint=trained[name],
+                    out=target,
                     aoi=aoi,
                     date=predict_date,
                     keep_scene=out / "s1_scene.tif",
@@ -192,8 +193,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
                     project=EMULATOR_PROJECT,
                     ee_url=server.url,
                     options=PredictOptions(tile=256, overlap=64, progress=options.progress),
-                    console=console,
                 )
+                run_predict(request, console=console)
                 predicted[name] = target
             console.print(f"  {predicted['student']}")
 
