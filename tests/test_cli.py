@@ -364,8 +364,8 @@ def test_cli_choices_match_the_library():
 
 # --- requests: the CLI builds one frozen request and hands it over unchanged ----------------------------------
 
-#: Options that set no request field: turned into one by the command itself, or shared by every command.
-_CLI_ONLY = {"quiet", "fast_retries", "project", "ee_url"}
+#: Options that set no request field of their own name: the command turns them into one (progress, retry).
+_CLI_ONLY = {"quiet", "fast_retries"}
 
 
 def _command_options(name: str) -> dict[str, Any]:
