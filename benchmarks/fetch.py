@@ -29,11 +29,12 @@ import xarray as xr
 from affine import Affine
 from pyproj import Transformer
 
-from gee_flood.data.chip import S2_BANDS, GeoReference
-from gee_flood.earthengine import FetchConfig, RetryPolicy, queries, run_fetch
-from gee_flood.earthengine.reads import PixelGrid, StackReader, s1_stack, s2_stack
-from gee_flood.earthengine.session import EESettings, initialize
 from ee_emulator import CatalogBuilder, EmulatorServer
+from gee_flood.data.chip import S2_BANDS
+from gee_flood.earthengine import FetchRequest, RetryPolicy, queries, run_fetch
+from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack
+from gee_flood.earthengine.session import EESettings, initialize
+from gee_flood.geo import PixelGrid
 
 CRS = "EPSG:32632"
 COARSE = 100.0  # source pixel size (m)
@@ -48,10 +49,10 @@ def build(root: Path, side_km: float) -> tuple[Path, float]:
     side = side_km * 1000.0
     margin = 2 * step
     size = int((side + 2 * margin) / COARSE)
-    georef = GeoReference(CRS, Affine(COARSE, 0, x0 - margin, 0, -COARSE, y0 + margin), size, size)
+    georef = PixelGrid(CRS, Affine(COARSE, 0, x0 - margin, 0, -COARSE, y0 + margin), size, size)
     half = size // 2
-    left = GeoReference(CRS, georef.transform, half + 4, size)
-    right = GeoReference(CRS, georef.transform * Affine.translation(half - 4, 0), size - half + 4, size)
+    left = PixelGrid(CRS, georef.transform, half + 4, size)
+    right = PixelGrid(CRS, georef.transform * Affine.translation(half - 4, 0), size - half + 4, size)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:size, 0:size]
     river = np.abs(yy - size / 2 - 40 * np.sin(xx / 50)) < 12
@@ -158,7 +159,7 @@ def main() -> None:
         with EmulatorServer(root / "catalog") as server:
             started = time.perf_counter()
             summary = run_fetch(
-                FetchConfig(
+                FetchRequest(
                     out=root / "corpus",
                     aoi=aoi,
                     dates="2019-03-01/2019-03-10",

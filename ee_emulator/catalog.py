@@ -395,7 +395,7 @@ class CatalogEntry:
         collection: Collection id (``"COPERNICUS/S1_GRD"``), or None for a standalone image.
         image_id: Full id, or just the ``system:index`` when ``collection`` is given.
         array: ``(bands, H, W)`` pixel values in Earth Engine units (or ``(H, W)`` for one band).
-        georef: Pixel grid of ``array`` (CRS + affine transform): a ``GeoReference`` or :class:`PixelGrid`.
+        georef: Pixel grid of ``array`` (CRS + affine transform): any grid-shaped object or :class:`PixelGrid`.
         bands: Band names, one per array band.
         properties: Earth Engine properties; ``system:time_start`` may be a datetime (UTC) or ms.
         nodata: No-data value written to the GeoTIFF (NaN for float arrays by default).

@@ -1,6 +1,6 @@
 """The pixel grid type used throughout the emulator.
 
-It has the same fields as :class:`gee_flood.data.chip.GeoReference` (``crs``, ``transform``, ``width``, ``height``)
+It has the same fields as ``gee_flood.geo.PixelGrid`` (``crs``, ``transform``, ``width``, ``height``)
 and accepts any object shaped like it, but lives here so that serving the emulator does not import the data
 package (and with it PyTorch): ``gee-flood emulator serve`` starts in about a second.
 """
@@ -14,7 +14,7 @@ from affine import Affine
 
 
 class GridLike(Protocol):
-    """Anything with a CRS, an affine transform and a size (``GeoReference`` is one)."""
+    """Anything with a CRS, an affine transform and a size (``gee_flood.geo.PixelGrid`` is one)."""
 
     crs: str
     transform: Affine
@@ -40,7 +40,7 @@ class PixelGrid:
 
     @classmethod
     def of(cls, grid: GridLike | Any) -> PixelGrid:
-        """Copy any grid-shaped object (e.g. a ``GeoReference``)."""
+        """Copy any grid-shaped object (e.g. a ``gee_flood.geo.PixelGrid``)."""
         if isinstance(grid, PixelGrid):
             return grid
         transform = grid.transform if isinstance(grid.transform, Affine) else Affine(*list(grid.transform)[:6])

@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from gee_flood.errors import GeeFloodError, InputError
+from gee_flood.service_requests import FetchRequest, PredictOptions, PredictRequest, field_doc
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -259,112 +260,74 @@ def demo(
     typer.echo(f"report: {result.report_markdown}  map: {result.map_html}  overview: {result.overview_png}")
 
 
+def _request_values(request_type: type, ctx: typer.Context) -> dict[str, Any]:
+    """Return the running command's parameters that are fields of ``request_type``, enums as their values.
+
+    A command's parameters carry the names of the request fields they set, so a request is built once from them
+    (plus the few CLI-only flags the command turns into fields itself).
+    """
+    import dataclasses
+
+    names = {item.name for item in dataclasses.fields(request_type)}
+    params = ctx.params
+    return {name: value.value if isinstance(value, Enum) else value for name, value in params.items() if name in names}
+
+
 @app.command()
 @user_errors
 def fetch(
-    out: Annotated[Path, typer.Option("--out", help="Corpus folder (created; a rerun resumes it).")],
-    aoi: Annotated[Path | None, typer.Option("--aoi", help="Area of interest: GeoJSON Polygon in EPSG:4326.")] = None,
-    dates: Annotated[
-        str | None, typer.Option("--dates", help="UTC days START/END for --aoi, e.g. 2019-03-01/2019-03-20.")
-    ] = None,
-    chips: Annotated[
-        Path | None,
-        typer.Option(
-            "--chips", help="FeatureCollection of chip footprints with s1_date/s2_date (or date), chip_id, event."
-        ),
-    ] = None,
-    event: Annotated[
-        str | None, typer.Option("--event", help="Event name in chip ids (default: the file name).")
-    ] = None,
-    max_days: Annotated[int, typer.Option("--max-days", help="Largest gap between the S1 and S2 days.")] = 2,
-    max_cloud: Annotated[
-        float, typer.Option("--max-cloud", help="Largest cloudy fraction of a chip's S2 pixels.")
-    ] = 0.5,
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help=field_doc(FetchRequest, "out"))],
+    aoi: Annotated[Path | None, typer.Option("--aoi", help=field_doc(FetchRequest, "aoi"))] = None,
+    dates: Annotated[str | None, typer.Option("--dates", help=field_doc(FetchRequest, "dates"))] = None,
+    chips: Annotated[Path | None, typer.Option("--chips", help=field_doc(FetchRequest, "chips"))] = None,
+    event: Annotated[str | None, typer.Option("--event", help=field_doc(FetchRequest, "event"))] = None,
+    max_days: Annotated[int, typer.Option("--max-days", help=field_doc(FetchRequest, "max_days"))] = 2,
+    max_cloud: Annotated[float, typer.Option("--max-cloud", help=field_doc(FetchRequest, "max_cloud"))] = 0.5,
     max_scene_cloud: Annotated[
-        float, typer.Option("--max-scene-cloud", help="Scene prefilter: largest CLOUDY_PIXEL_PERCENTAGE (0-100).")
+        float, typer.Option("--max-scene-cloud", help=field_doc(FetchRequest, "max_scene_cloud"))
     ] = 80.0,
-    min_valid: Annotated[
-        float, typer.Option("--min-valid", help="Smallest fraction of pixels with S1 and clear S2.")
-    ] = 0.2,
-    chip_size: Annotated[int, typer.Option("--chip-size", help="Chip side in pixels (--aoi).")] = 512,
-    scale: Annotated[float, typer.Option("--scale", help="Pixel size in metres.")] = 10.0,
-    crs: Annotated[
-        str, typer.Option("--crs", help="utm, EPSG:4326 or EPSG:<code>; auto = UTM for --aoi, EPSG:4326 for --chips.")
-    ] = "auto",
+    min_valid: Annotated[float, typer.Option("--min-valid", help=field_doc(FetchRequest, "min_valid"))] = 0.2,
+    chip_size: Annotated[int, typer.Option("--chip-size", help=field_doc(FetchRequest, "chip_size"))] = 512,
+    scale: Annotated[float, typer.Option("--scale", help=field_doc(FetchRequest, "scale"))] = 10.0,
+    crs: Annotated[str, typer.Option("--crs", help=field_doc(FetchRequest, "crs"))] = "auto",
     orbit_pass: Annotated[
-        OrbitPass, typer.Option("--orbit-pass", case_sensitive=False, help="Sentinel-1 orbit direction.")
+        OrbitPass, typer.Option("--orbit-pass", case_sensitive=False, help=field_doc(FetchRequest, "orbit_pass"))
     ] = OrbitPass.ANY,
     cloud_mask: Annotated[
-        CloudMask,
-        typer.Option(
-            "--cloud-mask", case_sensitive=False, help="S2 clouds: Cloud Score+ or the s2cloudless probability."
-        ),
+        CloudMask, typer.Option("--cloud-mask", case_sensitive=False, help=field_doc(FetchRequest, "cloud_mask"))
     ] = CloudMask.CLOUDSCORE,
     cloud_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--cloud-threshold", help="Clear if cs >= this (default 0.6); cloudy if probability > this (default 50)."
-        ),
+        float | None, typer.Option("--cloud-threshold", help=field_doc(FetchRequest, "cloud_threshold"))
     ] = None,
     permanent_water: Annotated[
-        bool, typer.Option("--permanent-water", help="Also write JRC water occurrence.")
+        bool, typer.Option("--permanent-water", help=field_doc(FetchRequest, "permanent_water"))
     ] = False,
-    weak_labels: Annotated[
-        bool, typer.Option("--weak-labels", help="Also write S1 Otsu and S2 NDWI weak labels.")
-    ] = False,
+    weak_labels: Annotated[bool, typer.Option("--weak-labels", help=field_doc(FetchRequest, "weak_labels"))] = False,
     project: _Project = None,
     endpoint: Annotated[
-        Endpoint, typer.Option("--endpoint", case_sensitive=False, help="Earth Engine endpoint for the pixel reads.")
+        Endpoint, typer.Option("--endpoint", case_sensitive=False, help=field_doc(FetchRequest, "endpoint"))
     ] = Endpoint.HIGHVOLUME,
     ee_url: _EEUrl = None,
-    workers: Annotated[int, typer.Option("--workers", help="Concurrent chip-block tasks.")] = 4,
-    io_threads: Annotated[int, typer.Option("--io-threads", help="Concurrent requests per task.")] = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="threads, local (Dask LocalCluster) or tcp://host:port; default by job size."),
-    ] = None,
-    block_size: Annotated[
-        int, typer.Option("--block-size", hidden=True, help="Pixels per side of a chip block.")
+    workers: Annotated[int, typer.Option("--workers", help=field_doc(FetchRequest, "workers"))] = 4,
+    io_threads: Annotated[int, typer.Option("--io-threads", help=field_doc(FetchRequest, "io_threads"))] = 2,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help=field_doc(FetchRequest, "scheduler"))] = None,
+    block_px: Annotated[
+        int, typer.Option("--block-size", hidden=True, help=field_doc(FetchRequest, "block_px"))
     ] = 2048,
-    allow_large: Annotated[bool, typer.Option("--allow-large", help="Accept AOIs over 100,000 km2.")] = False,
+    allow_large: Annotated[bool, typer.Option("--allow-large", help=field_doc(FetchRequest, "allow_large"))] = False,
     fast_retries: Annotated[
         bool, typer.Option("--fast-retries", hidden=True, help="Millisecond retry delays.")
     ] = False,
     quiet: _Quiet = False,
 ) -> None:
     """Fetch paired S1/S2 chips from Earth Engine through xee into an on-disk corpus."""
-    from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
+    from gee_flood.earthengine import RetryPolicy, run_fetch
 
-    config = FetchConfig(
-        out=out,
-        aoi=aoi,
-        dates=dates,
-        chips=chips,
-        event=event,
-        max_days=max_days,
-        max_cloud=max_cloud,
-        max_scene_cloud=max_scene_cloud,
-        min_valid=min_valid,
-        chip_size=chip_size,
-        scale=scale,
-        crs=crs,
-        orbit_pass=orbit_pass.value,
-        cloud_mask=cloud_mask.value,
-        cloud_threshold=cloud_threshold,
-        permanent_water=permanent_water,
-        weak_labels=weak_labels,
-        project=project,
-        endpoint=endpoint.value,
-        ee_url=ee_url,
-        workers=workers,
-        io_threads=io_threads,
-        scheduler=scheduler,
-        block_px=block_size,
-        allow_large=allow_large,
-        retry=RetryPolicy.fast() if fast_retries else RetryPolicy(),
-        progress=not quiet,
+    request = FetchRequest(
+        **_request_values(FetchRequest, ctx), retry=RetryPolicy.fast() if fast_retries else None, progress=not quiet
     )
-    summary = run_fetch(config)
+    summary = run_fetch(request)
     typer.echo(summary.line())
 
 
@@ -428,81 +391,41 @@ def _evaluation_predictor(
 @app.command()
 @user_errors
 def predict(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
-    out: Annotated[Path, typer.Option("--out", help="File: the Cloud-Optimized GeoTIFF to write (.tif).")],
-    input_path: Annotated[
-        Path | None, typer.Option("--input", help="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
-    ] = None,
-    aoi: Annotated[
-        Path | None, typer.Option("--aoi", help="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
-    ] = None,
-    date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")] = None,
-    scale: Annotated[float, typer.Option("--scale", help="Pixel size (m) of the Earth Engine read.")] = 10.0,
+    ctx: typer.Context,
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))],
+    out: Annotated[Path, typer.Option("--out", help=field_doc(PredictRequest, "out"))],
+    input_path: Annotated[Path | None, typer.Option("--input", help=field_doc(PredictRequest, "input_path"))] = None,
+    aoi: Annotated[Path | None, typer.Option("--aoi", help=field_doc(PredictRequest, "aoi"))] = None,
+    date: Annotated[str | None, typer.Option("--date", help=field_doc(PredictRequest, "date"))] = None,
+    scale_m: Annotated[float, typer.Option("--scale", help=field_doc(PredictRequest, "scale_m"))] = 10.0,
     keep_scene: Annotated[
-        Path | None, typer.Option("--keep-scene", help="Keep the S1 scene read from Earth Engine.")
+        Path | None, typer.Option("--keep-scene", help=field_doc(PredictRequest, "keep_scene"))
     ] = None,
-    polygons: Annotated[
-        Path | None, typer.Option("--polygons", help="Also write water polygons (GeoJSON, EPSG:4326).")
-    ] = None,
+    polygons: Annotated[Path | None, typer.Option("--polygons", help=field_doc(PredictRequest, "polygons"))] = None,
     permanent_water: Annotated[
-        Path | None,
-        typer.Option(
-            "--permanent-water", help="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
-        ),
+        Path | None, typer.Option("--permanent-water", help=field_doc(PredictRequest, "permanent_water"))
     ] = None,
     permanent_threshold: Annotated[
-        float, typer.Option("--permanent-threshold", help="Value >= this is permanent.")
+        float, typer.Option("--permanent-threshold", help=field_doc(PredictRequest, "permanent_threshold"))
     ] = 80.0,
-    threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Water probability threshold (default: card).")
-    ] = None,
-    tile: Annotated[int, typer.Option("--tile", help="Tile side in pixels (multiple of 32).")] = 512,
-    overlap: Annotated[int, typer.Option("--overlap", help="Overlap between tiles in pixels.")] = 128,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Tiles per forward pass.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda, cuda:N.")] = "auto",
-    runtime: Annotated[
-        Runtime, typer.Option("--runtime", help="auto = ONNX Runtime on a CPU, torch on CUDA.")
-    ] = Runtime.AUTO,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Workers of a --scheduler local cluster.")] = 2,
-    block_rows: Annotated[int, typer.Option("--block-rows", help="Scene rows per Dask task.")] = 2048,
+    threshold: Annotated[float | None, typer.Option("--threshold", help=field_doc(PredictOptions, "threshold"))] = None,
+    tile: Annotated[int, typer.Option("--tile", help=field_doc(PredictOptions, "tile"))] = 512,
+    overlap: Annotated[int, typer.Option("--overlap", help=field_doc(PredictOptions, "overlap"))] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help=field_doc(PredictOptions, "batch_size"))] = 8,
+    device: Annotated[str, typer.Option("--device", help=field_doc(PredictOptions, "device"))] = "auto",
+    runtime: Annotated[Runtime, typer.Option("--runtime", help=field_doc(PredictOptions, "runtime"))] = Runtime.AUTO,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help=field_doc(PredictOptions, "scheduler"))] = None,
+    workers: Annotated[int, typer.Option("--workers", help=field_doc(PredictOptions, "workers"))] = 2,
+    block_rows: Annotated[int, typer.Option("--block-rows", help=field_doc(PredictOptions, "block_rows"))] = 2048,
     project: _Project = None,
     ee_url: _EEUrl = None,
     quiet: _Quiet = False,
 ) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
     from gee_flood.inference.command import run_predict
-    from gee_flood.inference.predict import PredictOptions
 
-    options = PredictOptions(
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
-        runtime=runtime.value,
-        threshold=threshold,
-        scheduler=scheduler,
-        workers=workers,
-        block_rows=block_rows,
-        progress=not quiet,
-    )
-    summary = run_predict(
-        checkpoint,
-        out,
-        input_path=input_path,
-        aoi=aoi,
-        date=date,
-        scale_m=scale,
-        keep_scene=keep_scene,
-        polygons=polygons,
-        permanent_water=permanent_water,
-        permanent_threshold=permanent_threshold,
-        project=project,
-        ee_url=ee_url,
-        options=options,
-    )
+    options = PredictOptions(**_request_values(PredictOptions, ctx), progress=not quiet)
+    summary = run_predict(PredictRequest(**_request_values(PredictRequest, ctx), options=options))
     typer.echo(
         f"wrote {summary.output}: {summary.width} x {summary.height} px, {summary.crs}, "
         f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels "

@@ -195,7 +195,7 @@ def test_out_is_what_every_command_writes(recorder, tmp_path):
     _ok(["fetch", "--out", "corpus", "--aoi", "a.geojson", "--dates", "2019-03-01/2019-03-02"])
     assert recorder.calls["fetch"].args[0].out == Path("corpus")
     _ok(["predict", "--checkpoint", "s.ckpt", "--input", "s1.tif", "--out", "flood.tif"])
-    assert recorder.calls["predict"].args[1] == Path("flood.tif")
+    assert recorder.calls["predict"].args[0].out == Path("flood.tif")
     _ok(["evaluate", "--dataset", "ombria", "--method", "otsu", "--out", "report.json"])
     assert recorder.calls["evaluate"].kwargs["json_path"] == Path("report.json")
     _ok(["data", "download", "--dataset", "sen1floods11", "--out", "data/s11"])
@@ -261,7 +261,7 @@ def test_download_needs_a_dataset_and_a_folder(recorder):
     [
         (["fetch", "--out", "c", "--aoi", "a", "--dates", "d"], "fetch", lambda c: c.args[0].progress),
         (["predict", "--checkpoint", "c", "--input", "i", "--out", "o"], "predict",
-         lambda c: c.kwargs["options"].progress),
+         lambda c: c.args[0].options.progress),
         (["evaluate", "--dataset", "ombria", "--method", "otsu"], "evaluate", lambda c: c.kwargs["progress"]),
         (["data", "download", "--dataset", "sen1floods11", "--out", "d"], "download", lambda c: c.kwargs["progress"]),
         (["data", "stats", "--dataset", "ombria", "--root", "r", "--out", "s.yaml"], "stats",
@@ -290,14 +290,14 @@ def test_project_comes_from_the_option_or_ee_project(recorder):
     _ok(fetch)
     _ok(predict)
     _ok(push)
-    assert recorder.calls["fetch"].args[0].project is None and recorder.calls["predict"].kwargs["project"] is None
+    assert recorder.calls["fetch"].args[0].project is None and recorder.calls["predict"].args[0].project is None
     assert recorder.calls["push"].kwargs["project"] is None and recorder.calls["html"].kwargs["project"] is None
     env = {"EE_PROJECT": "from-env"}
     _ok(fetch, env=env)
     _ok(predict, env=env)
     _ok(push, env=env)
     assert recorder.calls["fetch"].args[0].project == "from-env"
-    assert recorder.calls["predict"].kwargs["project"] == "from-env"
+    assert recorder.calls["predict"].args[0].project == "from-env"
     assert recorder.calls["push"].kwargs["project"] == recorder.calls["html"].kwargs["project"] == "from-env"
     _ok([*fetch, "--project", "flag"], env=env)
     assert recorder.calls["fetch"].args[0].project == "flag"
@@ -336,7 +336,7 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
     assert (config.orbit_pass, config.cloud_mask, config.endpoint) == ("ASCENDING", "probability", "standard")
     assert type(config.orbit_pass) is str
     _ok(["predict", "--checkpoint", "c", "--input", "i", "--out", "o", "--runtime", "torch", "--device", "cuda:1"])
-    options = recorder.calls["predict"].kwargs["options"]
+    options = recorder.calls["predict"].args[0].options
     assert (options.runtime, options.device) == ("torch", "cuda:1") and type(options.runtime) is str
     _ok(["evaluate", "--dataset", "sen1floods11", "--method", "otsu", "--otsu", "tiled", "--labels", "s1otsu"])
     assert recorder.calls["predictor"].args == ("sen1floods11",)
@@ -365,23 +365,94 @@ def test_cli_choices_match_the_library():
     from gee_flood.data.download import DOWNLOADABLE, SEN1FLOODS11_PARTS
     from gee_flood.data.factory import known_datasets
     from gee_flood.data.sen1floods11 import LABEL_SOURCES
-    from gee_flood.earthengine.fetch import FetchConfig
     from gee_flood.evaluation.evaluate import METHODS, OTSU_METHODS
     from gee_flood.inference.runner import RUNTIMES
+    from gee_flood.service_requests import CloudMaskName, EndpointName, OrbitPassName, RuntimeName
 
-    def literal(field: str) -> set[str]:
-        return set(typing.get_args(FetchConfig.model_fields[field].annotation))
-
-    assert {m.value for m in cli.OrbitPass} == literal("orbit_pass")
-    assert {m.value for m in cli.CloudMask} == literal("cloud_mask")
-    assert {m.value for m in cli.Endpoint} == literal("endpoint")
+    assert {m.value for m in cli.OrbitPass} == set(typing.get_args(OrbitPassName))
+    assert {m.value for m in cli.CloudMask} == set(typing.get_args(CloudMaskName))
+    assert {m.value for m in cli.Endpoint} == set(typing.get_args(EndpointName))
     assert {m.value for m in cli.Dataset} == set(known_datasets())
     assert {m.value for m in cli.DownloadDataset} == set(DOWNLOADABLE)
     assert {m.value for m in cli.DownloadPart} == set(SEN1FLOODS11_PARTS)
     assert {m.value for m in cli.Method} == set(METHODS)
     assert {m.value for m in cli.OtsuVariant} == set(OTSU_METHODS)
-    assert {m.value for m in cli.Runtime} == set(RUNTIMES)
+    assert {m.value for m in cli.Runtime} == set(RUNTIMES) == set(typing.get_args(RuntimeName))
     assert set(LABEL_SOURCES) <= {m.value for m in cli.Labels}
+
+
+# --- requests: the CLI builds one frozen request and hands it over unchanged ----------------------------------
+
+#: Options that set no request field of their own name: the command turns them into one (progress, retry).
+_CLI_ONLY = {"quiet", "fast_retries"}
+
+
+def _command_options(name: str) -> dict[str, Any]:
+    import typer.main
+
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    return {param.name: param for param in command.params if param.name not in ("help",)}
+
+
+@pytest.mark.parametrize(
+    ("command", "request_types", "library_only"),
+    [
+        ("fetch", ("FetchRequest",), {"max_candidates", "min_coverage", "byte_limit", "retry", "progress"}),
+        ("predict", ("PredictRequest", "PredictOptions"), {"options", "window", "progress"}),
+    ],
+)
+def test_every_option_sets_one_request_field_documented_once(command, request_types, library_only):
+    import dataclasses
+
+    from gee_flood import service_requests
+
+    options = _command_options(command)
+    fields = {}
+    for type_name in request_types:
+        request_type = getattr(service_requests, type_name)
+        fields.update({item.name: item for item in dataclasses.fields(request_type)})
+    assert set(options) - _CLI_ONLY == set(fields) - library_only - _CLI_ONLY
+    for name, option in options.items():
+        if name in _CLI_ONLY:
+            continue
+        field = fields[name]
+        assert option.help == field.metadata["doc"], name  # the help is the field's documentation
+        if field.default is dataclasses.MISSING:  # a required field is a required option
+            assert option.required, name
+            continue
+        default = field.default.value if hasattr(field.default, "value") else field.default
+        option_default = option.default.value if hasattr(option.default, "value") else option.default
+        assert option_default == default, name
+    for type_name in request_types:
+        request_type = getattr(service_requests, type_name)
+        assert request_type.__dataclass_params__.frozen and "Attributes:" in request_type.__doc__
+
+
+def test_fetch_and_predict_hand_over_one_frozen_request(recorder):
+    import dataclasses
+
+    from gee_flood.service_requests import FetchRequest, PredictOptions, PredictRequest
+
+    _ok(["fetch", "--out", "c", "--chips", "chips.geojson", "--max-days", "3", "--block-size", "512", "--scale",
+         "20", "--orbit-pass", "descending", "--fast-retries", "-q"])  # fmt: skip
+    request = recorder.calls["fetch"].args[0]
+    assert isinstance(request, FetchRequest) and recorder.calls["fetch"].kwargs == {}
+    assert (request.chips, request.max_days, request.block_px, request.scale) == (Path("chips.geojson"), 3, 512, 20)
+    assert request.orbit_pass == "DESCENDING" and request.progress is False and request.retry.initial_delay_s < 0.1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.max_days = 4
+    _ok(["predict", "--checkpoint", "s.ckpt", "--aoi", "a.geojson", "--date", "2019-03-01", "--out", "o.tif",
+         "--scale", "20", "--tile", "256", "--workers", "3"])  # fmt: skip
+    request = recorder.calls["predict"].args[0]
+    assert isinstance(request, PredictRequest) and recorder.calls["predict"].kwargs == {}
+    assert request == PredictRequest(
+        checkpoint=Path("s.ckpt"),
+        out=Path("o.tif"),
+        aoi=Path("a.geojson"),
+        date="2019-03-01",
+        scale_m=20.0,
+        options=PredictOptions(tile=256, workers=3),
+    )
 
 
 def test_train_config_by_name_or_path_and_list_configs(recorder, tmp_path):

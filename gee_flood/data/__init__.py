@@ -7,7 +7,6 @@ from gee_flood.data.chip import (
     LABEL_WATER,
     MODALITIES,
     Chip,
-    GeoReference,
     ModalitySpec,
     stack_modalities,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "ChipDataset",
     "ChipListDataset",
     "DatasetConfig",
-    "GeoReference",
     "ModalitySpec",
     "NormalizationStats",
     "SceneConfig",

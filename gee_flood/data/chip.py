@@ -1,7 +1,7 @@
 """The one chip record used everywhere, and the named modalities it carries.
 
 A :class:`Chip` is a co-registered stack of named modalities over one footprint, with an optional label,
-a validity mask and (when known) a georeference. Model code asks for modalities by *name*
+a validity mask and (when known) its :class:`~gee_flood.geo.PixelGrid`. Model code asks for modalities by *name*
 (``chip.modality("s1")``) and bands by *name* (``chip.band("s1", "VV")``), never by position, so a dataset
 that orders bands differently cannot silently feed the wrong channel.
 
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from affine import Affine
 
 from gee_flood.errors import DataError
+from gee_flood.geo import PixelGrid
 
 LABEL_WATER = 1
 LABEL_LAND = 0
@@ -101,50 +101,6 @@ MODALITIES: dict[str, ModalitySpec] = {
 }
 
 
-@dataclass(frozen=True)
-class GeoReference:
-    """Where a chip's pixels are on Earth.
-
-    Attributes:
-        crs: Coordinate reference system as an authority string or WKT (e.g. ``"EPSG:32633"``, ``"EPSG:4326"``).
-        transform: Affine transform from (col, row) pixel corners to CRS coordinates (metres or degrees).
-        width: Width in pixels.
-        height: Height in pixels.
-    """
-
-    crs: str
-    transform: Affine
-    width: int
-    height: int
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """Return ``(left, bottom, right, top)`` in CRS units."""
-        left, top = self.transform @ (0, 0)
-        right, bottom = self.transform @ (self.width, self.height)
-        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
-
-    def same_grid(self, other: GeoReference, *, tolerance_px: float = 0.01) -> bool:
-        """Return True if ``other`` has the same CRS, shape and pixel grid (within ``tolerance_px`` pixels)."""
-        if (self.width, self.height) != (other.width, other.height):
-            return False
-        if _normalise_crs(self.crs) != _normalise_crs(other.crs):
-            return False
-        pixel = max(abs(self.transform.a), abs(self.transform.e))
-        return all(
-            abs(a - b) <= tolerance_px * pixel for a, b in zip(self.transform[:6], other.transform[:6], strict=True)
-        )
-
-
-def _normalise_crs(crs: str) -> str:
-    try:
-        from rasterio.crs import CRS
-
-        return CRS.from_user_input(crs).to_string()
-    except Exception:  # pragma: no cover - unparsable CRS strings compare verbatim
-        return crs
-
-
 @dataclass
 class Chip:
     """One co-registered sample.
@@ -166,7 +122,7 @@ class Chip:
     specs: dict[str, ModalitySpec]
     label: np.ndarray | None = None
     valid: np.ndarray | None = None
-    georef: GeoReference | None = None
+    georef: PixelGrid | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

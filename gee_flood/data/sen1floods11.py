@@ -1,15 +1,9 @@
 """Sen1Floods11 reader (Bonafilia et al., CVPR Workshops 2020), v1.1 layout, and fetched corpora in the same layout.
 
-Official layout (as in the public ``sen1floods11`` bucket)::
-
-    v1.1/data/flood_events/HandLabeled/{S1Hand,S2Hand,LabelHand,JRCWaterHand,S1OtsuLabelHand}/<Event>_<id>_<Folder>.tif
-    v1.1/data/flood_events/WeaklyLabeled/{S1Weak,S1OtsuLabelWeak,S2IndexLabelWeak}/<Event>_<id>_<Folder>.tif
-    v1.1/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv   # rows "X_S1Hand.tif,X_LabelHand.tif"
-
-A fetched corpus (``gee-flood fetch``) is a weak part with Sentinel-2 added::
-
-    CORPUS/manifest.json
-    CORPUS/WeaklyLabeled/{S1Weak,S2Weak,S1OtsuLabelWeak,S2IndexLabelWeak}/<Event>_<id>_<Folder>.tif
+File and folder names are :mod:`gee_flood.data.corpus_layout`'s (shared with the corpus writer of
+``gee-flood fetch``): ``v1.1/data/flood_events/{HandLabeled,WeaklyLabeled}/<Kind>/<Event>_<id>_<Kind>.tif`` and the
+hand-labelled split CSVs ``v1.1/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv``; a fetched
+corpus is a weak part with Sentinel-2 added (``CORPUS/WeaklyLabeled/...`` beside ``CORPUS/manifest.json``).
 
 Rasters (EPSG:4326 with ~8.98e-5 degree pixels in the official data; any CRS in a corpus):
 
@@ -28,7 +22,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -37,8 +30,10 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from gee_flood.data.base import ChipDataset
-from gee_flood.data.chip import LABEL_NODATA, S1, S2, Chip, GeoReference, ModalitySpec
+from gee_flood.data.chip import LABEL_NODATA, S1, S2, Chip, ModalitySpec
+from gee_flood.data.corpus_layout import PART_LAYOUTS, SPLIT_CSV, FileKind, PartLayout
 from gee_flood.errors import DataError, InputError
+from gee_flood.geo import PixelGrid
 
 Part = Literal["hand", "weak"]
 
@@ -51,34 +46,7 @@ HELD_OUT_EVENTS: tuple[str, ...] = ("Bolivia",)
 #: Label sources, by the name users pass as ``labels=``.
 LABEL_SOURCES: tuple[str, ...] = ("hand", "s1otsu", "s2index")
 
-_SPLIT_CSV = {name: f"flood_{name}_data.csv" for name in ("train", "valid", "test", "bolivia")}
 _S2_SCALE = 10000.0
-
-
-@dataclass(frozen=True)
-class _PartLayout:
-    """Folder names of one part of the dataset."""
-
-    folder: str
-    modalities: dict[str, str]  # modality name -> image folder
-    labels: dict[str, str]  # label source -> label folder
-    extras: dict[str, str]  # extras key -> folder
-
-
-_LAYOUTS: dict[str, _PartLayout] = {
-    "hand": _PartLayout(
-        folder="HandLabeled",
-        modalities={"s1": "S1Hand", "s2": "S2Hand"},
-        labels={"hand": "LabelHand", "s1otsu": "S1OtsuLabelHand"},
-        extras={"jrc_water": "JRCWaterHand"},
-    ),
-    "weak": _PartLayout(
-        folder="WeaklyLabeled",
-        modalities={"s1": "S1Weak", "s2": "S2Weak"},
-        labels={"s1otsu": "S1OtsuLabelWeak", "s2index": "S2IndexLabelWeak"},
-        extras={},
-    ),
-}
 _SPECS: dict[str, ModalitySpec] = {"s1": S1, "s2": S2}
 
 
@@ -106,7 +74,7 @@ def find_layout(root: str | Path) -> tuple[Path, Path | None]:
         raise InputError(f"{root}: Sen1Floods11 folder not found")
     candidates = [root, root / "flood_events", root / "data" / "flood_events", root / "v1.1" / "data" / "flood_events"]
     events_dir = next(
-        (c for c in candidates if any((c / layout.folder).is_dir() for layout in _LAYOUTS.values())), None
+        (c for c in candidates if any((c / layout.folder).is_dir() for layout in PART_LAYOUTS.values())), None
     )
     if events_dir is None:
         raise InputError(
@@ -120,7 +88,7 @@ def find_layout(root: str | Path) -> tuple[Path, Path | None]:
         events_dir.parent.parent / "splits" / "flood_handlabeled",
         events_dir / "splits" / "flood_handlabeled",
     ]
-    splits_dir = next((c for c in split_candidates if any((c / n).is_file() for n in _SPLIT_CSV.values())), None)
+    splits_dir = next((c for c in split_candidates if any((c / n).is_file() for n in SPLIT_CSV.values())), None)
     return events_dir, splits_dir
 
 
@@ -159,37 +127,35 @@ class Sen1Floods11Dataset(ChipDataset):
         splits_dir: str | Path | None = None,
         with_extras: bool = True,
     ) -> None:
-        if part not in _LAYOUTS:
+        if part not in PART_LAYOUTS:
             raise InputError(f"unknown Sen1Floods11 part {part!r}; expected 'hand' or 'weak'")
         self.root = Path(root)
         self.part: Part = part
         self.split = split
         self.events_dir, found_splits = find_layout(self.root)
         self.splits_dir = Path(splits_dir) if splits_dir is not None else found_splits
-        layout = _LAYOUTS[part]
+        layout: PartLayout = PART_LAYOUTS[part]
         self.part_dir = self.events_dir / layout.folder
         self._layout = layout
         if not self.part_dir.is_dir():
             other = "weak" if part == "hand" else "hand"
             hint = (
                 f"; it has the {other} part (part={other!r})"
-                if (self.events_dir / _LAYOUTS[other].folder).is_dir()
+                if (self.events_dir / PART_LAYOUTS[other].folder).is_dir()
                 else ""
             )
             raise InputError(f"{self.part_dir}: missing (Sen1Floods11 {part} part){hint}")
 
-        present = {name: self.part_dir / folder for name, folder in layout.modalities.items()}
-        present = {name: folder for name, folder in present.items() if folder.is_dir()}
+        present = {name: kind for name, kind in layout.modalities.items() if self._dir(kind).is_dir()}
         if not present:
-            raise InputError(
-                f"{self.part_dir}: has no imagery folder (expected one of {list(layout.modalities.values())})"
-            )
+            expected = [kind.key for kind in layout.modalities.values()]
+            raise InputError(f"{self.part_dir}: has no imagery folder (expected one of {expected})")
         wanted = list(modalities) if modalities is not None else list(present)
         for name in wanted:
             if name not in layout.modalities:
                 raise InputError(f"Sen1Floods11 has no modality {name!r}; it has {list(layout.modalities)}")
             if name not in present:
-                folder = self.part_dir / layout.modalities[name]
+                folder = self._dir(layout.modalities[name])
                 note = (
                     " (the official weak part has no Sentinel-2; fetch a paired corpus with 'gee-flood fetch')"
                     if part == "weak" and name == "s2"
@@ -199,14 +165,12 @@ class Sen1Floods11Dataset(ChipDataset):
         if not wanted:
             raise InputError("Sen1Floods11: no modalities requested")
         self.modalities = {name: _SPECS[name] for name in wanted}
-        self._modality_dirs = {name: present[name] for name in wanted}
+        self._modality_kinds = {name: present[name] for name in wanted}
 
         self.label_source = self._resolve_labels(labels)
-        self._label_dir = self.part_dir / layout.labels[self.label_source] if self.label_source else None
-        self._extra_dirs = (
-            {key: self.part_dir / folder for key, folder in layout.extras.items() if (self.part_dir / folder).is_dir()}
-            if with_extras
-            else {}
+        self._label_kind = layout.labels[self.label_source] if self.label_source else None
+        self._extra_kinds = (
+            {key: kind for key, kind in layout.extras.items() if self._dir(kind).is_dir()} if with_extras else {}
         )
 
         chip_ids = self._split_ids(split)
@@ -226,7 +190,7 @@ class Sen1Floods11Dataset(ChipDataset):
     def _resolve_labels(self, labels: str | None) -> str | None:
         layout = self._layout
         if labels == "auto":
-            if self.part == "hand" and (self.part_dir / layout.labels["hand"]).is_dir():
+            if self.part == "hand" and self._dir(layout.labels["hand"]).is_dir():
                 return "hand"
             return None
         if labels is None:
@@ -238,26 +202,29 @@ class Sen1Floods11Dataset(ChipDataset):
                 f"label source {labels!r} does not exist for the Sen1Floods11 {self.part} part; "
                 f"it has {list(layout.labels)}"
             )
-        folder = self.part_dir / layout.labels[labels]
+        folder = self._dir(layout.labels[labels])
         if not folder.is_dir():
             raise InputError(f"{folder}: missing, so labels {labels!r} are not available")
         return labels
 
-    def _file(self, folder: Path, chip_id: str) -> Path:
-        return folder / f"{chip_id}_{folder.name}.tif"
+    def _dir(self, kind: FileKind) -> Path:
+        return self.events_dir / kind.folder
+
+    def _file(self, kind: FileKind, chip_id: str) -> Path:
+        return self.events_dir / kind.relative_path(chip_id)
 
     def _required_paths(self, chip_id: str) -> list[Path]:
-        paths = [self._file(folder, chip_id) for folder in self._modality_dirs.values()]
-        if self._label_dir is not None:
-            paths.append(self._file(self._label_dir, chip_id))
+        paths = [self._file(kind, chip_id) for kind in self._modality_kinds.values()]
+        if self._label_kind is not None:
+            paths.append(self._file(self._label_kind, chip_id))
         return paths
 
     def _scan_ids(self) -> list[str]:
-        folder = next(iter(self._modality_dirs.values()))
-        suffix = f"_{folder.name}.tif"
-        ids = sorted(p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}"))
+        kind = next(iter(self._modality_kinds.values()))
+        folder = self._dir(kind)
+        ids = sorted(i for i in (kind.chip_id_of(p.name) for p in folder.glob(f"*{kind.suffix}")) if i)
         if not ids:
-            raise InputError(f"{folder}: no *{suffix} files")
+            raise InputError(f"{folder}: no *{kind.suffix} files")
         return ids
 
     def _split_ids(self, split: str) -> list[str]:
@@ -278,7 +245,7 @@ class Sen1Floods11Dataset(ChipDataset):
         held_out: set[str] = set()
         if self.splits_dir is not None:
             for name in ("valid", "test", "bolivia"):
-                if (self.splits_dir / _SPLIT_CSV[name]).is_file():
+                if (self.splits_dir / SPLIT_CSV[name]).is_file():
                     held_out.update(self._read_split_csv(name, check_files=False))
         return [i for i in self._scan_ids() if i not in held_out and chip_event(i) not in HELD_OUT_EVENTS]
 
@@ -289,14 +256,14 @@ class Sen1Floods11Dataset(ChipDataset):
                 f"{self.root}: no Sen1Floods11 split CSVs found (looked for v1.1/splits/flood_handlabeled/); "
                 "pass splits_dir= or use split='all'"
             )
-        path = self.splits_dir / _SPLIT_CSV[split]
+        path = self.splits_dir / SPLIT_CSV[split]
         if not path.is_file():
             raise InputError(f"{path}: split file not found")
-        hand = _LAYOUTS["hand"]
-        s1_dir = self.events_dir / hand.folder / hand.modalities["s1"]
-        label_dir = self.events_dir / hand.folder / hand.labels["hand"]
+        hand = PART_LAYOUTS["hand"]
+        s1_kind, label_kind = hand.modalities["s1"], hand.labels["hand"]
+        s1_dir, label_dir = self._dir(s1_kind), self._dir(label_kind)
         check_dirs = {
-            0: s1_dir if "s1" in self._modality_dirs else None,
+            0: s1_dir if "s1" in self._modality_kinds else None,
             1: label_dir if self.label_source == "hand" else None,
         }
         ids: list[str] = []
@@ -309,12 +276,12 @@ class Sen1Floods11Dataset(ChipDataset):
             cells = [cell.strip() for cell in row if cell.strip()]
             if not cells:
                 continue
-            suffix = f"_{s1_dir.name}.tif"
-            if not cells[0].endswith(suffix) or len(cells) > 2:
+            chip_id = s1_kind.chip_id_of(cells[0])
+            if chip_id is None or len(cells) > 2:
                 raise DataError(
-                    f"{path}:{line}: expected '<Event>_<id>{suffix},<Event>_<id>_{label_dir.name}.tif', got {row}"
+                    f"{path}:{line}: expected '<Event>_<id>{s1_kind.suffix},<Event>_<id>{label_kind.suffix}', got {row}"
                 )
-            ids.append(cells[0][: -len(suffix)])
+            ids.append(chip_id)
             if check_files:
                 for column, folder in check_dirs.items():
                     if folder is not None and column < len(cells) and not (folder / cells[column]).is_file():
@@ -338,18 +305,18 @@ class Sen1Floods11Dataset(ChipDataset):
 
     def paths(self, chip_id: str) -> dict[str, Path]:
         """Return the files of ``chip_id`` by role (modality names, ``"label"``, extras keys)."""
-        paths = {name: self._file(folder, chip_id) for name, folder in self._modality_dirs.items()}
-        if self._label_dir is not None:
-            paths["label"] = self._file(self._label_dir, chip_id)
-        for key, folder in self._extra_dirs.items():
-            paths[key] = self._file(folder, chip_id)
+        paths = {name: self._file(kind, chip_id) for name, kind in self._modality_kinds.items()}
+        if self._label_kind is not None:
+            paths["label"] = self._file(self._label_kind, chip_id)
+        for key, kind in self._extra_kinds.items():
+            paths[key] = self._file(kind, chip_id)
         return paths
 
     def __getitem__(self, index: int) -> Chip:
         chip_id = self._ids[index]
         paths = self.paths(chip_id)
         arrays: dict[str, np.ndarray] = {}
-        reference: tuple[Path, GeoReference] | None = None
+        reference: tuple[Path, PixelGrid] | None = None
         for name in self.modalities:
             path = paths[name]
             if name == "s1":
@@ -364,7 +331,7 @@ class Sen1Floods11Dataset(ChipDataset):
             label, georef = read_label(paths["label"])
             _check_grid(chip_id, paths["label"], georef, reference)
         extras: dict[str, np.ndarray] = {}
-        for key in self._extra_dirs:
+        for key in self._extra_kinds:
             if paths[key].is_file():
                 water, georef = read_water_mask(paths[key])
                 _check_grid(chip_id, paths[key], georef, reference)
@@ -386,8 +353,8 @@ class Sen1Floods11Dataset(ChipDataset):
 
 
 def _check_grid(
-    chip_id: str, path: Path, georef: GeoReference, reference: tuple[Path, GeoReference] | None
-) -> tuple[Path, GeoReference]:
+    chip_id: str, path: Path, georef: PixelGrid, reference: tuple[Path, PixelGrid] | None
+) -> tuple[Path, PixelGrid]:
     """Return ``reference`` (or this file as the reference); raise if ``georef`` is not on its grid."""
     if reference is None:
         return path, georef
@@ -409,7 +376,7 @@ def _fmt_bounds(bounds: tuple[float, float, float, float]) -> str:
     return "(" + ", ".join(f"{v:.6f}" for v in bounds) + ")"
 
 
-def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, GeoReference, float | None]:
+def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, PixelGrid, float | None]:
     """Read every band of a GeoTIFF with one-line errors; return ``(array, georef, nodata)``."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -420,14 +387,14 @@ def _read(path: Path, bands: int, what: str) -> tuple[np.ndarray, GeoReference, 
             if src.crs is None:
                 raise DataError(f"{path}: has no CRS (expected a georeferenced GeoTIFF)")
             array = src.read()
-            georef = GeoReference(src.crs.to_string(), src.transform, src.width, src.height)
+            georef = PixelGrid(src.crs.to_string(), src.transform, src.width, src.height)
             nodata = src.nodata
     except RasterioError as error:
         raise InputError(f"{path}: unreadable GeoTIFF ({error})") from None
     return array, georef, nodata
 
 
-def read_s1(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_s1(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a Sentinel-1 chip (``S1Hand``/``S1Weak``): VV, VH backscatter in dB, float32, NaN = no data.
 
     Returns:
@@ -450,7 +417,7 @@ def read_s1(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return array, georef
 
 
-def read_s2(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_s2(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a Sentinel-2 chip (``S2Hand``/``S2Weak``): 13 L1C bands, int16 DN = reflectance x 10000, 0 = no data.
 
     Returns:
@@ -474,7 +441,7 @@ def read_s2(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return array, georef
 
 
-def read_label(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_label(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a label chip: int16 ``1`` water, ``0`` not water, ``-1`` no data (a file nodata value also means -1).
 
     Returns:
@@ -498,7 +465,7 @@ def read_label(path: str | Path) -> tuple[np.ndarray, GeoReference]:
     return band.astype(np.int8), georef
 
 
-def read_water_mask(path: str | Path) -> tuple[np.ndarray, GeoReference]:
+def read_water_mask(path: str | Path) -> tuple[np.ndarray, PixelGrid]:
     """Read a one-band water layer (JRC permanent water): True where the value is positive and not no data."""
     path = Path(path)
     raw, georef, nodata = _read(path, 1, "water mask")

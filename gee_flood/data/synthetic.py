@@ -69,10 +69,10 @@ from gee_flood.data.chip import (
     S2_BANDS,
     S2_PRE,
     Chip,
-    GeoReference,
     ModalitySpec,
 )
 from gee_flood.errors import DataError, InputError
+from gee_flood.geo import PixelGrid
 
 #: Equivalent number of looks of Sentinel-1 GRD IW high-resolution products.
 S1_GRD_IW_ENL = 4.4
@@ -314,7 +314,7 @@ class SyntheticScene:
     """
 
     config: SceneConfig
-    georef: GeoReference
+    georef: PixelGrid
     dem_m: np.ndarray
     hand_m: np.ndarray
     land_cover: np.ndarray
@@ -407,7 +407,7 @@ class SyntheticScene:
                         },
                         specs={name: spec for name, (spec, _) in modalities.items()},
                         label=label[window].copy(),
-                        georef=GeoReference(
+                        georef=PixelGrid(
                             self.georef.crs,
                             self.georef.transform @ Affine.translation(col, row),
                             chip_size,
@@ -484,7 +484,7 @@ def generate_scene(config: SceneConfig | None = None) -> SyntheticScene:
     return scene
 
 
-def utm_georeference(lon: float, lat: float, height: int, width: int, pixel_size_m: float = 10.0) -> GeoReference:
+def utm_georeference(lon: float, lat: float, height: int, width: int, pixel_size_m: float = 10.0) -> PixelGrid:
     """Return a north-up UTM grid of ``height`` x ``width`` pixels centred on ``(lon, lat)``.
 
     The zone is the standard 6-degree UTM zone of ``lon`` (EPSG:326xx north of the equator, 327xx south); the
@@ -496,7 +496,7 @@ def utm_georeference(lon: float, lat: float, height: int, width: int, pixel_size
     easting, northing = to_utm.transform(lon, lat)
     left = math.floor((easting - width * pixel_size_m / 2) / pixel_size_m) * pixel_size_m
     top = math.ceil((northing + height * pixel_size_m / 2) / pixel_size_m) * pixel_size_m
-    return GeoReference(f"EPSG:{epsg}", Affine(pixel_size_m, 0.0, left, 0.0, -pixel_size_m, top), width, height)
+    return PixelGrid(f"EPSG:{epsg}", Affine(pixel_size_m, 0.0, left, 0.0, -pixel_size_m, top), width, height)
 
 
 def mgrs_tile(lon: float, lat: float) -> str:

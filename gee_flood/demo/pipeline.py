@@ -220,11 +220,12 @@ def _serve_emulators(run: _Run, catalog_dir: Path) -> Iterator[str]:
 
 def _fetch_corpus(run: _Run, event: _Event, ee_url: str) -> Any:
     """Step 3: ``gee-flood fetch`` of the paired S1/S2 corpus through xee; return its summary."""
-    from gee_flood.earthengine.fetch import FetchConfig, run_fetch
+    from gee_flood.earthengine.fetch import run_fetch
+    from gee_flood.service_requests import FetchRequest
 
     with run.stage(f"3/9 fetch: paired S1/S2 corpus through xee, {event.fetch_dates}", "fetch"):
         fetch = run_fetch(
-            FetchConfig(
+            FetchRequest(
                 out=run.out / "corpus",
                 aoi=event.aoi,
                 dates=event.fetch_dates,
@@ -251,15 +252,15 @@ def _fetch_corpus(run: _Run, event: _Event, ee_url: str) -> Any:
 def _predict_flood_maps(run: _Run, event: _Event, trained: dict[str, Path], ee_url: str) -> dict[str, Path]:
     """Step 7: ``gee-flood predict --aoi --date`` with the student and the weak baseline; return the map paths."""
     from gee_flood.inference.command import run_predict
-    from gee_flood.inference.predict import PredictOptions
+    from gee_flood.service_requests import PredictOptions, PredictRequest
 
     predicted: dict[str, Path] = {}
     with run.stage(f"7/9 predict: flood map for {event.predict_date} from S1 via xee", "predict"):
         for name in ("student", "weak"):
             target = run.out / ("flood_map.tif" if name == "student" else "flood_map_weak.tif")
-            run_predict(
-                trained[name],
-                target,
+            request = PredictRequest(
+                checkpoint=trained[name],
+                out=target,
                 aoi=event.aoi,
                 date=event.predict_date,
                 keep_scene=run.out / "s1_scene.tif",
@@ -267,8 +268,8 @@ def _predict_flood_maps(run: _Run, event: _Event, trained: dict[str, Path], ee_u
                 project=EMULATOR_PROJECT,
                 ee_url=ee_url,
                 options=PredictOptions(tile=256, overlap=64, progress=run.options.progress),
-                console=run.console,
             )
+            run_predict(request, console=run.console)
             predicted[name] = target
         run.console.print(f"  {predicted['student']}")
     return predicted

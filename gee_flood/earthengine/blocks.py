@@ -20,8 +20,9 @@ from gee_flood.earthengine import queries
 from gee_flood.earthengine.grid import ChipSpec, Lattice
 from gee_flood.earthengine.pairing import PairChoice
 from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
-from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, PixelGrid, StackReader, s1_stack, s2_stack
+from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, StackReader, s1_stack, s2_stack
 from gee_flood.earthengine.session import EESettings, initialize
+from gee_flood.geo import PixelGrid
 
 #: Sentinel-1 band the Otsu weak label thresholds.
 S1_LABEL_BAND = "VV"

@@ -1,14 +1,8 @@
 """The on-disk corpus ``gee-flood fetch`` writes, read back by the Sen1Floods11 reader.
 
-::
-
-    CORPUS/
-      manifest.json
-      WeaklyLabeled/S1Weak/{Event}_{id}_S1Weak.tif                  2 bands VV, VH; float32 dB; nodata NaN
-      WeaklyLabeled/S2Weak/{Event}_{id}_S2Weak.tif                  13 bands B1..B12; int16 DN; nodata 0 (and cloud)
-      WeaklyLabeled/S1OtsuLabelWeak/{Event}_{id}_S1OtsuLabelWeak.tif    optional; int16 1/0/-1
-      WeaklyLabeled/S2IndexLabelWeak/{Event}_{id}_S2IndexLabelWeak.tif  optional; int16 1/0/-1
-      WeaklyLabeled/JRCOccurrenceWeak/{Event}_{id}_JRCOccurrenceWeak.tif  optional; uint8 0-100 (% of months water)
+File names, folders, bands, dtypes and nodata values are :mod:`gee_flood.data.corpus_layout`'s (one definition for
+this writer and the reader): ``CORPUS/manifest.json`` and ``CORPUS/WeaklyLabeled/<Kind>/<Event>_<id>_<Kind>.tif``
+for the kinds in :data:`~gee_flood.data.corpus_layout.CORPUS_FILE_KINDS`.
 
 Every GeoTIFF is a Cloud-Optimized GeoTIFF (rio-cogeo) written to a temporary name and renamed into place; the
 manifest is rewritten atomically after each chip and lists chips sorted by id, with no timestamps, so the same
@@ -20,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,36 +25,20 @@ from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
 from gee_flood._io import atomic_path, write_json_atomic
+from gee_flood.data.corpus_layout import (
+    CORPUS_FILE_KINDS,
+    JRC_OCCURRENCE_WEAK,
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    S1_OTSU_LABEL_WEAK,
+    S1_WEAK,
+    S2_INDEX_LABEL_WEAK,
+    S2_WEAK,
+    FileKind,
+)
 from gee_flood.earthengine.blocks import ChipResult
 from gee_flood.earthengine.grid import ChipSpec
-from gee_flood.earthengine.queries import S1_BANDS, S2_BANDS
 from gee_flood.errors import DataError, InputError
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
-
-
-@dataclass(frozen=True)
-class FileKind:
-    """One per-chip file: its folder, suffix, bands, dtype and nodata."""
-
-    key: str
-    folder: str
-    bands: tuple[str, ...]
-    dtype: str
-    nodata: float | None
-
-    def relative_path(self, chip_id: str) -> str:
-        """Return ``WeaklyLabeled/<Kind>/<chip_id>_<Kind>.tif``."""
-        return f"{self.folder}/{chip_id}_{self.key}.tif"
-
-
-S1_FILE = FileKind("S1Weak", "WeaklyLabeled/S1Weak", S1_BANDS, "float32", float("nan"))
-S2_FILE = FileKind("S2Weak", "WeaklyLabeled/S2Weak", S2_BANDS, "int16", 0)
-S1_LABEL_FILE = FileKind("S1OtsuLabelWeak", "WeaklyLabeled/S1OtsuLabelWeak", ("label",), "int16", None)
-S2_LABEL_FILE = FileKind("S2IndexLabelWeak", "WeaklyLabeled/S2IndexLabelWeak", ("label",), "int16", None)
-OCCURRENCE_FILE = FileKind("JRCOccurrenceWeak", "WeaklyLabeled/JRCOccurrenceWeak", ("occurrence",), "uint8", None)
-FILE_KINDS = (S1_FILE, S2_FILE, S1_LABEL_FILE, S2_LABEL_FILE, OCCURRENCE_FILE)
 
 
 def write_cog(
@@ -139,7 +116,7 @@ class Corpus:
         """
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"--out {self.root}: exists and is not a directory")
-        for kind in FILE_KINDS:
+        for kind in CORPUS_FILE_KINDS:
             folder = self.root / kind.folder
             if folder.is_dir():
                 for partial in folder.glob(".*.part"):
@@ -199,7 +176,7 @@ class Corpus:
         entry = self.chips.get(chip.chip_id)
         if entry is None:
             return False
-        kinds = {kind.key: kind for kind in FILE_KINDS}
+        kinds = {kind.key: kind for kind in CORPUS_FILE_KINDS}
         for key, relative in (entry.get("files") or {}).items():
             kind = kinds.get(key)
             if kind is None or not _file_ok(self.root / relative, kind, chip.width, chip.height):
@@ -215,13 +192,13 @@ class Corpus:
         if not result.ok or result.pair is None or result.s1_db is None or result.s2_dn is None:
             raise DataError(f"chip {chip.chip_id}: nothing to write ({result.reason})")
         files: dict[str, str] = {}
-        layers: list[tuple[FileKind, np.ndarray]] = [(S1_FILE, result.s1_db), (S2_FILE, result.s2_dn)]
+        layers: list[tuple[FileKind, np.ndarray]] = [(S1_WEAK, result.s1_db), (S2_WEAK, result.s2_dn)]
         if result.s1_label is not None:
-            layers.append((S1_LABEL_FILE, result.s1_label[None]))
+            layers.append((S1_OTSU_LABEL_WEAK, result.s1_label[None]))
         if result.s2_label is not None:
-            layers.append((S2_LABEL_FILE, result.s2_label[None]))
+            layers.append((S2_INDEX_LABEL_WEAK, result.s2_label[None]))
         if result.occurrence is not None:
-            layers.append((OCCURRENCE_FILE, result.occurrence[None]))
+            layers.append((JRC_OCCURRENCE_WEAK, result.occurrence[None]))
         for kind, data in layers:
             relative = kind.relative_path(chip.chip_id)
             write_cog(

@@ -11,169 +11,60 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import shapely
-from pydantic import BaseModel, ConfigDict
 
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.blocks import BlockTask, ChipResult, ReadOptions, plan_blocks, process_block
 from gee_flood.earthengine.corpus import Corpus
 from gee_flood.earthengine.grid import ChipSpec, Lattice, grid_chip_list, lay_chips_over_aoi, resolve_crs
-from gee_flood.earthengine.inputs import DateRange, event_name, load_aoi, load_chip_list, parse_date_range
+from gee_flood.earthengine.inputs import event_name, load_chip_list
 from gee_flood.earthengine.pairing import Mosaic, PairChoice, candidate_pairs, closest_gap_days, group_mosaics
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT
 from gee_flood.earthengine.session import EESettings, RetryPolicy, initialize, with_retries
 from gee_flood.errors import DataError, InputError
+from gee_flood.geo import DateRange, parse_date_range, read_aoi
+from gee_flood.service_requests import FetchRequest
 
 #: Jobs with at most this many blocks run on threads in this process instead of a local Dask cluster.
 SMALL_JOB_BLOCKS = 8
 
 
-class FetchConfig(BaseModel):
-    """Options of ``gee-flood fetch`` (CLI flags in parentheses).
+def ee_settings(request: FetchRequest) -> EESettings:
+    """Return the Earth Engine settings of a fetch (what workers initialise with)."""
+    retry = request.retry if request.retry is not None else RetryPolicy()
+    return EESettings(project=request.project, endpoint=request.endpoint, url=request.ee_url, retry=retry)
 
-    Attributes:
-        out: Corpus directory (``--out``).
-        aoi: AOI GeoJSON (``--aoi``), with ``dates``.
-        dates: ``START/END`` UTC days (``--dates``).
-        chips: Chip-list GeoJSON (``--chips``) instead of an AOI.
-        event: Event name for chip ids (``--event``; default: the AOI/chip-list file name).
-        max_days: Largest S1-S2 gap in days (``--max-days``).
-        max_cloud: Largest cloudy fraction of a chip's observed S2 pixels (``--max-cloud``).
-        max_scene_cloud: Scene ``CLOUDY_PIXEL_PERCENTAGE`` prefilter, percent (``--max-scene-cloud``).
-        min_valid: Smallest fraction of pixels with S1 and clear S2 (``--min-valid``).
-        chip_size: Chip side in pixels for an AOI (``--chip-size``).
-        scale: Pixel size in metres (``--scale``).
-        crs: ``utm``, ``EPSG:4326`` or ``EPSG:<code>`` (``--crs``); ``auto``: UTM for an AOI, EPSG:4326 for a chip
-            list (Sen1Floods11's grids).
-        orbit_pass: ``ASCENDING``, ``DESCENDING`` or ``any`` (``--orbit-pass``).
-        cloud_mask: ``cloudscore`` (Cloud Score+) or ``probability`` (``--cloud-mask``).
-        cloud_threshold: Per-pixel cloud threshold (``--cloud-threshold``; default 0.6 cs / 50 %).
-        permanent_water: Also write JRC occurrence (``--permanent-water``).
-        weak_labels: Also write S1 Otsu / S2 NDWI weak labels (``--weak-labels``).
-        project: Earth Engine project (``--project``).
-        endpoint: ``highvolume`` or ``standard`` (``--endpoint``).
-        ee_url: Explicit API URL, e.g. the local emulator (``--ee-url``).
-        workers: Concurrent block tasks (``--workers``).
-        scheduler: ``None`` (auto), ``threads``, ``local`` or ``tcp://host:port`` (``--scheduler``).
-        io_threads: Concurrent requests per task (``--io-threads``).
-        block_px: Side of a block of chips read together, pixels (``--block-size``).
-        max_candidates: S2 mosaics tried per chip before giving up.
-        min_coverage: Smallest fraction of a chip a mosaic footprint must cover.
-        allow_large: Accept AOIs over 100,000 km² (``--allow-large``).
-        byte_limit: Largest computePixels request in bytes.
-        retry: Retry policy.
-        progress: Show a progress bar.
-    """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
-
-    out: Path
-    aoi: Path | None = None
-    dates: str | None = None
-    chips: Path | None = None
-    event: str | None = None
-    max_days: int = 2
-    max_cloud: float = 0.5
-    max_scene_cloud: float = 80.0
-    min_valid: float = 0.2
-    chip_size: int = 512
-    scale: float = 10.0
-    crs: str = "auto"
-    orbit_pass: Literal["ASCENDING", "DESCENDING", "any"] = "any"
-    cloud_mask: Literal["cloudscore", "probability"] = "cloudscore"
-    cloud_threshold: float | None = None
-    permanent_water: bool = False
-    weak_labels: bool = False
-    project: str | None = None
-    endpoint: Literal["highvolume", "standard"] = "highvolume"
-    ee_url: str | None = None
-    workers: int = 4
-    scheduler: str | None = None
-    io_threads: int = 2
-    block_px: int = 2048
-    max_candidates: int = 3
-    min_coverage: float = 0.99
-    allow_large: bool = False
-    byte_limit: int = REQUEST_BYTE_LIMIT
-    retry: RetryPolicy = RetryPolicy()
-    progress: bool = True
-
-    def validate_values(self) -> None:
-        """Check ranges and combinations, one line per problem.
-
-        Raises:
-            InputError: On the first bad value.
-        """
-        if (self.aoi is None) == (self.chips is None):
-            raise InputError("give either --aoi with --dates, or --chips (not both, not neither)")
-        if self.aoi is not None and not self.dates:
-            raise InputError("--aoi needs --dates START/END (e.g. 2019-03-01/2019-03-20)")
-        if self.chips is not None and self.dates:
-            raise InputError("--dates is not used with --chips (each chip carries its own dates)")
-        checks: list[tuple[bool, str]] = [
-            (self.max_days >= 0, f"--max-days: {self.max_days} must be >= 0"),
-            (0.0 <= self.max_cloud <= 1.0, f"--max-cloud: {self.max_cloud} must be a fraction between 0 and 1"),
-            (0.0 <= self.max_scene_cloud <= 100.0, f"--max-scene-cloud: {self.max_scene_cloud} must be 0-100 (%)"),
-            (0.0 <= self.min_valid <= 1.0, f"--min-valid: {self.min_valid} must be a fraction between 0 and 1"),
-            (8 <= self.chip_size <= 8192, f"--chip-size: {self.chip_size} must be 8-8192 pixels"),
-            (
-                self.scale > 0 and math.isfinite(self.scale),
-                f"--scale: {self.scale} must be a positive number of metres",
-            ),
-            (self.workers >= 1, f"--workers: {self.workers} must be >= 1"),
-            (self.io_threads >= 1, f"--io-threads: {self.io_threads} must be >= 1"),
-            (self.block_px >= 1, f"--block-size: {self.block_px} must be >= 1 pixel"),
-            (self.max_candidates >= 1, f"max_candidates: {self.max_candidates} must be >= 1"),
-            (0.0 < self.min_coverage <= 1.0, f"min_coverage: {self.min_coverage} must be in (0, 1]"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(message)
-        if self.cloud_threshold is not None:
-            low, high = (0.0, 1.0) if self.cloud_mask == "cloudscore" else (0.0, 100.0)
-            if not low <= self.cloud_threshold <= high:
-                raise InputError(
-                    f"--cloud-threshold: {self.cloud_threshold} must be {low:g}-{high:g} for --cloud-mask "
-                    f"{self.cloud_mask}"
-                )
-        if self.scheduler not in (None, "threads", "local") and not str(self.scheduler).startswith("tcp://"):
-            raise InputError(f"--scheduler: {self.scheduler!r} must be threads, local or tcp://host:port")
-
-    def settings(self) -> EESettings:
-        """Return the Earth Engine settings (what workers initialise with)."""
-        return EESettings(project=self.project, endpoint=self.endpoint, url=self.ee_url, retry=self.retry)
-
-    def data_options(self) -> dict[str, Any]:
-        """Return the options that change the corpus (kept in the manifest; a rerun must match them)."""
-        return {
-            "source": "chips" if self.chips is not None else "aoi",
-            "dates": self.dates,
-            "crs": self.crs,
-            "scale_m": self.scale,
-            "chip_size": self.chip_size if self.aoi is not None else None,
-            "max_days": self.max_days,
-            "max_cloud": self.max_cloud,
-            "max_scene_cloud_pct": self.max_scene_cloud,
-            "min_valid": self.min_valid,
-            "orbit_pass": self.orbit_pass,
-            "cloud_mask": self.cloud_mask,
-            "cloud_threshold": (
-                self.cloud_threshold
-                if self.cloud_threshold is not None
-                else queries.DEFAULT_CLOUD_THRESHOLD[self.cloud_mask]
-            ),
-            "permanent_water": self.permanent_water,
-            "weak_labels": self.weak_labels,
-            "min_coverage": self.min_coverage,
-            "max_candidates": self.max_candidates,
-        }
+def data_options(request: FetchRequest) -> dict[str, Any]:
+    """Return the options that change the corpus (kept in the manifest; a rerun must match them)."""
+    return {
+        "source": "chips" if request.chips is not None else "aoi",
+        "dates": request.dates,
+        "crs": request.crs,
+        "scale_m": request.scale,
+        "chip_size": request.chip_size if request.aoi is not None else None,
+        "max_days": request.max_days,
+        "max_cloud": request.max_cloud,
+        "max_scene_cloud_pct": request.max_scene_cloud,
+        "min_valid": request.min_valid,
+        "orbit_pass": request.orbit_pass,
+        "cloud_mask": request.cloud_mask,
+        "cloud_threshold": (
+            request.cloud_threshold
+            if request.cloud_threshold is not None
+            else queries.DEFAULT_CLOUD_THRESHOLD[request.cloud_mask]
+        ),
+        "permanent_water": request.permanent_water,
+        "weak_labels": request.weak_labels,
+        "min_coverage": request.min_coverage,
+        "max_candidates": request.max_candidates,
+    }
 
 
 @dataclass
@@ -219,14 +110,14 @@ class _Layout:
     where: str
 
 
-def _layout(config: FetchConfig) -> _Layout:
-    if config.aoi is not None:
-        dates = parse_date_range(config.dates or "")
-        aoi = load_aoi(config.aoi, allow_large=config.allow_large)
-        crs = resolve_crs("utm" if config.crs == "auto" else config.crs, aoi)
-        event = event_name(config.event or Path(config.aoi).stem.split(".")[0])
+def _layout(request: FetchRequest) -> _Layout:
+    if request.aoi is not None:
+        dates = parse_date_range(request.dates or "")
+        aoi = read_aoi(request.aoi, allow_large=request.allow_large).geometry
+        crs = resolve_crs("utm" if request.crs == "auto" else request.crs, aoi)
+        event = event_name(request.event or Path(request.aoi).stem.split(".")[0])
         lattice, chips = lay_chips_over_aoi(
-            aoi, crs=crs, scale_m=config.scale, chip_size=config.chip_size, event=event, dates=dates
+            aoi, crs=crs, scale_m=request.scale, chip_size=request.chip_size, event=event, dates=dates
         )
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in chips]))
         query = queries.SceneQuery("aoi", region, dates, dates)
@@ -236,13 +127,13 @@ def _layout(config: FetchConfig) -> _Layout:
             {lattice.key: lattice},
             [query],
             {c.chip_id: "aoi" for c in chips},
-            f"AOI {config.aoi} (bounds {bounds})",
+            f"AOI {request.aoi} (bounds {bounds})",
         )
-    footprints = load_chip_list(config.chips, default_event=config.event, max_days=config.max_days)  # type: ignore[arg-type]
-    if config.crs != "auto":
-        resolve_crs(config.crs, footprints[0].footprint)  # validate the flag once, before gridding every chip
+    footprints = load_chip_list(request.chips, default_event=request.event, max_days=request.max_days)  # type: ignore[arg-type]
+    if request.crs != "auto":
+        resolve_crs(request.crs, footprints[0].footprint)  # validate the flag once, before gridding every chip
     lattices, chips = grid_chip_list(
-        footprints, crs="EPSG:4326" if config.crs == "auto" else config.crs, scale_m=config.scale
+        footprints, crs="EPSG:4326" if request.crs == "auto" else request.crs, scale_m=request.scale
     )
     by_group: dict[tuple[str, DateRange, DateRange], list[ChipSpec]] = defaultdict(list)
     for chip in chips:
@@ -255,7 +146,7 @@ def _layout(config: FetchConfig) -> _Layout:
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in members]))
         query_list.append(queries.SceneQuery(key, region, s1_dates, s2_dates))
         query_of.update({chip.chip_id: key for chip in members})
-    return _Layout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {config.chips}")
+    return _Layout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {request.chips}")
 
 
 def _describe_dates(layout: _Layout, sensor: str) -> str:
@@ -264,11 +155,11 @@ def _describe_dates(layout: _Layout, sensor: str) -> str:
 
 
 def _pair_chips(
-    config: FetchConfig, layout: _Layout, pending: list[ChipSpec], scenes: dict[str, queries.GroupScenes]
+    request: FetchRequest, layout: _Layout, pending: list[ChipSpec], scenes: dict[str, queries.GroupScenes]
 ) -> tuple[dict[str, list[PairChoice]], dict[str, str]]:
     s1_total = sum(len(group.s1) for group in scenes.values())
     s2_total = sum(len(group.s2) for group in scenes.values())
-    orbit = config.orbit_pass
+    orbit = request.orbit_pass
     if s1_total == 0:
         raise DataError(
             f"no scenes found in {queries.S1_COLLECTION} (IW, VV+VH, orbit pass {orbit}) from "
@@ -276,10 +167,10 @@ def _pair_chips(
         )
     if s2_total == 0:
         raise DataError(
-            f"no scenes found in {queries.S2_COLLECTION} (CLOUDY_PIXEL_PERCENTAGE <= {config.max_scene_cloud:g}) "
+            f"no scenes found in {queries.S2_COLLECTION} (CLOUDY_PIXEL_PERCENTAGE <= {request.max_scene_cloud:g}) "
             f"from {_describe_dates(layout, 'S2')} over {layout.where}"
         )
-    cloud_id = queries.cloud_collection_id(config.cloud_mask)
+    cloud_id = queries.cloud_collection_id(request.cloud_mask)
     candidates: dict[str, list[PairChoice]] = {}
     all_s1: list[Mosaic] = []
     all_s2: list[Mosaic] = []
@@ -296,51 +187,51 @@ def _pair_chips(
                 members,
                 s1_mosaics,
                 s2_mosaics,
-                max_days=config.max_days,
-                min_coverage=config.min_coverage,
-                max_candidates=config.max_candidates,
+                max_days=request.max_days,
+                min_coverage=request.min_coverage,
+                max_candidates=request.max_candidates,
             )
         )
     if masked_total == 0:
         raise DataError(
             f"none of the {s2_total} {queries.S2_COLLECTION} scenes found has a per-pixel cloud mask in {cloud_id}; "
-            "try --cloud-mask " + ("probability" if config.cloud_mask == "cloudscore" else "cloudscore")
+            "try --cloud-mask " + ("probability" if request.cloud_mask == "cloudscore" else "cloudscore")
         )
     no_pair = {chip_id: "no S1/S2 pair covering the chip" for chip_id, found in candidates.items() if not found}
     if pending and len(no_pair) == len(pending):
         gap = closest_gap_days(all_s1, all_s2)
         found = f"found {len(all_s1)} S1 and {len(all_s2)} S2 mosaics"
-        if gap is not None and gap <= config.max_days:
+        if gap is not None and gap <= request.max_days:
             raise DataError(
-                f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found} but none "
-                f"pair covers {config.min_coverage:.0%} of a chip; check the AOI against the scene footprints"
+                f"no S1/S2 pairs within {request.max_days} days cover any chip of {layout.where}: {found} but none "
+                f"pair covers {request.min_coverage:.0%} of a chip; check the AOI against the scene footprints"
             )
         gap_text = f"the closest are {gap} days apart" if gap is not None else "none to pair"
         raise DataError(
-            f"no S1/S2 pairs within {config.max_days} days cover any chip of {layout.where}: {found}, {gap_text}; "
+            f"no S1/S2 pairs within {request.max_days} days cover any chip of {layout.where}: {found}, {gap_text}; "
             "widen --max-days or the dates"
         )
     return candidates, no_pair
 
 
 @contextlib.contextmanager
-def _runner(config: FetchConfig, n_blocks: int) -> Iterator[tuple[str, Callable, Callable]]:
+def _runner(request: FetchRequest, n_blocks: int) -> Iterator[tuple[str, Callable, Callable]]:
     """Yield ``(description, submit, as_completed)`` for threads, a local Dask cluster or a remote scheduler."""
-    scheduler = config.scheduler
+    scheduler = request.scheduler
     if scheduler is None:
-        scheduler = "threads" if n_blocks <= SMALL_JOB_BLOCKS or config.workers == 1 else "local"
+        scheduler = "threads" if n_blocks <= SMALL_JOB_BLOCKS or request.workers == 1 else "local"
     if scheduler == "threads":
-        with concurrent.futures.ThreadPoolExecutor(max_workers=config.workers) as pool:
-            yield f"{config.workers} threads", pool.submit, concurrent.futures.as_completed
+        with concurrent.futures.ThreadPoolExecutor(max_workers=request.workers) as pool:
+            yield f"{request.workers} threads", pool.submit, concurrent.futures.as_completed
         return
     import distributed
 
     if scheduler == "local":
         cluster = distributed.LocalCluster(
-            n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=request.workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
         with cluster, distributed.Client(cluster) as client:
-            yield f"local Dask cluster of {config.workers} workers", client.submit, distributed.as_completed
+            yield f"local Dask cluster of {request.workers} workers", client.submit, distributed.as_completed
         return
     try:
         client = distributed.Client(scheduler, timeout="20s")
@@ -366,8 +257,11 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def run_fetch(config: FetchConfig) -> FetchSummary:
+def run_fetch(request: FetchRequest) -> FetchSummary:
     """Fetch (or resume fetching) a corpus.
+
+    Args:
+        request: What to fetch, as the CLI builds it (or a notebook does).
 
     Returns:
         A :class:`FetchSummary`.
@@ -377,54 +271,54 @@ def run_fetch(config: FetchConfig) -> FetchSummary:
         DataError: No scenes, no pairs.
         RemoteError: Earth Engine refused or kept failing.
     """
-    config.validate_values()
-    layout = _layout(config)
-    corpus = Corpus(config.out, config.data_options())
+    request.validate_values()
+    layout = _layout(request)
+    corpus = Corpus(request.out, data_options(request))
     corpus.load()
     corpus.check_same_place(layout.chips)
-    summary = FetchSummary(out=config.out, chips_total=len(layout.chips))
+    summary = FetchSummary(out=request.out, chips_total=len(layout.chips))
     pending = [chip for chip in layout.chips if not corpus.is_done(chip)]
     summary.already_done = len(layout.chips) - len(pending)
     summary.skipped.update({chip_id: reason for chip_id, reason in corpus.skipped.items()})
     if not pending:
         return summary
-    settings = config.settings()
+    settings = ee_settings(request)
     initialize(settings)
     needed = {layout.query_of[chip.chip_id] for chip in pending}
     layout.queries = [query for query in layout.queries if query.key in needed]
-    request = queries.metadata_request(
+    metadata_request = queries.metadata_request(
         layout.queries,
         queries.QueryOptions(
-            orbit_pass=None if config.orbit_pass == "any" else config.orbit_pass,
-            max_scene_cloud_pct=config.max_scene_cloud,
-            cloud_mask=config.cloud_mask,
+            orbit_pass=None if request.orbit_pass == "any" else request.orbit_pass,
+            max_scene_cloud_pct=request.max_scene_cloud,
+            cloud_mask=request.cloud_mask,
         ),
     )
-    info = with_retries(request.getInfo, policy=settings.retry, what="the scene metadata query")
+    info = with_retries(metadata_request.getInfo, policy=settings.retry, what="the scene metadata query")
     scenes = queries.parse_metadata(info, layout.queries)
-    candidates, no_pair = _pair_chips(config, layout, pending, scenes)
+    candidates, no_pair = _pair_chips(request, layout, pending, scenes)
     summary.skipped.update(no_pair)
     options = ReadOptions(
-        cloud_mask=config.cloud_mask,
-        cloud_threshold=config.cloud_threshold,
-        max_cloud=config.max_cloud,
-        min_valid=config.min_valid,
-        with_occurrence=config.permanent_water,
-        weak_labels=config.weak_labels,
-        io_threads=config.io_threads,
-        byte_limit=config.byte_limit,
-        chunk_multiple=config.chip_size if config.aoi is not None else 1,
+        cloud_mask=request.cloud_mask,
+        cloud_threshold=request.cloud_threshold,
+        max_cloud=request.max_cloud,
+        min_valid=request.min_valid,
+        with_occurrence=request.permanent_water,
+        weak_labels=request.weak_labels,
+        io_threads=request.io_threads,
+        byte_limit=request.byte_limit if request.byte_limit is not None else REQUEST_BYTE_LIMIT,
+        chunk_multiple=request.chip_size if request.aoi is not None else 1,
     )
     tasks = plan_blocks(
-        pending, candidates, layout.lattices, options=options, settings=settings, block_px=config.block_px
+        pending, candidates, layout.lattices, options=options, settings=settings, block_px=request.block_px
     )
     summary.blocks = len(tasks)
     chips_by_id = {chip.chip_id: chip for chip in layout.chips}
     n_chips = sum(len(task.jobs) for task in tasks)
-    with _progress(config.progress) as progress, _runner(config, len(tasks)) as (name, submit, completed):
+    with _progress(request.progress) as progress, _runner(request, len(tasks)) as (name, submit, completed):
         summary.scheduler = name
         bar = progress.add_task("fetch", total=n_chips, note="")
-        for results in _run_bounded(tasks, submit, completed, in_flight=config.workers + 2):
+        for results in _run_bounded(tasks, submit, completed, in_flight=request.workers + 2):
             for result in results:
                 chip = chips_by_id[result.chip_id]
                 if result.ok:

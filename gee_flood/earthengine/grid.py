@@ -17,8 +17,9 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
-from gee_flood.earthengine.inputs import ChipFootprint, DateRange
+from gee_flood.earthengine.inputs import ChipFootprint
 from gee_flood.errors import InputError
+from gee_flood.geo import DateRange
 
 #: Metres per degree of latitude/longitude at the equator (WGS84 semi-major axis * pi / 180); Sen1Floods11's
 #: 10 m pixels are 10 / this = 8.983e-5 degrees.

@@ -28,9 +28,9 @@ from typing import Any, Literal
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
 from gee_flood.data.chip import S1_BANDS, S2_BANDS
-from gee_flood.earthengine.inputs import DateRange
 from gee_flood.earthengine.pairing import SceneRecord
 from gee_flood.errors import DataError
+from gee_flood.geo import DateRange
 
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 from affine import Affine
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon
 
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.session import EESettings, initialize, with_retries
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError
+from gee_flood.geo import AreaOfInterest, DateRange, PixelGrid, as_area_of_interest
 
 #: Earth Engine's computePixels limit (48 MiB), as in xee's ``REQUEST_BYTE_LIMIT``.
 REQUEST_BYTE_LIMIT = 50_331_648
@@ -40,33 +41,6 @@ REQUEST_BYTE_LIMIT = 50_331_648
 S1_MASK_VALUE = -9999
 #: Value xee writes where the Sentinel-2 stack is masked; 0 is L1C's own no-data DN.
 S2_MASK_VALUE = 0
-
-
-@dataclass(frozen=True)
-class PixelGrid:
-    """A pixel grid as xee wants it.
-
-    Attributes:
-        crs: CRS code.
-        transform: Affine transform of the top-left pixel corner (CRS units).
-        width: Columns.
-        height: Rows.
-    """
-
-    crs: str
-    transform: Affine
-    width: int
-    height: int
-
-    @property
-    def crs_transform(self) -> tuple[float, float, float, float, float, float]:
-        """Return ``(a, b, c, d, e, f)`` for xee."""
-        return tuple(float(value) for value in self.transform[:6])  # type: ignore[return-value]
-
-    @property
-    def key(self) -> str:
-        """Return a stable key for caching."""
-        return f"{self.crs}|{','.join(repr(v) for v in self.crs_transform)}|{self.width}x{self.height}"
 
 
 @dataclass(frozen=True)
@@ -260,22 +234,8 @@ def s2_stack(
     )
 
 
-def _aoi_geometry(aoi: str | Path | dict | Polygon | MultiPolygon) -> Polygon | MultiPolygon:
-    from gee_flood.earthengine.inputs import load_aoi
-
-    if isinstance(aoi, Polygon | MultiPolygon):
-        return aoi
-    if isinstance(aoi, dict):
-        geometry = aoi.get("geometry", aoi) if aoi.get("type") == "Feature" else aoi
-        geom = shape(geometry)
-        if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InputError(f"AOI geometry is a {geom.geom_type}; expected a Polygon or MultiPolygon")
-        return geom
-    return load_aoi(aoi, allow_large=True)
-
-
 def read_s1_scene(
-    aoi: str | Path | dict | Polygon | MultiPolygon,
+    aoi: str | Path | dict[str, Any] | Polygon | MultiPolygon | AreaOfInterest,
     date: dt.date,
     *,
     scale_m: float = 10.0,
@@ -284,6 +244,7 @@ def read_s1_scene(
     orbit_pass: queries.OrbitPass | None = None,
     settings: EESettings | None = None,
     io_threads: int = 4,
+    allow_large: bool = False,
 ) -> xr.DataArray:
     """Read the Sentinel-1 VV/VH mosaic closest to ``date`` over an AOI, lazily, through xee (Dask chunks).
 
@@ -292,7 +253,8 @@ def read_s1_scene(
     least 99 % of the best coverage.
 
     Args:
-        aoi: GeoJSON path, GeoJSON geometry/Feature dict, or shapely polygon, in EPSG:4326.
+        aoi: GeoJSON path, GeoJSON geometry/Feature dict, shapely polygon or :class:`~gee_flood.geo.AreaOfInterest`,
+            in EPSG:4326; validated by :func:`gee_flood.geo.read_aoi`'s rules before any Earth Engine request.
         date: Day of interest (UTC).
         scale_m: Pixel size in metres (degrees are derived for geographic CRSs).
         crs: Output CRS code; ``None`` or ``"utm"`` for the UTM zone of the AOI.
@@ -300,6 +262,7 @@ def read_s1_scene(
         orbit_pass: Restrict to one orbit pass.
         settings: Earth Engine settings; default: standard endpoint, project from the environment.
         io_threads: Concurrent requests per chunk read.
+        allow_large: Accept AOIs over :data:`gee_flood.geo.MAX_AOI_AREA_KM2`.
 
     Returns:
         ``DataArray`` (band, y, x), bands ``VV``, ``VH`` in dB, float32, NaN where no data, chunked with Dask
@@ -307,14 +270,14 @@ def read_s1_scene(
         ``s1_ids``, ``s1_time`` (ISO UTC).
 
     Raises:
+        InputError: If the AOI breaks a rule of :func:`gee_flood.geo.read_aoi` (e.g. too large).
         DataError: If no Sentinel-1 scene covers the AOI in the window.
     """
     from gee_flood.earthengine.grid import pixel_size, resolve_crs
-    from gee_flood.earthengine.inputs import DateRange
     from gee_flood.earthengine.pairing import group_mosaics
 
     settings = settings or EESettings(endpoint="standard")
-    geometry = _aoi_geometry(aoi)
+    geometry = as_area_of_interest(aoi, allow_large=allow_large).geometry
     grid_crs = resolve_crs(crs or "utm", geometry)
     px = pixel_size(grid_crs, scale_m)
     window = DateRange(date, date).widened(max_days)

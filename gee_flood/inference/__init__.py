@@ -11,11 +11,12 @@ from gee_flood.inference.output import (
     to_cog,
 )
 from gee_flood.inference.polygons import write_flood_polygons
-from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
+from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.runner import TileRunner, check_sar_only
 from gee_flood.inference.source import ArraySceneSource, GeoTiffSceneSource, SceneSource
 from gee_flood.inference.streaming import NODATA, encode, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan, blend_weights
+from gee_flood.service_requests import PredictOptions, PredictRequest
 
 __all__ = [
     "BAND_CLASS",
@@ -29,6 +30,7 @@ __all__ = [
     "GeoTiffSceneSource",
     "PermanentWater",
     "PredictOptions",
+    "PredictRequest",
     "PredictionSummary",
     "SceneSource",
     "TilePlan",

@@ -1,4 +1,6 @@
-"""Areas of interest (GeoJSON) and Sentinel-1 scenes read from Earth Engine for an AOI and date.
+"""Sentinel-1 scenes read from Earth Engine for an area of interest and a date.
+
+Areas of interest are read and validated by :func:`gee_flood.geo.read_aoi` (the same rules as ``fetch --aoi``).
 
 The Earth Engine read itself is :func:`gee_flood.earthengine.read_s1_scene` (owned by the fetch package; a lazily
 chunked, Dask-backed ``xarray.DataArray`` through xee). Predict streams it strip by strip into a local GeoTIFF
@@ -8,8 +10,6 @@ beside the output, then maps that file like any local scene, so the same code (a
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,54 +20,9 @@ import rasterio.windows
 from affine import Affine
 from rasterio.crs import CRS
 from rich.console import Console
-from shapely.geometry import shape
-from shapely.geometry.base import BaseGeometry
-from shapely.ops import unary_union
 
-from gee_flood.errors import DataError, InputError, NotBuiltError
-
-
-def read_aoi(path: str | os.PathLike[str]) -> BaseGeometry:
-    """Read an area of interest: a GeoJSON geometry, Feature or FeatureCollection of (multi)polygons in EPSG:4326.
-
-    Raises:
-        InputError: If the file is missing, not JSON/GeoJSON, has no polygon, or has coordinates outside lon/lat.
-    """
-    aoi = Path(path)
-    if not aoi.is_file():
-        raise InputError(f"{aoi}: AOI file not found")
-    try:
-        payload = json.loads(aoi.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{aoi}: not valid JSON ({error})") from None
-    if not isinstance(payload, dict):
-        raise InputError(f"{aoi}: expected a GeoJSON object")
-    kind = payload.get("type")
-    if kind == "FeatureCollection":
-        geometries = [feature.get("geometry") for feature in payload.get("features", [])]
-    elif kind == "Feature":
-        geometries = [payload.get("geometry")]
-    else:
-        geometries = [payload]
-    polygons = []
-    for geometry in geometries:
-        if not geometry:
-            continue
-        try:
-            parsed = shape(geometry)
-        except (AttributeError, KeyError, TypeError, ValueError) as error:
-            raise InputError(f"{aoi}: invalid GeoJSON geometry ({error})") from None
-        if parsed.geom_type in ("Polygon", "MultiPolygon") and not parsed.is_empty:
-            polygons.append(parsed if parsed.is_valid else parsed.buffer(0))
-    if not polygons:
-        raise InputError(f"{aoi}: no Polygon or MultiPolygon geometry in the GeoJSON")
-    merged = unary_union(polygons)
-    west, south, east, north = merged.bounds
-    if west < -180 or east > 180 or south < -90 or north > 90:
-        raise InputError(
-            f"{aoi}: coordinates are not longitude/latitude (GeoJSON must be EPSG:4326), bounds {merged.bounds}"
-        )
-    return merged
+from gee_flood.errors import DataError, NotBuiltError
+from gee_flood.geo import AreaOfInterest
 
 
 def _s1_reader() -> Callable[..., Any]:
@@ -93,7 +48,7 @@ def _grid_of(array: Any, where: str) -> tuple[CRS, Affine]:
 
 
 def fetch_s1_scene(
-    aoi: str | os.PathLike[str],
+    aoi: AreaOfInterest,
     date: dt.date,
     dest: Path,
     *,
@@ -105,7 +60,7 @@ def fetch_s1_scene(
     """Stream the Sentinel-1 scene of ``aoi`` on ``date`` from Earth Engine into a GeoTIFF (VV, VH dB, NaN no data).
 
     Args:
-        aoi: GeoJSON file of the area of interest (EPSG:4326).
+        aoi: The area of interest, validated by :func:`gee_flood.geo.read_aoi` (EPSG:4326).
         date: Acquisition date wanted (the reader picks the nearest S1 scene within its window).
         dest: The GeoTIFF to write.
         scale_m: Pixel size in metres.
@@ -119,20 +74,20 @@ def fetch_s1_scene(
     Raises:
         DataError: No Sentinel-1 data over the AOI on that date.
     """
-    read_aoi(aoi)  # validate before any remote call
-    array = _s1_reader()(str(aoi), date, scale_m=scale_m, settings=ee_settings)
+    array = _s1_reader()(aoi, date, scale_m=scale_m, settings=ee_settings)
+    where = aoi.source
     if "band" in array.dims:
         array = array.transpose("band", "y", "x")
         bands = [str(b) for b in array.coords["band"].values] if "band" in array.coords else ["VV", "VH"]
     else:
-        raise DataError(f"{aoi}: the Earth Engine read has no 'band' dimension (dims {array.dims})")
+        raise DataError(f"{where}: the Earth Engine read has no 'band' dimension (dims {array.dims})")
     if bands[:2] != ["VV", "VH"] and not {"VV", "VH"} <= set(bands):
-        raise DataError(f"{aoi}: the Earth Engine read has bands {bands}, expected VV and VH")
+        raise DataError(f"{where}: the Earth Engine read has bands {bands}, expected VV and VH")
     array = array.sel(band=["VV", "VH"]) if "band" in array.coords else array
     height, width = int(array.sizes["y"]), int(array.sizes["x"])
     if height == 0 or width == 0:
-        raise DataError(f"{aoi}: no Sentinel-1 pixels over the AOI on {date.isoformat()}")
-    crs, transform = _grid_of(array, str(aoi))
+        raise DataError(f"{where}: no Sentinel-1 pixels over the AOI on {date.isoformat()}")
+    crs, transform = _grid_of(array, where)
     profile = dict(
         driver="GTiff",
         width=width,
@@ -162,5 +117,5 @@ def fetch_s1_scene(
                 f"fetched rows {row_start + rows}/{height} of the Sentinel-1 scene", highlight=False, soft_wrap=True
             )
     if not any_valid:
-        raise DataError(f"{aoi}: the Sentinel-1 scene(s) on {date.isoformat()} do not overlap the AOI (all no data)")
+        raise DataError(f"{where}: the Sentinel-1 scene(s) on {date.isoformat()} do not overlap the AOI (all no data)")
     return dest

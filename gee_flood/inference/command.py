@@ -1,4 +1,4 @@
-"""What ``gee-flood predict`` does with its arguments.
+"""What ``gee-flood predict`` does with its request (:class:`~gee_flood.service_requests.PredictRequest`).
 
 It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for an AOI and date), then calls
 :func:`gee_flood.inference.predict.predict_scene`.
@@ -7,8 +7,6 @@ It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import os
 import signal
 import tempfile
 import threading
@@ -18,11 +16,13 @@ from pathlib import Path
 from rich.console import Console
 
 from gee_flood.errors import InputError
-from gee_flood.inference.aoi import fetch_s1_scene, read_aoi
+from gee_flood.geo import parse_date, read_aoi
+from gee_flood.inference.aoi import fetch_s1_scene
 from gee_flood.inference.output import PermanentWater
-from gee_flood.inference.predict import PredictionSummary, PredictOptions, predict_scene
+from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
+from gee_flood.service_requests import PredictRequest
 
 
 @contextlib.contextmanager
@@ -42,101 +42,73 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def parse_date(value: str) -> dt.date:
-    """Parse ``YYYY-MM-DD``."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"--date {value!r}: expected a date as YYYY-MM-DD") from None
+def run_predict(request: PredictRequest, *, console: Console | None = None) -> PredictionSummary:
+    """Validate the request, get the scene, predict.
 
+    Exactly one of ``request.input_path`` (a local S1 GeoTIFF; with ``aoi`` it is cut to the AOI) and
+    ``request.aoi`` + ``request.date`` (Earth Engine) selects the scene. Everything cheap (checkpoint card, AOI, date,
+    files) is checked before any remote read or heavy work.
 
-def run_predict(
-    checkpoint: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    input_path: str | os.PathLike[str] | None = None,
-    aoi: str | os.PathLike[str] | None = None,
-    date: str | None = None,
-    scale_m: float = 10.0,
-    keep_scene: str | os.PathLike[str] | None = None,
-    polygons: str | os.PathLike[str] | None = None,
-    permanent_water: str | os.PathLike[str] | None = None,
-    permanent_threshold: float = 80.0,
-    project: str | None = None,
-    ee_url: str | None = None,
-    options: PredictOptions | None = None,
-    console: Console | None = None,
-) -> PredictionSummary:
-    """Validate the arguments, get the scene, predict.
+    Args:
+        request: What to map, as the CLI builds it (or a notebook does).
+        console: Where progress and warnings go (stderr by default).
 
-    Exactly one of ``input_path`` (a local S1 GeoTIFF; with ``aoi`` it is cut to the AOI) and ``aoi`` + ``date``
-    (Earth Engine) selects the scene. Everything cheap (checkpoint card, AOI, date, files) is checked before any
-    remote read or heavy work.
+    Returns:
+        A summary of what was written.
+
+    Raises:
+        InputError: A bad option, file, AOI (see :func:`gee_flood.geo.read_aoi`) or date, or a teacher checkpoint.
+        DataError: No usable Sentinel-1 data.
     """
     with _interrupt_on_sigterm():
-        return _run_predict(
-            checkpoint,
-            out,
-            input_path=input_path,
-            aoi=aoi,
-            date=date,
-            scale_m=scale_m,
-            keep_scene=keep_scene,
-            polygons=polygons,
-            permanent_water=permanent_water,
-            permanent_threshold=permanent_threshold,
-            project=project,
-            ee_url=ee_url,
-            options=options,
-            console=console or Console(stderr=True),
-        )
+        return _run_predict(request, console or Console(stderr=True))
 
 
-def _run_predict(
-    checkpoint: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    input_path: str | os.PathLike[str] | None,
-    aoi: str | os.PathLike[str] | None,
-    date: str | None,
-    scale_m: float,
-    keep_scene: str | os.PathLike[str] | None,
-    polygons: str | os.PathLike[str] | None,
-    permanent_water: str | os.PathLike[str] | None,
-    permanent_threshold: float,
-    project: str | None,
-    ee_url: str | None,
-    options: PredictOptions | None,
-    console: Console,
-) -> PredictionSummary:
+def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary:
+    checkpoint = request.checkpoint
     card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
     if not card.sar_only:
         from gee_flood.inference.runner import check_sar_only
 
         check_sar_only(card, checkpoint, {})
-    out = Path(out)
+    out = Path(request.out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
-    aoi_geometry = read_aoi(aoi) if aoi is not None else None
-    permanent = PermanentWater(Path(permanent_water), permanent_threshold) if permanent_water else None
-    if input_path is not None:
-        if date is not None:
+    area = read_aoi(request.aoi) if request.aoi is not None else None
+    aoi_geometry = area.geometry if area is not None else None
+    permanent = (
+        PermanentWater(Path(request.permanent_water), request.permanent_threshold) if request.permanent_water else None
+    )
+    if request.input_path is not None:
+        if request.date is not None:
             raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
-        source = GeoTiffSceneSource(Path(input_path), aoi_wgs84=aoi_geometry)
+        source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
         return predict_scene(
-            checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
+            checkpoint,
+            source,
+            out,
+            options=request.options,
+            polygons=request.polygons,
+            permanent_water=permanent,
+            console=console,
         )
-    if aoi is None or date is None:
+    if area is None or request.date is None:
         raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
-    when = parse_date(date)
+    when = parse_date(request.date, what="--date")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1.") as workdir:
-        scene_path = Path(keep_scene) if keep_scene else Path(workdir) / "s1.tif"
+        scene_path = Path(request.keep_scene) if request.keep_scene else Path(workdir) / "s1.tif"
         from gee_flood.earthengine import EESettings
 
-        settings = EESettings(project=project, endpoint="standard", url=ee_url)
-        fetch_s1_scene(aoi, when, scene_path, scale_m=scale_m, ee_settings=settings, console=console)
+        settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url)
+        fetch_s1_scene(area, when, scene_path, scale_m=request.scale_m, ee_settings=settings, console=console)
         source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
         return predict_scene(
-            checkpoint, source, out, options=options, polygons=polygons, permanent_water=permanent, console=console
+            checkpoint,
+            source,
+            out,
+            options=request.options,
+            polygons=request.polygons,
+            permanent_water=permanent,
+            console=console,
         )

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -35,40 +35,11 @@ from gee_flood.inference.source import SceneSource, describe_crs
 from gee_flood.inference.streaming import encode, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.models import load_model
+from gee_flood.service_requests import PredictOptions
 
 #: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
 #: memory budget on a large machine.
 GDAL_CACHE_MB = 128
-
-
-class PredictOptions(BaseModel):
-    """How to run prediction.
-
-    Attributes:
-        tile: Tile side (pixels, multiple of 32).
-        overlap: Pixels shared by neighbouring tiles.
-        batch_size: Tiles per forward pass.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-        runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
-        threshold: Water probability threshold; None uses the checkpoint's.
-        window: Blending window (``"hann"``; ``"uniform"`` only for comparisons).
-        block_rows: Rows per Dask task (rounded up to a multiple of the 512-row output block).
-        scheduler: None (in-process), ``"local"`` (a local Dask cluster) or a scheduler address ``tcp://host:port``.
-        workers: Worker processes of a local cluster.
-        progress: Show a progress bar on stderr.
-    """
-
-    tile: int = 512
-    overlap: int = 128
-    batch_size: int = 8
-    device: str | None = None
-    runtime: str = "auto"
-    threshold: float | None = None
-    window: Literal["hann", "uniform"] = "hann"
-    block_rows: int = 2048
-    scheduler: str | None = None
-    workers: int = 2
-    progress: bool = True
 
 
 class PredictionSummary(BaseModel):

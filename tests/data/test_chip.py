@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
-from affine import Affine
 
-from gee_flood.data.chip import S1, S2, Chip, GeoReference, stack_modalities
+from gee_flood.data.chip import S1, S2, Chip, stack_modalities
 from gee_flood.errors import DataError
 
 
@@ -39,11 +38,3 @@ def test_wrong_band_count_is_one_line_error():
 def test_label_shape_mismatch():
     with pytest.raises(DataError, match="label shape"):
         make_chip(label=np.zeros((4, 4), np.int8))
-
-
-def test_georeference_bounds_and_grid():
-    geo = GeoReference("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 8, 8)
-    assert geo.bounds == (500000, 3999920, 500080, 4000000)
-    assert geo.same_grid(GeoReference("EPSG:32633", Affine(10, 0, 500000.01, 0, -10, 4000000), 8, 8))
-    assert not geo.same_grid(GeoReference("EPSG:32633", Affine(10, 0, 500010, 0, -10, 4000000), 8, 8))
-    assert not geo.same_grid(GeoReference("EPSG:4326", geo.transform, 8, 8))

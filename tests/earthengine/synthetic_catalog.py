@@ -32,7 +32,8 @@ import numpy as np
 from affine import Affine
 from pyproj import Transformer
 
-from gee_flood.data.chip import S2_BANDS, GeoReference
+from gee_flood.data.chip import S2_BANDS
+from gee_flood.geo import PixelGrid
 
 CRS = "EPSG:32632"
 PX = 10.0
@@ -43,8 +44,8 @@ LATTICE_Y0 = 7813 * STEP  # 5,000,320 m
 SOURCE_SIZE = 256
 SOURCE_X0 = LATTICE_X0 - 32 * PX
 SOURCE_Y0 = LATTICE_Y0 + 32 * PX
-SOURCE_GEOREF = GeoReference(CRS, Affine(PX, 0, SOURCE_X0, 0, -PX, SOURCE_Y0), SOURCE_SIZE, SOURCE_SIZE)
-ELSEWHERE_GEOREF = GeoReference(CRS, Affine(PX, 0, SOURCE_X0 + 100_000, 0, -PX, SOURCE_Y0), SOURCE_SIZE, SOURCE_SIZE)
+SOURCE_GEOREF = PixelGrid(CRS, Affine(PX, 0, SOURCE_X0, 0, -PX, SOURCE_Y0), SOURCE_SIZE, SOURCE_SIZE)
+ELSEWHERE_GEOREF = PixelGrid(CRS, Affine(PX, 0, SOURCE_X0 + 100_000, 0, -PX, SOURCE_Y0), SOURCE_SIZE, SOURCE_SIZE)
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 CS_COLLECTION = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"

@@ -10,11 +10,11 @@ from shapely.geometry import box
 from gee_flood.earthengine.blocks import ChipResult
 from gee_flood.earthengine.corpus import Corpus
 from gee_flood.earthengine.grid import lay_chips_over_aoi
-from gee_flood.earthengine.inputs import DateRange
 from gee_flood.earthengine.pairing import Mosaic, PairChoice
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT, plan_io_chunks, request_bytes
 from gee_flood.earthengine.session import RetryPolicy, explain_error, is_transient, with_retries
 from gee_flood.errors import InputError, RemoteError
+from gee_flood.geo import DateRange
 
 DATES = DateRange(dt.date(2019, 3, 1), dt.date(2019, 3, 20))
 

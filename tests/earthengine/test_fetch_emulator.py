@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ee_emulator import EmulatorServer, FaultConfig, FaultRule
 from gee_flood.cli import app
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset
-from gee_flood.earthengine import FetchConfig, RetryPolicy, run_fetch
+from gee_flood.earthengine import FetchRequest, RetryPolicy, run_fetch
 from gee_flood.earthengine.grid import METRES_PER_DEGREE
 from gee_flood.errors import RemoteError
 from tests.earthengine.synthetic_catalog import (
@@ -59,7 +59,7 @@ def config(world, out, **overrides):
         "workers": 2,
     }
     values.update(overrides)
-    return FetchConfig(**values)
+    return FetchRequest(**values)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from gee_flood.earthengine.grid import (
     resolve_crs,
     utm_crs_for,
 )
-from gee_flood.earthengine.inputs import ChipFootprint, DateRange
+from gee_flood.earthengine.inputs import ChipFootprint
 from gee_flood.earthengine.pairing import SceneRecord, candidate_pairs, group_mosaics
 from gee_flood.errors import InputError
+from gee_flood.geo import DateRange
 
 DATES = DateRange(dt.date(2019, 3, 1), dt.date(2019, 3, 20))
 

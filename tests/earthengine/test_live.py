@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gee_flood.earthengine import EESettings, FetchConfig, read_s1_scene, run_fetch
+from gee_flood.earthengine import EESettings, FetchRequest, read_s1_scene, run_fetch
 from gee_flood.earthengine.session import PROJECT_ENV_VARS, resolve_project
 
 pytestmark = pytest.mark.live
@@ -37,7 +37,7 @@ def test_live_fetch_one_chip(tmp_path):
     aoi = tmp_path / "polder.geojson"
     aoi.write_text(json.dumps(AOI))
     summary = run_fetch(
-        FetchConfig(
+        FetchRequest(
             out=tmp_path / "corpus",
             aoi=aoi,
             dates="2019-06-01/2019-06-30",

@@ -12,7 +12,7 @@ import pytest
 from affine import Affine
 
 from ee_emulator import CatalogBuilder, EmulatorServer, initialize_ee
-from gee_flood.data.chip import GeoReference
+from gee_flood.geo import PixelGrid as GeoReference
 
 UTM = "EPSG:32633"
 SIZE = 64

@@ -64,7 +64,7 @@ def test_request_bytes_are_counted_like_xee() -> None:
     from ee_emulator.pixels import REQUEST_BYTE_LIMIT, check_request_size, request_bytes
     from ee_emulator.pixeltypes import PixelType
     from ee_emulator.raster import Constant
-    from gee_flood.data.chip import GeoReference
+    from gee_flood.geo import PixelGrid as GeoReference
 
     uint8 = Band("a", PixelType("int", 0, 255), Constant(1))
     at_limit = GeoReference("EPSG:32633", utm_grid().transform, 4096, 6144)  # 4096 * 6144 * (1 + 1) bytes

@@ -12,7 +12,7 @@ import rasterio.warp
 from affine import Affine
 from rasterio.enums import Resampling
 
-from gee_flood.data.chip import GeoReference
+from gee_flood.geo import PixelGrid as GeoReference
 from tests.ee_emulator.conftest import JRC, S1, S2, S2_INDEX_1, utm_grid
 
 

@@ -318,3 +318,20 @@ def test_all_nodata_scene_writes_nothing(tmp_path, student_ckpt):
     )
     assert code == 2 and "no valid Sentinel-1 pixel" in lines[-1]
     assert not out.exists() and not list(tmp_path.glob(".o.tif*"))
+
+
+def test_continent_sized_aoi_is_refused_before_any_earth_engine_read(tmp_path, student_ckpt, monkeypatch):
+    import gee_flood.inference.aoi as aoi_module
+
+    def no_read():  # noqa: ANN202
+        raise AssertionError("Earth Engine must not be read for an AOI over the limit")
+
+    monkeypatch.setattr(aoi_module, "_s1_reader", no_read)
+    huge = tmp_path / "continent.geojson"
+    huge.write_text('{"type": "Polygon", "coordinates": [[[-10, -10], [10, -10], [10, 10], [-10, 10], [-10, -10]]]}')
+    out = tmp_path / "o.tif"
+    code, lines = _invoke(["--checkpoint", str(student_ckpt), "--aoi", str(huge), "--date", "2019-03-15",
+                           "--out", str(out)])  # fmt: skip
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {huge}: area of interest is") and "above the 100,000 km² limit" in lines[0]
+    assert not out.exists()

@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from ee_emulator import CatalogBuilder, EmulatorServer
 from gee_flood.cli import app
-from gee_flood.data.chip import GeoReference
+from gee_flood.geo import PixelGrid
 
 from .conftest import synthetic_s1
 
 runner = CliRunner()
 SIZE = 160
-GRID = GeoReference("EPSG:32633", Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0), SIZE, SIZE)
+GRID = PixelGrid("EPSG:32633", Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0), SIZE, SIZE)
 
 
 def _aoi(path, crs_box):

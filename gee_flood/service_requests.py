@@ -1,0 +1,218 @@
+"""What ``gee-flood fetch`` and ``gee-flood predict`` are asked to do: frozen, keyword-only request objects.
+
+The command line builds one request from its options and hands it, unchanged, to the service
+(:func:`gee_flood.earthengine.run_fetch`, :func:`gee_flood.inference.command.run_predict`); a notebook builds the
+same object. Each field is documented once, here: the text is the field's entry in the class docstring *and* the
+``--help`` text of its command-line option.
+
+This module imports only the standard library and :mod:`gee_flood.errors`, so the command line can read the field
+documentation without loading Earth Engine, xarray or torch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+
+from gee_flood.errors import InputError
+
+if TYPE_CHECKING:
+    from gee_flood.earthengine.session import RetryPolicy
+
+T = TypeVar("T")
+
+#: ``fetch --orbit-pass`` values.
+OrbitPassName = Literal["ASCENDING", "DESCENDING", "any"]
+#: ``fetch --cloud-mask`` values.
+CloudMaskName = Literal["cloudscore", "probability"]
+#: ``fetch --endpoint`` values.
+EndpointName = Literal["highvolume", "standard"]
+#: ``predict --runtime`` values.
+RuntimeName = Literal["auto", "torch", "onnxruntime"]
+#: Blending windows of overlapping tiles.
+WindowName = Literal["hann", "uniform"]
+
+
+def _documented(default: Any = MISSING, *, doc: str) -> Any:
+    """Declare a dataclass field with its one documentation line (docstring entry and ``--help`` text)."""
+    return field(default=default, metadata={"doc": doc})
+
+
+def _with_field_docs(cls: type[T]) -> type[T]:
+    """Append an ``Attributes:`` section built from the fields' documentation to the class docstring."""
+    entries = "\n".join(f"        {item.name}: {item.metadata['doc']}" for item in fields(cls))  # type: ignore[arg-type]
+    cls.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n\n    Attributes:\n{entries}\n"
+    return cls
+
+
+def field_doc(request_type: type, name: str) -> str:
+    """Return the documentation of field ``name`` of a request class (the ``--help`` text of its option).
+
+    Raises:
+        KeyError: If the class has no such field.
+    """
+    for item in fields(request_type):
+        if item.name == name:
+            return str(item.metadata["doc"])
+    raise KeyError(f"{request_type.__name__} has no field {name!r}")
+
+
+def request_fields(request_type: type) -> dict[str, Field[Any]]:
+    """Return the fields of a request class by name."""
+    return {item.name: item for item in fields(request_type)}
+
+
+def _check(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
+
+
+def _check_choice(value: object, choices: Any, flag: str) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise InputError(f"{flag}: {value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+@_with_field_docs
+@dataclass(frozen=True, kw_only=True)
+class FetchRequest:
+    """What ``gee-flood fetch`` builds: an on-disk corpus of paired Sentinel-1/Sentinel-2 chips.
+
+    Give ``aoi`` with ``dates``, or ``chips``. Built by the CLI from its options and passed unchanged to
+    :func:`gee_flood.earthengine.run_fetch`; :meth:`validate_values` checks it there.
+    """
+
+    out: Path = _documented(doc="Corpus folder (created; a rerun resumes it).")
+    aoi: Path | None = _documented(None, doc="Area of interest: GeoJSON Polygon in EPSG:4326.")
+    dates: str | None = _documented(None, doc="UTC days START/END for --aoi, e.g. 2019-03-01/2019-03-20.")
+    chips: Path | None = _documented(
+        None, doc="FeatureCollection of chip footprints with s1_date/s2_date (or date), chip_id, event."
+    )
+    event: str | None = _documented(None, doc="Event name in chip ids (default: the file name).")
+    max_days: int = _documented(2, doc="Largest gap between the S1 and S2 days.")
+    max_cloud: float = _documented(0.5, doc="Largest cloudy fraction of a chip's S2 pixels.")
+    max_scene_cloud: float = _documented(80.0, doc="Scene prefilter: largest CLOUDY_PIXEL_PERCENTAGE (0-100).")
+    min_valid: float = _documented(0.2, doc="Smallest fraction of pixels with S1 and clear S2.")
+    chip_size: int = _documented(512, doc="Chip side in pixels (--aoi).")
+    scale: float = _documented(10.0, doc="Pixel size in metres.")
+    crs: str = _documented("auto", doc="utm, EPSG:4326 or EPSG:<code>; auto = UTM for --aoi, EPSG:4326 for --chips.")
+    orbit_pass: OrbitPassName = _documented("any", doc="Sentinel-1 orbit direction.")
+    cloud_mask: CloudMaskName = _documented("cloudscore", doc="S2 clouds: Cloud Score+ or the s2cloudless probability.")
+    cloud_threshold: float | None = _documented(
+        None, doc="Clear if cs >= this (default 0.6); cloudy if probability > this (default 50)."
+    )
+    permanent_water: bool = _documented(False, doc="Also write JRC water occurrence.")
+    weak_labels: bool = _documented(False, doc="Also write S1 Otsu and S2 NDWI weak labels.")
+    project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
+    endpoint: EndpointName = _documented("highvolume", doc="Earth Engine endpoint for the pixel reads.")
+    ee_url: str | None = _documented(None, doc="Earth Engine API URL (the emulator).")
+    workers: int = _documented(4, doc="Concurrent chip-block tasks.")
+    io_threads: int = _documented(2, doc="Concurrent requests per task.")
+    scheduler: str | None = _documented(
+        None, doc="threads, local (Dask LocalCluster) or tcp://host:port; default by job size."
+    )
+    block_px: int = _documented(2048, doc="Pixels per side of a chip block.")
+    allow_large: bool = _documented(False, doc="Accept AOIs over 100,000 km2.")
+    max_candidates: int = _documented(3, doc="S2 mosaics tried per chip before giving up.")
+    min_coverage: float = _documented(0.99, doc="Smallest fraction of a chip a mosaic footprint must cover.")
+    byte_limit: int | None = _documented(
+        None, doc="Largest computePixels request in bytes (default: Earth Engine's 48 MiB limit)."
+    )
+    retry: RetryPolicy | None = _documented(None, doc="Retry policy of Earth Engine requests (default: standard).")
+    progress: bool = _documented(True, doc="Show a progress bar.")
+
+    def validate_values(self) -> None:
+        """Check ranges, choices and combinations, one line per problem.
+
+        Raises:
+            InputError: On the first bad value.
+        """
+        if (self.aoi is None) == (self.chips is None):
+            raise InputError("give either --aoi with --dates, or --chips (not both, not neither)")
+        if self.aoi is not None and not self.dates:
+            raise InputError("--aoi needs --dates START/END (e.g. 2019-03-01/2019-03-20)")
+        if self.chips is not None and self.dates:
+            raise InputError("--dates is not used with --chips (each chip carries its own dates)")
+        _check_choice(self.orbit_pass, OrbitPassName, "--orbit-pass")
+        _check_choice(self.cloud_mask, CloudMaskName, "--cloud-mask")
+        _check_choice(self.endpoint, EndpointName, "--endpoint")
+        _check(
+            [
+                (self.max_days >= 0, f"--max-days: {self.max_days} must be >= 0"),
+                (0.0 <= self.max_cloud <= 1.0, f"--max-cloud: {self.max_cloud} must be a fraction between 0 and 1"),
+                (0.0 <= self.max_scene_cloud <= 100.0, f"--max-scene-cloud: {self.max_scene_cloud} must be 0-100 (%)"),
+                (0.0 <= self.min_valid <= 1.0, f"--min-valid: {self.min_valid} must be a fraction between 0 and 1"),
+                (8 <= self.chip_size <= 8192, f"--chip-size: {self.chip_size} must be 8-8192 pixels"),
+                (
+                    self.scale > 0 and math.isfinite(self.scale),
+                    f"--scale: {self.scale} must be a positive number of metres",
+                ),
+                (self.workers >= 1, f"--workers: {self.workers} must be >= 1"),
+                (self.io_threads >= 1, f"--io-threads: {self.io_threads} must be >= 1"),
+                (self.block_px >= 1, f"--block-size: {self.block_px} must be >= 1 pixel"),
+                (self.max_candidates >= 1, f"max_candidates: {self.max_candidates} must be >= 1"),
+                (0.0 < self.min_coverage <= 1.0, f"min_coverage: {self.min_coverage} must be in (0, 1]"),
+                (self.byte_limit is None or self.byte_limit >= 1, f"byte_limit: {self.byte_limit} must be >= 1"),
+            ]
+        )
+        if self.cloud_threshold is not None:
+            low, high = (0.0, 1.0) if self.cloud_mask == "cloudscore" else (0.0, 100.0)
+            if not low <= self.cloud_threshold <= high:
+                raise InputError(
+                    f"--cloud-threshold: {self.cloud_threshold} must be {low:g}-{high:g} for --cloud-mask "
+                    f"{self.cloud_mask}"
+                )
+        if self.scheduler not in (None, "threads", "local") and not str(self.scheduler).startswith("tcp://"):
+            raise InputError(f"--scheduler: {self.scheduler!r} must be threads, local or tcp://host:port")
+
+
+@_with_field_docs
+@dataclass(frozen=True, kw_only=True)
+class PredictOptions:
+    """How to run prediction over a scene (tiling, batching, device, threshold, Dask).
+
+    Passed to :func:`gee_flood.inference.predict_scene`, and inside a :class:`PredictRequest`.
+    """
+
+    tile: int = _documented(512, doc="Tile side in pixels (multiple of 32).")
+    overlap: int = _documented(128, doc="Overlap between tiles in pixels.")
+    batch_size: int = _documented(8, doc="Tiles per forward pass.")
+    device: str | None = _documented("auto", doc="auto (CUDA when present), cpu, cuda, cuda:N.")
+    runtime: RuntimeName = _documented("auto", doc="auto = ONNX Runtime on a CPU, torch on CUDA.")
+    threshold: float | None = _documented(None, doc="Water probability threshold (default: card).")
+    window: WindowName = _documented("hann", doc="Blending window of overlapping tiles (uniform: comparisons only).")
+    block_rows: int = _documented(2048, doc="Scene rows per Dask task.")
+    scheduler: str | None = _documented(None, doc="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
+    workers: int = _documented(2, doc="Workers of a --scheduler local cluster.")
+    progress: bool = _documented(True, doc="Show a progress bar on stderr.")
+
+
+@_with_field_docs
+@dataclass(frozen=True, kw_only=True)
+class PredictRequest:
+    """What ``gee-flood predict`` maps: a Sentinel-1 scene through a SAR-only checkpoint into a COG.
+
+    Exactly one of ``input_path`` (a local scene; with ``aoi`` it is cut to the AOI) and ``aoi`` with ``date``
+    (Earth Engine) selects the scene. Built by the CLI from its options and passed unchanged to
+    :func:`gee_flood.inference.command.run_predict`, which checks it.
+    """
+
+    checkpoint: Path = _documented(doc="SAR-only student (or baseline) checkpoint.")
+    out: Path = _documented(doc="File: the Cloud-Optimized GeoTIFF to write (.tif).")
+    input_path: Path | None = _documented(None, doc="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
+    aoi: Path | None = _documented(None, doc="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
+    date: str | dt.date | None = _documented(None, doc="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")
+    scale_m: float = _documented(10.0, doc="Pixel size (m) of the Earth Engine read.")
+    keep_scene: Path | None = _documented(None, doc="Keep the S1 scene read from Earth Engine.")
+    polygons: Path | None = _documented(None, doc="Also write water polygons (GeoJSON, EPSG:4326).")
+    permanent_water: Path | None = _documented(
+        None, doc="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
+    )
+    permanent_threshold: float = _documented(80.0, doc="Value >= this is permanent.")
+    project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
+    ee_url: str | None = _documented(None, doc="Earth Engine API URL (the emulator).")
+    options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")
