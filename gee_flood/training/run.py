@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
 from gee_flood.data.normalization import NormalizationStats, compute_stats
@@ -361,7 +362,7 @@ def _write_outputs(
 def _processes(trainer: L.Trainer) -> dict[str, Any]:
     """How the run was spread: processes, strategy and (DDP) process-group backend."""
     backend = getattr(trainer.strategy, "process_group_backend", None)
-    return {"processes": trainer.world_size, "strategy": trainer.strategy.strategy_name, "backend": backend}
+    return {"processes": trainer.world_size, "strategy": type(trainer.strategy).__name__, "backend": backend}
 
 
 def _read_result(run_dir: Path, lightning_checkpoint: Path, *, is_global_zero: bool) -> TrainResult:
@@ -449,11 +450,18 @@ def _card(
     )
 
 
-def _strategy(config: TrainConfig) -> str:
+def _strategy(config: TrainConfig) -> str | DDPStrategy:
+    """DDP for more than one device or node (gloo between CPU processes, NCCL between GPUs), else Lightning's choice.
+
+    DDP looks for unused parameters: an encoder cut to ``encoder_depth < 5`` keeps stages that never see a gradient.
+    """
     devices = config.trainer.devices
     many = config.trainer.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
     many = many or (isinstance(devices, list) and len(devices) > 1)
-    return "ddp" if many else "auto"
+    if not many:
+        return "auto"
+    backend = "gloo" if config.trainer.accelerator == "cpu" else None
+    return DDPStrategy(find_unused_parameters=True, process_group_backend=backend)
 
 
 def _precision(config: TrainConfig) -> str:
@@ -465,6 +473,16 @@ def _precision(config: TrainConfig) -> str:
     return "32-true"
 
 
+#: Lightning advice that says nothing about a run (``sync_dist``: the validation metric is synchronised already).
+_ADVISORY_WARNINGS = (
+    "does not have many workers",
+    "log_every_n_steps",
+    "LeafSpec",
+    "exists and is not empty",
+    "sync_dist=True",
+)
+
+
 @contextlib.contextmanager
 def _quiet_lightning() -> Iterator[None]:
     """Silence Lightning's advisory warnings (worker count, log interval) that say nothing about the run."""
@@ -474,7 +492,7 @@ def _quiet_lightning() -> Iterator[None]:
         logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
-            for message in ("does not have many workers", "log_every_n_steps", "LeafSpec", "exists and is not empty"):
+            for message in _ADVISORY_WARNINGS:
                 warnings.filterwarnings("ignore", message=f".*{message}.*")
             yield
     finally:
