@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.chip import LABEL_NODATA, Chip, ModalitySpec
@@ -222,13 +221,6 @@ def prepare_chip(
         teacher_inputs=teacher_input,
         has_label=use_label,
     )
-
-
-def prepare_all(
-    dataset: ChipDataset, prepare: Callable[[Chip], PreparedChip], *, description: str, progress: bool = True
-) -> list[PreparedChip]:
-    """Prepare every chip of ``dataset`` (with a progress bar)."""
-    return [prepare(chip) for chip in tqdm(dataset, total=len(dataset), desc=description, disable=not progress)]
 
 
 def check_modalities(dataset: ChipDataset, wanted: Sequence[str], *, where: str) -> dict[str, ModalitySpec]:

@@ -453,14 +453,18 @@ def _card(
 def _strategy(config: TrainConfig) -> str | DDPStrategy:
     """DDP for more than one device or node (gloo between CPU processes, NCCL between GPUs), else Lightning's choice.
 
-    DDP looks for unused parameters: an encoder cut to ``encoder_depth < 5`` keeps stages that never see a gradient.
+    ``devices: auto`` on a machine with several GPUs is DDP too. DDP looks for unused parameters: an encoder cut to
+    ``encoder_depth < 5`` keeps stages that never see a gradient.
     """
-    devices = config.trainer.devices
-    many = config.trainer.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
+    trainer = config.trainer
+    devices = trainer.devices
+    many = trainer.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
     many = many or (isinstance(devices, list) and len(devices) > 1)
+    wants_gpu = trainer.accelerator in ("auto", "gpu", "cuda")
+    many = many or (devices == "auto" and wants_gpu and torch.cuda.device_count() > 1)
     if not many:
         return "auto"
-    backend = "gloo" if config.trainer.accelerator == "cpu" else None
+    backend = "gloo" if trainer.accelerator == "cpu" else None  # None: NCCL on CUDA devices, gloo on CPUs
     return DDPStrategy(find_unused_parameters=True, process_group_backend=backend)
 
 
