@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -624,7 +624,7 @@ def _train_overrides(
 
 
 def _train(
-    role: str,
+    role: Literal["teacher", "student", "baseline"],
     config: str,
     *,
     kind: BaselineKind | None = None,
@@ -639,15 +639,23 @@ def _train(
     set_: list[str] | None,
     quiet: bool,
 ) -> None:
-    """Resolve the config, build the overrides, train and report (the body of every ``train`` sub-command)."""
+    """Build the one :class:`TrainRequest`, train and report (the body of every ``train`` sub-command)."""
     from gee_flood.training.config import resolve_config
-    from gee_flood.training.run import train_from_config
+    from gee_flood.training.request import TrainRequest
+    from gee_flood.training.run import train_from_request
 
     out = renamed(out, output_dir, new="--out", old="--output-dir")
     kind_value = kind.value if kind is not None else None
-    path = resolve_config(config, role=role, kind=kind_value)
-    overrides = _train_overrides(seed, max_steps, out, devices, num_nodes, accelerator, set_, quiet)
-    result = train_from_config(role, path, kind=kind_value, teacher=teacher, overrides=overrides)
+    request = TrainRequest(
+        role=role,
+        config_path=resolve_config(config, role=role, kind=kind_value),
+        kind=kind_value,
+        teachers=tuple(teacher or ()),
+        overrides=_train_overrides(seed, max_steps, out, devices, num_nodes, accelerator, set_, quiet),
+    )
+    result = train_from_request(request)
+    if not result.is_global_zero:
+        return  # DDP: rank 0 reports
     typer.echo(f"run directory: {result.run_dir}")
     typer.echo(f"checkpoint:    {result.checkpoint}")
     typer.echo(

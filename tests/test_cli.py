@@ -150,7 +150,7 @@ class Recorder:
         patch("gee_flood.data.dataset_config.compute_dataset_stats", self._record("stats", {}))
         patch("gee_flood.data.dataset_config.write_stats", lambda stats, out: None)
         patch("gee_flood.data.dataset_config.format_stats", lambda stats: "stats")
-        patch("gee_flood.training.run.train_from_config", self._record("train", self._train_result()))
+        patch("gee_flood.training.run.train_from_request", self._record("train", self._train_result()))
         patch("gee_flood.demo.pipeline.run_demo", self._record("demo", self._demo_result()))
 
     def _record(self, name: str, answer: Any) -> Any:
@@ -170,7 +170,7 @@ class Recorder:
     def _train_result(self) -> Any:
         card = SimpleNamespace(labels=SimpleNamespace(threshold=0.5))
         return SimpleNamespace(run_dir="runs/x", checkpoint="runs/x/model.ckpt", best_val_iou=0.5, card=card,
-                               summary={"steps": 1})  # fmt: skip
+                               summary={"steps": 1}, is_global_zero=True)  # fmt: skip
 
     def _demo_result(self) -> Any:
         report = self.tmp_path / "report.md"
@@ -204,7 +204,7 @@ def test_out_is_what_every_command_writes(recorder, tmp_path):
     _ok(["map", "--view", "flood.tif", "--out", "map.html"])
     assert recorder.calls["html"].args == (Path("flood.tif"), Path("map.html"))
     _ok(["train", "teacher", "--config", "ombria", "--out", "runs"])
-    assert recorder.calls["train"].kwargs["overrides"]["trainer.output_dir"] == "runs"
+    assert recorder.calls["train"].args[0].overrides["trainer.output_dir"] == "runs"
     _ok(["demo", "--out", str(tmp_path / "demo")])
     assert recorder.calls["demo"].args[0].out == tmp_path / "demo"
 
@@ -221,7 +221,7 @@ def test_out_is_what_every_command_writes(recorder, tmp_path):
         (["map", "--view", "flood.tif", "--html", "m.html"], "--out", "html",
          lambda c: c.args[1] == Path("m.html")),
         (["train", "baseline", "--kind", "weak", "--config", "ombria", "--output-dir", "runs"], "--out", "train",
-         lambda c: c.kwargs["overrides"]["trainer.output_dir"] == "runs"),
+         lambda c: c.args[0].overrides["trainer.output_dir"] == "runs"),
         (["demo", "--no-progress"], "--quiet", "demo", lambda c: c.args[0].progress is False),
     ],
     ids=["evaluate --json", "download DATASET", "download --dest", "map --html", "train --output-dir", "demo"],
@@ -269,7 +269,7 @@ def test_download_needs_a_dataset_and_a_folder(recorder):
         (["map", "--mask", "f.tif", "--asset", "projects/p/assets/a", "--bucket", "gs://b"], "push",
          lambda c: c.kwargs["progress"]),
         (["train", "teacher", "--config", "ombria"], "train",
-         lambda c: c.kwargs["overrides"].get("trainer.progress_bar", True)),
+         lambda c: c.args[0].overrides.get("trainer.progress_bar", True)),
         (["demo"], "demo", lambda c: c.args[0].progress),
     ],
     ids=["fetch", "predict", "evaluate", "download", "stats", "map", "train", "demo"],
@@ -343,8 +343,8 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
     assert recorder.calls["predictor"].kwargs == {"method": "otsu", "otsu": "tiled", "band": None}
     assert recorder.calls["evaluate"].kwargs["labels"] == "s1otsu"
     _ok(["train", "baseline", "--kind", "supervised", "--config", "ombria"])
-    assert recorder.calls["train"].kwargs["kind"] == "supervised"
-    assert recorder.calls["train"].args[1].name == "ombria_baseline_supervised.yaml"
+    assert recorder.calls["train"].args[0].kind == "supervised"
+    assert recorder.calls["train"].args[0].config_path.name == "ombria_baseline_supervised.yaml"
     for args, flag in [
         (["fetch", "--out", "c", "--orbit-pass", "sideways"], "--orbit-pass"),
         (["predict", "--checkpoint", "c", "--out", "o", "--runtime", "tensorrt"], "--runtime"),
@@ -461,12 +461,13 @@ def test_train_config_by_name_or_path_and_list_configs(recorder, tmp_path):
     result = _ok(["train", "--list-configs"])
     assert result.output.split() == list_packaged_configs() and "ombria_teacher" in result.output
     _ok(["train", "teacher", "--config", "ombria"])
-    assert recorder.calls["train"].args[0] == "teacher"
-    assert recorder.calls["train"].args[1].name == "ombria_teacher.yaml"
+    assert recorder.calls["train"].args[0].role == "teacher"
+    assert recorder.calls["train"].args[0].config_path.name == "ombria_teacher.yaml"
     own = tmp_path / "mine.yaml"
     own.write_text("role: student\n")
     _ok(["train", "student", "--teacher", "t.ckpt", "--config", str(own)])
-    assert recorder.calls["train"].args[1] == own and recorder.calls["train"].kwargs["teacher"] == [Path("t.ckpt")]
+    request = recorder.calls["train"].args[0]
+    assert request.config_path == own and request.teachers == (Path("t.ckpt"),)
     result = runner.invoke(app, ["train", "teacher", "--config", "nowhere"])
     assert result.exit_code == 2 and result.output.startswith("error: nowhere: no such config")
     bare = runner.invoke(app, ["train"])  # no arguments: the group's help, as before

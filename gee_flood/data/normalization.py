@@ -61,8 +61,12 @@ def compute_stats(
     clip: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     max_pixels_per_chip: int = 65536,
     seed: int = 0,
+    per_chip_standardized: Sequence[str] = (),
 ) -> NormalizationStats:
     """Compute per-band mean and std over valid pixels of ``chips`` (training data only).
+
+    Each chip is read through :class:`gee_flood.models.preprocessing.Preprocessing` (its step before normalisation),
+    so the statistics describe exactly what the network's normalisation is applied to.
 
     Args:
         chips: Training chips.
@@ -71,6 +75,7 @@ def compute_stats(
         clip: Optional per-modality ``(mins, maxs)`` applied before the statistics (and at normalisation).
         max_pixels_per_chip: Random subsample of valid pixels per chip, bounding memory.
         seed: Seed of the subsample.
+        per_chip_standardized: Modalities standardised over each chip first (as the model card will say).
 
     Returns:
         The statistics.
@@ -80,10 +85,14 @@ def compute_stats(
     squares: dict[str, np.ndarray] = {}
     counts: dict[str, np.ndarray] = {}
     bands: dict[str, list[str]] = {}
+    from gee_flood.models.preprocessing import Preprocessing  # models depend on this module: import on use
+
+    preprocessing = Preprocessing(tuple(modalities), per_chip_standardized=frozenset(per_chip_standardized))
     clip = clip or {}
     for chip in chips:
+        standardized = preprocessing.standardized({name: chip.modality(name) for name in modalities})
         for name in modalities:
-            array = chip.modality(name)
+            array = standardized[name]
             bands[name] = list(chip.specs[name].bands)
             flat = array.reshape(array.shape[0], -1)
             if name in clip:

@@ -23,7 +23,7 @@ import torch
 
 from gee_flood.data.chip import ModalitySpec
 from gee_flood.errors import InputError
-from gee_flood.models import LoadedModel, ModelCard, load_model
+from gee_flood.models import LoadedModel, ModelCard, Preprocessing, load_model
 
 
 def check_sar_only(card: ModelCard, checkpoint: str | os.PathLike[str], available: Mapping[str, ModalitySpec]) -> None:
@@ -127,6 +127,10 @@ class TileRunner:
         device: Where to run (``None``: CUDA when present).
         batch_size: Tiles per forward pass.
         runtime: ``auto`` (ONNX Runtime on a CPU, torch on CUDA), ``torch`` or ``onnxruntime``.
+
+    Raises:
+        InputError: A bad batch size or runtime, or a card that standardises each chip by its own statistics (a
+            scene is read in row strips, so no strip is the chip the network was trained to see).
     """
 
     def __init__(
@@ -135,6 +139,12 @@ class TileRunner:
         if batch_size < 1:
             raise InputError(f"--batch-size {batch_size}: expected at least 1")
         self.card = loaded.card
+        if self.card.per_chip_standardized:
+            raise InputError(
+                f"the checkpoint standardises {', '.join(self.card.per_chip_standardized)} over each chip; a scene "
+                "is predicted in strips, not chips: evaluate it on chips instead"
+            )
+        self.preprocessing = Preprocessing.from_card(self.card)
         self.device = resolve_device(device)
         self.runtime = resolve_runtime(runtime, self.device)
         self.model = loaded.model.to(self.device).eval()
@@ -147,8 +157,8 @@ class TileRunner:
         self.modality = self.card.inputs[0].name
 
     def normalize(self, s1_db: np.ndarray) -> np.ndarray:
-        """Normalise a ``(2, rows, cols)`` dB array with the card's statistics; NaN becomes the band mean (0)."""
-        return self.card.normalization.normalize(self.modality, s1_db)
+        """Return the network input of a ``(2, rows, cols)`` dB array (the card's preprocessing; NaN becomes 0)."""
+        return self.preprocessing.arrays_inputs({self.modality: s1_db})
 
     def probabilities(self, tiles: np.ndarray) -> np.ndarray:
         """Return ``(N, T, T)`` float32 water probabilities for ``(N, 2, T, T)`` *normalised* tiles."""

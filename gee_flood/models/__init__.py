@@ -2,8 +2,8 @@
 
 from gee_flood.models.card import ArchitectureSpec, InputModality, LabelSemantics, ModelCard, TrainingSummary
 from gee_flood.models.checkpoint import LoadedModel, build_model, load_model, read_card, save_checkpoint
-from gee_flood.models.inputs import normalized_inputs, optical_valid, standardize_per_chip
 from gee_flood.models.predictor import CheckpointPredictor, predict_logits
+from gee_flood.models.preprocessing import Preprocessing, optical_valid, standardize_per_chip
 
 __all__ = [
     "ArchitectureSpec",
@@ -12,10 +12,10 @@ __all__ = [
     "LabelSemantics",
     "LoadedModel",
     "ModelCard",
+    "Preprocessing",
     "TrainingSummary",
     "build_model",
     "load_model",
-    "normalized_inputs",
     "optical_valid",
     "predict_logits",
     "read_card",

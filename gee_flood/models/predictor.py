@@ -16,7 +16,7 @@ from torch import nn
 from gee_flood.data.chip import Chip
 from gee_flood.models.card import ModelCard
 from gee_flood.models.checkpoint import LoadedModel, load_model
-from gee_flood.models.inputs import normalized_inputs
+from gee_flood.models.preprocessing import Preprocessing
 
 
 def _pad_multiple(card: ModelCard) -> int:
@@ -77,6 +77,7 @@ class CheckpointPredictor:
     ) -> None:
         loaded = path if isinstance(path, LoadedModel) else load_model(path, map_location=device)
         self.card: ModelCard = loaded.card
+        self.preprocessing = Preprocessing.from_card(self.card)
         self.model = loaded.model.to(device).eval()
         self.device = torch.device(device)
         self.threshold = self.card.labels.threshold if threshold is None else float(threshold)
@@ -99,9 +100,7 @@ class CheckpointPredictor:
             DataError: If the chip lacks an input modality, or its bands/units differ from the checkpoint's.
         """
         self.card.check_inputs(chip.specs, where=f"chip {chip.chip_id}")
-        inputs = normalized_inputs(
-            chip, self.card.modality_names, self.card.normalization, per_chip=self.card.per_chip_standardized
-        )
+        inputs = self.preprocessing.chip_inputs(chip)
         tensor = torch.from_numpy(inputs)[None].to(self.device)
         logits = predict_logits(self.model, self.card, tensor, flips=self.flips)[0]
         probability = torch.sigmoid(logits).cpu().numpy().astype(np.float32)

@@ -15,14 +15,17 @@ from gee_flood.training.config import (
     parse_set_options,
 )
 from gee_flood.training.data import Splits, SubsetChipDataset, labelled_subset_ids
+from gee_flood.training.datamodule import FloodDataModule
 from gee_flood.training.losses import distillation_loss, edge_weights, supervised_loss
 from gee_flood.training.module import FloodSegmentationModule
-from gee_flood.training.run import TrainResult, plot_training_curve, read_metrics, train, train_from_config
+from gee_flood.training.request import TrainRequest
+from gee_flood.training.run import TrainResult, plot_training_curve, read_metrics, train, train_from_request
 
 __all__ = [
     "ChipListDataset",
     "DataConfig",
     "DistillConfig",
+    "FloodDataModule",
     "FloodSegmentationModule",
     "LossConfig",
     "ModelConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "Splits",
     "SubsetChipDataset",
     "TrainConfig",
+    "TrainRequest",
     "TrainResult",
     "TrainerConfig",
     "config_from_dict",
@@ -43,5 +47,5 @@ __all__ = [
     "read_metrics",
     "supervised_loss",
     "train",
-    "train_from_config",
+    "train_from_request",
 ]

@@ -15,15 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.chip import LABEL_NODATA, Chip, ModalitySpec
 from gee_flood.data.factory import open_dataset
-from gee_flood.data.normalization import NormalizationStats
 from gee_flood.data.weak_labels import s1_otsu_label
 from gee_flood.errors import DataError, InputError
-from gee_flood.models.inputs import normalized_inputs, optical_valid
+from gee_flood.models.preprocessing import Preprocessing, optical_valid
 
 
 class SubsetChipDataset(ChipDataset):
@@ -180,34 +178,30 @@ def weak_otsu_labels(chip: Chip, inputs: Sequence[str], method: str = "global") 
 
 def prepare_chip(
     chip: Chip,
-    inputs: Sequence[str],
-    stats: NormalizationStats,
+    preprocessing: Preprocessing,
     *,
     labels: str = "hand",
     otsu_method: str = "global",
     use_label: bool = True,
-    teacher_inputs: Sequence[str] | None = None,
-    teacher_stats: NormalizationStats | None = None,
-    keep_teacher_inputs: bool = False,
-    per_chip: Sequence[str] = (),
-    teacher_per_chip: Sequence[str] = (),
+    teacher_modalities: Sequence[str] | None = None,
+    teacher_preprocessing: Preprocessing | None = None,
 ) -> PreparedChip:
     """Turn a chip into a :class:`PreparedChip`.
 
+    The network input is ``preprocessing.chip_inputs(chip)`` (what inference computes), stored as float16.
+
     Args:
         chip: The chip.
-        inputs: Model input modalities.
-        stats: Model normalisation.
+        preprocessing: The model's preprocessing (:meth:`Preprocessing.from_card` of the run's card).
         labels: ``otsu`` computes weak labels from the SAR input; otherwise the chip's labels are used.
         otsu_method: Otsu variant for ``labels="otsu"``.
         use_label: False for unlabelled chips (everything -1).
-        teacher_inputs: The teacher's input modalities (their optical ones decide ``teacher_valid``).
-        teacher_stats: The teacher's normalisation (for ``keep_teacher_inputs``).
-        keep_teacher_inputs: Store the teacher's normalised input (online distillation).
-        per_chip: Model inputs standardised per chip before ``stats``.
-        teacher_per_chip: The teacher's inputs standardised per chip (from its card).
+        teacher_modalities: The teacher's input modalities (their optical ones decide ``teacher_valid``); default
+            the model's.
+        teacher_preprocessing: The teacher's preprocessing: store the teacher's input too (online distillation).
     """
     assert chip.valid is not None
+    inputs = list(preprocessing.modalities)
     if not use_label:
         label = np.full(chip.shape, LABEL_NODATA, np.int8)
     elif labels == "otsu":
@@ -216,26 +210,17 @@ def prepare_chip(
         raise DataError(f"chip {chip.chip_id}: has no label, but is in the labelled set")
     else:
         label = np.where(chip.valid, chip.label, LABEL_NODATA).astype(np.int8)
-    teacher_modalities = list(teacher_inputs) if teacher_inputs else list(inputs)
     teacher_input = None
-    if keep_teacher_inputs and teacher_inputs and teacher_stats is not None:
-        teacher_input = normalized_inputs(chip, teacher_inputs, teacher_stats, per_chip=teacher_per_chip)
-        teacher_input = teacher_input.astype(np.float16)
+    if teacher_preprocessing is not None:
+        teacher_input = teacher_preprocessing.chip_inputs(chip).astype(np.float16)
     return PreparedChip(
         chip_id=chip.chip_id,
-        inputs=normalized_inputs(chip, inputs, stats, per_chip=per_chip).astype(np.float16),
+        inputs=preprocessing.chip_inputs(chip).astype(np.float16),
         label=label,
-        teacher_valid=optical_valid(chip, teacher_modalities),
+        teacher_valid=optical_valid(chip, list(teacher_modalities) if teacher_modalities else inputs),
         teacher_inputs=teacher_input,
         has_label=use_label,
     )
-
-
-def prepare_all(
-    dataset: ChipDataset, prepare: Callable[[Chip], PreparedChip], *, description: str, progress: bool = True
-) -> list[PreparedChip]:
-    """Prepare every chip of ``dataset`` (with a progress bar)."""
-    return [prepare(chip) for chip in tqdm(dataset, total=len(dataset), desc=description, disable=not progress)]
 
 
 def check_modalities(dataset: ChipDataset, wanted: Sequence[str], *, where: str) -> dict[str, ModalitySpec]:

@@ -8,10 +8,14 @@ The run directory gets::
     RUN/checkpoints/best.ckpt  # Lightning checkpoint with the best validation IoU (carries gee_flood_card)
     RUN/checkpoints/last.ckpt  # Lightning checkpoint at the end
     RUN/model.ckpt             # the best weights + card only (what predict/evaluate need)
-    RUN/summary.json           # sizes, best validation IoU, tuned threshold, wall time, steps/s
+    RUN/summary.json           # sizes, best validation IoU, tuned threshold, wall time, steps/s, processes
 
 The three checkpoints hold plain data only and are read back with ``torch.load(..., weights_only=True)``
 (:func:`gee_flood.models.load_model`). A run always starts fresh: it never resumes Lightning from a checkpoint.
+
+With more than one device or node the run is DDP (gloo on CPUs, NCCL on CUDA): every process prepares the same data
+and trains on its share of the draws; only global rank 0 writes files (``config.yaml``, metrics, checkpoints,
+``model.ckpt``, summary, plot) and shows progress, and every process returns the same :class:`TrainResult`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
-import math
+import os
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -32,30 +36,18 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
+from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
-from gee_flood.data.base import ChipDataset
-from gee_flood.data.chip import Chip
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary
-from gee_flood.models.checkpoint import LoadedModel, load_model, save_checkpoint
-from gee_flood.models.inputs import normalized_inputs, standardize_per_chip
-from gee_flood.models.predictor import predict_logits
+from gee_flood.models.checkpoint import LoadedModel, load_model, read_card, save_checkpoint
 from gee_flood.training.config import TrainConfig
-from gee_flood.training.data import (
-    LazyPreparedChips,
-    PreparedChip,
-    Splits,
-    TrainingSamples,
-    ValidationSamples,
-    build_splits,
-    check_modalities,
-    prepare_chip,
-    sample_weights,
-)
+from gee_flood.training.data import Splits, build_splits, check_modalities
+from gee_flood.training.datamodule import FloodDataModule
 from gee_flood.training.module import FloodSegmentationModule
+from gee_flood.training.request import TrainRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +60,7 @@ STATS_CHIPS = 256
 
 @dataclass
 class TrainResult:
-    """What a training run produced.
+    """What a training run produced (the same on every DDP process).
 
     Attributes:
         run_dir: The run directory.
@@ -77,6 +69,7 @@ class TrainResult:
         card: The model card of ``checkpoint``.
         best_val_iou: Validation water IoU at the tuned threshold of the selected checkpoint.
         summary: The contents of ``summary.json``.
+        is_global_zero: Whether this process is global rank 0 (the one that wrote the files and reports).
     """
 
     run_dir: Path
@@ -85,6 +78,7 @@ class TrainResult:
     card: ModelCard
     best_val_iou: float
     summary: dict[str, Any]
+    is_global_zero: bool = True
 
 
 def train(
@@ -101,7 +95,7 @@ def train(
         splits: Use these chips instead of opening ``config.data`` (tests, in-memory scenes).
         teacher: The student's teacher checkpoint, or several (their water probabilities are averaged: an
             ensemble teacher); default ``config.teacher_checkpoint``.
-        progress: Show progress bars (default ``config.trainer.progress_bar``).
+        progress: Show progress bars (default ``config.trainer.progress_bar``; never on DDP ranks but 0).
 
     Returns:
         Paths and scores of the run.
@@ -110,11 +104,84 @@ def train(
         InputError: Bad config (missing teacher, unknown modality), or data without the needed modalities.
     """
     started = time.perf_counter()
-    progress = config.trainer.progress_bar if progress is None else progress
+    progress = (config.trainer.progress_bar if progress is None else progress) and _launched_as_rank_zero()
+    _seed(config)
+    teachers = _resolve_teachers(config, teacher)
+    online = _online_distillation(config, teachers)
+    splits, specs = _checked_splits(config, splits, teachers)
+    card = _card(config, splits, specs, _normalization(config, splits, progress=progress), teachers)
+    config = config.model_copy(update={"normalization": card.normalization})
+    run_dir = _start_run_directory(config)
+    data = FloodDataModule(config, splits, card, teachers, online=online, progress=progress)
+    data.setup("fit")
+    module = _module(config, card, teachers, online=online)
+    checkpointing = _best_checkpoint(run_dir)
+    with _quiet_lightning():
+        trainer = _trainer(config, _callbacks(config, checkpointing), run_dir, progress)
+    with _quiet_lightning(), _Stopwatch() as fit_time:
+        trainer.fit(module, datamodule=data)
+        _validate_after_last_step(trainer, module, data, checkpointing, config)
+        _save_last(trainer, config, run_dir)
+    if trainer.is_global_zero:
+        _write_outputs(config, run_dir, trainer, checkpointing, splits, data, fit_time, started)
+    trainer.strategy.barrier("gee_flood.train: outputs written")
+    return _read_result(run_dir, _selected_checkpoint(config, run_dir), is_global_zero=trainer.is_global_zero)
+
+
+def train_from_request(request: TrainRequest) -> TrainResult:
+    """Load the request's config, check it is for its role (and baseline kind), apply its overrides and train.
+
+    Args:
+        request: What the ``gee-flood train`` command asked for.
+
+    Raises:
+        InputError: The config is for another role, or the baseline kind contradicts its label source.
+    """
+    from gee_flood.training.config import load_config
+
+    config_path, role, kind = request.config_path, request.role, request.kind
+    config = load_config(config_path, dict(request.overrides))
+    if config.role != role:
+        raise InputError(f"{config_path}: is a {config.role!r} config; 'gee-flood train {role}' needs role: {role}")
+    if role == "baseline":
+        if kind not in ("supervised", "weak"):
+            raise InputError(f"--kind must be 'supervised' or 'weak', got {kind!r}")
+        weak = config.data.labels != "hand"
+        if (kind == "weak") != weak:
+            raise InputError(
+                f"{config_path}: data.labels is {config.data.labels!r}, which does not fit --kind {kind} "
+                "(supervised uses labels: hand; weak uses labels: otsu or a dataset weak-label source)"
+            )
+        if not config.kind:
+            config = config.model_copy(update={"kind": kind})
+    if role == "student" and not request.teachers and not config.teacher_checkpoint:
+        raise InputError("'gee-flood train student' needs --teacher CKPT (or teacher_checkpoint in the config)")
+    return train(config, teacher=list(request.teachers) or None)
+
+
+def _launched_as_rank_zero() -> bool:
+    """Whether this process is global rank 0 (before the trainer knows: from the DDP launcher's environment)."""
+    ranks = [os.environ.get(key) for key in ("RANK", "NODE_RANK", "GROUP_RANK", "LOCAL_RANK")]
+    return all(rank in (None, "", "0") for rank in ranks)
+
+
+def _seed(config: TrainConfig) -> None:
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    teachers = _resolve_teachers(config, teacher)
+
+
+def _online_distillation(config: TrainConfig, teachers: list[LoadedModel]) -> bool:
+    online = config.role == "student" and bool(teachers) and config.distill.mode == "online"
+    if online and len(teachers) > 1:
+        raise InputError("online distillation takes one teacher; use distill.mode: cached for a teacher ensemble")
+    return online
+
+
+def _checked_splits(
+    config: TrainConfig, splits: Splits | None, teachers: list[LoadedModel]
+) -> tuple[Splits, dict[str, Any]]:
+    """Open the run's chips (unless given) and check they carry the model's and the teachers' modalities."""
     teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names))
     modalities = list(dict.fromkeys([*config.data.inputs, *teacher_inputs]))
     if splits is None:
@@ -126,25 +193,25 @@ def train(
         check_modalities(splits.unlabelled, modalities, where=f"unlabelled {where}")
     for one in teachers:
         one.card.check_inputs(specs, where=f"{where} (teacher inputs)")
+    return splits, specs
 
-    stats = _normalization(config, splits, progress=progress)
-    config = config.model_copy(update={"normalization": stats})
+
+def _start_run_directory(config: TrainConfig) -> Path:
+    """Create the run directory, write ``config.yaml`` and remove a previous run's metrics and checkpoints (rank 0)."""
     run_dir = Path(config.trainer.output_dir) / config.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+    if _launched_as_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
+        for stale in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.csv"):
+            (run_dir / stale).unlink(missing_ok=True)
+    return run_dir
 
-    card = _card(config, splits, specs, stats, teachers)
+
+def _module(
+    config: TrainConfig, card: ModelCard, teachers: list[LoadedModel], *, online: bool
+) -> FloodSegmentationModule:
     distilling = config.role == "student" and bool(teachers)
-    online = distilling and config.distill.mode == "online"
-    if online and len(teachers) > 1:
-        raise InputError("online distillation takes one teacher; use distill.mode: cached for a teacher ensemble")
-    train_chips = _prepare_training_chips(config, splits, stats, teachers, online=online, progress=progress)
-    validation_chips = [
-        prepare_chip(chip, config.data.inputs, stats, labels="hand", per_chip=config.data.per_chip_standardize)
-        for chip in _progress(splits.validation, "reading validation chips", progress)
-    ]
-
-    module = FloodSegmentationModule(
+    return FloodSegmentationModule(
         card,
         config.optim,
         config.loss,
@@ -154,16 +221,21 @@ def train(
         encoder_weights=config.model.encoder_weights,
         channels_last=config.trainer.channels_last,
     )
-    train_loader, val_loader = _loaders(config, train_chips, validation_chips)
-    checkpoint_dir = run_dir / "checkpoints"
-    checkpointing = ModelCheckpoint(
-        dirpath=checkpoint_dir,
+
+
+def _best_checkpoint(run_dir: Path) -> ModelCheckpoint:
+    """``checkpoints/best.ckpt``: the highest validation IoU (last.ckpt is written after fit: :func:`_save_last`)."""
+    return ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
         filename="best",
         monitor="val/iou_tuned",
         mode="max",
-        save_last=False,  # last.ckpt is written after fit (Lightning only re-saves it with an improved one)
+        save_last=False,  # Lightning only re-saves last.ckpt with an improved one
         enable_version_counter=False,
     )
+
+
+def _callbacks(config: TrainConfig, checkpointing: ModelCheckpoint) -> list[L.Callback]:
     callbacks: list[L.Callback] = [checkpointing]
     if config.optim.ema_decay is not None:
         callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
@@ -171,63 +243,14 @@ def train(
         callbacks.append(
             EarlyStopping(monitor="val/iou_tuned", mode="max", patience=config.trainer.early_stopping_patience)
         )
-    for stale in (checkpoint_dir / "best.ckpt", checkpoint_dir / "last.ckpt", run_dir / "metrics.csv"):
-        stale.unlink(missing_ok=True)
-    logger = CSVLogger(save_dir=run_dir, name="", version="")
-    with _quiet_lightning():
-        trainer = _trainer(config, callbacks, logger, run_dir, progress)
-    fit_started = time.perf_counter()
-    fit_cpu_started = time.process_time()
-    with _quiet_lightning():
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader)
-        if trainer.global_step % min(config.trainer.val_every_steps, config.optim.max_steps):
-            _final_validation(trainer, module, val_loader, checkpointing, checkpoint_dir / "best.ckpt")
-        last_path = checkpoint_dir / "last.ckpt"
-        if config.trainer.save_last or config.trainer.select == "last":
-            trainer.save_checkpoint(last_path)  # Lightning's save_last only follows improved checkpoints
-    fit_seconds = time.perf_counter() - fit_started
-    fit_cpu_seconds = time.process_time() - fit_cpu_started
-    if not trainer.is_global_zero:
-        return TrainResult(run_dir, run_dir / "model.ckpt", checkpoint_dir / "best.ckpt", card, float("nan"), {})
-
-    best_path = Path(checkpointing.best_model_path or checkpoint_dir / "best.ckpt")
-    chosen_path = last_path if config.trainer.select == "last" else best_path
-    best = load_model(chosen_path)
-    model_path = save_checkpoint(best.model, best.card, run_dir / "model.ckpt")
-    if config.trainer.select == "last":
-        final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
-        best_val_iou = final[-1]["val/iou_tuned"] if final else float("nan")
-    else:
-        best_score = checkpointing.best_model_score
-        best_val_iou = float(best_score) if best_score is not None else float("nan")
-    wall = time.perf_counter() - started
-    summary = {
-        "name": config.name,
-        "role": config.role,
-        "kind": config.kind,
-        "steps": int(trainer.global_step),
-        "best_val_iou": best_val_iou,
-        "selected": config.trainer.select,
-        "threshold": best.card.labels.threshold,
-        "wall_seconds": wall,
-        "fit_seconds": fit_seconds,
-        "fit_cpu_seconds": fit_cpu_seconds,
-        "steps_per_second": trainer.global_step / fit_seconds if fit_seconds else float("nan"),
-        "train_chips": len(train_chips),
-        **{k: v for k, v in splits.summary.items() if not k.endswith("_ids")},
-    }
-    write_json_atomic(run_dir / "summary.json", summary)
-    plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
-    return TrainResult(run_dir, model_path, chosen_path, best.card, best_val_iou, summary)
+    return callbacks
 
 
-def _trainer(
-    config: TrainConfig, callbacks: list[L.Callback], logger: CSVLogger, run_dir: Path, progress: bool
-) -> L.Trainer:
+def _trainer(config: TrainConfig, callbacks: list[L.Callback], run_dir: Path, progress: bool) -> L.Trainer:
     return L.Trainer(
         max_steps=config.optim.max_steps,
         max_epochs=-1,
-        val_check_interval=min(config.trainer.val_every_steps, config.optim.max_steps),
+        val_check_interval=_validation_interval(config),
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(10, config.trainer.val_every_steps, config.optim.max_steps)),
@@ -235,14 +258,127 @@ def _trainer(
         devices=config.trainer.devices,
         num_nodes=config.trainer.num_nodes,
         strategy=_strategy(config),
+        use_distributed_sampler=False,  # FloodDataModule deals the draws and validation chips out to processes
         precision=_precision(config),  # type: ignore[arg-type]
         deterministic=config.trainer.deterministic,
         gradient_clip_val=config.optim.gradient_clip,
         callbacks=callbacks,
-        logger=logger,
+        logger=CSVLogger(save_dir=run_dir, name="", version=""),
         enable_progress_bar=progress,
         enable_model_summary=False,
         default_root_dir=run_dir,
+    )
+
+
+def _validation_interval(config: TrainConfig) -> int:
+    return min(config.trainer.val_every_steps, config.optim.max_steps)
+
+
+class _Stopwatch:
+    """Wall and process CPU seconds of a ``with`` block (``seconds``, ``cpu_seconds``)."""
+
+    seconds = float("nan")
+    cpu_seconds = float("nan")
+
+    def __enter__(self) -> _Stopwatch:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+
+
+def _validate_after_last_step(
+    trainer: L.Trainer,
+    module: FloodSegmentationModule,
+    data: FloodDataModule,
+    checkpointing: ModelCheckpoint,
+    config: TrainConfig,
+) -> None:
+    """Validate after the last step when it did not fall on a validation step; keep it if it is the best."""
+    if not trainer.global_step % _validation_interval(config):
+        return
+    results = trainer.validate(module, datamodule=data, verbose=False)
+    score = float(results[0]["val/iou_tuned"]) if results else float("nan")
+    best = checkpointing.best_model_score
+    if best is None or score > float(best):
+        best_path = Path(checkpointing.dirpath or "") / "best.ckpt"
+        trainer.save_checkpoint(best_path)  # every process calls it; rank 0 writes
+        checkpointing.best_model_path = str(best_path)
+        checkpointing.best_model_score = torch.tensor(score)
+
+
+def _save_last(trainer: L.Trainer, config: TrainConfig, run_dir: Path) -> None:
+    """Write ``checkpoints/last.ckpt`` when kept or selected (Lightning's save_last only follows improvements)."""
+    if config.trainer.save_last or config.trainer.select == "last":
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+
+
+def _selected_checkpoint(config: TrainConfig, run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / ("last.ckpt" if config.trainer.select == "last" else "best.ckpt")
+
+
+def _write_outputs(
+    config: TrainConfig,
+    run_dir: Path,
+    trainer: L.Trainer,
+    checkpointing: ModelCheckpoint,
+    splits: Splits,
+    data: FloodDataModule,
+    fit_time: _Stopwatch,
+    started: float,
+) -> None:
+    """Rank 0: ``model.ckpt`` from the selected checkpoint, ``summary.json`` and ``curve.png``."""
+    chosen = load_model(_selected_checkpoint(config, run_dir))
+    save_checkpoint(chosen.model, chosen.card, run_dir / "model.ckpt")
+    if config.trainer.select == "last":
+        final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
+        best_val_iou = final[-1]["val/iou_tuned"] if final else float("nan")
+    else:
+        best_score = checkpointing.best_model_score
+        best_val_iou = float(best_score) if best_score is not None else float("nan")
+    steps = int(trainer.global_step)
+    summary = {
+        "name": config.name,
+        "role": config.role,
+        "kind": config.kind,
+        "steps": steps,
+        "best_val_iou": best_val_iou,
+        "selected": config.trainer.select,
+        "threshold": chosen.card.labels.threshold,
+        "wall_seconds": time.perf_counter() - started,
+        "fit_seconds": fit_time.seconds,
+        "fit_cpu_seconds": fit_time.cpu_seconds,
+        "steps_per_second": steps / fit_time.seconds if fit_time.seconds else float("nan"),
+        "train_chips": len(data.train_chips or ()),
+        **_processes(trainer),
+        **{k: v for k, v in splits.summary.items() if not k.endswith("_ids")},
+    }
+    write_json_atomic(run_dir / "summary.json", summary)
+    plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
+
+
+def _processes(trainer: L.Trainer) -> dict[str, Any]:
+    """How the run was spread: processes, strategy and (DDP) process-group backend."""
+    backend = getattr(trainer.strategy, "process_group_backend", None)
+    return {"processes": trainer.world_size, "strategy": type(trainer.strategy).__name__, "backend": backend}
+
+
+def _read_result(run_dir: Path, lightning_checkpoint: Path, *, is_global_zero: bool) -> TrainResult:
+    """The run's result as rank 0 wrote it (``summary.json`` and ``model.ckpt``)."""
+    import json
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    checkpoint = run_dir / "model.ckpt"
+    return TrainResult(
+        run_dir=run_dir,
+        checkpoint=checkpoint,
+        lightning_checkpoint=lightning_checkpoint,
+        card=read_card(checkpoint),
+        best_val_iou=float(summary["best_val_iou"]),
+        summary=summary,
+        is_global_zero=is_global_zero,
     )
 
 
@@ -262,31 +398,16 @@ def _resolve_teachers(
     return loaded
 
 
-def _progress(dataset: ChipDataset, description: str, enabled: bool) -> Iterator[Any]:
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(dataset, total=len(dataset), desc=description, disable=not enabled, leave=False))
-
-
 def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> NormalizationStats:
     """Per-band mean/std of the model inputs over training chips (labelled and unlabelled; no labels read)."""
-    chips: list[Any] = []
-    sources = [splits.labelled] + ([splits.unlabelled] if splits.unlabelled is not None else [])
-    total = sum(len(s) for s in sources)
-    take = set(np.linspace(0, total - 1, min(total, STATS_CHIPS)).round().astype(int).tolist())
-    flat = [(source, i) for source in sources for i in range(len(source))]
-    picked = [flat[i] for i in sorted(take)]
     from tqdm.auto import tqdm
 
-    for source, index in tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False):
-        chip = source[index]
-        if config.data.per_chip_standardize:
-            modalities = {
-                name: standardize_per_chip(array) if name in config.data.per_chip_standardize else array
-                for name, array in chip.modalities.items()
-            }
-            chip = Chip(chip.chip_id, chip.event, modalities, chip.specs, valid=chip.valid)
-        chips.append(chip)
+    sources = [splits.labelled] + ([splits.unlabelled] if splits.unlabelled is not None else [])
+    flat = [(source, i) for source in sources for i in range(len(source))]
+    take = set(np.linspace(0, len(flat) - 1, min(len(flat), STATS_CHIPS)).round().astype(int).tolist())
+    picked = [flat[i] for i in sorted(take)]
+    bar = tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False)
+    chips = (source[index] for source, index in bar)
     return compute_stats(
         chips,
         config.data.inputs,
@@ -294,6 +415,7 @@ def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> No
         clip=dict(config.data.clip) if config.data.clip else None,
         max_pixels_per_chip=16384,
         seed=config.trainer.seed,
+        per_chip_standardized=config.data.per_chip_standardize,
     )
 
 
@@ -328,127 +450,22 @@ def _card(
     )
 
 
-def _prepare_training_chips(
-    config: TrainConfig,
-    splits: Splits,
-    stats: NormalizationStats,
-    teachers: list[LoadedModel],
-    *,
-    online: bool,
-    progress: bool,
-) -> Sequence[PreparedChip]:
-    """Prepare labelled and unlabelled chips; for cached teachers, add their (averaged) logits, in batches."""
-    sources: list[tuple[ChipDataset, bool]] = [(splits.labelled, True)]
-    if splits.unlabelled is not None and config.role == "student":
-        sources.append((splits.unlabelled, False))
-    teacher_inputs = list(dict.fromkeys(name for t in teachers for name in t.card.modality_names)) or None
-    cached = bool(teachers) and not online
-    center = config.distill.center_on_threshold
+def _strategy(config: TrainConfig) -> str | DDPStrategy:
+    """DDP for more than one device or node (gloo between CPU processes, NCCL between GPUs), else Lightning's choice.
 
-    def prepare(chip: Chip, labelled: bool) -> PreparedChip:
-        return prepare_chip(
-            chip,
-            config.data.inputs,
-            stats,
-            labels=config.data.labels,
-            otsu_method=config.data.otsu_method,
-            use_label=labelled,
-            teacher_inputs=teacher_inputs,
-            teacher_stats=teachers[0].card.normalization if online else None,
-            keep_teacher_inputs=online,
-            per_chip=config.data.per_chip_standardize,
-            teacher_per_chip=teachers[0].card.per_chip_standardized if online else (),
-        )
-
-    if not config.data.preload:
-        if cached:
-            raise InputError("data.preload: false reads chips on the fly; use distill.mode: online for the teacher")
-        return LazyPreparedChips(sources, prepare)
-    prepared: list[PreparedChip] = []
-    for dataset, labelled in sources:
-        pending: list[tuple[PreparedChip, list[np.ndarray]]] = []
-        description = "labelled chips" if labelled else "unlabelled chips"
-        for chip in _progress(dataset, description, progress):
-            item = prepare(chip, labelled)
-            if cached:
-                inputs = [
-                    normalized_inputs(
-                        chip, t.card.modality_names, t.card.normalization, per_chip=t.card.per_chip_standardized
-                    )
-                    for t in teachers
-                ]
-                pending.append((item, inputs))
-                if len(pending) == 8:
-                    _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
-                    pending = []
-            prepared.append(item)
-        if pending:
-            _add_teacher_logits(pending, teachers, config.distill.teacher_flips, center=center)
-    return prepared
-
-
-@torch.no_grad()
-def _add_teacher_logits(
-    pending: Sequence[tuple[PreparedChip, list[np.ndarray]]],
-    teachers: Sequence[LoadedModel],
-    flips: bool,
-    *,
-    center: bool = False,
-) -> None:
-    """Set each pending chip's teacher logits: the logit of the teachers' mean water probability.
-
-    With ``center``, each teacher's logits are first shifted by ``-logit(threshold)`` (its tuned threshold), so a
-    teacher that is right at probability 0.3 gives targets that cross 0.5 where it decides "water".
+    ``devices: auto`` on a machine with several GPUs is DDP too. DDP looks for unused parameters: an encoder cut to
+    ``encoder_depth < 5`` keeps stages that never see a gradient.
     """
-    shapes = {inputs[0].shape[-2:] for _, inputs in pending}
-    for shape in shapes:
-        group = [p for p in pending if p[1][0].shape[-2:] == shape]
-        probability = None
-        for index, teacher in enumerate(teachers):
-            batch = torch.from_numpy(np.stack([inputs[index] for _, inputs in group]))
-            logits = predict_logits(teacher.model, teacher.card, batch, flips=flips)
-            if center:
-                threshold = min(max(teacher.card.labels.threshold, 1e-3), 1 - 1e-3)
-                logits = logits - math.log(threshold / (1 - threshold))
-            one = torch.sigmoid(logits)
-            probability = one if probability is None else probability + one
-        assert probability is not None
-        logits = torch.logit((probability / len(teachers)).clamp(1e-6, 1 - 1e-6)).clamp(-20, 20)
-        for (item, _), chip_logits in zip(group, logits.numpy(), strict=True):
-            item.teacher_logits = chip_logits.astype(np.float16)
-
-
-def _loaders(
-    config: TrainConfig, train_chips: Sequence[PreparedChip], validation_chips: list[PreparedChip]
-) -> tuple[DataLoader, DataLoader]:
-    data = config.data
-    samples = TrainingSamples(train_chips, crop_size=data.crop_size, flips=data.flips, rot90=data.rot90)
-    draws = config.optim.max_steps * config.optim.batch_size
-    flags = train_chips.has_label if isinstance(train_chips, LazyPreparedChips) else [c.has_label for c in train_chips]
-    weights = sample_weights(flags, data.labelled_share)
-    sampler: torch.utils.data.Sampler[int]
-    if weights is None:
-        sampler = RandomSampler(samples, replacement=True, num_samples=draws)
-    else:
-        sampler = WeightedRandomSampler(weights, num_samples=draws, replacement=True)
-    workers = config.trainer.num_workers
-    train_loader = DataLoader(
-        samples,
-        batch_size=config.optim.batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        drop_last=True,
-    )
-    val_loader = DataLoader(ValidationSamples(validation_chips), batch_size=4, num_workers=0)
-    return train_loader, val_loader
-
-
-def _strategy(config: TrainConfig) -> str:
-    devices = config.trainer.devices
-    many = config.trainer.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
+    trainer = config.trainer
+    devices = trainer.devices
+    many = trainer.num_nodes > 1 or (isinstance(devices, int) and devices > 1)
     many = many or (isinstance(devices, list) and len(devices) > 1)
-    return "ddp" if many else "auto"
+    wants_gpu = trainer.accelerator in ("auto", "gpu", "cuda")
+    many = many or (devices == "auto" and wants_gpu and torch.cuda.device_count() > 1)
+    if not many:
+        return "auto"
+    backend = "gloo" if trainer.accelerator == "cpu" else None  # None: NCCL on CUDA devices, gloo on CPUs
+    return DDPStrategy(find_unused_parameters=True, process_group_backend=backend)
 
 
 def _precision(config: TrainConfig) -> str:
@@ -460,21 +477,14 @@ def _precision(config: TrainConfig) -> str:
     return "32-true"
 
 
-def _final_validation(
-    trainer: L.Trainer,
-    module: FloodSegmentationModule,
-    val_loader: DataLoader,
-    checkpointing: ModelCheckpoint,
-    best_path: Path,
-) -> None:
-    """Validate after the last step when it did not fall on a validation step; keep it if it is the best."""
-    results = trainer.validate(module, dataloaders=val_loader, verbose=False)
-    score = float(results[0]["val/iou_tuned"]) if results else float("nan")
-    best = checkpointing.best_model_score
-    if best is None or score > float(best):
-        trainer.save_checkpoint(best_path)
-        checkpointing.best_model_path = str(best_path)
-        checkpointing.best_model_score = torch.tensor(score)
+#: Lightning advice that says nothing about a run (``sync_dist``: the validation metric is synchronised already).
+_ADVISORY_WARNINGS = (
+    "does not have many workers",
+    "log_every_n_steps",
+    "LeafSpec",
+    "exists and is not empty",
+    "sync_dist=True",
+)
 
 
 @contextlib.contextmanager
@@ -486,7 +496,7 @@ def _quiet_lightning() -> Iterator[None]:
         logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
-            for message in ("does not have many workers", "log_every_n_steps", "LeafSpec", "exists and is not empty"):
+            for message in _ADVISORY_WARNINGS:
                 warnings.filterwarnings("ignore", message=f".*{message}.*")
             yield
     finally:
@@ -538,44 +548,3 @@ def plot_training_curve(metrics_csv: str | Path, output: str | Path, *, title: s
         figure.savefig(tmp, format="png")
     plt.close(figure)
     return final
-
-
-def train_from_config(
-    role: str,
-    config_path: str | Path,
-    *,
-    kind: str | None = None,
-    teacher: str | Path | Sequence[str | Path] | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Load a config file, check it is for ``role`` (and baseline ``kind``), apply overrides and train.
-
-    Args:
-        role: ``teacher``, ``student`` or ``baseline`` (the CLI sub-command).
-        config_path: YAML config.
-        kind: Baseline kind: ``supervised`` (hand labels) or ``weak`` (weak labels, e.g. Otsu).
-        teacher: The student's teacher checkpoint(s) (overrides ``teacher_checkpoint`` in the config).
-        overrides: Dotted overrides (``{"trainer.seed": 1, "optim.max_steps": 100}``).
-
-    Raises:
-        InputError: The config is for another role, or the baseline kind contradicts its label source.
-    """
-    from gee_flood.training.config import load_config
-
-    config = load_config(config_path, overrides)
-    if config.role != role:
-        raise InputError(f"{config_path}: is a {config.role!r} config; 'gee-flood train {role}' needs role: {role}")
-    if role == "baseline":
-        if kind not in ("supervised", "weak"):
-            raise InputError(f"--kind must be 'supervised' or 'weak', got {kind!r}")
-        weak = config.data.labels != "hand"
-        if (kind == "weak") != weak:
-            raise InputError(
-                f"{config_path}: data.labels is {config.data.labels!r}, which does not fit --kind {kind} "
-                "(supervised uses labels: hand; weak uses labels: otsu or a dataset weak-label source)"
-            )
-        if not config.kind:
-            config = config.model_copy(update={"kind": kind})
-    if role == "student" and not teacher and not config.teacher_checkpoint:
-        raise InputError("'gee-flood train student' needs --teacher CKPT (or teacher_checkpoint in the config)")
-    return train(config, teacher=teacher or None)

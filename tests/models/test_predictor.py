@@ -10,8 +10,8 @@ from gee_flood.models import (
     CheckpointPredictor,
     InputModality,
     ModelCard,
+    Preprocessing,
     build_model,
-    normalized_inputs,
     save_checkpoint,
 )
 from gee_flood.models.predictor import predict_logits
@@ -53,7 +53,7 @@ def test_predictor_pads_odd_sizes_and_matches_the_network(saved):
     probability = predictor.predict_proba(sample)
     assert probability.shape == (40, 36) and probability.dtype == np.float32
     assert probability[0, 0] == 0.0  # invalid input pixel
-    inputs = torch.from_numpy(normalized_inputs(sample, ["s1"], card().normalization))[None]
+    inputs = torch.from_numpy(Preprocessing.from_card(card()).chip_inputs(sample))[None]
     padded = torch.nn.functional.pad(inputs, (0, 4, 0, 0), mode="reflect")
     with torch.no_grad():
         expected = torch.sigmoid(model(padded)[0, 0, :40, :36]).numpy()

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gee_flood.data.chip import S1, S2, Chip
-from gee_flood.models.inputs import optical_valid
+from gee_flood.models.preprocessing import optical_valid
 from gee_flood.training.losses import boundary_mask, distillation_loss, edge_weights, supervised_loss
 
 

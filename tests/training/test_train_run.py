@@ -183,10 +183,10 @@ def test_wrong_modalities_are_rejected(tmp_path):
 
 
 def test_ensemble_of_teachers_is_averaged(tmp_path):
-    from gee_flood.models.inputs import normalized_inputs
     from gee_flood.models.predictor import predict_logits
+    from gee_flood.models.preprocessing import Preprocessing
     from gee_flood.training.data import prepare_chip
-    from gee_flood.training.run import _add_teacher_logits
+    from gee_flood.training.datamodule import add_teacher_logits
 
     labelled = synthetic_chips(4, seed=13)
     pool = synthetic_chips(3, seed=14, prefix="pool")
@@ -195,9 +195,10 @@ def test_ensemble_of_teachers_is_averaged(tmp_path):
     second = train(tiny_config("teacher", tmp_path / "b", inputs=("s2",), steps=3, seed=1), splits=splits)
     teachers = [load_model(first.checkpoint), load_model(second.checkpoint)]
     chip = pool[0]
-    item = prepare_chip(chip, ["s1"], first.card.normalization, teacher_inputs=["s1", "s2"])
-    inputs = [normalized_inputs(chip, t.card.modality_names, t.card.normalization) for t in teachers]
-    _add_teacher_logits([(item, inputs)], teachers, flips=False)
+    student = Preprocessing(("s1",), first.card.normalization)
+    item = prepare_chip(chip, student, teacher_modalities=["s1", "s2"])
+    inputs = [Preprocessing.from_card(t.card).chip_inputs(chip) for t in teachers]
+    add_teacher_logits([(item, inputs)], teachers, flips=False)
     probabilities = [
         torch.sigmoid(predict_logits(t.model, t.card, torch.from_numpy(x)[None], flips=False))[0]
         for t, x in zip(teachers, inputs, strict=True)

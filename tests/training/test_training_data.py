@@ -7,6 +7,7 @@ from conftest import synthetic_chips
 
 from gee_flood.data.normalization import compute_stats
 from gee_flood.errors import InputError
+from gee_flood.models.preprocessing import Preprocessing
 from gee_flood.training import config_from_dict, labelled_subset_ids
 from gee_flood.training.data import PreparedChip, TrainingSamples, build_splits, prepare_chip, sample_weights
 
@@ -51,12 +52,13 @@ def test_augmentation_moves_every_layer_together():
 def test_prepare_chip_labels_and_weak_labels():
     chip = synthetic_chips(1, seed=0, clouds=True)[0]
     stats = compute_stats([chip], ["s1"])
-    hand = prepare_chip(chip, ["s1"], stats, teacher_inputs=["s1", "s2"])
+    preprocessing = Preprocessing(("s1",), stats)
+    hand = prepare_chip(chip, preprocessing, teacher_modalities=["s1", "s2"])
     assert np.array_equal(hand.label, chip.label)
     assert not hand.teacher_valid[chip.extras["s2_cloud"]].any()
-    blind = prepare_chip(chip, ["s1"], stats, use_label=False)
+    blind = prepare_chip(chip, preprocessing, use_label=False)
     assert (blind.label == -1).all() and not blind.has_label
-    weak = prepare_chip(chip, ["s1"], stats, labels="otsu")
+    weak = prepare_chip(chip, preprocessing, labels="otsu")
     agreement = (weak.label == chip.label).mean()
     assert 0.6 < agreement < 1.0  # Otsu on noisy SAR: right mostly, not always
     assert sample_weights([True, False, False, False], 0.5) == [0.5, 0.5 / 3, 0.5 / 3, 0.5 / 3]
