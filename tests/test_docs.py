@@ -1,8 +1,11 @@
-"""The README and docs/ link only to files of this repository, and nothing points outside it."""
+"""The README and docs/ link only to files of this repository, nothing points outside it, and the site builds."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 #: Measured records (``docs/results/**/seeds/``), kept as they were written.
 RECORDS = "seeds"
+#: The README is the ten-minute introduction; the reference lives in docs/.
+README_MAX_LINES = 250
 
 _FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[^\n]*$", re.MULTILINE | re.DOTALL)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
@@ -133,3 +138,45 @@ def test_nothing_points_outside_the_repository():
         if "../shared" in line
     ]
     assert not offenders, "'../shared' (outside the repository) in: " + ", ".join(offenders)
+
+
+def test_readme_is_an_introduction_not_a_manual():
+    lines = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert lines < README_MAX_LINES, (
+        f"README.md has {lines} lines (keep it under {README_MAX_LINES}); move reference material to a page in docs/"
+    )
+
+
+def test_the_site_builds_strictly(tmp_path):
+    """``mkdocs build --strict``: a page missing from nav, a broken link or anchor, or a missing snippet fails."""
+    site = tmp_path / "site"
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml")]
+    result = subprocess.run(
+        [*command, "--site-dir", str(site)],
+        cwd=tmp_path,  # mkdocs.yml resolves its paths itself, from any working directory
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pages = sorted(path.relative_to(ROOT / "docs").with_suffix("") for path in (ROOT / "docs").rglob("*.md"))
+    for page in pages:
+        built = site / ("index.html" if page.name == "index" else page / "index.html")
+        assert built.is_file(), f"docs/{page}.md was not built into {built.relative_to(site)}"
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert "Conventions." in home and "--install-completion" in home, "the README's Commands section is not included"
+
+
+def test_documented_commands_use_the_current_spellings():
+    commands = [
+        (path.relative_to(ROOT).as_posix(), command)
+        for path in DOCS
+        # examples, in code blocks and inline, with line continuations joined
+        for command in re.findall(r"gee-flood [^`\n]*", path.read_text(encoding="utf-8").replace("\\\n", " "))
+    ]
+    assert len(commands) > 50, f"only {len(commands)} `gee-flood ...` examples found in README.md and docs/"
+    deprecated = ("--output-dir", "--dest ", "--html ", "--no-progress", "download sen1floods11", "--json ")
+    stale = [f"{where}: {command}" for where, command in commands if any(old in command for old in deprecated)]
+    assert not stale, "deprecated spellings:\n" + "\n".join(stale)
