@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 
 from gee_flood.errors import GeeFloodError, InputError
-from gee_flood.service_requests import FetchRequest, PredictOptions, PredictRequest, field_doc
+from gee_flood.service_requests import EE_URL_DOC, FetchRequest, PredictOptions, PredictRequest, field_doc
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -226,7 +226,7 @@ _EEUrl = Annotated[
     typer.Option(
         "--ee-url",
         envvar="GEE_FLOOD_EE_URL",
-        help="An Earth Engine-compatible REST endpoint such as a local emulator; default: Earth Engine.",
+        help=EE_URL_DOC,
     ),
 ]
 

@@ -36,6 +36,10 @@ RuntimeName = Literal["auto", "torch", "onnxruntime"]
 WindowName = Literal["hann", "uniform"]
 
 
+#: Help of ``--ee-url`` (fetch, predict, map) and documentation of the ``ee_url`` request fields.
+EE_URL_DOC = "An Earth Engine-compatible REST endpoint such as a local emulator; default: Earth Engine."
+
+
 def _documented(default: Any = MISSING, *, doc: str) -> Any:
     """Declare a dataclass field with its one documentation line (docstring entry and ``--help`` text)."""
     return field(default=default, metadata={"doc": doc})
@@ -109,7 +113,7 @@ class FetchRequest:
     weak_labels: bool = _documented(False, doc="Also write S1 Otsu and S2 NDWI weak labels.")
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
     endpoint: EndpointName = _documented("highvolume", doc="Earth Engine endpoint for the pixel reads.")
-    ee_url: str | None = _documented(None, doc="Earth Engine API URL (the emulator).")
+    ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     workers: int = _documented(4, doc="Concurrent chip-block tasks.")
     io_threads: int = _documented(2, doc="Concurrent requests per task.")
     scheduler: str | None = _documented(
@@ -214,5 +218,5 @@ class PredictRequest:
     )
     permanent_threshold: float = _documented(80.0, doc="Value >= this is permanent.")
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
-    ee_url: str | None = _documented(None, doc="Earth Engine API URL (the emulator).")
+    ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")

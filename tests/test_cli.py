@@ -312,13 +312,13 @@ def test_ee_url_comes_from_the_option_or_gee_flood_ee_url(recorder):
             "--out", "m.html"]  # fmt: skip
     for args in (fetch, predict, push):
         _ok(args)
-    assert recorder.calls["fetch"].args[0].ee_url is None and recorder.calls["predict"].kwargs["ee_url"] is None
+    assert recorder.calls["fetch"].args[0].ee_url is None and recorder.calls["predict"].args[0].ee_url is None
     assert recorder.calls["push"].kwargs["ee_url"] is None and recorder.calls["html"].kwargs["ee_url"] is None
     env = {"GEE_FLOOD_EE_URL": "http://127.0.0.1:8765"}
     for args in (fetch, predict, push):
         _ok(args, env=env)
     url = env["GEE_FLOOD_EE_URL"]
-    assert recorder.calls["fetch"].args[0].ee_url == recorder.calls["predict"].kwargs["ee_url"] == url
+    assert recorder.calls["fetch"].args[0].ee_url == recorder.calls["predict"].args[0].ee_url == url
     assert recorder.calls["push"].kwargs["ee_url"] == recorder.calls["html"].kwargs["ee_url"] == url
     _ok([*fetch, "--ee-url", "http://localhost:9000"], env=env)
     assert recorder.calls["fetch"].args[0].ee_url == "http://localhost:9000"

@@ -53,6 +53,21 @@ class NormalizationStats(BaseModel):
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def standardize_per_chip(array: np.ndarray) -> np.ndarray:
+    """Return ``(x - mean) / std`` of each band of a ``(bands, H, W)`` array over its own finite pixels.
+
+    For images whose brightness scale differs from chip to chip (OMBRIA's 8-bit PNGs are stretched per image), this
+    removes the per-image scale before the dataset-wide normalisation. NaN stays NaN.
+    """
+    out = array.astype(np.float32, copy=True)
+    for band in out:
+        finite = band[np.isfinite(band)]
+        if finite.size:
+            band -= finite.mean()
+            band /= max(float(finite.std()), 1e-6)
+    return out
+
+
 def compute_stats(
     chips: Iterable[Chip],
     modalities: Sequence[str],
@@ -65,8 +80,9 @@ def compute_stats(
 ) -> NormalizationStats:
     """Compute per-band mean and std over valid pixels of ``chips`` (training data only).
 
-    Each chip is read through :class:`gee_flood.models.preprocessing.Preprocessing` (its step before normalisation),
-    so the statistics describe exactly what the network's normalisation is applied to.
+    Each chip goes through the step :class:`gee_flood.models.preprocessing.Preprocessing` applies before
+    normalisation (:func:`standardize_per_chip` where asked), so the statistics describe exactly what the network's
+    normalisation is applied to.
 
     Args:
         chips: Training chips.
@@ -85,14 +101,12 @@ def compute_stats(
     squares: dict[str, np.ndarray] = {}
     counts: dict[str, np.ndarray] = {}
     bands: dict[str, list[str]] = {}
-    from gee_flood.models.preprocessing import Preprocessing  # models depend on this module: import on use
-
-    preprocessing = Preprocessing(tuple(modalities), per_chip_standardized=frozenset(per_chip_standardized))
     clip = clip or {}
     for chip in chips:
-        standardized = preprocessing.standardized({name: chip.modality(name) for name in modalities})
         for name in modalities:
-            array = standardized[name]
+            array = chip.modality(name)
+            if name in per_chip_standardized:
+                array = standardize_per_chip(array)
             bands[name] = list(chip.specs[name].bands)
             flat = array.reshape(array.shape[0], -1)
             if name in clip:

@@ -79,30 +79,23 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
     permanent = (
         PermanentWater(Path(request.permanent_water), request.permanent_threshold) if request.permanent_water else None
     )
-    if request.input_path is not None:
-        if request.date is not None:
-            raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
-        source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
-        return predict_scene(
-            checkpoint,
-            source,
-            out,
-            options=request.options,
-            polygons=request.polygons,
-            permanent_water=permanent,
-            console=console,
-        )
-    if area is None or request.date is None:
-        raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
-    when = parse_date(request.date, what="--date")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1.") as workdir:
-        scene_path = Path(request.keep_scene) if request.keep_scene else Path(workdir) / "s1.tif"
-        from gee_flood.earthengine import EESettings
+    with contextlib.ExitStack() as cleanup:
+        if request.input_path is not None:
+            if request.date is not None:
+                raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
+            source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
+        else:
+            if area is None or request.date is None:
+                raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
+            when = parse_date(request.date, what="--date")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            workdir = cleanup.enter_context(tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1."))
+            scene_path = Path(request.keep_scene) if request.keep_scene else Path(workdir) / "s1.tif"
+            from gee_flood.earthengine import EESettings  # xarray and ee load only for Earth Engine reads
 
-        settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url)
-        fetch_s1_scene(area, when, scene_path, scale_m=request.scale_m, ee_settings=settings, console=console)
-        source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
+            settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url)
+            fetch_s1_scene(area, when, scene_path, scale_m=request.scale_m, ee_settings=settings, console=console)
+            source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
         return predict_scene(
             checkpoint,
             source,

@@ -22,26 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gee_flood.data.chip import Chip
-from gee_flood.data.normalization import NormalizationStats
+from gee_flood.data.normalization import NormalizationStats, standardize_per_chip
 from gee_flood.errors import DataError
 
 if TYPE_CHECKING:
     from gee_flood.models.card import ModelCard
-
-
-def standardize_per_chip(array: np.ndarray) -> np.ndarray:
-    """Return ``(x - mean) / std`` of each band of a ``(bands, H, W)`` array over its own finite pixels.
-
-    For images whose brightness scale differs from chip to chip (OMBRIA's 8-bit PNGs are stretched per image), this
-    removes the per-image scale before the dataset-wide normalisation. NaN stays NaN.
-    """
-    out = array.astype(np.float32, copy=True)
-    for band in out:
-        finite = band[np.isfinite(band)]
-        if finite.size:
-            band -= finite.mean()
-            band /= max(float(finite.std()), 1e-6)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
