@@ -16,10 +16,21 @@ from affine import Affine
 class GridLike(Protocol):
     """Anything with a CRS, an affine transform and a size (``gee_flood.geo.PixelGrid`` is one)."""
 
-    crs: str
-    transform: Affine
-    width: int
-    height: int
+    @property
+    def crs(self) -> str:
+        """CRS as an authority string or WKT."""
+
+    @property
+    def transform(self) -> Affine:
+        """Affine transform from (col, row) pixel corners to CRS coordinates."""
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsFloat
 
 import numpy as np
 import rasterio
@@ -701,7 +701,7 @@ class Focal(Node):
         return replace(self, child=self.child.map_sources(function))
 
 
-def _nan_stat(function: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
+def _nan_stat(function: Callable[[np.ndarray], SupportsFloat]) -> Callable[[np.ndarray], float]:
     def apply(window: np.ndarray) -> float:
         finite = window[np.isfinite(window)]
         return float(function(finite)) if finite.size else float("nan")

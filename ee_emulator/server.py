@@ -505,10 +505,10 @@ def initialize_ee(server_or_url: EmulatorServer | str, project: str = "emulator"
     deprecation = ee.deprecation
     original = getattr(deprecation, "_FetchDataCatalogStac", None)
     if original is not None:
-        deprecation._FetchDataCatalogStac = lambda: {}  # type: ignore[attr-defined]
+        deprecation._FetchDataCatalogStac = lambda: {}
     try:
         ee.Initialize(credentials=None, url=url, project=project)
     finally:
         if original is not None:
-            deprecation._FetchDataCatalogStac = original  # type: ignore[attr-defined]
+            deprecation._FetchDataCatalogStac = original
     return url

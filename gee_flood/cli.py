@@ -562,7 +562,7 @@ def data_stats(
     from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
 
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
-    options = {"part": part.value} if part is not None else {}
+    options: dict[str, Any] = {"part": part.value} if part is not None else {}
     stats = compute_dataset_stats(dataset.value, root, split, names, max_chips=max_chips, progress=not quiet, **options)
     write_stats(stats, out)
     typer.echo(format_stats(stats))

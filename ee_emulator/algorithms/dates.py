@@ -171,7 +171,8 @@ def date_get_range(date: Date, unit: str, timeZone: str | None = None) -> DateRa
         return DateRange(_millis(start), _millis(start + dt.timedelta(days=7)))
     keep = fields.index(unit) + 1
     reset = {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}
-    start = when.replace(microsecond=0, **{name: reset[name] for name in fields[keep:]})
+    reset_fields: dict[str, Any] = {name: reset[name] for name in fields[keep:]}
+    start = when.replace(microsecond=0, **reset_fields)
     if unit in ("year", "month"):
         end = add_months(start, 12 if unit == "year" else 1)
     else:

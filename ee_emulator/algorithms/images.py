@@ -264,10 +264,11 @@ def image_projection(image: Any) -> Projection:
     return Projection(crs, transform)
 
 
-def _band_projection(band: Band) -> tuple[str, tuple[float, ...]]:
+def _band_projection(band: Band) -> tuple[str, tuple[float, float, float, float, float, float]]:
     if band.native is None:
         return WGS84, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-    return band.native.crs, tuple(float(v) for v in band.native.transform[:6])
+    a, b, c, d, e, f = (float(v) for v in band.native.transform[:6])
+    return band.native.crs, (a, b, c, d, e, f)
 
 
 @algorithm("Image.date")
@@ -532,10 +533,11 @@ def _parse_pixel_type(value: Any) -> PixelType:
             return CASTS[value]
         raise EEError(f"Image.cast: unknown pixel type {value!r}")
     if isinstance(value, dict):
-        precision = value.get("precision", "float")
+        spec: dict[str, Any] = value
+        precision = spec.get("precision", "float")
         if precision == "int":
-            return PixelType("int", int(value.get("minValue", value.get("min", -(2**31)))),
-                             int(value.get("maxValue", value.get("max", 2**31 - 1))))  # fmt: skip
+            return PixelType("int", int(spec.get("minValue", spec.get("min", -(2**31)))),
+                             int(spec.get("maxValue", spec.get("max", 2**31 - 1))))  # fmt: skip
         return PixelType("double" if precision == "double" else "float")
     raise EEError(f"Image.cast: invalid pixel type {value!r}")
 
@@ -785,7 +787,7 @@ def collection_merge_images(collection1: Any, collection2: Any) -> EECollection:
 def collection_to_bands(collection: Any) -> EEImage:
     """All bands of all images, named ``<system:index>_<band>``."""
     images = _images(collection, "ImageCollection.toBands")
-    bands = []
+    bands: list[Band] = []
     for position, image in enumerate(images):
         prefix = str(image.properties.get("system:index", position))
         bands.extend(band.renamed(f"{prefix}_{band.name}") for band in image.bands)

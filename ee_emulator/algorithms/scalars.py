@@ -109,8 +109,8 @@ def _register_number_unary(name: str, function: Callable[[float], Any]) -> None:
 
 for _name, _function in _NUMBER_BINARY.items():
     _register_number_binary(_name, _function)
-for _name, _function in _NUMBER_UNARY.items():
-    _register_number_unary(_name, _function)
+for _name, _unary in _NUMBER_UNARY.items():
+    _register_number_unary(_name, _unary)
 
 
 @algorithm("Number.parse")
@@ -232,7 +232,7 @@ def string_match(input: str, regex: str, flags: str = "") -> list[str]:  # noqa:
 
 
 def _list(value: Any, where: str) -> list[Any]:
-    return list(require(value, list | tuple, where, "list"))
+    return list(require(value, (list, tuple), where, "list"))
 
 
 @algorithm("List.get")
@@ -466,7 +466,7 @@ def projection(crs: Any, transform: Any = None, transformWkt: Any = None) -> Pro
     values = tuple(float(v) for v in as_list(transform)) if transform is not None else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     if len(values) != 6:
         raise EEError(f"Projection: transform must have 6 numbers, got {len(values)}")
-    return Projection(str(crs), values)  # type: ignore[arg-type]
+    return Projection(str(crs), values)
 
 
 @algorithm("Projection.nominalScale")

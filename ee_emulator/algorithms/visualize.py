@@ -78,7 +78,7 @@ class _Visualization:
                 channels = [s * 255.0 for s in scaled]
             stack = np.stack([np.round(c) for c in channels])
             ctx.cache[key] = (stack, mask & (self.opacity > 0))
-        return ctx.cache[key]  # type: ignore[return-value]
+        return ctx.cache[key]
 
 
 @dataclass(eq=False)

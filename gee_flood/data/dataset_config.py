@@ -64,8 +64,9 @@ def load_dataset_config(name_or_path: str | Path) -> DatasetConfig:
     Raises:
         InputError: File not found, not YAML, or not a valid config.
     """
-    path: Path | Traversable = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
+    given = Path(name_or_path)
+    path: Path | Traversable = given
+    if given.suffix not in (".yaml", ".yml"):
         path = DATASET_CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         known = ", ".join(list_dataset_configs()) or "none"

@@ -129,12 +129,12 @@ def compute_stats(
         mean = sums[name] / n
         std = np.sqrt(np.maximum(squares[name] / n - mean**2, 0.0))
         std = np.where(std < 1e-6, 1.0, std)
-        lo, hi = clip.get(name, (None, None))
+        clip_range = clip.get(name)
         result.modalities[name] = BandStats(
             bands=bands[name],
             mean=mean.tolist(),
             std=std.tolist(),
-            clip_min=list(map(float, lo)) if lo is not None else None,
-            clip_max=list(map(float, hi)) if hi is not None else None,
+            clip_min=list(map(float, clip_range[0])) if clip_range is not None else None,
+            clip_max=list(map(float, clip_range[1])) if clip_range is not None else None,
         )
     return result

@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -1057,7 +1058,7 @@ class SyntheticDataset(ChipListDataset):
         size: int = 256,
         chip_size: int = 128,
         seed: int = 0,
-        modalities: list[str] | tuple[str, ...] | None = None,
+        modalities: Sequence[str] | None = None,
         with_labels: bool = True,
     ) -> None:
         if split not in SYNTHETIC_SPLITS:

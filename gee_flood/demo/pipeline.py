@@ -344,7 +344,7 @@ def _train_models(options: DemoOptions, out: Path, console: Console, timings: di
     from gee_flood.training.data import Splits
     from gee_flood.training.run import train
 
-    hand = {"size": 256, "chip_size": 128, "seed": 0}
+    hand: dict[str, Any] = {"size": 256, "chip_size": 128, "seed": 0}
     corpus = out / "corpus"
     both = ["s1", "s2"]
     hand_train = open_dataset("synthetic", None, "train", modalities=both, scenes=options.hand_scenes, **hand)

@@ -274,9 +274,9 @@ def wait_for_operation(
                 float(metadata.get("progress", 1.0 if operation.get("done") else 0.0)), metadata.get("state", "")
             )
         if operation.get("done"):
-            error = operation.get("error")
-            if error:
-                raise RemoteError(f"Earth Engine ingestion failed: {error.get('message', error)}")
+            failure = operation.get("error")
+            if failure:
+                raise RemoteError(f"Earth Engine ingestion failed: {failure.get('message', failure)}")
             return operation
         if time.monotonic() > deadline:
             raise RemoteError(f"{name}: still running after {timeout_s:.0f} s; check it with 'earthengine task info'")

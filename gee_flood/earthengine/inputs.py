@@ -110,7 +110,8 @@ def load_chip_list(path: str | Path, *, default_event: str | None = None, max_da
             s2_day = parse_date(s2_text, what=f"{path}: {where} s2_date")
             s1_dates, s2_dates = DateRange(s1_day, s1_day), DateRange(s2_day, s2_day)
         elif both_text or s1_text or s2_text:
-            day = parse_date(both_text or s1_text or s2_text, what=f"{path}: {where} date")
+            day_text: Any = both_text or s1_text or s2_text  # a JSON property value, not None here
+            day = parse_date(day_text, what=f"{path}: {where} date")
             s1_dates = DateRange(day, day) if s1_text else DateRange(day, day).widened(max_days)
             s2_dates = DateRange(day, day) if s2_text else DateRange(day, day).widened(max_days)
         else:

@@ -181,11 +181,11 @@ def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
     if not enabled or original is None:
         yield
         return
-    ee.deprecation._FetchDataCatalogStac = dict  # type: ignore[attr-defined]  # no data catalog: no warnings
+    ee.deprecation._FetchDataCatalogStac = dict  # no data catalog: no warnings
     try:
         yield
     finally:
-        ee.deprecation._FetchDataCatalogStac = original  # type: ignore[attr-defined]
+        ee.deprecation._FetchDataCatalogStac = original
 
 
 def _one_line(error: BaseException) -> str:
@@ -208,8 +208,9 @@ def http_status(error: BaseException) -> int | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         status = getattr(current, "status_code", None)
-        if status is None and getattr(current, "resp", None) is not None:
-            status = getattr(current.resp, "status", None)
+        response = getattr(current, "resp", None)
+        if status is None and response is not None:
+            status = getattr(response, "status", None)
         if isinstance(status, int | str) and str(status).isdigit():
             return int(status)
         current = current.__cause__ or current.__context__

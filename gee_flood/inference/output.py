@@ -159,7 +159,7 @@ class FloodMapWriter:
         self.dataset.update_tags(**(tags or {}))
         self.dataset.update_tags(1, units="percent", meaning="probability of water, 0-100; 255 no data")
         self.dataset.update_tags(2, meaning="1 water, 0 not water; 255 no data")
-        if count == 3:
+        if permanent is not None:  # the third (class) band
             self.dataset.update_tags(3, meaning="0 not water, 1 flood water, 2 permanent water; 255 no data")
             permanent.attach(crs, transform, width, height)
         self._pending: list[np.ndarray] = []

@@ -105,7 +105,8 @@ class OnnxTileModel:
         with _EXPORT_LOCK, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape checks that hold for any 32-multiple
             torch.onnx.export(
-                model, (example,), buffer, input_names=["inputs"], output_names=["logits"],
+                model, (example,), buffer,  # type: ignore[arg-type]  # torch accepts a file object; stubs say path
+                input_names=["inputs"], output_names=["logits"],
                 dynamic_axes={"inputs": axes, "logits": axes}, opset_version=17, dynamo=False,
             )  # fmt: skip
         options = onnxruntime.SessionOptions()

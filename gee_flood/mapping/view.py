@@ -144,7 +144,7 @@ def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[floa
             raise DataError(f"{scene}: expected a Sentinel-1 scene with a VV band (dB); bands are described {names}")
         vv_band = names.index("VV") + 1 if "VV" in names else 1
         vv_db, grid = _warp_to_mercator(src, vv_band, max_size, Resampling.average)
-    vv = vv_db.astype(np.float32).filled(np.nan)
+    vv = np.ma.filled(vv_db.astype(np.float32), np.nan)
     low, high = db_range
     grey = np.clip((vv - low) / (high - low) * 255.0, 0, 255)
     rgba = np.zeros((*vv.shape, 4), np.uint8)

@@ -43,7 +43,8 @@ class InputModality(BaseModel):
         return cls(name=spec.name, bands=list(spec.bands), units=spec.units)
 
 
-class ArchitectureSpec(BaseModel):
+# The pydantic mypy plugin's generated __init__(..., kwargs=..., **kwargs) clashes with the field named `kwargs`.
+class ArchitectureSpec(BaseModel):  # type: ignore[no-redef]
     """A segmentation-models-pytorch architecture, rebuildable from this record alone.
 
     Attributes:

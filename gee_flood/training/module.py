@@ -19,6 +19,7 @@ from typing import Any
 
 import lightning as L  # noqa: N812
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 
@@ -159,7 +160,7 @@ class FloodSegmentationModule(L.LightningModule):
         self.log("val/iou_tuned", float(iou[best]), prog_bar=True, sync_dist=False)
         self.log("val/threshold", self.best_threshold, sync_dist=False)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW with linear warm-up and cosine (or constant) decay, stepped every optimizer step."""
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay)
         warmup, total, floor = self.optim.warmup_steps, self.optim.max_steps, self.optim.min_lr_ratio

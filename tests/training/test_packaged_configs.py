@@ -157,6 +157,9 @@ def test_the_wheel_ships_the_configs_and_finds_them_by_name(tmp_path):
     assert "ee_emulator/algorithms/images.py" in modules
     modules |= {"gee_flood/configs/__init__.py", "gee_flood/configs/datasets/__init__.py"}
     assert modules - names == set(), "modules missing from the wheel (a subpackage not listed in pyproject.toml?)"
+    typed_markers = {"gee_flood/py.typed", "ee_emulator/py.typed"}
+    assert all((ROOT / marker).is_file() for marker in typed_markers)
+    assert typed_markers - names == set(), "PEP 561 py.typed markers missing from the wheel (package-data)"
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "gee-flood = gee_flood.cli:main" in scripts and "ee-emulator = ee_emulator.cli:main" in scripts
