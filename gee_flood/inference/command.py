@@ -74,6 +74,7 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
     out = Path(request.out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
+    _refuse_clobbering(request)
     area = read_aoi(request.aoi) if request.aoi is not None else None
     aoi_geometry = area.geometry if area is not None else None
     permanent = (
@@ -105,3 +106,22 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             permanent_water=permanent,
             console=console,
         )
+
+
+def _refuse_clobbering(request: PredictRequest) -> None:
+    """Refuse a run whose outputs would overwrite one of its inputs or each other (``--out`` = ``--input``...).
+
+    Raises:
+        InputError: Naming both options and the shared path.
+    """
+    inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
+              "--permanent-water": request.permanent_water}  # fmt: skip
+    outputs = {"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}
+    seen: dict[Path, str] = {}
+    for option, path in [*inputs.items(), *outputs.items()]:
+        if path is None:
+            continue
+        resolved = Path(path).expanduser().resolve()
+        if resolved in seen and (option in outputs or seen[resolved] in outputs):
+            raise InputError(f"{option} {path}: the same file as {seen[resolved]}; choose another path")
+        seen.setdefault(resolved, option)

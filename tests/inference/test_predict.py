@@ -277,6 +277,18 @@ def test_bad_options_are_one_line_errors(tmp_path, scene, student_ckpt, args, me
     assert not out.exists()
 
 
+@pytest.mark.parametrize("clash", ["--out", "--polygons", "--keep-scene"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path, scene, student_ckpt, clash):
+    before = scene.read_bytes()
+    out = tmp_path / "o.tif"
+    args = {"--out": str(out), clash: str(scene)}
+    code, lines = _invoke(["--checkpoint", str(student_ckpt), "--input", str(scene),
+                           *[word for pair in args.items() for word in pair]])  # fmt: skip
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {clash} ") and "the same file as --input" in lines[0], lines
+    assert scene.read_bytes() == before and not out.exists()
+
+
 def test_unknown_runtime_is_refused_by_the_cli(tmp_path, scene, student_ckpt):
     out = tmp_path / "o.tif"
     code, lines = _invoke(["--checkpoint", str(student_ckpt), "--input", str(scene), "--out", str(out),
