@@ -32,6 +32,11 @@ path                                        method  endpoint label            an
 ``/v1/projects/{p}/thumbnails``             POST    ``thumbnails.create``     ``{"name": ...}``
 ``/v1/projects/{p}/thumbnails/{id}:getPixels`` GET  ``thumbnails.getPixels``  PNG/JPEG/GeoTIFF bytes
 ==========================================  ======  ========================  ================================
+
+Any other route is refused as Earth Engine refuses it when its discovery document has no such method (HTTP 404,
+``{"error": {"code": 404, "message": "Method not found.", "status": "NOT_FOUND"}}``), or with HTTP 501 naming it
+when Earth Engine has the method but the emulator does not. Every request can be recorded for contract checks
+(``server.recorder``, :mod:`ee_emulator.contract`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ee_emulator import tiles
 from ee_emulator.assets import AssetService
 from ee_emulator.catalog import Catalog
+from ee_emulator.contract import EarthEngineContract, RequestRecorder, active_recorders
 from ee_emulator.discovery import algorithms_payload, discovery_document
 from ee_emulator.errors import EEError, InputError
 from ee_emulator.evaluator import EvalContext, Evaluator
@@ -97,7 +103,8 @@ class EmulatorStats:
     """Request and byte counters (thread-safe; read them with :meth:`snapshot`).
 
     Attributes:
-        requests: Endpoint label -> number of requests (unknown routes count as ``"unknown"``).
+        requests: Endpoint label -> number of requests (routes Earth Engine does not have count as ``"unknown"``,
+            routes it has but the emulator lacks as ``"unimplemented"``).
         high_volume_requests: Requests that came through the ``/highvolume`` prefix.
         bytes_in: Request body bytes received.
         bytes_out: Response body bytes sent.
@@ -229,6 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
         if high_volume:
             path = path[len(HIGH_VOLUME_PREFIX) :]
         query = {key: values[-1] for key, values in parse_qs(split.query).items()}
+        _record_request(emulator, method, unquote(split.path), query, body)
         endpoint, params = _route(method, path)
         response = emulator.handle(method, endpoint, params, query, body, high_volume)
         # Count before answering, so a client that has its answer also sees it counted.
@@ -243,14 +251,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
 
+def _record_request(emulator: EmulatorServer, method: str, path: str, query: dict[str, str], body: bytes) -> None:
+    """Give one request to the server's recorder and to every recorder of :func:`ee_emulator.contract.recording`."""
+    recorders = active_recorders()
+    if emulator.recorder is not None:
+        recorders.append(emulator.recorder)
+    for recorder in recorders:
+        recorder.record(method, path, query, body)
+
+
 def _route(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """Return the endpoint label and path parameters of a request.
+
+    ``"unknown"``: Earth Engine's discovery document has no such method (answered as Earth Engine answers it);
+    ``"unimplemented"``: Earth Engine has it, the emulator does not.
+    """
+    if EarthEngineContract.installed().rest_method(method, path) is None:
+        return "unknown", {"path": path}
     for route_method, endpoint, pattern in _ROUTES:
         if route_method != method:
             continue
         match = pattern.fullmatch(path)
         if match:
             return endpoint, {k: v for k, v in match.groupdict().items() if v is not None}
-    return "unknown", {"path": path}
+    return "unimplemented", {"path": path}
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -271,6 +295,7 @@ class EmulatorServer:
     Attributes:
         catalog: The images served (catalog plus assets created at run time).
         stats: Request and byte counters.
+        recorder: Records every request received when set (opt-in; see :mod:`ee_emulator.contract`).
         faults: The fault injector.
         assets: Ingestion, asset and operation service.
     """
@@ -323,6 +348,7 @@ class EmulatorServer:
         self.host = host
         self.port = port
         self.stats = EmulatorStats()
+        self.recorder: RequestRecorder | None = None
         self.faults = FaultInjector(faults or FaultConfig())
         self._own_assets_dir: tempfile.TemporaryDirectory[str] | None = None
         if assets_dir is None:
@@ -440,9 +466,11 @@ class EmulatorServer:
         high_volume: bool,
     ) -> _Response:
         if endpoint == "unknown":
-            raise EEError(
-                f"Method not found: {method} {params.get('path')} (not implemented by the gee-flood emulator)", 404
-            )
+            # What Google's API front end answers for a path no method of the service has (e.g.
+            # https://github.com/googleapis/google-api-php-client/issues/1870): 404 NOT_FOUND, "Method not found."
+            raise EEError("Method not found.", 404, "NOT_FOUND")
+        if endpoint == "unimplemented":
+            raise EEError(f"{method} {params.get('path')} is not implemented by the gee-flood emulator", 501)
         if endpoint == "discovery":
             version = query.get("version", "v1")
             if version != "v1":

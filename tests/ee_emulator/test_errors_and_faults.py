@@ -146,3 +146,30 @@ def test_every_implemented_algorithm_is_a_real_earth_engine_algorithm() -> None:
     implemented = implemented_algorithms()
     assert len(implemented) > 250
     assert [name for name in implemented if name not in known] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/projects/emulator/image:frobnicate"),  # no such method
+        ("GET", "/v1/projects/emulator/value:compute"),  # a real path, the wrong HTTP method
+        ("GET", "/v1/projects/emulator/widgets/w1"),
+        ("GET", "/highvolume/v2/projects/emulator/assets/x"),
+    ],
+)
+def test_routes_earth_engine_lacks_are_refused_as_earth_engine_refuses_them(server, method, path) -> None:
+    before = server.stats.snapshot()["requests"].get("unknown", 0)
+    response = requests.request(method, server.url + path, data=b"{}", timeout=10)
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": 404, "message": "Method not found.", "status": "NOT_FOUND"}}
+    assert server.stats.snapshot()["requests"]["unknown"] == before + 1
+
+
+def test_a_real_method_the_emulator_lacks_is_a_501_naming_it(server) -> None:
+    response = requests.post(f"{server.url}/v1/projects/emulator/table:computeFeatures", data=b"{}", timeout=10)
+    assert response.status_code == 501
+    assert response.json()["error"] == {
+        "code": 501,
+        "message": "POST /v1/projects/emulator/table:computeFeatures is not implemented by the gee-flood emulator",
+        "status": "UNIMPLEMENTED",
+    }
