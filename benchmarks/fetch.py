@@ -9,19 +9,27 @@ naive baselines measured on a sample of the same chips:
 - ``per-chip``: per chip and modality, one open and ONE computePixels holding all bands (the band stack gee-flood
   uses, but one chip per request: "one request per chip per modality").
 
+With ``--compare-mosaics`` it also fetches the same AOI a second time with the mosaic builder gee-flood used before
+(whole S1/S2 collections filtered by ``system:index`` with ``inList``; kept here only) and prints, for both builders,
+the requests and the size of the computed objects sent (bytes of the expression JSON), and whether the two corpora
+are byte-identical.
+
 Usage::
 
-    python -m benchmarks.fetch [--side-km 50] [--sample 8] [--workers 4] [--json out.json]
+    python -m benchmarks.fetch [--side-km 50] [--sample 8] [--workers 4] [--compare-mosaics] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import ee
 import numpy as np
@@ -30,6 +38,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from ee_emulator import CatalogBuilder, EmulatorServer
+from ee_emulator.contract import RequestRecorder
 from gee_flood.data.chip import S2_BANDS
 from gee_flood.earthengine import FetchRequest, RetryPolicy, queries, run_fetch
 from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack
@@ -97,6 +106,109 @@ def build(root: Path, side_km: float) -> tuple[Path, float]:
     return aoi, side_km * side_km
 
 
+def _inlist_collection(collection_id: str, indexes: Sequence[str]) -> Any:
+    """The builder gee-flood used before: the whole collection filtered by ``system:index``."""
+    return ee.ImageCollection(collection_id).filter(ee.Filter.inList("system:index", list(indexes)))
+
+
+def _inlist_s1_mosaic(indexes: Sequence[str]) -> Any:
+    return _inlist_collection(queries.S1_COLLECTION, indexes).mosaic().select(list(queries.S1_BANDS)).toFloat()
+
+
+def _inlist_s2_mosaic(
+    indexes: Sequence[str],
+    *,
+    cloud_mask: queries.CloudMask = "cloudscore",
+    cloud_threshold: float | None = None,
+    with_occurrence: bool = False,
+) -> Any:
+    threshold = queries.DEFAULT_CLOUD_THRESHOLD[cloud_mask] if cloud_threshold is None else float(cloud_threshold)
+    band = "cs" if cloud_mask == "cloudscore" else "probability"
+    scenes = _inlist_collection(queries.S2_COLLECTION, indexes)
+    mosaic = scenes.linkCollection(ee.ImageCollection(queries.cloud_collection_id(cloud_mask)), [band]).mosaic()
+    cloudy = mosaic.select(band).lt(threshold) if cloud_mask == "cloudscore" else mosaic.select(band).gt(threshold)
+    state = cloudy.toUint16().add(1).rename([queries.CLOUD_STATE_BAND])
+    image = mosaic.select(list(S2_BANDS)).addBands(state)
+    if with_occurrence:
+        occurrence = ee.Image(queries.JRC_SURFACE_WATER).select([queries.OCCURRENCE_BAND]).unmask(0)
+        image = image.addBands(occurrence)
+    return image.toUint16()
+
+
+@contextlib.contextmanager
+def inlist_mosaics() -> Iterator[None]:
+    """Build per-chip mosaics the old way (``inList`` over whole collections) while active."""
+    saved = queries.s1_mosaic, queries.s2_mosaic
+    queries.s1_mosaic, queries.s2_mosaic = _inlist_s1_mosaic, _inlist_s2_mosaic  # type: ignore[assignment]
+    StackReader.clear_cache()
+    try:
+        yield
+    finally:
+        queries.s1_mosaic, queries.s2_mosaic = saved
+        StackReader.clear_cache()
+
+
+def expression_sizes(recorder: RequestRecorder) -> dict:
+    """Requests and computed-object bytes (compact JSON of each request's expression) per endpoint."""
+    sizes: dict[str, list[int]] = {"value:compute": [], "image:computePixels": []}
+    for request in recorder.requests:
+        endpoint = request.path.rsplit("/", 1)[-1]
+        if endpoint in sizes and request.expression is not None:
+            sizes[endpoint].append(len(json.dumps(request.expression, separators=(",", ":")).encode()))
+    return {
+        endpoint: {
+            "requests": len(values),
+            "expression_bytes": sum(values),
+            "max_expression_bytes": max(values, default=0),
+        }
+        for endpoint, values in sizes.items()
+    }
+
+
+def fetch_once(server: EmulatorServer, aoi: Path, out: Path, workers: int) -> tuple[Any, dict, float]:
+    """Run ``gee-flood fetch`` into ``out`` with the server's requests recorded; return summary, sizes, seconds."""
+    StackReader.clear_cache()
+    server.stats.reset()
+    server.recorder = RequestRecorder()
+    started = time.perf_counter()
+    summary = run_fetch(
+        FetchRequest(
+            out=out,
+            aoi=aoi,
+            dates="2019-03-01/2019-03-10",
+            ee_url=server.url,
+            workers=workers,
+            scheduler="threads",
+            progress=False,
+            retry=RetryPolicy.fast(),
+        )
+    )
+    seconds = time.perf_counter() - started
+    sizes = expression_sizes(server.recorder)
+    server.recorder = None
+    return summary, sizes, seconds
+
+
+def corpus_bytes(out: Path) -> dict[str, bytes]:
+    """Every file of a corpus, by relative path."""
+    return {path.relative_to(out).as_posix(): path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+
+
+def print_mosaic_comparison(rows: dict[str, dict], identical: bool) -> None:
+    """Print requests and computed-object sizes of both mosaic builders side by side."""
+    print("\nper-chip mosaic builder: requests and computed-object size (bytes of the expression JSON)")
+    names = ("builder", "value:compute", "bytes", "computePixels", "bytes", "max bytes/request")
+    print("{:44s} {:>13s} {:>9s} {:>13s} {:>10s} {:>17s}".format(*names))
+    for name, sizes in rows.items():
+        value, pixels = sizes["value:compute"], sizes["image:computePixels"]
+        largest = max(value["max_expression_bytes"], pixels["max_expression_bytes"])
+        print(
+            f"{name:44s} {value['requests']:13d} {value['expression_bytes']:9d} {pixels['requests']:13d} "
+            f"{pixels['expression_bytes']:10d} {largest:17d}"
+        )
+    print(f"corpora byte-identical: {identical}")
+
+
 def counters(server: EmulatorServer) -> dict:
     """Return the emulator's Earth Engine request counts (computePixels, value:compute) and bytes served so far."""
     snap = server.stats.snapshot()
@@ -152,28 +264,28 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=8, help="chips re-read by each naive baseline")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--compare-mosaics",
+        action="store_true",
+        help="also fetch with the old inList mosaic builder and compare requests, expression sizes and corpora",
+    )
     args = parser.parse_args()
+    mosaic_rows: dict[str, dict] = {}
+    identical = False
     with tempfile.TemporaryDirectory(prefix="gee-flood-bench-") as tmp:
         root = Path(tmp)
         aoi, area_km2 = build(root, args.side_km)
         with EmulatorServer(root / "catalog") as server:
-            started = time.perf_counter()
-            summary = run_fetch(
-                FetchRequest(
-                    out=root / "corpus",
-                    aoi=aoi,
-                    dates="2019-03-01/2019-03-10",
-                    ee_url=server.url,
-                    workers=args.workers,
-                    scheduler="threads",
-                    progress=False,
-                    retry=RetryPolicy.fast(),
-                )
-            )
-            seconds = time.perf_counter() - started
+            summary, sizes, seconds = fetch_once(server, aoi, root / "corpus", args.workers)
             fetch = counters(server)
+            mosaic_rows["image ids (ImageCollection of Image.load)"] = sizes
             chip_km2 = (CHIP * SCALE / 1000) ** 2
             rows = {"gee-flood fetch": {**fetch, "chips": summary.written, "seconds": round(seconds, 1)}}
+            if args.compare_mosaics:
+                with inlist_mosaics():
+                    _, old_sizes, _ = fetch_once(server, aoi, root / "corpus-inlist", args.workers)
+                mosaic_rows["inList over whole collections (before)"] = old_sizes
+                identical = corpus_bytes(root / "corpus") == corpus_bytes(root / "corpus-inlist")
             rows["naive-xee (per band)"] = naive(server, root / "corpus", args.sample, per_band=True)
             rows["per-chip (1 request/chip/modality)"] = naive(server, root / "corpus", args.sample, per_band=False)
     print(
@@ -191,8 +303,11 @@ def main() -> None:
         print(
             f"{name:38s} {row['chips']:6d} {row['ee_requests']:9d} {row['computePixels']:13d} {per_km2:8.3f} {mb:17.2f}"
         )
+    if args.compare_mosaics:
+        print_mosaic_comparison(mosaic_rows, identical)
     if args.json:
-        args.json.write_text(json.dumps({"area_km2": area_km2, "rows": table}, indent=2))
+        payload = {"area_km2": area_km2, "rows": table, "mosaics": mosaic_rows, "mosaic_corpora_identical": identical}
+        args.json.write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

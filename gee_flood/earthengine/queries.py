@@ -231,14 +231,20 @@ def parse_metadata(info: Mapping[str, Any], queries: Sequence[SceneQuery]) -> di
     return result
 
 
-def _by_index(collection_id: str, indexes: Sequence[str]) -> Any:
+def scene_collection(collection_id: str, indexes: Sequence[str]) -> Any:
+    """Return an ImageCollection of exactly the scenes ``<collection_id>/<index>``, in the order given.
+
+    Built from image ids (``ImageCollection.fromImages`` of ``Image.load``), not by filtering the whole collection
+    on ``system:index``: Earth Engine then loads only these scenes instead of scanning the collection's index on
+    every ``computePixels`` (see docs/benchmarks.md). A mosaic of it puts the last scene on top.
+    """
     ee = _ee()
-    return ee.ImageCollection(collection_id).filter(ee.Filter.inList("system:index", list(indexes)))
+    return ee.ImageCollection([ee.Image(f"{collection_id}/{index}") for index in indexes])
 
 
 def s1_mosaic(indexes: Sequence[str]) -> Any:
-    """Return the VV, VH (dB, float32) mosaic of the given ``COPERNICUS/S1_GRD`` scenes."""
-    return _by_index(S1_COLLECTION, indexes).mosaic().select(list(S1_BANDS)).toFloat()
+    """Return the VV, VH (dB, float32) mosaic of the given ``COPERNICUS/S1_GRD`` scenes (last on top)."""
+    return scene_collection(S1_COLLECTION, indexes).mosaic().select(list(S1_BANDS)).toFloat()
 
 
 def s2_mosaic(
@@ -250,19 +256,24 @@ def s2_mosaic(
 ) -> Any:
     """Return the 13-band L1C mosaic (DN, uint16) plus the ``cloud`` state band (and JRC ``occurrence``).
 
-    The cloud state is 1 where clear, 2 where cloudy, masked where there is no cloud information or no scene.
+    Scenes are mosaicked in the order given (last on top). Each scene's cloud band is linked from the cloud
+    collection by ``system:index`` (``Image.linkCollection``: a keyed lookup, not a filter of the scenes). The
+    cloud state is 1 where clear, 2 where cloudy, masked where there is no cloud information or no scene.
     """
     ee = _ee()
     threshold = DEFAULT_CLOUD_THRESHOLD[cloud_mask] if cloud_threshold is None else float(cloud_threshold)
-    scenes = _by_index(S2_COLLECTION, indexes)
     if cloud_mask == "cloudscore":
-        linked = scenes.linkCollection(ee.ImageCollection(CLOUD_SCORE_PLUS_COLLECTION), ["cs"])
-        mosaic = linked.mosaic()
-        cloudy = mosaic.select("cs").lt(threshold)
+        cloud_collection, cloud_band = CLOUD_SCORE_PLUS_COLLECTION, "cs"
     else:
-        linked = scenes.linkCollection(ee.ImageCollection(CLOUD_PROBABILITY_COLLECTION), ["probability"])
-        mosaic = linked.mosaic()
-        cloudy = mosaic.select("probability").gt(threshold)
+        cloud_collection, cloud_band = CLOUD_PROBABILITY_COLLECTION, "probability"
+    # Link each loaded scene (its system:index is the asset's), then mosaic: no Collection.map closure needed.
+    scenes = [
+        ee.Image(f"{S2_COLLECTION}/{index}").linkCollection(ee.ImageCollection(cloud_collection), [cloud_band])
+        for index in indexes
+    ]
+    mosaic = ee.ImageCollection(scenes).mosaic()
+    cloud = mosaic.select(cloud_band)
+    cloudy = cloud.lt(threshold) if cloud_mask == "cloudscore" else cloud.gt(threshold)
     # Cast before adding: the 0/1 comparison has an integer range of [0, 1], and 1 + 1 must not be clamped to it.
     state = cloudy.toUint16().add(1).rename([CLOUD_STATE_BAND])
     image = mosaic.select(list(S2_BANDS)).addBands(state)
