@@ -15,8 +15,12 @@ Layout (see the project's interface contract, section 4)::
      "images": {"JRC/GSW1_4/GlobalSurfaceWater": {<same image record>}}}
 
 An image's ``system:index`` is its id without the collection prefix; its footprint is the GeoTIFF's bounds (unless the
-record gives one). :class:`CatalogBuilder` / :func:`write_catalog` write catalogs from numpy arrays with rasterio;
-:meth:`Catalog.load` reads and validates one, failing with one-line :class:`~ee_emulator.errors.DataError` messages.
+record gives one). Bands on other grids (Sentinel-2's 20 m and 60 m bands beside its 10 m ones) live in further
+GeoTIFFs named per band: ``"band_paths": {"B5": "s2/x_20m.tif", ...}``; ``bands`` then lists every band in image
+order, and the bands not in ``band_paths`` are those of ``path``, in order
+(:meth:`CatalogBuilder.add_multiresolution_image` writes such records). :class:`CatalogBuilder` /
+:func:`write_catalog` write catalogs from numpy arrays with rasterio; :meth:`Catalog.load` reads and validates one,
+failing with one-line :class:`~ee_emulator.errors.DataError` messages.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = [
     "Catalog",
     "CatalogBuilder",
     "CatalogEntry",
+    "BandSource",
     "CatalogImage",
     "write_catalog",
 ]
@@ -61,6 +66,7 @@ class _ImageRecord(BaseModel):
     bands: list[str]
     properties: dict[str, Any] = {}
     footprint: dict[str, Any] | None = None
+    band_paths: dict[str, str] = {}
 
 
 class _CollectionRecord(BaseModel):
@@ -92,6 +98,8 @@ class CatalogImage:
         properties: Earth Engine properties (``system:time_start`` in ms since the epoch, UTC).
         index: ``system:index`` (the id without its collection prefix).
         version: Asset version number (microseconds since the epoch of the catalog load).
+        band_sources: Per band, where its pixels are when bands sit on different grids (None: every band is in
+            ``path``, in order, on ``grid``); see :meth:`sources`.
     """
 
     image_id: str
@@ -104,6 +112,28 @@ class CatalogImage:
     properties: dict[str, Any]
     index: str
     version: int
+    band_sources: tuple[BandSource, ...] | None = None
+
+    def sources(self) -> tuple[BandSource, ...]:
+        """Per band (in :attr:`bands` order): the GeoTIFF, 1-based band index in it, and that file's grid."""
+        if self.band_sources is not None:
+            return self.band_sources
+        return tuple(BandSource(self.path, number + 1, self.grid) for number in range(len(self.bands)))
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """Where one band of a :class:`CatalogImage` is stored.
+
+    Attributes:
+        path: Absolute path of the GeoTIFF.
+        band_index: 1-based band index in that file.
+        grid: That file's pixel grid (the band's native resolution).
+    """
+
+    path: Path
+    band_index: int
+    grid: PixelGrid
 
 
 @dataclass
@@ -375,15 +405,56 @@ def _image_from_record(
         raise DataError(f"{where}: path {record.path!r} must be relative to the catalog directory")
     if "system:time_start" in record.properties and not isinstance(record.properties["system:time_start"], int | float):
         raise DataError(f"{where}: system:time_start must be milliseconds since 1970-01-01 UTC (a number)")
-    return image_from_geotiff(
-        root / record.path,
-        record.id,
-        bands=record.bands,
-        properties=record.properties,
-        footprint=record.footprint,
-        index=index,
-        version=version,
-        where=where,
+    if not record.band_paths:
+        return image_from_geotiff(
+            root / record.path,
+            record.id,
+            bands=record.bands,
+            properties=record.properties,
+            footprint=record.footprint,
+            index=index,
+            version=version,
+            where=where,
+        )
+    return _multifile_image(root, record, index, version, where)
+
+
+def _multifile_image(root: Path, record: _ImageRecord, index: str, version: int, where: str) -> CatalogImage:
+    """An image whose bands sit in several GeoTIFFs (``band_paths``), each on its own grid."""
+    unknown = sorted(set(record.band_paths) - set(record.bands))
+    if unknown:
+        raise DataError(f"{where}: band_paths names bands {unknown} that are not in bands {record.bands}")
+    files: dict[str, list[str]] = {record.path: []}
+    for band in record.bands:
+        files.setdefault(record.band_paths.get(band, record.path), []).append(band)
+    parts: dict[str, CatalogImage] = {}
+    for relative, names in files.items():
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise DataError(f"{where}: path {relative!r} must be relative to the catalog directory")
+        parts[relative] = image_from_geotiff(
+            root / relative, record.id, bands=names, properties=record.properties, footprint=record.footprint,
+            index=index, version=version, where=where,
+        )  # fmt: skip
+    primary = parts[record.path]
+    dtypes, nodata, sources = [], [], []
+    for band in record.bands:
+        part = parts[record.band_paths.get(band, record.path)]
+        position = part.bands.index(band)
+        dtypes.append(part.dtypes[position])
+        nodata.append(part.nodata[position])
+        sources.append(BandSource(part.path, position + 1, part.grid))
+    return CatalogImage(
+        image_id=primary.image_id,
+        path=primary.path,
+        bands=tuple(record.bands),
+        dtypes=tuple(dtypes),
+        nodata=tuple(nodata),
+        grid=primary.grid,
+        footprint=primary.footprint,
+        properties=primary.properties,
+        index=primary.index,
+        version=primary.version,
+        band_sources=tuple(sources),
     )
 
 
@@ -478,19 +549,83 @@ class CatalogBuilder:
         Raises:
             InputError: If shapes, band names or ids are inconsistent.
         """
-        georef = PixelGrid.of(georef)
-        values = np.asarray(array)
-        if values.ndim == 2:
-            values = values[None]
-        if values.ndim != 3:
-            raise InputError(f"image {image_id}: array must be (bands, H, W), got shape {values.shape}")
-        if values.shape[0] != len(bands):
-            raise InputError(f"image {image_id}: {values.shape[0]} array bands but {len(bands)} names {list(bands)}")
-        if (values.shape[1], values.shape[2]) != (georef.height, georef.width):
-            raise InputError(
-                f"image {image_id}: array is {values.shape[1]}x{values.shape[2]} px, georef is "
-                f"{georef.height}x{georef.width} px"
-            )
+        values, georef = _checked_array(image_id, array, georef, bands)
+        full_id, index = self._full_id(collection, image_id)
+        relative = Path(_slug(collection or "images")) / f"{_slug(index)}.tif"
+        if collection is None:
+            relative = Path("images") / f"{_slug(full_id)}.tif"
+        self._write_geotiff(full_id, relative, values, georef, bands, nodata, dtype)
+        record: dict[str, Any] = {
+            "id": full_id,
+            "path": relative.as_posix(),
+            "bands": list(bands),
+            "properties": normalise_properties(properties or {}),
+        }
+        self._record(collection, record, footprint)
+        return full_id
+
+    def add_multiresolution_image(
+        self,
+        collection: str | None,
+        image_id: str,
+        parts: Sequence[tuple[np.ndarray, GridLike, Sequence[str]]],
+        properties: Mapping[str, Any] | None = None,
+        *,
+        band_order: Sequence[str] | None = None,
+        nodata: float | None = None,
+        dtype: str | np.dtype | None = None,
+        footprint: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write an image whose bands sit on different grids (one GeoTIFF per grid); return its full id.
+
+        Sentinel-2 L1C, for example: B2, B3, B4, B8 at 10 m; B5, B6, B7, B8A, B11, B12 at 20 m; B1, B9, B10 at 60 m.
+        Each band keeps its native grid: requests resample it (nearest neighbour unless the expression calls
+        ``Image.resample``), as Earth Engine does.
+
+        Args:
+            collection: Collection id, or None for a standalone image.
+            image_id: Full id or just the ``system:index``.
+            parts: ``(array (bands, H, W), grid, band names)`` per grid; the first is the image's primary file.
+            properties: Earth Engine properties.
+            band_order: The image's band order (default: the parts' bands in turn).
+            nodata: GeoTIFF no-data value of every part.
+            dtype: Storage dtype of every part.
+            footprint: Optional GeoJSON footprint (EPSG:4326) overriding the primary file's bounds.
+
+        Raises:
+            InputError: If shapes or band names are inconsistent.
+        """
+        if not parts:
+            raise InputError(f"image {image_id}: no parts")
+        full_id, index = self._full_id(collection, image_id)
+        names = [name for _, _, part_bands in parts for name in part_bands]
+        order = list(band_order) if band_order is not None else names
+        if sorted(order) != sorted(names) or len(set(names)) != len(names):
+            raise InputError(f"image {full_id}: band_order {order} must list each band of the parts {names} once")
+        folder = Path(_slug(collection or "images"))
+        stem = _slug(index) if collection is not None else _slug(full_id)
+        band_paths: dict[str, str] = {}
+        primary = ""
+        for number, (array, georef, part_bands) in enumerate(parts):
+            values, grid = _checked_array(full_id, array, georef, part_bands)
+            relative = folder / (f"{stem}.tif" if number == 0 else f"{stem}_{number}.tif")
+            self._write_geotiff(full_id, relative, values, grid, part_bands, nodata, dtype)
+            if number == 0:
+                primary = relative.as_posix()
+            else:
+                band_paths.update({name: relative.as_posix() for name in part_bands})
+        record: dict[str, Any] = {
+            "id": full_id,
+            "path": primary,
+            "bands": order,
+            "properties": normalise_properties(properties or {}),
+            "band_paths": band_paths,
+        }
+        self._record(collection, record, footprint)
+        return full_id
+
+    @staticmethod
+    def _full_id(collection: str | None, image_id: str) -> tuple[str, str]:
         if collection is not None:
             full_id = image_id if image_id.startswith(collection + "/") else f"{collection}/{image_id}"
             index = full_id[len(collection) + 1 :]
@@ -499,14 +634,23 @@ class CatalogBuilder:
             index = image_id.rsplit("/", 1)[-1]
         if not index or "/" in index:
             raise InputError(f"image {full_id}: system:index {index!r} must be non-empty and contain no '/'")
+        return full_id, index
+
+    def _write_geotiff(
+        self,
+        full_id: str,
+        relative: Path,
+        values: np.ndarray,
+        georef: PixelGrid,
+        bands: Sequence[str],
+        nodata: float | None,
+        dtype: str | np.dtype | None,
+    ) -> None:
         storage = np.dtype(dtype) if dtype is not None else values.dtype
         if storage == np.float16 or storage.kind not in "iuf" or storage == np.int64 or storage == np.uint64:
             raise InputError(f"image {full_id}: unsupported GeoTIFF dtype {storage} (use (u)int8/16/32, float32/64)")
         if nodata is None and storage.kind == "f":
             nodata = float("nan")
-        relative = Path(_slug(collection or "images")) / f"{_slug(index)}.tif"
-        if collection is None:
-            relative = Path("images") / f"{_slug(full_id)}.tif"
         path = self.root / relative
         profile = {
             "driver": "GTiff",
@@ -525,22 +669,17 @@ class CatalogBuilder:
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dataset:
             dataset.write(values.astype(storage, copy=False))
             dataset.descriptions = tuple(bands)
-        record: dict[str, Any] = {
-            "id": full_id,
-            "path": relative.as_posix(),
-            "bands": list(bands),
-            "properties": normalise_properties(properties or {}),
-        }
+
+    def _record(self, collection: str | None, record: dict[str, Any], footprint: Mapping[str, Any] | None) -> None:
         if footprint is not None:
             record["footprint"] = dict(footprint)
         if collection is None:
-            self._images[full_id] = record
+            self._images[record["id"]] = record
         else:
             self.add_collection(collection)
             images = self._collections[collection]["images"]
-            images[:] = [other for other in images if other["id"] != full_id]
+            images[:] = [other for other in images if other["id"] != record["id"]]
             images.append(record)
-        return full_id
 
     def write(self) -> Path:
         """Write ``catalog.json`` atomically and return its path."""
@@ -564,6 +703,26 @@ def write_catalog(root: str | Path, entries: Iterable[CatalogEntry]) -> Catalog:
         )
     builder.write()
     return Catalog.load(root)
+
+
+def _checked_array(
+    image_id: str, array: np.ndarray, georef: GridLike, bands: Sequence[str]
+) -> tuple[np.ndarray, PixelGrid]:
+    """``(bands, H, W)`` values and their grid, checked against each other and the band names."""
+    grid = PixelGrid.of(georef)
+    values = np.asarray(array)
+    if values.ndim == 2:
+        values = values[None]
+    if values.ndim != 3:
+        raise InputError(f"image {image_id}: array must be (bands, H, W), got shape {values.shape}")
+    if values.shape[0] != len(bands):
+        raise InputError(f"image {image_id}: {values.shape[0]} array bands but {len(bands)} names {list(bands)}")
+    if (values.shape[1], values.shape[2]) != (grid.height, grid.width):
+        raise InputError(
+            f"image {image_id}: array is {values.shape[1]}x{values.shape[2]} px, georef is "
+            f"{grid.height}x{grid.width} px"
+        )
+    return values, grid
 
 
 def _slug(text: str) -> str:

@@ -70,10 +70,12 @@ def image_from_catalog(record: CatalogImage, default_resampling: str = "nearest"
             to floating-point bands only; integer bands such as labels and masks stay nearest-neighbour).
     """
     bands = []
-    for index, (name, dtype, nodata) in enumerate(zip(record.bands, record.dtypes, record.nodata, strict=True)):
+    for name, dtype, nodata, source in zip(record.bands, record.dtypes, record.nodata, record.sources(), strict=True):
         ptype = PixelType.from_dtype(dtype)
         resampling = default_resampling if ptype.precision != "int" else "nearest"
-        bands.append(Band(name, ptype, SourceBand(record.path, index + 1, nodata, resampling), record.grid))
+        # Each band on its own native grid (Sentinel-2's 10/20/60 m bands), warped to the request grid on read.
+        node = SourceBand(source.path, source.band_index, nodata, resampling)
+        bands.append(Band(name, ptype, node, source.grid))
     properties = dict(record.properties)
     properties["system:index"] = record.index
     footprint = shapely.geometry.shape(record.footprint)

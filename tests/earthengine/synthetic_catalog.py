@@ -1,8 +1,11 @@
 """A tiny synthetic Earth Engine catalog for the fetch tests (built with the emulator's CatalogBuilder).
 
 Geometry: UTM zone 32N, 10 m pixels. The AOI is a 1.9 km square whose chip lattice (64 px = 640 m chips) is
-3 x 3 chips. Every source raster is 256 x 256 px on the same 10 m grid as the lattice (so a chip's pixels are
-exactly source pixels), covering the AOI with a 320 m margin.
+3 x 3 chips. Every source raster covers the AOI with a 320 m margin from the same corner: 256 x 256 px on the same
+10 m grid as the lattice (so a chip's pixels are exactly source pixels), except Sentinel-2's coarser bands, served
+at L1C's native resolution (:data:`S2_NATIVE_M`: 20 m, 128 x 128 px; 60 m, 43 x 43 px). ``SyntheticCatalog.s2``
+holds what a 10 m read must return: Earth Engine resamples with nearest neighbour unless the expression calls
+``resample`` (gee-flood does not), so each 10 m pixel takes the value of the coarse pixel containing its centre.
 
 Scenes (``--dates 2019-03-01/2019-03-20``, ``--max-days 2``, ``--orbit-pass DESCENDING``, scene prefilter 80 %):
 
@@ -53,6 +56,24 @@ PROB_COLLECTION = "COPERNICUS/S2_CLOUD_PROBABILITY"
 JRC = "JRC/GSW1_4/GlobalSurfaceWater"
 
 
+#: Native pixel size (m) of each Sentinel-2 L1C band.
+S2_NATIVE_M = {"B1": 60, "B2": 10, "B3": 10, "B4": 10, "B5": 20, "B6": 20, "B7": 20, "B8": 10, "B8A": 20,
+               "B9": 60, "B10": 60, "B11": 20, "B12": 20}  # fmt: skip
+
+
+def native_grid(pixel_m: float) -> PixelGrid:
+    """The source grid at ``pixel_m`` metres: same corner as :data:`SOURCE_GEOREF`, covering at least as much."""
+    size = int(np.ceil(SOURCE_SIZE * PX / pixel_m))
+    transform = Affine(pixel_m, 0, SOURCE_X0, 0, -pixel_m, SOURCE_Y0)
+    return PixelGrid(CRS, transform, size, size)
+
+
+def nearest_on_source_grid(native: np.ndarray, pixel_m: float) -> np.ndarray:
+    """``native`` (on :func:`native_grid`) at 10 m: each 10 m pixel takes the coarse pixel containing its centre."""
+    index = ((np.arange(SOURCE_SIZE) + 0.5) * PX // pixel_m).astype(int)
+    return native[np.ix_(index, index)]
+
+
 def at(day: int, hour: int = 10) -> dt.datetime:
     return dt.datetime(2019, 3, day, hour, 30, tzinfo=dt.UTC)
 
@@ -61,7 +82,8 @@ def at(day: int, hour: int = 10) -> dt.datetime:
 class SyntheticCatalog:
     root: Path
     s1: dict[str, np.ndarray] = field(default_factory=dict)  # index -> (3, H, W) float32 dB (VV, VH, angle)
-    s2: dict[str, np.ndarray] = field(default_factory=dict)  # index -> (13, H, W) uint16
+    s2: dict[str, np.ndarray] = field(default_factory=dict)  # index -> (13, H, W) uint16, as read at 10 m
+    s2_native: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # index -> band -> native pixels
     cloudy: dict[str, np.ndarray] = field(default_factory=dict)  # index -> (H, W) bool
     occurrence: np.ndarray | None = None
 
@@ -93,13 +115,26 @@ def _s1(rng: np.random.Generator) -> np.ndarray:
     return np.stack([vv, vh, angle]).astype(np.float32)
 
 
-def _s2(rng: np.random.Generator) -> np.ndarray:
-    bands = rng.integers(300, 4000, size=(len(S2_BANDS), SOURCE_SIZE, SOURCE_SIZE))
+def _s2(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per band, DN at its native resolution; water (B3 high, B8 low: NDWI > 0) on the 10 m bands."""
     yy, xx = np.mgrid[0:SOURCE_SIZE, 0:SOURCE_SIZE]
     water = (xx - 128) ** 2 / 60**2 + (yy - 140) ** 2 / 40**2 < 1
-    bands[2][water] = 1200  # B3 high, B8 low -> NDWI > 0 on water
-    bands[7][water] = 300
-    return bands.astype(np.uint16)
+    bands = {}
+    for band in S2_BANDS:
+        size = native_grid(S2_NATIVE_M[band]).width
+        bands[band] = rng.integers(300, 4000, size=(size, size)).astype(np.uint16)
+    bands["B3"][water] = 1200
+    bands["B8"][water] = 300
+    return bands
+
+
+def _s2_parts(native: dict[str, np.ndarray]) -> list[tuple[np.ndarray, PixelGrid, list[str]]]:
+    """The image's GeoTIFFs: one per native resolution (10 m first)."""
+    parts = []
+    for pixel_m in sorted(set(S2_NATIVE_M.values())):
+        names = [band for band in S2_BANDS if S2_NATIVE_M[band] == pixel_m]
+        parts.append((np.stack([native[band] for band in names]), native_grid(pixel_m), names))
+    return parts
 
 
 def build_catalog(root: Path, *, seed: int = 0, probability: bool = True) -> SyntheticCatalog:
@@ -148,8 +183,9 @@ def build_catalog(root: Path, *, seed: int = 0, probability: bool = True) -> Syn
             band_names = [*pols, "angle"]
             builder.add_image(S1_COLLECTION, name, data, georef, band_names, properties)
         for name, time, cloud_pct in s2_scenes:
-            data = _s2(rng)
-            catalog.s2[name] = data
+            native = _s2(rng)
+            catalog.s2_native[name] = native
+            catalog.s2[name] = np.stack([nearest_on_source_grid(native[b], S2_NATIVE_M[b]) for b in S2_BANDS])
             catalog.cloudy[name] = cloudy[name]
             properties = {
                 "system:time_start": time,
@@ -157,7 +193,7 @@ def build_catalog(root: Path, *, seed: int = 0, probability: bool = True) -> Syn
                 "SENSING_ORBIT_NUMBER": 22 if name != "s2_far" else 65,
                 "MGRS_TILE": "32TMR",
             }
-            builder.add_image(S2_COLLECTION, name, data, SOURCE_GEOREF, list(S2_BANDS), properties)
+            builder.add_multiresolution_image(S2_COLLECTION, name, _s2_parts(native), properties, band_order=S2_BANDS)
             cs = np.where(cloudy[name], 0.1, 0.9).astype(np.float32)
             builder.add_image(
                 CS_COLLECTION, name, np.stack([cs, cs]), SOURCE_GEOREF, ["cs", "cs_cdf"], {"system:time_start": time}

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from ee_emulator import EmulatorServer, FaultConfig, FaultRule
 from gee_flood.cli import app
+from gee_flood.data.chip import S2_BANDS
 from gee_flood.data.sen1floods11 import Sen1Floods11Dataset
 from gee_flood.earthengine import FetchRequest, RetryPolicy, run_fetch
 from gee_flood.earthengine.grid import METRES_PER_DEGREE
@@ -26,9 +27,11 @@ from tests.earthengine.synthetic_catalog import (
     CHIP,
     LATTICE_X0,
     LATTICE_Y0,
+    S2_NATIVE_M,
     SOURCE_GEOREF,
     aoi_geojson,
     build_catalog,
+    native_grid,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,6 +121,43 @@ def test_pairs_masks_and_pixels(world, reference):
         assert cog_validate(str(path))[0], path
     text = (out / "manifest.json").read_text()
     assert "127.0.0.1" not in text and "emulator" not in text  # no endpoint, project or credentials
+
+
+def test_s2_bands_at_native_resolution_are_read_band_by_band_with_nearest_neighbour(world, reference):
+    """The catalog serves B5-B7, B8A, B11, B12 at 20 m and B1, B9, B10 at 60 m; chips are 10 m.
+
+    gee-flood asks for no resampling, so Earth Engine's default applies: nearest neighbour from each band's native
+    grid. Expected values come from GDAL's nearest-neighbour reprojection of each band's own source pixels.
+    """
+    catalog = world["catalog"]
+    for entry in manifest(reference["out"])["chips"]:
+        s2_name = entry["s2_ids"][0].rsplit("/", 1)[1]
+        rows, cols = catalog.source_window(*chip_rc(entry["chip_id"]))
+        cloudy = catalog.cloudy[s2_name][rows, cols]
+        with rasterio.open(reference["out"] / entry["files"]["S2Weak"]) as ds:
+            chip = ds.read()
+        for position, band in enumerate(S2_BANDS):
+            pixel_m = S2_NATIVE_M[band]
+            source = catalog.s2_native[s2_name][band]
+            assert source.shape == (native_grid(pixel_m).height, native_grid(pixel_m).width)
+            expected = np.zeros((CHIP, CHIP), np.float64)
+            reproject(
+                source.astype(np.float64),
+                expected,
+                src_transform=native_grid(pixel_m).transform,
+                src_crs=SOURCE_GEOREF.crs,
+                dst_transform=Affine(*entry["transform"]),
+                dst_crs=entry["crs"],
+                resampling=Resampling.nearest,
+            )
+            expected[cloudy] = 0
+            np.testing.assert_array_equal(chip[position], expected, err_msg=f"{entry['chip_id']} {band}")
+    # a clear chip: a 20 m band comes in 2 x 2 blocks of equal 10 m pixels, a 10 m band does not
+    entry = next(e for e in manifest(reference["out"])["chips"] if e["chip_id"] == "Aoi_002000")
+    with rasterio.open(reference["out"] / entry["files"]["S2Weak"]) as ds:
+        b5, b4 = ds.read(S2_BANDS.index("B5") + 1), ds.read(S2_BANDS.index("B4") + 1)
+    np.testing.assert_array_equal(b5, np.repeat(np.repeat(b5[::2, ::2], 2, axis=0), 2, axis=1))
+    assert not np.array_equal(b4, np.repeat(np.repeat(b4[::2, ::2], 2, axis=0), 2, axis=1))
 
 
 def test_requests_are_batched(reference):

@@ -89,3 +89,45 @@ def test_builder_rejects_inconsistent_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="must be non-empty and contain no '/'"):
         builder.add_image("C", "a/b", np.zeros((1, 64, 64), np.float32), utm_grid(), ["VV"])
     assert not (tmp_path / "catalog.json").exists()
+
+
+def test_bands_on_their_own_grids_are_served_at_native_resolution(tmp_path: Path) -> None:
+    """Sentinel-2-like: a 10 m and a 20 m band in one image, each on its own grid, read onto a 10 m grid."""
+    import ee
+
+    from ee_emulator import EmulatorServer, initialize_ee
+    from tests.ee_emulator.test_pixels import compute
+
+    rows, cols = np.mgrid[0:32, 0:32]
+    coarse = (100 + rows * 32 + cols).astype(np.uint16)  # 20 m, 32 x 32 px: the same 640 m square
+    fine = np.full((1, 64, 64), 7, np.uint16)
+    with CatalogBuilder(tmp_path) as builder:
+        builder.add_multiresolution_image(
+            "COPERNICUS/S2_HARMONIZED", "T1", [(fine, utm_grid(), ["B4"]), (coarse[None], utm_grid(size=32,
+            pixel_m=20.0), ["B5"])], {"system:time_start": dt.datetime(2020, 1, 1)}, band_order=["B5", "B4"],
+        )  # fmt: skip
+    raw = json.loads((tmp_path / "catalog.json").read_text())["collections"]["COPERNICUS/S2_HARMONIZED"]["images"][0]
+    assert raw["bands"] == ["B5", "B4"] and raw["band_paths"] == {"B5": raw["path"].replace(".tif", "_1.tif")}
+    image = Catalog.load(tmp_path).collections["COPERNICUS/S2_HARMONIZED"][0]
+    assert image.bands == ("B5", "B4") and image.dtypes == ("uint16", "uint16")
+    assert [source.grid.transform.a for source in image.sources()] == [20.0, 10.0]
+    with EmulatorServer(tmp_path) as server:
+        initialize_ee(server)
+        loaded = ee.Image("COPERNICUS/S2_HARMONIZED/T1")
+        assert loaded.bandNames().getInfo() == ["B5", "B4"]
+        assert loaded.select("B5").projection().nominalScale().getInfo() == pytest.approx(20.0)
+        pixels = compute(ee, loaded, utm_grid())
+        # nearest neighbour (Earth Engine's default): each 20 m pixel becomes a 2 x 2 block of 10 m pixels
+        np.testing.assert_array_equal(pixels["B5"], np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1))
+        np.testing.assert_array_equal(pixels["B4"], 7)
+        bilinear = compute(ee, loaded.select("B5").resample("bilinear"), utm_grid(size=32))["B5"]
+        assert not np.array_equal(bilinear, np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:32, :32])
+
+
+def test_band_paths_naming_an_unknown_band_is_one_line(tmp_path: Path) -> None:
+    small_catalog(tmp_path)
+    raw = json.loads((tmp_path / "catalog.json").read_text())
+    raw["collections"]["COPERNICUS/S1_GRD"]["images"][0]["band_paths"] = {"HH": "x.tif"}
+    (tmp_path / "catalog.json").write_text(json.dumps(raw))
+    with pytest.raises(DataError, match=r"band_paths names bands \['HH'\] that are not in bands"):
+        Catalog.load(tmp_path)
