@@ -3,26 +3,72 @@
 Each acquisition becomes an image of its Earth Engine collection, with the properties Earth Engine would give it:
 
 - S1 → ``COPERNICUS/S1_GRD`` (``VV``, ``VH`` dB, ``angle`` degrees; float32);
-- S2 → ``COPERNICUS/S2_HARMONIZED`` (13 bands, DN = reflectance × 10000; uint16), plus its cloud masks under the
-  same ``system:index``: ``COPERNICUS/S2_CLOUD_PROBABILITY`` (band ``probability``, 0-100) and
+- S2 → ``COPERNICUS/S2_HARMONIZED`` (13 bands, DN = reflectance × 10000; uint16), each band at L1C's native
+  resolution (:data:`S2_NATIVE_RESOLUTION_M`: 20 m and 60 m bands are the scene's 10 m values averaged over each
+  coarse pixel, as a coarser detector integrates them), plus its cloud masks under the same ``system:index``:
+  ``COPERNICUS/S2_CLOUD_PROBABILITY`` (band ``probability``, 0-100) and
   ``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED`` (bands ``cs`` and ``cs_cdf``, 1 = clear, 0 = cloud);
 - the scene's permanent water → ``JRC/GSW1_4/GlobalSurfaceWater`` (band ``occurrence``, percent; uint8).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from ee_emulator.catalog import Catalog, CatalogBuilder
 from gee_flood.data.synthetic import SyntheticScene
+from gee_flood.geo import PixelGrid
 
 S1_COLLECTION = "COPERNICUS/S1_GRD"
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 S2_PROBABILITY_COLLECTION = "COPERNICUS/S2_CLOUD_PROBABILITY"
 CLOUD_SCORE_PLUS_COLLECTION = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 JRC_IMAGE = "JRC/GSW1_4/GlobalSurfaceWater"
+
+#: Native pixel size (m) of each Sentinel-2 L1C band: B2, B3, B4, B8 at 10 m; B5-B7, B8A, B11, B12 at 20 m;
+#: B1, B9, B10 at 60 m.
+S2_NATIVE_RESOLUTION_M: dict[str, float] = {
+    "B1": 60, "B2": 10, "B3": 10, "B4": 10, "B5": 20, "B6": 20, "B7": 20, "B8": 10, "B8A": 20,
+    "B9": 60, "B10": 60, "B11": 20, "B12": 20,
+}  # fmt: skip
+
+
+def s2_native_parts(
+    dn: np.ndarray, bands: tuple[str, ...] | list[str], grid: PixelGrid
+) -> list[tuple[np.ndarray, PixelGrid, list[str]]]:
+    """Split S2 bands given on a fine grid into one array per native resolution (finest first).
+
+    Coarser bands are block means over each native pixel (edge pixels repeated where the scene is not a whole
+    number of coarse pixels); the coarse grid shares the fine grid's corner.
+
+    Args:
+        dn: ``(bands, H, W)`` values on ``grid``.
+        bands: Band names of ``dn``.
+        grid: The fine grid (north up, square pixels).
+
+    Returns:
+        ``(array, grid, band names)`` per resolution (the parts of
+        :meth:`~ee_emulator.catalog.CatalogBuilder.add_multiresolution_image`).
+    """
+    pixel = abs(grid.transform.a)
+    groups: dict[int, list[str]] = {}
+    for band in bands:
+        factor = max(1, round(S2_NATIVE_RESOLUTION_M.get(band, pixel) / pixel))
+        groups.setdefault(factor, []).append(band)
+    parts = []
+    for factor in sorted(groups):
+        names = groups[factor]
+        values = np.stack([dn[list(bands).index(name)] for name in names]).astype(np.float64)
+        height, width = math.ceil(grid.height / factor), math.ceil(grid.width / factor)
+        pad = ((0, 0), (0, height * factor - grid.height), (0, width * factor - grid.width))
+        values = np.pad(values, pad, mode="edge").reshape(len(names), height, factor, width, factor).mean(axis=(2, 4))
+        coarse = PixelGrid(grid.crs, grid.transform * Affine.scale(factor), width, height)
+        parts.append((np.round(values).astype(dn.dtype), coarse, names))
+    return parts
 
 
 def write_scene_catalog(scene: SyntheticScene, root: str | Path) -> Catalog:
@@ -45,8 +91,13 @@ def write_scene_catalog(scene: SyntheticScene, root: str | Path) -> Catalog:
                 )
                 continue
             dn = np.clip(np.round(acquisition.data), 0, 65535).astype(np.uint16)
-            builder.add_image(
-                S2_COLLECTION, acquisition.image_id, dn, scene.georef, acquisition.bands, properties, nodata=0
+            builder.add_multiresolution_image(
+                S2_COLLECTION,
+                acquisition.image_id,
+                s2_native_parts(dn, acquisition.bands, scene.georef),
+                properties,
+                band_order=acquisition.bands,
+                nodata=0,
             )
             probability = acquisition.cloud_probability
             assert probability is not None  # every synthetic S2 acquisition has one

@@ -36,6 +36,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from gee_flood.data.chip import S2_BANDS
+from gee_flood.demo.catalog import S2_NATIVE_RESOLUTION_M
 from gee_flood.geo import PixelGrid
 
 CRS = "EPSG:32632"
@@ -56,9 +57,8 @@ PROB_COLLECTION = "COPERNICUS/S2_CLOUD_PROBABILITY"
 JRC = "JRC/GSW1_4/GlobalSurfaceWater"
 
 
-#: Native pixel size (m) of each Sentinel-2 L1C band.
-S2_NATIVE_M = {"B1": 60, "B2": 10, "B3": 10, "B4": 10, "B5": 20, "B6": 20, "B7": 20, "B8": 10, "B8A": 20,
-               "B9": 60, "B10": 60, "B11": 20, "B12": 20}  # fmt: skip
+#: Native pixel size (m) of each Sentinel-2 L1C band (the demo catalog's table).
+S2_NATIVE_M = S2_NATIVE_RESOLUTION_M
 
 
 def native_grid(pixel_m: float) -> PixelGrid:
