@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ee
-
+from ee_emulator.discovery import ALGORITHMS_PATH, DISCOVERY_PATH
 from ee_emulator.errors import DataError
 
 __all__ = [
@@ -44,12 +43,6 @@ __all__ = [
     "active_recorders",
     "recording",
 ]
-
-_TESTS_DIR = Path(ee.__file__).resolve().parent / "tests"
-#: Where the installed earthengine-api keeps its REST discovery document (read at run time).
-DISCOVERY_PATH = _TESTS_DIR / "cloud_api_discovery_document.json"
-#: Where the installed earthengine-api keeps its algorithm list (read at run time).
-ALGORITHMS_PATH = _TESTS_DIR / "algorithms.json"
 
 #: Requests outside the discovery document that the real service answers: the document itself.
 _DISCOVERY_ROUTE = ("GET", re.compile(r"\$discovery/rest"))

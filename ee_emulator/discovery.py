@@ -18,7 +18,9 @@ import ee
 from ee_emulator.errors import DataError
 
 _TESTS_DIR = Path(ee.__file__).resolve().parent / "tests"
+#: The installed earthengine-api's REST discovery document (read at run time, never copied).
 DISCOVERY_PATH = _TESTS_DIR / "cloud_api_discovery_document.json"
+#: The installed earthengine-api's algorithm list (read at run time, never copied).
 ALGORITHMS_PATH = _TESTS_DIR / "algorithms.json"
 
 
