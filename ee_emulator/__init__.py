@@ -25,6 +25,7 @@ Google Cloud Storage, so that initialising needs no network at all.
 
 from ee_emulator.catalog import (
     CATALOG_FILE,
+    BandSource,
     Catalog,
     CatalogBuilder,
     CatalogEntry,
@@ -32,6 +33,7 @@ from ee_emulator.catalog import (
     image_from_geotiff,
     write_catalog,
 )
+from ee_emulator.contract import EarthEngineContract, RequestRecorder, recording
 from ee_emulator.errors import DataError, EEError, EmulatorError, InputError, NotImplementedAlgorithm
 from ee_emulator.evaluator import Evaluator, implemented_algorithms
 from ee_emulator.faults import QUOTA_MESSAGE, FaultConfig, FaultRule
@@ -44,12 +46,14 @@ __all__ = [
     "ENDPOINTS",
     "QUOTA_MESSAGE",
     "REQUEST_BYTE_LIMIT",
+    "BandSource",
     "Catalog",
     "CatalogBuilder",
     "CatalogEntry",
     "CatalogImage",
     "DataError",
     "EEError",
+    "EarthEngineContract",
     "EmulatorError",
     "EmulatorServer",
     "EmulatorStats",
@@ -59,9 +63,11 @@ __all__ = [
     "FaultRule",
     "InputError",
     "NotImplementedAlgorithm",
+    "RequestRecorder",
     "algorithm",
     "image_from_geotiff",
     "implemented_algorithms",
     "initialize_ee",
+    "recording",
     "write_catalog",
 ]

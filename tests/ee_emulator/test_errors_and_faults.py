@@ -173,3 +173,23 @@ def test_a_real_method_the_emulator_lacks_is_a_501_naming_it(server) -> None:
         "message": "POST /v1/projects/emulator/table:computeFeatures is not implemented by the gee-flood emulator",
         "status": "UNIMPLEMENTED",
     }
+
+
+def test_a_servers_own_recorder_keeps_each_request_and_its_expression(ee_client, server) -> None:
+    from ee_emulator import RequestRecorder
+
+    ee = ee_client
+    server.recorder = RequestRecorder()
+    try:
+        assert ee.Image(f"{S1}/S1_A").bandNames().getInfo() == ["VV", "VH"]
+        requests.get(f"{server.url}/v1/projects/emulator/widgets", timeout=10)
+    finally:
+        recorded, server.recorder = server.recorder, None
+    (compute, unknown) = recorded.requests
+    assert compute.method == "POST" and compute.path == "/v1/projects/emulator/value:compute"
+    names = json.dumps(compute.expression)
+    assert '"functionName": "Image.load"' in names and '"functionName": "Image.bandNames"' in names
+    assert unknown.method == "GET" and unknown.expression is None
+    assert recorded.problems() == [
+        "GET /v1/projects/emulator/widgets: no such method in Earth Engine's discovery document"
+    ]
