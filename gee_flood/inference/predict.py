@@ -111,11 +111,22 @@ def _predict_block(
 ) -> tuple[int, np.ndarray]:
     """One Dask task: encoded rows ``[row_start, row_stop)`` of the scene."""
     runner = runner_for(checkpoint, device=device, batch_size=batch_size, runtime=runtime)
+    return row_start, encode(predict_rows(source, runner, plan, row_start, row_stop), threshold)
+
+
+def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
+    """Water probability of scene rows ``[row_start, row_stop)``: one block of the Dask split (or the notebook API's).
+
+    The rows are streamed through the same global tile grid as a whole-scene run, so any split gives the same pixels.
+
+    Returns:
+        ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
+    """
     parts = [
-        encode(rows.probability, threshold)
+        rows.probability
         for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
     ]
-    return row_start, np.concatenate(parts, axis=1)
+    return np.concatenate(parts, axis=0)
 
 
 @contextlib.contextmanager

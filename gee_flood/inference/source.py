@@ -85,6 +85,67 @@ class ArraySceneSource:
         return np.asarray(self.array[:, row_start:row_stop], dtype=np.float32)
 
 
+@dataclass
+class XarraySceneSource:
+    """A ``(band, y, x)`` ``xarray.DataArray`` of Sentinel-1 VV, VH in dB, NumPy- or Dask-backed (the notebook API).
+
+    Rows are read with ``.isel(y=...)`` as the tiler asks for them, so a lazy (Dask, e.g. xee) array is computed one
+    strip at a time. The georeference is rioxarray's (``array.rio.crs``, ``array.rio.transform()``), unless given.
+
+    Args:
+        array: The scene, dims ``(band, y, x)`` with band labels ``VV`` and ``VH`` (or exactly two unlabelled
+            bands, VV then VH), dB, NaN = no data.
+        crs: Its CRS (default: ``array.rio.crs``).
+        transform: Its affine transform (default: ``array.rio.transform()``).
+        name: What to call the scene in messages.
+
+    Raises:
+        DataError: No VV/VH bands, wrong dimensions, or no georeference.
+    """
+
+    array: Any
+    crs: CRS | None = None
+    transform: Affine | None = None  # type: ignore[assignment]
+    name: str = "xarray scene"
+
+    def __post_init__(self) -> None:
+        array = self.array
+        if set(array.dims) != {"band", "y", "x"}:
+            raise DataError(f"{self.name}: expected dims (band, y, x), got {tuple(array.dims)}")
+        labels = [str(value) for value in array["band"].values] if "band" in array.coords else []
+        if {"VV", "VH"} <= set(labels):
+            array = array.sel(band=["VV", "VH"])
+        elif labels or array.sizes["band"] != 2:
+            raise DataError(f"{self.name}: expected Sentinel-1 bands VV and VH in dB, found bands {labels}")
+        if self.crs is None or self.transform is None:
+            import rioxarray  # noqa: F401  - registers the .rio accessor
+
+            rio_crs = array.rio.crs
+            if rio_crs is None:
+                raise DataError(f"{self.name}: the array has no CRS (set one with array.rio.write_crs(...))")
+            self.crs = self.crs if self.crs is not None else CRS.from_user_input(rio_crs)
+            self.transform = self.transform if self.transform is not None else array.rio.transform()
+        self.crs = CRS.from_user_input(self.crs)
+        self.array = array.transpose("band", "y", "x")
+
+    @property
+    def height(self) -> int:  # noqa: D102 - documented on the protocol
+        return int(self.array.sizes["y"])
+
+    @property
+    def width(self) -> int:  # noqa: D102
+        return int(self.array.sizes["x"])
+
+    @property
+    def modalities(self) -> dict[str, ModalitySpec]:  # noqa: D102
+        return {"s1": S1}
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
+        values = np.asarray(self.array.isel(y=slice(row_start, row_stop)).values, dtype=np.float32)
+        values[~np.isfinite(values)] = np.nan
+        return values
+
+
 def _quiet_open(path: Path) -> Any:
     """Open a raster without rasterio's NotGeoreferencedWarning (we report a missing CRS ourselves, in one line)."""
     with warnings.catch_warnings():
