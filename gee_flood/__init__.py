@@ -15,20 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Public names of :mod:`gee_flood.api`, loaded on first attribute access.
-_API_NAMES = (
-    "FloodModel",
-    "add_flood_layers",
-    "export_asset",
-    "open_ee_image",
-    "open_model",
-    "open_pairs",
-    "predict",
-    "write_cog",
-    "write_corpus",
-    "write_polygons",
-)
-
 if TYPE_CHECKING:
     from gee_flood.api import (
         FloodModel,
@@ -43,11 +29,24 @@ if TYPE_CHECKING:
         write_polygons,
     )
 
-__all__ = ["__version__", *_API_NAMES]
+__all__ = [
+    "FloodModel",
+    "__version__",
+    "add_flood_layers",
+    "export_asset",
+    "open_ee_image",
+    "open_model",
+    "open_pairs",
+    "predict",
+    "write_cog",
+    "write_corpus",
+    "write_polygons",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API_NAMES:
+    """Load the notebook API (:mod:`gee_flood.api`) on first use of one of its names."""
+    if name in __all__:
         from gee_flood import api
 
         return getattr(api, name)
@@ -55,4 +54,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API_NAMES})
+    return sorted({*globals(), *__all__})

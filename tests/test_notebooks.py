@@ -45,7 +45,9 @@ def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
     client.execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
-    text = "\n".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs)
+    text = "\n".join(
+        str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs
+    )
     assert "lazy: Array" in text and "chips written" in text
     assert "FloodModel(" in text and "role: student" in text
     assert "projects/gee-flood-demo/assets/quickstart/flood_map ingested" in text

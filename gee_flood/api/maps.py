@@ -27,7 +27,9 @@ Backend = Literal["ipyleaflet", "folium"]
 
 
 @contextlib.contextmanager
-def _in_memory_raster(bands: list[np.ndarray], names: list[str], crs: Any, transform: Any, nodata: float) -> Iterator[Any]:
+def _in_memory_raster(
+    bands: list[np.ndarray], names: list[str], crs: Any, transform: Any, nodata: float
+) -> Iterator[Any]:
     """An open rasterio dataset in GDAL's memory of ``bands`` (what the view renderers read)."""
     from rasterio.io import MemoryFile
 
@@ -78,7 +80,7 @@ def _backend_of(m: Any) -> Backend:
 
     if isinstance(m, folium.Map):
         return "folium"
-    import ipyleaflet
+    import ipyleaflet  # type: ignore[import-untyped]
 
     if isinstance(m, ipyleaflet.Map):
         return "ipyleaflet"

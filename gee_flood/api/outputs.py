@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from gee_flood.earthengine.export import PushResult
 
 
-
 class _ClassBandReference:
     """Stands in for :class:`~gee_flood.inference.PermanentWater` when the flood classes are already computed.
 
@@ -85,8 +84,8 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     from rasterio.crs import CRS
 
     from gee_flood import __version__
-    from gee_flood.errors import DataError
-    from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
+    from gee_flood.inference.output import BLOCK, PermanentWater
+    from gee_flood.inference.predict import flood_map_cog
     from gee_flood.inference.streaming import encode
 
     out = Path(path)
@@ -99,32 +98,22 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     tags = {"gee_flood_version": __version__, "threshold": f"{threshold:g}"}
     tags.update({name: str(result.attrs[name]) for name in ("checkpoint", "checkpoint_role", "source", "tile",
                                                              "overlap") if name in result.attrs})  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as workdir:
-        tiled = Path(workdir) / "prediction.tif"
-        writer = FloodMapWriter(
-            tiled,
-            crs=CRS.from_user_input(result.rio.crs),
-            transform=result.rio.transform(),
-            width=int(result.sizes["x"]),
-            height=int(result.sizes["y"]),
-            permanent=cast(PermanentWater | None, classes),  # duck-typed: attach / read_rows / close
-            tags=tags,
-        )
-        try:
-            for start, stop in _strips(result, 4 * BLOCK):
-                names = ["probability", *(["flood_class"] if classes is not None else [])]
-                strip = result[names].isel(y=slice(start, stop)).compute()
-                if classes is not None:
-                    classes.start, classes.permanent = start, strip["flood_class"].values == 2
-                writer.write_any(start, encode(strip["probability"].values, threshold))
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        if writer.valid_pixels == 0:
-            raise DataError(f"{out}: no valid pixel in the flood map (all no data)")
-        to_cog(tiled, out)
+    with flood_map_cog(
+        out,
+        crs=CRS.from_user_input(result.rio.crs),
+        transform=result.rio.transform(),
+        width=int(result.sizes["x"]),
+        height=int(result.sizes["y"]),
+        permanent=cast(PermanentWater | None, classes),  # duck-typed: attach / read_rows / close
+        tags=tags,
+        empty_message=f"{out}: no valid pixel in the flood map (all no data)",
+    ) as writer:
+        for start, stop in _strips(result, 4 * BLOCK):
+            names = ["probability", *(["flood_class"] if classes is not None else [])]
+            strip = result[names].isel(y=slice(start, stop)).compute()
+            if classes is not None:
+                classes.start, classes.permanent = start, strip["flood_class"].values == 2
+            writer.write_any(start, encode(strip["probability"].values, threshold))
     return out
 
 
@@ -168,7 +157,7 @@ def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
     with _as_cog(flood) as cog:
         if suffix != ".parquet":
             return write_flood_polygons(cog, out)
-        import geopandas
+        import geopandas  # type: ignore[import-untyped]
 
         with tempfile.TemporaryDirectory(prefix="gee-flood-") as workdir:
             geojson = Path(workdir) / "polygons.geojson"
@@ -211,7 +200,8 @@ def export_asset(
         ``ee.Image(result.asset)`` is the map in Earth Engine.
 
     Example:
-        >>> pushed = gee_flood.export_asset(flood, "projects/my-project/assets/floods/po", "gs://my-bucket/floods")  # doctest: +SKIP
+        >>> asset = "projects/my-project/assets/floods/po"
+        >>> pushed = gee_flood.export_asset(flood, asset, "gs://my-bucket/floods")  # doctest: +SKIP
         >>> gee_flood.add_flood_layers(pushed.asset)  # doctest: +SKIP
     """
     from gee_flood.earthengine.export import push_flood_map

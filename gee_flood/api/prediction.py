@@ -112,7 +112,8 @@ def open_ee_image(
         A Dask-backed ``(band, y, x)`` float32 DataArray, NaN where masked, with rioxarray CRS and transform.
 
     Example:
-        >>> s1 = ee.ImageCollection("COPERNICUS/S1_GRD").filterDate("2019-03-05", "2019-03-06").mosaic()  # doctest: +SKIP
+        >>> s1 = ee.ImageCollection("COPERNICUS/S1_GRD").filterDate("2019-03-05", "2019-03-06")  # doctest: +SKIP
+        >>> s1 = s1.mosaic()  # doctest: +SKIP
         >>> scene = gee_flood.open_ee_image(s1, region="aoi.geojson", scale_m=10)  # doctest: +SKIP
     """
     import rioxarray  # noqa: F401  - the .rio accessor
@@ -238,10 +239,12 @@ def predict(
     transform = source.transform
     x = transform.c + transform.a * (np.arange(source.width) + 0.5)
     y = transform.f + transform.e * (np.arange(source.height) + 0.5)
+    probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
+    water_attrs = {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}
     variables = {
-        "probability": (("y", "x"), stack[0], {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}),
-        "water": (("y", "x"), stack[1].astype(np.uint8), {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}),
-    }  # fmt: skip
+        "probability": (("y", "x"), stack[0], probability_attrs),
+        "water": (("y", "x"), stack[1].astype(np.uint8), water_attrs),
+    }
     if reference is not None:
         variables["flood_class"] = (
             ("y", "x"),
@@ -299,7 +302,9 @@ def _permanent_reference(
     if permanent_water is None:
         return None
     if isinstance(permanent_water, str | os.PathLike):
-        return _FileReference(Path(permanent_water), threshold, (source.crs, source.transform, source.width, source.height))
+        return _FileReference(
+            Path(permanent_water), threshold, (source.crs, source.transform, source.width, source.height)
+        )
     import rioxarray  # noqa: F401
     import xarray as xr
     from rasterio.enums import Resampling

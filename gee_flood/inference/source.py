@@ -85,7 +85,6 @@ class ArraySceneSource:
         return np.asarray(self.array[:, row_start:row_stop], dtype=np.float32)
 
 
-@dataclass
 class XarraySceneSource:
     """A ``(band, y, x)`` ``xarray.DataArray`` of Sentinel-1 VV, VH in dB, NumPy- or Dask-backed (the notebook API).
 
@@ -103,41 +102,32 @@ class XarraySceneSource:
         DataError: No VV/VH bands, wrong dimensions, or no georeference.
     """
 
-    array: Any
-    crs: CRS | None = None
-    transform: Affine | None = None  # type: ignore[assignment]
-    name: str = "xarray scene"
-
-    def __post_init__(self) -> None:
-        array = self.array
+    def __init__(
+        self, array: Any, *, crs: Any = None, transform: Affine | None = None, name: str = "xarray scene"
+    ) -> None:
+        self.name = name
         if set(array.dims) != {"band", "y", "x"}:
-            raise DataError(f"{self.name}: expected dims (band, y, x), got {tuple(array.dims)}")
+            raise DataError(f"{name}: expected dims (band, y, x), got {tuple(array.dims)}")
         labels = [str(value) for value in array["band"].values] if "band" in array.coords else []
         if {"VV", "VH"} <= set(labels):
             array = array.sel(band=["VV", "VH"])
         elif labels or array.sizes["band"] != 2:
-            raise DataError(f"{self.name}: expected Sentinel-1 bands VV and VH in dB, found bands {labels}")
-        if self.crs is None or self.transform is None:
+            raise DataError(f"{name}: expected Sentinel-1 bands VV and VH in dB, found bands {labels}")
+        if crs is None or transform is None:
             import rioxarray  # noqa: F401  - registers the .rio accessor
 
-            rio_crs = array.rio.crs
-            if rio_crs is None:
-                raise DataError(f"{self.name}: the array has no CRS (set one with array.rio.write_crs(...))")
-            self.crs = self.crs if self.crs is not None else CRS.from_user_input(rio_crs)
-            self.transform = self.transform if self.transform is not None else array.rio.transform()
-        self.crs = CRS.from_user_input(self.crs)
+            if array.rio.crs is None:
+                raise DataError(f"{name}: the array has no CRS (set one with array.rio.write_crs(...))")
+            crs = crs if crs is not None else array.rio.crs
+            transform = transform if transform is not None else array.rio.transform()
+        self.crs: CRS = CRS.from_user_input(crs)
+        self.transform: Affine = transform
         self.array = array.transpose("band", "y", "x")
+        self.height: int = int(self.array.sizes["y"])
+        self.width: int = int(self.array.sizes["x"])
 
     @property
-    def height(self) -> int:  # noqa: D102 - documented on the protocol
-        return int(self.array.sizes["y"])
-
-    @property
-    def width(self) -> int:  # noqa: D102
-        return int(self.array.sizes["x"])
-
-    @property
-    def modalities(self) -> dict[str, ModalitySpec]:  # noqa: D102
+    def modalities(self) -> dict[str, ModalitySpec]:  # noqa: D102 - documented on the protocol
         return {"s1": S1}
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102

@@ -182,12 +182,12 @@ def geemap_backend(backend: str) -> Any:
     if module_name is None:
         raise InputError(f"map backend {backend!r}: expected 'ipyleaflet' or 'folium'")
     exported = geemap.__dict__.get("basemaps")
-    geemap.basemaps = importlib.import_module("geemap.basemaps")  # type: ignore[attr-defined]
+    geemap.basemaps = importlib.import_module("geemap.basemaps")
     try:
         return importlib.import_module(module_name)
     finally:
         if exported is not None:
-            geemap.basemaps = exported  # type: ignore[attr-defined]
+            geemap.basemaps = exported
 
 
 def _geemap_folium() -> Any:

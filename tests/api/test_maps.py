@@ -27,7 +27,9 @@ def legend_titles(m: Any) -> list[str]:
     if isinstance(m, folium.Map):
         page = m.get_root().render()
         return [title for title in ("test flood", "gee-flood") if f">{title}<" in page or f"'{title}'" in page]
-    return [control.widget.title for control in m.controls if type(getattr(control, "widget", None)).__name__ == "Legend"]
+    return [
+        control.widget.title for control in m.controls if type(getattr(control, "widget", None)).__name__ == "Legend"
+    ]
 
 
 @pytest.fixture(scope="module")
