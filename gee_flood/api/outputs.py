@@ -83,7 +83,7 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """
     from rasterio.crs import CRS
 
-    from gee_flood import __version__
+    from gee_flood._version import __version__
     from gee_flood.inference.output import BLOCK, PermanentWater
     from gee_flood.inference.predict import flood_map_cog
     from gee_flood.inference.streaming import encode

@@ -131,6 +131,7 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
+    from gee_flood.api._grid import georeferenced
     from gee_flood.earthengine.fetch import find_pairs, lay_out_chips
     from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack
     from gee_flood.geo import PixelGrid
@@ -181,7 +182,7 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
         gap_days=("pair", [pair.gap_days for pair in pairs]),
         s2_cloudy_percentage=("pair", [_nan_if_none(pair.s2.cloudy_percentage) for pair in pairs]),
     )
-    dataset = _with_grid_coords(dataset, grid)
+    dataset = georeferenced(dataset, grid.crs, grid.transform)
     dataset.attrs.update({REQUEST_ATTR: _request_attrs(request), "chips_without_pair": sorted(no_pair)})
     return dataset
 
@@ -199,17 +200,6 @@ def _naive_utc(when: Any) -> Any:
 
 def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else float(value)
-
-
-def _with_grid_coords(dataset: xr.Dataset, grid: Any) -> xr.Dataset:
-    """Pixel-centre ``x``/``y`` coordinates of ``grid`` and its CRS/transform, the rioxarray way."""
-    import numpy as np
-
-    transform = grid.transform
-    x = transform.c + transform.a * (np.arange(grid.width) + 0.5)
-    y = transform.f + transform.e * (np.arange(grid.height) + 0.5)
-    dataset = dataset.assign_coords(x=x, y=y)
-    return dataset.rio.write_crs(grid.crs).rio.write_transform(transform)
 
 
 def write_corpus(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gee_flood.api._grid import georeferenced
 from gee_flood.api.model import FloodModel, open_model
 from gee_flood.errors import InputError
 from gee_flood.service_requests import RuntimeName, WindowName
@@ -143,10 +144,8 @@ def open_ee_image(
     )
     array = StackReader(settings, io_threads=io_threads).open(spec, grid, what="the ee.Image", dask_chunks=True)
     array = array.drop_vars([c for c in array.coords if c not in array.dims])
-    x = grid.transform.c + grid.transform.a * (np.arange(grid.width) + 0.5)
-    y = grid.transform.f + grid.transform.e * (np.arange(grid.height) + 0.5)
-    array = array.assign_coords(band=list(queries.S1_BANDS), x=x, y=y).assign_attrs(units="dB")
-    return array.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    array = array.assign_coords(band=list(queries.S1_BANDS)).assign_attrs(units="dB")
+    return georeferenced(array, grid.crs, grid.transform)
 
 
 def predict(
@@ -236,9 +235,6 @@ def predict(
         task = dask.delayed(_predict_block, pure=False)(source, loaded, plan, run, cutoff, reference, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
-    transform = source.transform
-    x = transform.c + transform.a * (np.arange(source.width) + 0.5)
-    y = transform.f + transform.e * (np.arange(source.height) + 0.5)
     probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
     water_attrs = {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}
     variables = {
@@ -251,7 +247,7 @@ def predict(
             stack[2].astype(np.uint8),
             {"meaning": "0 not water, 1 flood water, 2 permanent water, 255 no data", "band": BAND_CLASS},
         )
-    dataset = xr.Dataset(variables, coords={"y": y, "x": x})
+    dataset = xr.Dataset(variables)
     dataset.attrs.update(
         threshold=cutoff,
         checkpoint=str(loaded.checkpoint),
@@ -260,7 +256,7 @@ def predict(
         tile=plan.tile,
         overlap=plan.overlap,
     )
-    return dataset.rio.write_crs(source.crs.to_wkt()).rio.write_transform(transform)
+    return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
 
 class _GridReference:

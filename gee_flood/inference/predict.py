@@ -28,7 +28,7 @@ from rasterio.crs import CRS
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gee_flood import __version__
+from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
