@@ -317,6 +317,25 @@ def _permanent_reference(
     return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
 
 
+class _RowWindow:
+    """The rows ``[row_start, row_stop)`` of a scene, read once, served as the scene to the streaming tiler.
+
+    A block's tile rows overlap: read straight from a lazy (xee) array, each strip would compute whole Dask chunks
+    again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
+    """
+
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+        self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
+        self.name = source.name
+        self.modalities = source.modalities
+        self.row_start = row_start
+        self.values = source.read_rows(row_start, row_stop)
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        """Rows of the scene (within the window read)."""
+        return self.values[:, row_start - self.row_start : row_stop - self.row_start]
+
+
 def _predict_block(
     source: SceneSource,
     model: FloodModel,
@@ -332,7 +351,9 @@ def _predict_block(
     from gee_flood.inference.predict import predict_rows
     from gee_flood.inference.streaming import encode
 
-    probability = predict_rows(source, model.runner(**run), plan, row_start, row_stop)
+    origins = plan.row_origins_touching(row_start, row_stop)
+    rows = _RowWindow(source, origins[0], min(origins[-1] + plan.tile, source.height))
+    probability = predict_rows(rows, model.runner(**run), plan, row_start, row_stop)
     encoded = encode(probability, threshold)
     layers = [probability, encoded[1]]
     if reference is not None:

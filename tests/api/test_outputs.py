@@ -14,6 +14,7 @@ import gee_flood
 from gee_flood.errors import InputError
 from gee_flood.inference import GeoTiffSceneSource, PredictOptions, predict_scene
 from tests.api.conftest import as_dataarray
+from tests.inference.conftest import synthetic_s1, write_s1
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,15 @@ def test_bad_paths_are_one_line_errors(flood, tmp_path):
     with pytest.raises(InputError, match="parquet"):
         gee_flood.write_polygons(flood, tmp_path / "water.shp")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_result_in_several_row_blocks_writes_the_same_cog_as_predict(student_ckpt, tmp_path):
+    tall = synthetic_s1(1100, 96, seed=5)
+    scene = write_s1(tmp_path / "tall.tif", tall)
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512)
+    assert flood.water.data.chunks[0] == (512, 512, 76)
+    written = gee_flood.write_cog(flood, tmp_path / "api.tif")
+    cli = predict_scene(student_ckpt, GeoTiffSceneSource(scene), tmp_path / "cli.tif",
+                        options=PredictOptions(tile=64, overlap=16, progress=False))  # fmt: skip
+    with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
+        np.testing.assert_array_equal(api_map.read(), cli_map.read())

@@ -13,8 +13,9 @@ import gee_flood
 from gee_flood.cli import app
 from gee_flood.data.chip import S1, S2
 from gee_flood.errors import InputError
-from tests.api.conftest import as_dataarray
-from tests.inference.conftest import ORIGIN, UTM, make_checkpoint
+from gee_flood.inference import predict as predict_module
+from tests.api.conftest import WIDTH, as_dataarray
+from tests.inference.conftest import ORIGIN, UTM, make_checkpoint, synthetic_s1
 
 OPTIONS = {"tile": 128, "overlap": 32, "block_rows": 512}
 
@@ -51,34 +52,39 @@ def test_geotiff_in_equals_xarray_in_and_is_georeferenced(scene_tif, s1_db, stud
 
 
 def test_a_lazy_input_stays_lazy_until_computed(s1_db, student_ckpt, monkeypatch):
+    reads: list[int] = []
+
+    def read_chunk(values, block_info=None):
+        reads.append(block_info[0]["chunk-location"][1])  # the row chunk computed
+        return values
+
+    chunked = dask.array.from_array(s1_db, chunks=(2, 100, WIDTH)).map_blocks(read_chunk, dtype=np.float32)
+    lazy_scene = as_dataarray(s1_db).copy(data=chunked)
     calls = []
-    lazy_scene = as_dataarray(s1_db).chunk({"y": 100})
+    predict_rows = predict_module.predict_rows
 
     def counting_predict_rows(*args, **kwargs):
         calls.append(args[3:5])
         return predict_rows(*args, **kwargs)
 
-    from gee_flood.inference import predict as predict_module
-
-    predict_rows = predict_module.predict_rows
     monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
     flood = gee_flood.predict(student_ckpt, lazy_scene, **OPTIONS)
     assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.probability.data, dask.array.Array)
-    assert calls == []  # nothing read or predicted yet
+    assert (calls, reads) == ([], [])  # nothing read or predicted yet
     assert flood.water.data.chunks[0] == (300,)  # one 512-row block
     computed = flood.compute()
     assert calls == [(0, 300)]  # one row block, predicted once for both variables
-    assert (computed.water.values == 255).any()
+    assert sorted(reads) == [0, 1, 2]  # each input chunk read once
     eager = gee_flood.predict(student_ckpt, as_dataarray(s1_db), **OPTIONS).water.values
     np.testing.assert_array_equal(computed.water.values, eager)
 
 
-def test_row_blocks_do_not_change_the_pixels(s1_db, student_ckpt):
+def test_row_blocks_do_not_change_the_pixels(student_ckpt):
+    tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
     model = gee_flood.open_model(student_ckpt)
-    one = gee_flood.predict(model, as_dataarray(s1_db), tile=64, overlap=16, block_rows=4096)
-    with dask.config.set(scheduler="threads"):
-        many = gee_flood.predict(model, as_dataarray(s1_db), tile=64, overlap=16, block_rows=1)
-    assert len(many.water.data.chunks[0]) == 1  # 300 rows < one 512-row block
+    one = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=4096)
+    many = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=1)  # rounded up to 512-row blocks
+    assert one.water.data.chunks[0] == (1100,) and many.water.data.chunks[0] == (512, 512, 76)
     np.testing.assert_array_equal(one.probability.values, many.probability.values)
 
 
