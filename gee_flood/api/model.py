@@ -23,6 +23,11 @@ class FloodModel:
     Attributes:
         checkpoint: The checkpoint file.
         card: Its model card (:class:`gee_flood.models.ModelCard`).
+
+    Example:
+        >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
+        >>> model.card.inputs[0].units, model.threshold  # doctest: +SKIP
+        ('dB', 0.5)
     """
 
     def __init__(self, loaded: LoadedModel, checkpoint: Path) -> None:
@@ -34,7 +39,7 @@ class FloodModel:
 
     @property
     def threshold(self) -> float:
-        """Water probability threshold of the card (0-1)."""
+        """Water probability threshold of the card (0-1), e.g. ``model.threshold``."""
         return float(self.card.labels.threshold)
 
     @property
@@ -46,7 +51,11 @@ class FloodModel:
         """The tile runner of this model for a device, batch size and runtime (built once, then reused).
 
         Raises:
-            InputError: An optical (teacher) checkpoint, a bad device or runtime.
+            InputError: A card that standardises per chip, a bad device, batch size or runtime.
+
+        Example:
+            >>> runner = model.runner(device="cpu")  # doctest: +SKIP
+            >>> probabilities = runner.probabilities(runner.normalize(s1_db)[None])  # one tile  # doctest: +SKIP
         """
         from gee_flood.inference.runner import TileRunner
         from gee_flood.models import load_model
