@@ -103,7 +103,15 @@ class FetchSummary:
 
 @dataclass
 class ChipLayout:
-    """The chips of a fetch, their lattices and the scene metadata queries that serve them."""
+    """The chips of a fetch, their lattices and the scene metadata queries that serve them.
+
+    Attributes:
+        chips: Every chip laid (EPSG:4326 footprints, grids in the fetch CRS).
+        lattices: Lattice key -> the pixel grid chips share (one for an AOI).
+        queries: The scene metadata queries (one for an AOI; one per event and date windows for a chip list).
+        query_of: Chip id -> key of the query that finds its scenes.
+        where: What to call the area in messages.
+    """
 
     chips: list[ChipSpec]
     lattices: dict[str, Lattice]
