@@ -9,6 +9,7 @@ Engine asset (or ``ee.Image``) is added as an Earth Engine tile layer.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,6 +158,18 @@ def add_flood_layers(
         bounds = overlay.bounds
     m.add_legend(title=title, legend_dict=legend, position="bottomright")
     if zoom_to and bounds is not None:
-        (south, west), (north, east) = bounds
-        m.fit_bounds([[south, west], [north, east]])
+        _zoom_to(m, kind, bounds)
     return m
+
+
+def _zoom_to(m: Any, backend: Backend, bounds: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    """Centre the map on ``((south, west), (north, east))`` at a zoom that shows it all."""
+    (south, west), (north, east) = bounds
+    if backend == "folium":
+        m.fit_bounds([[south, west], [north, east]])
+        return
+    # ipyleaflet's fit_bounds waits for the browser to report the view (it never finishes without a live front end,
+    # e.g. under nbclient); a zoom from the extent needs nothing: 360 / 2**zoom degrees per 256-pixel tile.
+    span = max(east - west, north - south, 1e-6)
+    m.center = ((south + north) / 2, (west + east) / 2)
+    m.zoom = int(min(18, max(1, math.floor(math.log2(360.0 / span)) + 1)))

@@ -73,3 +73,11 @@ def test_not_a_map_is_a_one_line_error(flood):
 def test_ipyleaflet_overlay_class(flood):
     m = gee_flood.add_flood_layers(flood)
     assert any(isinstance(layer, ipyleaflet.ImageOverlay) for layer in m.layers)
+
+
+def test_an_ipyleaflet_map_is_centred_on_the_flood_map(flood):
+    m = gee_flood.add_flood_layers(flood)
+    lat, lon = m.center
+    west, south, east, north = flood.rio.transform_bounds("EPSG:4326")
+    assert south < lat < north and west < lon < east
+    assert 12 <= m.zoom <= 18  # a 3 km map
