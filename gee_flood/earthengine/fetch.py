@@ -102,7 +102,17 @@ class FetchSummary:
 
 
 @dataclass
-class _Layout:
+class ChipLayout:
+    """The chips of a fetch, their lattices and the scene metadata queries that serve them.
+
+    Attributes:
+        chips: Every chip laid (EPSG:4326 footprints, grids in the fetch CRS).
+        lattices: Lattice key -> the pixel grid chips share (one for an AOI).
+        queries: The scene metadata queries (one for an AOI; one per event and date windows for a chip list).
+        query_of: Chip id -> key of the query that finds its scenes.
+        where: What to call the area in messages.
+    """
+
     chips: list[ChipSpec]
     lattices: dict[str, Lattice]
     queries: list[queries.SceneQuery]
@@ -110,7 +120,7 @@ class _Layout:
     where: str
 
 
-def _layout(request: FetchRequest) -> _Layout:
+def _layout(request: FetchRequest) -> ChipLayout:
     if request.aoi is not None:
         dates = parse_date_range(request.dates or "")
         aoi = read_aoi(request.aoi, allow_large=request.allow_large).geometry
@@ -122,7 +132,7 @@ def _layout(request: FetchRequest) -> _Layout:
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in chips]))
         query = queries.SceneQuery("aoi", region, dates, dates)
         bounds = ", ".join(f"{value:.4f}" for value in aoi.bounds)
-        return _Layout(
+        return ChipLayout(
             chips,
             {lattice.key: lattice},
             [query],
@@ -146,16 +156,16 @@ def _layout(request: FetchRequest) -> _Layout:
         region = shapely.convex_hull(shapely.union_all([chip.footprint for chip in members]))
         query_list.append(queries.SceneQuery(key, region, s1_dates, s2_dates))
         query_of.update({chip.chip_id: key for chip in members})
-    return _Layout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {request.chips}")
+    return ChipLayout(chips, lattices, query_list, query_of, f"the {len(chips)} chips of {request.chips}")
 
 
-def _describe_dates(layout: _Layout, sensor: str) -> str:
+def _describe_dates(layout: ChipLayout, sensor: str) -> str:
     windows = [query.s1_dates if sensor == "S1" else query.s2_dates for query in layout.queries]
     return f"{min(w.start for w in windows)} to {max(w.end for w in windows)}"
 
 
 def _pair_chips(
-    request: FetchRequest, layout: _Layout, pending: list[ChipSpec], scenes: dict[str, queries.GroupScenes]
+    request: FetchRequest, layout: ChipLayout, pending: list[ChipSpec], scenes: dict[str, queries.GroupScenes]
 ) -> tuple[dict[str, list[PairChoice]], dict[str, str]]:
     s1_total = sum(len(group.s1) for group in scenes.values())
     s2_total = sum(len(group.s2) for group in scenes.values())
@@ -257,6 +267,57 @@ def _progress(enabled: bool) -> Any:
     )
 
 
+def lay_out_chips(request: FetchRequest) -> ChipLayout:
+    """Lay the chips of a fetch (over its AOI, or from its chip list) and the scene queries that serve them.
+
+    Args:
+        request: What to fetch (validated with :meth:`FetchRequest.validate_values` first).
+
+    Returns:
+        The chips, their lattices and the metadata queries (one per AOI, or per event and date windows).
+    """
+    return _layout(request)
+
+
+def find_pairs(
+    request: FetchRequest, layout: ChipLayout, pending: list[ChipSpec]
+) -> tuple[EESettings, dict[str, list[PairChoice]], dict[str, str]]:
+    """Initialise Earth Engine, run the ONE batched metadata query and pair S1/S2 mosaics for ``pending`` chips.
+
+    The pairing and scene rules of ``gee-flood fetch`` (used by :func:`run_fetch` and by the notebook API's
+    :func:`gee_flood.api.open_pairs`).
+
+    Args:
+        request: The fetch options (dates, orbit pass, cloud rules, gap, coverage).
+        layout: From :func:`lay_out_chips`; its queries are narrowed to those ``pending`` chips need.
+        pending: Chips to pair.
+
+    Returns:
+        ``(settings, candidates, no_pair)``: the Earth Engine settings, each chip's ranked candidate pairs, and
+        chip id -> reason for chips without any.
+
+    Raises:
+        DataError: No S1 or S2 scenes, no cloud masks, or no pair for any chip.
+        RemoteError: Earth Engine refused or kept failing.
+    """
+    settings = ee_settings(request)
+    initialize(settings)
+    needed = {layout.query_of[chip.chip_id] for chip in pending}
+    layout.queries = [query for query in layout.queries if query.key in needed]
+    metadata_request = queries.metadata_request(
+        layout.queries,
+        queries.QueryOptions(
+            orbit_pass=None if request.orbit_pass == "any" else request.orbit_pass,
+            max_scene_cloud_pct=request.max_scene_cloud,
+            cloud_mask=request.cloud_mask,
+        ),
+    )
+    info = with_retries(metadata_request.getInfo, policy=settings.retry, what="the scene metadata query")
+    scenes = queries.parse_metadata(info, layout.queries)
+    candidates, no_pair = _pair_chips(request, layout, pending, scenes)
+    return settings, candidates, no_pair
+
+
 def run_fetch(request: FetchRequest) -> FetchSummary:
     """Fetch (or resume fetching) a corpus.
 
@@ -282,21 +343,7 @@ def run_fetch(request: FetchRequest) -> FetchSummary:
     summary.skipped.update({chip_id: reason for chip_id, reason in corpus.skipped.items()})
     if not pending:
         return summary
-    settings = ee_settings(request)
-    initialize(settings)
-    needed = {layout.query_of[chip.chip_id] for chip in pending}
-    layout.queries = [query for query in layout.queries if query.key in needed]
-    metadata_request = queries.metadata_request(
-        layout.queries,
-        queries.QueryOptions(
-            orbit_pass=None if request.orbit_pass == "any" else request.orbit_pass,
-            max_scene_cloud_pct=request.max_scene_cloud,
-            cloud_mask=request.cloud_mask,
-        ),
-    )
-    info = with_retries(metadata_request.getInfo, policy=settings.retry, what="the scene metadata query")
-    scenes = queries.parse_metadata(info, layout.queries)
-    candidates, no_pair = _pair_chips(request, layout, pending, scenes)
+    settings, candidates, no_pair = find_pairs(request, layout, pending)
     summary.skipped.update(no_pair)
     options = ReadOptions(
         cloud_mask=request.cloud_mask,

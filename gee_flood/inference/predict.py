@@ -22,11 +22,13 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from affine import Affine
 from pydantic import BaseModel, Field
+from rasterio.crs import CRS
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gee_flood import __version__
+from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
@@ -111,11 +113,21 @@ def _predict_block(
 ) -> tuple[int, np.ndarray]:
     """One Dask task: encoded rows ``[row_start, row_stop)`` of the scene."""
     runner = runner_for(checkpoint, device=device, batch_size=batch_size, runtime=runtime)
+    return row_start, encode(predict_rows(source, runner, plan, row_start, row_stop), threshold)
+
+
+def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
+    """Water probability of scene rows ``[row_start, row_stop)``: one block of the Dask split (or the notebook API's).
+
+    The rows are streamed through the same global tile grid as a whole-scene run, so any split gives the same pixels.
+
+    Returns:
+        ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
+    """
     parts = [
-        encode(rows.probability, threshold)
-        for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
+        rows.probability for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
     ]
-    return row_start, np.concatenate(parts, axis=1)
+    return np.concatenate(parts, axis=0)
 
 
 @contextlib.contextmanager
@@ -148,6 +160,46 @@ def _dask_client(scheduler: Any, workers: int) -> Iterator[Any]:
         raise RemoteError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({error})") from None
     with client:
         yield client
+
+
+@contextlib.contextmanager
+def flood_map_cog(
+    out: Path,
+    *,
+    crs: CRS,
+    transform: Affine,
+    width: int,
+    height: int,
+    permanent: PermanentWater | None,
+    tags: dict[str, str],
+    empty_message: str,
+) -> Iterator[FloodMapWriter]:
+    """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
+
+    The caller writes every row inside the block. On success the map is checked (at least one valid pixel) and
+    converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included) nothing is left behind.
+
+    Raises:
+        DataError: ``empty_message`` when no pixel is valid; or the COG does not validate.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as workdir,
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+    ):
+        tiled = Path(workdir) / "prediction.tif"
+        writer = FloodMapWriter(
+            tiled, crs=crs, transform=transform, width=width, height=height, permanent=permanent, tags=tags
+        )
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        if writer.valid_pixels == 0:
+            raise DataError(empty_message)
+        to_cog(tiled, out)
 
 
 def predict_scene(
@@ -200,40 +252,25 @@ def predict_scene(
         "tile": str(plan.tile),
         "overlap": str(plan.overlap),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as workdir,
-        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
-    ):
-        tiled = Path(workdir) / "prediction.tif"
-        writer = FloodMapWriter(
-            tiled,
-            crs=source.crs,
-            transform=source.transform,
-            width=source.width,
-            height=source.height,
-            permanent=permanent_water,
-            tags=tags,
-        )
-        try:
-            if scheduler is None:
-                runner = TileRunner(
-                    loaded, device=options.device, batch_size=options.batch_size, runtime=options.runtime
-                )
-                device = f"{runner.device} ({runner.runtime})"
-                with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
-                    for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
-                        writer.write_any(rows.row_start, encode(rows.probability, threshold))
-            else:
-                device = options.device or "auto"
-                _run_on_dask(scheduler, options, source, checkpoint, plan, threshold, writer, console)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        if writer.valid_pixels == 0:
-            raise DataError(f"{source.name}: no valid Sentinel-1 pixel to predict (all no data)")
-        to_cog(tiled, out)
+    with flood_map_cog(
+        out,
+        crs=source.crs,
+        transform=source.transform,
+        width=source.width,
+        height=source.height,
+        permanent=permanent_water,
+        tags=tags,
+        empty_message=f"{source.name}: no valid Sentinel-1 pixel to predict (all no data)",
+    ) as writer:
+        if scheduler is None:
+            runner = TileRunner(loaded, device=options.device, batch_size=options.batch_size, runtime=options.runtime)
+            device = f"{runner.device} ({runner.runtime})"
+            with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
+                for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
+                    writer.write_any(rows.row_start, encode(rows.probability, threshold))
+        else:
+            device = options.device or "auto"
+            _run_on_dask(scheduler, options, source, checkpoint, plan, threshold, writer, console)
     polygon_count = None
     if polygons is not None:
         polygon_count = write_flood_polygons(out, polygons)

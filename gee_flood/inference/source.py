@@ -85,6 +85,57 @@ class ArraySceneSource:
         return np.asarray(self.array[:, row_start:row_stop], dtype=np.float32)
 
 
+class XarraySceneSource:
+    """A ``(band, y, x)`` ``xarray.DataArray`` of Sentinel-1 VV, VH in dB, NumPy- or Dask-backed (the notebook API).
+
+    Rows are read with ``.isel(y=...)`` as the tiler asks for them, so a lazy (Dask, e.g. xee) array is computed one
+    strip at a time. The georeference is rioxarray's (``array.rio.crs``, ``array.rio.transform()``), unless given.
+
+    Args:
+        array: The scene, dims ``(band, y, x)`` with band labels ``VV`` and ``VH`` (or exactly two unlabelled
+            bands, VV then VH), dB, NaN = no data.
+        crs: Its CRS (default: ``array.rio.crs``).
+        transform: Its affine transform (default: ``array.rio.transform()``).
+        name: What to call the scene in messages.
+
+    Raises:
+        DataError: No VV/VH bands, wrong dimensions, or no georeference.
+    """
+
+    def __init__(
+        self, array: Any, *, crs: Any = None, transform: Affine | None = None, name: str = "xarray scene"
+    ) -> None:
+        self.name = name
+        if set(array.dims) != {"band", "y", "x"}:
+            raise DataError(f"{name}: expected dims (band, y, x), got {tuple(array.dims)}")
+        labels = [str(value) for value in array["band"].values] if "band" in array.coords else []
+        if {"VV", "VH"} <= set(labels):
+            array = array.sel(band=["VV", "VH"])
+        elif labels or array.sizes["band"] != 2:
+            raise DataError(f"{name}: expected Sentinel-1 bands VV and VH in dB, found bands {labels}")
+        if crs is None or transform is None:
+            import rioxarray  # noqa: F401  - registers the .rio accessor
+
+            if array.rio.crs is None:
+                raise DataError(f"{name}: the array has no CRS (set one with array.rio.write_crs(...))")
+            crs = crs if crs is not None else array.rio.crs
+            transform = transform if transform is not None else array.rio.transform()
+        self.crs: CRS = CRS.from_user_input(crs)
+        self.transform: Affine = transform
+        self.array = array.transpose("band", "y", "x")
+        self.height: int = int(self.array.sizes["y"])
+        self.width: int = int(self.array.sizes["x"])
+
+    @property
+    def modalities(self) -> dict[str, ModalitySpec]:  # noqa: D102 - documented on the protocol
+        return {"s1": S1}
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
+        values = np.asarray(self.array.isel(y=slice(row_start, row_stop)).values, dtype=np.float32)
+        values[~np.isfinite(values)] = np.nan
+        return values
+
+
 def _quiet_open(path: Path) -> Any:
     """Open a raster without rasterio's NotGeoreferencedWarning (we report a missing CRS ourselves, in one line)."""
     with warnings.catch_warnings():

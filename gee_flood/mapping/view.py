@@ -116,34 +116,46 @@ def render_flood_overlay(flood_map: Path, *, max_size: int = 2048) -> tuple[Over
         The overlay and its legend (label -> hex colour).
     """
     with _open(flood_map, "flood map") as src:
-        names = list(src.descriptions)
-        if "flood_class" in names:
-            band, legend = names.index("flood_class") + 1, True
-        elif "water_mask" in names:
-            band, legend = names.index("water_mask") + 1, False
-        else:
-            raise DataError(f"{flood_map}: not a gee-flood map (no band described 'water_mask' or 'flood_class')")
-        values, grid = _warp_to_mercator(src, band, max_size, Resampling.nearest)
+        return flood_overlay_of(src, max_size=max_size, where=str(flood_map))
+
+
+def flood_overlay_of(src: Any, *, max_size: int = 2048, where: str = "flood map") -> tuple[Overlay, dict[str, str]]:
+    """:func:`render_flood_overlay` of an open rasterio dataset (a file, or an in-memory map of the notebook API).
+
+    Returns:
+        The overlay and its legend (label -> hex colour).
+    """
+    names = list(src.descriptions)
+    if "flood_class" in names:
+        band, legend = names.index("flood_class") + 1, True
+    elif "water_mask" in names:
+        band, legend = names.index("water_mask") + 1, False
+    else:
+        raise DataError(f"{where}: not a gee-flood map (no band described 'water_mask' or 'flood_class')")
+    values, grid = _warp_to_mercator(src, band, max_size, Resampling.nearest)
     rgba = np.zeros((*values.shape, 4), np.uint8)
     filled = values.filled(255)
     rgba[filled == 0] = LAND_RGBA
     rgba[filled == 1] = WATER_RGBA
     rgba[filled == 2] = PERMANENT_RGBA
-    labels = {"flood water" if legend else "water": _hex(WATER_RGBA)}
-    if legend:
-        labels["permanent water"] = _hex(PERMANENT_RGBA)
-    labels["not water (mapped)"] = _hex(LAND_RGBA)
-    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2])), labels
+    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2])), flood_legend(legend)
 
 
 def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[float, float] = (-25.0, 0.0)) -> Overlay:
     """Render a Sentinel-1 scene's VV band (dB) as a grey Web Mercator PNG (no data transparent)."""
     with _open(scene, "Sentinel-1 scene") as src:
-        names = [(d or "").strip().upper() for d in src.descriptions]
-        if "VV" not in names and not (src.count == 2 and not any(names)):
-            raise DataError(f"{scene}: expected a Sentinel-1 scene with a VV band (dB); bands are described {names}")
-        vv_band = names.index("VV") + 1 if "VV" in names else 1
-        vv_db, grid = _warp_to_mercator(src, vv_band, max_size, Resampling.average)
+        return s1_overlay_of(src, max_size=max_size, db_range=db_range, where=str(scene))
+
+
+def s1_overlay_of(
+    src: Any, *, max_size: int = 2048, db_range: tuple[float, float] = (-25.0, 0.0), where: str = "Sentinel-1 scene"
+) -> Overlay:
+    """:func:`render_s1_overlay` of an open rasterio dataset (a file, or an in-memory scene of the notebook API)."""
+    names = [(d or "").strip().upper() for d in src.descriptions]
+    if "VV" not in names and not (src.count == 2 and not any(names)):
+        raise DataError(f"{where}: expected a Sentinel-1 scene with a VV band (dB); bands are described {names}")
+    vv_band = names.index("VV") + 1 if "VV" in names else 1
+    vv_db, grid = _warp_to_mercator(src, vv_band, max_size, Resampling.average)
     vv = np.ma.filled(vv_db.astype(np.float32), np.nan)
     low, high = db_range
     grey = np.clip((vv - low) / (high - low) * 255.0, 0, 255)
@@ -154,13 +166,32 @@ def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[floa
     return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2]))
 
 
-def _geemap_folium() -> Any:
-    # geemap 0.37.2 builds its folium basemaps only when USE_FOLIUM is set *before* it is first imported;
-    # without it, 'import geemap.foliumap' fails (BoxKeyError: 'xyz_to_folium').
-    os.environ.setdefault("USE_FOLIUM", "1")
-    import geemap.foliumap
+def geemap_backend(backend: str) -> Any:
+    """Import a geemap backend module, ``"folium"`` (``geemap.foliumap``) or ``"ipyleaflet"`` (``geemap.geemap``).
 
-    return geemap.foliumap
+    Both work in one process, whichever was imported first. geemap 0.37.2's ``__init__`` star-imports the backend
+    chosen by ``USE_FOLIUM``, which replaces the package attribute ``geemap.basemaps`` (the module) by that
+    backend's basemap ``Box``; the *other* backend then does ``from . import basemaps``, gets the Box and fails
+    (``BoxKeyError: 'xyz_to_folium'`` / ``'get_xyz_dict'``). The real module is put back for that import only.
+    """
+    import importlib
+
+    import geemap
+
+    module_name = {"folium": "geemap.foliumap", "ipyleaflet": "geemap.geemap"}.get(backend)
+    if module_name is None:
+        raise InputError(f"map backend {backend!r}: expected 'ipyleaflet' or 'folium'")
+    exported = geemap.__dict__.get("basemaps")
+    geemap.basemaps = importlib.import_module("geemap.basemaps")
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if exported is not None:
+            geemap.basemaps = exported
+
+
+def _geemap_folium() -> Any:
+    return geemap_backend("folium")
 
 
 def _inline_leaflet(html: str) -> str:
@@ -179,9 +210,22 @@ def ee_tile_url(asset: str, bands: list[str] | None = None) -> str:
     import ee
 
     image = ee.Image(asset)
+    return image.getMapId(ee_flood_visualization(bands))["tile_fetcher"].url_format
+
+
+def ee_flood_visualization(bands: list[str] | None = None) -> dict[str, Any]:
+    """Earth Engine visualisation parameters of a gee-flood map asset: its ``flood_class`` band if it has one."""
     band = "flood_class" if bands and "flood_class" in bands else "water_mask"
-    vis = {"bands": [band], "min": 0, "max": 2, "palette": ["a0a0a0", "005aff", "00145a"]}
-    return image.getMapId(vis)["tile_fetcher"].url_format
+    return {"bands": [band], "min": 0, "max": 2, "palette": ["a0a0a0", "005aff", "00145a"]}
+
+
+def flood_legend(with_classes: bool) -> dict[str, str]:
+    """Legend (label -> hex colour) of a flood overlay: water, or flood and permanent water; mapped land."""
+    labels = {"flood water" if with_classes else "water": _hex(WATER_RGBA)}
+    if with_classes:
+        labels["permanent water"] = _hex(PERMANENT_RGBA)
+    labels["not water (mapped)"] = _hex(LAND_RGBA)
+    return labels
 
 
 def write_map_html(

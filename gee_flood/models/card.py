@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gee_flood import __version__
+from gee_flood._version import __version__
 from gee_flood.data.chip import ModalitySpec
 from gee_flood.data.normalization import NormalizationStats
 from gee_flood.errors import DataError

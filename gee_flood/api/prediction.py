@@ -1,0 +1,361 @@
+"""Flood maps as lazy ``xarray.Dataset`` s from an xarray scene, an ``ee.Image`` or a GeoTIFF.
+
+Each row block of the result is one Dask task that streams its rows through the same code as ``gee-flood predict``
+(:func:`gee_flood.inference.predict.predict_rows`: the global overlapping tile grid, Hann blending, the card's
+preprocessing) and encodes them as predict does (:func:`gee_flood.inference.streaming.encode`), so the numbers are
+the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gee_flood.api._grid import georeferenced
+from gee_flood.api.model import FloodModel, open_model
+from gee_flood.errors import InputError
+from gee_flood.service_requests import RuntimeName, WindowName
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from shapely.geometry.base import BaseGeometry
+
+    from gee_flood.geo import AreaOfInterest
+    from gee_flood.inference.source import SceneSource
+    from gee_flood.inference.tiling import TilePlan
+
+#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
+BLOCK_ROWS = 2048
+
+
+def _is_ee_image(value: Any) -> bool:
+    module = type(value).__module__ or ""
+    return module.startswith("ee") and type(value).__name__ == "Image"
+
+
+def _scene_source(
+    scene: Any,
+    *,
+    region: Any,
+    scale_m: float,
+    crs: str | None,
+    project: str | None,
+    ee_url: str | None,
+) -> SceneSource:
+    """The streaming source of any supported scene (the same sources the CLI reads)."""
+    import xarray as xr
+
+    from gee_flood.inference.source import GeoTiffSceneSource, XarraySceneSource
+
+    if isinstance(scene, str | os.PathLike):
+        return GeoTiffSceneSource(Path(scene))
+    if isinstance(scene, xr.Dataset):
+        scene = _s1_of_dataset(scene)
+    if isinstance(scene, xr.DataArray):
+        return XarraySceneSource(scene, name=str(scene.name or "xarray scene"))
+    if _is_ee_image(scene):
+        if region is None:
+            raise InputError("an ee.Image needs region= (a GeoJSON path, geometry dict or shapely polygon, EPSG:4326)")
+        return XarraySceneSource(
+            open_ee_image(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url),
+            name="ee.Image",
+        )
+    raise InputError(
+        f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or a GeoTIFF path"
+    )
+
+
+def _s1_of_dataset(dataset: xr.Dataset) -> xr.DataArray:
+    """The VV, VH ``(band, y, x)`` array of a Dataset: its ``s1`` variable (one pair) or ``VV``/``VH`` variables."""
+    if "s1" in dataset:
+        array = dataset["s1"]
+        if "pair" in array.dims:
+            if array.sizes["pair"] != 1:
+                raise InputError(
+                    f"the dataset has {array.sizes['pair']} pairs; select one first, e.g. pairs.isel(pair=0)"
+                )
+            array = array.isel(pair=0)
+        array = array.rename(s1_band="band") if "s1_band" in array.dims else array
+        return array.drop_vars([c for c in array.coords if c not in array.dims and c != "spatial_ref"])
+    if "VV" in dataset and "VH" in dataset:
+        return dataset[["VV", "VH"]].to_dataarray("band")
+    raise InputError(f"the dataset has no 's1' variable nor 'VV' and 'VH' variables (has {list(dataset.data_vars)})")
+
+
+def open_ee_image(
+    image: Any,
+    *,
+    region: str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest,
+    scale_m: float = 10.0,
+    crs: str | None = None,
+    project: str | None = None,
+    ee_url: str | None = None,
+    io_threads: int = 4,
+) -> xr.DataArray:
+    """Open the ``VV``/``VH`` bands of an ``ee.Image`` over a region, lazily, through xee (in request-sized tiles).
+
+    Args:
+        image: A Sentinel-1 image (or mosaic) with ``VV`` and ``VH`` bands in dB.
+        region: Area to read, EPSG:4326 (GeoJSON path, geometry dict or shapely polygon; the AOI rules of
+            :func:`gee_flood.geo.read_aoi`).
+        scale_m: Pixel size in metres.
+        crs: Grid CRS (default: the UTM zone of the region).
+        project: Earth Engine Cloud project to initialise with (default: the credentials').
+        ee_url: An Earth Engine-compatible endpoint such as the emulator (default: Earth Engine).
+        io_threads: Concurrent ``computePixels`` requests.
+
+    Returns:
+        A Dask-backed ``(band, y, x)`` float32 DataArray, NaN where masked, with rioxarray CRS and transform.
+
+    Example:
+        >>> s1 = ee.ImageCollection("COPERNICUS/S1_GRD").filterDate("2019-03-05", "2019-03-06")  # doctest: +SKIP
+        >>> s1 = s1.mosaic()  # doctest: +SKIP
+        >>> scene = gee_flood.open_ee_image(s1, region="aoi.geojson", scale_m=10)  # doctest: +SKIP
+    """
+    import rioxarray  # noqa: F401  - the .rio accessor
+    from affine import Affine
+    from xee import helpers
+
+    from gee_flood.earthengine import queries
+    from gee_flood.earthengine.grid import pixel_size, resolve_crs
+    from gee_flood.earthengine.reads import S1_MASK_VALUE, StackReader, StackSpec
+    from gee_flood.earthengine.session import EESettings
+    from gee_flood.geo import PixelGrid, as_area_of_interest
+
+    geometry = as_area_of_interest(region).geometry
+    grid_crs = resolve_crs(crs or "utm", geometry)
+    px = pixel_size(grid_crs, scale_m)
+    params = helpers.fit_geometry(geometry, geometry_crs="EPSG:4326", grid_crs=grid_crs, grid_scale=(px, -px))
+    width, height = params["shape_2d"]
+    grid = PixelGrid(grid_crs, Affine(*params["crs_transform"]), int(width), int(height))
+    settings = EESettings(project=project, endpoint="standard", url=ee_url)
+    digest = hashlib.sha256(image.serialize().encode()).hexdigest()[:20]
+    spec = StackSpec(
+        key=f"image|{digest}",
+        bands=queries.S1_BANDS,
+        itemsize=4,
+        mask_value=S1_MASK_VALUE,
+        build=lambda: image.select(list(queries.S1_BANDS)).toFloat(),
+    )
+    array = StackReader(settings, io_threads=io_threads).open(spec, grid, what="the ee.Image", dask_chunks=True)
+    array = array.drop_vars([c for c in array.coords if c not in array.dims])
+    array = array.assign_coords(band=list(queries.S1_BANDS)).assign_attrs(units="dB")
+    return georeferenced(array, grid.crs, grid.transform)
+
+
+def predict(
+    model: FloodModel | str | os.PathLike[str],
+    scene: Any,
+    *,
+    region: Any = None,
+    scale_m: float = 10.0,
+    crs: str | None = None,
+    permanent_water: str | os.PathLike[str] | xr.DataArray | None = None,
+    permanent_threshold: float = 80.0,
+    threshold: float | None = None,
+    tile: int = 512,
+    overlap: int = 128,
+    window: WindowName = "hann",
+    batch_size: int = 8,
+    device: str | None = None,
+    runtime: RuntimeName = "auto",
+    block_rows: int = BLOCK_ROWS,
+    project: str | None = None,
+    ee_url: str | None = None,
+) -> xr.Dataset:
+    """Map water over a Sentinel-1 scene: a lazy, georeferenced ``xarray.Dataset`` computed block by block.
+
+    Args:
+        model: A :class:`FloodModel` (:func:`open_model`) or a checkpoint path; SAR-only (student or baseline).
+        scene: VV, VH backscatter in dB as an ``xarray.DataArray`` ``(band, y, x)`` with a rioxarray CRS, a Dataset
+            (an :func:`open_pairs` pair, ``pairs.isel(pair=0)``, or ``VV``/``VH`` variables), an ``ee.Image``
+            (with ``region`` and ``scale_m``; read through xee in tiles) or a GeoTIFF path.
+        region: For an ``ee.Image``: the area to read (EPSG:4326 GeoJSON path, dict or shapely polygon).
+        scale_m: For an ``ee.Image``: pixel size in metres.
+        crs: For an ``ee.Image``: grid CRS (default: the UTM zone of the region).
+        permanent_water: A permanent-water reference (e.g. JRC occurrence, percent): a GeoTIFF path (any CRS,
+            resampled nearest as ``predict --permanent-water`` does) or a georeferenced DataArray (such as
+            ``pairs.occurrence``). Adds ``flood_class``.
+        permanent_threshold: Reference value at or above which a pixel is permanent water.
+        threshold: Water probability threshold (default: the card's).
+        tile: Tile side in pixels (a multiple of 32).
+        overlap: Pixels shared by neighbouring tiles.
+        window: Blending window (``"hann"``; ``"uniform"`` for comparisons only).
+        batch_size: Tiles per forward pass.
+        device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
+        block_rows: Scene rows per Dask task (rounded up to a multiple of 512).
+        project: For an ``ee.Image``: Earth Engine Cloud project.
+        ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
+
+    Returns:
+        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``) with ``probability``
+        (y, x) float32 0-1 (NaN no data), ``water`` (y, x) uint8 1 water / 0 not water / 255 no data and, with
+        ``permanent_water``, ``flood_class`` uint8 0 not water / 1 flood / 2 permanent water / 255 no data.
+        Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
+
+    Raises:
+        InputError: A teacher (optical) checkpoint, a scene that is not VV/VH dB, bad options.
+
+    Example:
+        >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
+        >>> flood = gee_flood.predict(model, "s1_scene.tif")  # doctest: +SKIP
+        >>> float(flood.water.where(flood.water < 255).mean())  # water fraction, computed here  # doctest: +SKIP
+    """
+    import dask
+    import dask.array
+    import rioxarray  # noqa: F401  - the .rio accessor
+    import xarray as xr
+
+    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY, BLOCK
+    from gee_flood.inference.runner import check_runtime, check_sar_only
+    from gee_flood.inference.tiling import TilePlan
+
+    loaded = model if isinstance(model, FloodModel) else open_model(model)
+    source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
+    check_sar_only(loaded.card, loaded.checkpoint, source.modalities)
+    cutoff = loaded.threshold if threshold is None else float(threshold)
+    if not 0.0 < cutoff < 1.0:
+        raise InputError(f"threshold {cutoff}: expected a probability strictly between 0 and 1")
+    check_runtime(runtime)
+    plan = TilePlan(source.height, source.width, tile, overlap, window)
+    loaded.runner(device=device, batch_size=batch_size, runtime=runtime)  # fail now on a bad device or card
+    reference = _permanent_reference(permanent_water, permanent_threshold, source)
+    rows = max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK)
+    layers = 3 if reference is not None else 2
+    run = {"device": device, "batch_size": batch_size, "runtime": runtime}
+    blocks = []
+    for start in range(0, source.height, rows):
+        stop = min(start + rows, source.height)
+        task = dask.delayed(_predict_block, pure=False)(source, loaded, plan, run, cutoff, reference, start, stop)
+        blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
+    stack = dask.array.concatenate(blocks, axis=1)
+    probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
+    water_attrs = {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}
+    variables = {
+        "probability": (("y", "x"), stack[0], probability_attrs),
+        "water": (("y", "x"), stack[1].astype(np.uint8), water_attrs),
+    }
+    if reference is not None:
+        variables["flood_class"] = (
+            ("y", "x"),
+            stack[2].astype(np.uint8),
+            {"meaning": "0 not water, 1 flood water, 2 permanent water, 255 no data", "band": BAND_CLASS},
+        )
+    dataset = xr.Dataset(variables)
+    dataset.attrs.update(
+        threshold=cutoff,
+        checkpoint=str(loaded.checkpoint),
+        checkpoint_role=loaded.card.role,
+        source=source.name,
+        tile=plan.tile,
+        overlap=plan.overlap,
+    )
+    return georeferenced(dataset, source.crs.to_wkt(), source.transform)
+
+
+class _GridReference:
+    """A permanent-water reference already on the output grid (from a DataArray): bool rows on demand."""
+
+    def __init__(self, permanent: np.ndarray) -> None:
+        self.permanent = permanent
+
+    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        return self.permanent[row_start:row_stop]
+
+
+class _FileReference:
+    """A permanent-water GeoTIFF resampled onto the output grid (:class:`~gee_flood.inference.PermanentWater`).
+
+    Each block opens its own warped VRT: GDAL handles are neither picklable nor shared between threads.
+    """
+
+    def __init__(self, path: Path, threshold: float, grid: tuple[Any, Any, int, int]) -> None:
+        from gee_flood.inference.output import PermanentWater
+
+        self.reference = PermanentWater(path, threshold)
+        self.grid = grid
+
+    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        from gee_flood.inference.output import PermanentWater
+
+        reference = PermanentWater(self.reference.path, self.reference.threshold)
+        reference.attach(*self.grid)
+        try:
+            return reference.read_rows(row_start, row_stop)
+        finally:
+            reference.close()
+
+
+def _permanent_reference(
+    permanent_water: Any, threshold: float, source: SceneSource
+) -> _GridReference | _FileReference | None:
+    if permanent_water is None:
+        return None
+    if isinstance(permanent_water, str | os.PathLike):
+        return _FileReference(
+            Path(permanent_water), threshold, (source.crs, source.transform, source.width, source.height)
+        )
+    import rioxarray  # noqa: F401
+    import xarray as xr
+    from rasterio.enums import Resampling
+
+    if not isinstance(permanent_water, xr.DataArray) or permanent_water.rio.crs is None:
+        raise InputError("permanent_water: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
+    on_grid = permanent_water.squeeze(drop=True).rio.reproject(
+        source.crs.to_wkt(),
+        transform=source.transform,
+        shape=(source.height, source.width),
+        resampling=Resampling.nearest,
+    )
+    values = np.asarray(on_grid.values, dtype=np.float32)
+    return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
+
+
+class _RowWindow:
+    """The rows ``[row_start, row_stop)`` of a scene, read once, served as the scene to the streaming tiler.
+
+    A block's tile rows overlap: read straight from a lazy (xee) array, each strip would compute whole Dask chunks
+    again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
+    """
+
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+        self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
+        self.name = source.name
+        self.modalities = source.modalities
+        self.row_start = row_start
+        self.values = source.read_rows(row_start, row_stop)
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        """Rows of the scene (within the window read)."""
+        return self.values[:, row_start - self.row_start : row_stop - self.row_start]
+
+
+def _predict_block(
+    source: SceneSource,
+    model: FloodModel,
+    plan: TilePlan,
+    run: dict[str, Any],
+    threshold: float,
+    reference: _GridReference | _FileReference | None,
+    row_start: int,
+    row_stop: int,
+) -> np.ndarray:
+    """One Dask task: ``(layers, rows, width)`` float32 probability, water mask (and flood class) of its rows."""
+    from gee_flood.inference.output import add_flood_class
+    from gee_flood.inference.predict import predict_rows
+    from gee_flood.inference.streaming import encode
+
+    origins = plan.row_origins_touching(row_start, row_stop)
+    rows = _RowWindow(source, origins[0], min(origins[-1] + plan.tile, source.height))
+    probability = predict_rows(rows, model.runner(**run), plan, row_start, row_stop)
+    encoded = encode(probability, threshold)
+    layers = [probability, encoded[1]]
+    if reference is not None:
+        layers.append(add_flood_class(encoded, reference.rows(row_start, row_stop))[2])
+    return np.stack(layers).astype(np.float32)

@@ -1,0 +1,110 @@
+"""gee_flood.predict: xarray, lazy (Dask) xarray and GeoTIFF scenes give the CLI's numbers, georeferenced."""
+
+from __future__ import annotations
+
+import dask
+import dask.array
+import numpy as np
+import pytest
+import rasterio
+from typer.testing import CliRunner
+
+import gee_flood
+from gee_flood.cli import app
+from gee_flood.data.chip import S1, S2
+from gee_flood.errors import InputError
+from gee_flood.inference import predict as predict_module
+from tests.api.conftest import WIDTH, as_dataarray
+from tests.inference.conftest import ORIGIN, UTM, make_checkpoint, synthetic_s1
+
+OPTIONS = {"tile": 128, "overlap": 32, "block_rows": 512}
+
+
+@pytest.fixture(scope="module")
+def cli_map(tmp_path_factory, scene_tif, student_ckpt):
+    out = tmp_path_factory.mktemp("cli") / "flood.tif"
+    result = CliRunner().invoke(app, ["predict", "--checkpoint", str(student_ckpt), "--input", str(scene_tif),
+                                      "--out", str(out), "--tile", "128", "--overlap", "32", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        return src.read()
+
+
+def test_xarray_in_gives_the_cli_water_map_pixel_for_pixel(s1_db, student_ckpt, cli_map):
+    model = gee_flood.open_model(student_ckpt)
+    flood = gee_flood.predict(model, as_dataarray(s1_db), **OPTIONS)
+    water = flood.water.values
+    assert water.dtype == np.uint8 and water.shape == cli_map.shape[1:]
+    np.testing.assert_array_equal(water, cli_map[1])
+    assert (water == 255).any() and (water == 1).any() and (water == 0).any()
+    percent = np.where(np.isnan(flood.probability.values), 255, np.rint(flood.probability.values * 100))
+    np.testing.assert_array_equal(percent.astype(np.uint8), cli_map[0])
+
+
+def test_geotiff_in_equals_xarray_in_and_is_georeferenced(scene_tif, s1_db, student_ckpt):
+    model = gee_flood.open_model(student_ckpt)
+    from_file = gee_flood.predict(model, scene_tif, **OPTIONS)
+    from_array = gee_flood.predict(model, as_dataarray(s1_db), **OPTIONS)
+    np.testing.assert_array_equal(from_file.water.values, from_array.water.values)
+    assert from_file.rio.crs.to_epsg() == int(UTM.split(":")[1])
+    assert from_file.rio.transform() == ORIGIN
+    np.testing.assert_allclose(from_file.x.values[:2], [ORIGIN.c + 5, ORIGIN.c + 15])
+
+
+def test_a_lazy_input_stays_lazy_until_computed(s1_db, student_ckpt, monkeypatch):
+    reads: list[int] = []
+
+    def read_chunk(values, block_info=None):
+        reads.append(block_info[0]["chunk-location"][1])  # the row chunk computed
+        return values
+
+    chunked = dask.array.from_array(s1_db, chunks=(2, 100, WIDTH)).map_blocks(read_chunk, dtype=np.float32)
+    lazy_scene = as_dataarray(s1_db).copy(data=chunked)
+    calls = []
+    predict_rows = predict_module.predict_rows
+
+    def counting_predict_rows(*args, **kwargs):
+        calls.append(args[3:5])
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    flood = gee_flood.predict(student_ckpt, lazy_scene, **OPTIONS)
+    assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.probability.data, dask.array.Array)
+    assert (calls, reads) == ([], [])  # nothing read or predicted yet
+    assert flood.water.data.chunks[0] == (300,)  # one 512-row block
+    computed = flood.compute()
+    assert calls == [(0, 300)]  # one row block, predicted once for both variables
+    assert sorted(reads) == [0, 1, 2]  # each input chunk read once
+    eager = gee_flood.predict(student_ckpt, as_dataarray(s1_db), **OPTIONS).water.values
+    np.testing.assert_array_equal(computed.water.values, eager)
+
+
+def test_row_blocks_do_not_change_the_pixels(student_ckpt):
+    tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
+    model = gee_flood.open_model(student_ckpt)
+    one = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=4096)
+    many = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=1)  # rounded up to 512-row blocks
+    assert one.water.data.chunks[0] == (1100,) and many.water.data.chunks[0] == (512, 512, 76)
+    np.testing.assert_array_equal(one.probability.values, many.probability.values)
+
+
+def test_permanent_water_from_an_array_adds_flood_classes(s1_db, student_ckpt):
+    scene = as_dataarray(s1_db)
+    occurrence = scene.isel(band=0, drop=True).copy(data=np.zeros(s1_db.shape[1:], np.float32))
+    occurrence[:, :50] = 95.0
+    flood = gee_flood.predict(student_ckpt, scene, permanent_water=occurrence.rio.write_crs(UTM), **OPTIONS)
+    classes, water = flood.flood_class.values, flood.water.values
+    assert set(np.unique(classes)) <= {0, 1, 2, 255}
+    assert (classes[:, :50][water[:, :50] != 255] == 2).all()
+    right = classes[:, 50:]
+    np.testing.assert_array_equal(right == 1, water[:, 50:] == 1)
+
+
+def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
+    teacher = make_checkpoint(tmp_path / "teacher.ckpt", role="teacher", inputs=(S1, S2))
+    with pytest.raises(InputError, match="optical"):
+        gee_flood.predict(teacher, as_dataarray(s1_db))
+    with pytest.raises(InputError, match="expected an xarray"):
+        gee_flood.predict(student_ckpt, 42)
+    with pytest.raises(InputError, match="threshold"):
+        gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
