@@ -810,25 +810,23 @@ def main() -> None:
         sys.exit(error.exit_code)
     except SystemExit as done:
         if done.code == 130:
-            _exit_now_if_threads_linger(130)
+            _exit_now(130)
         raise
 
 
-def _exit_now_if_threads_linger(code: int) -> None:
-    """After Ctrl-C, exit at once even if worker threads are still inside a network request.
+def _exit_now(code: int) -> None:
+    """After Ctrl-C, end the process at once: no waiting for worker threads, no interpreter teardown.
 
-    Python would wait for every non-daemon thread (a fetch's reader threads blocked in an HTTP call) before exiting.
-    By now the command has unwound: its ``finally`` blocks ran and its outputs are whole (every writer renames a
-    finished temporary into place; reader threads write nothing), so nothing is lost by not waiting.
+    Python would wait for every non-daemon thread (a fetch's reader thread still inside an HTTP call) and then tear
+    down the loaded libraries (about a second with torch and Earth Engine loaded). By now the command has unwound:
+    its ``finally`` blocks ran and its outputs are whole (every writer renames a finished temporary into place;
+    reader threads write nothing), so nothing is lost by not waiting.
     """
     import os
-    import threading
 
-    lingering = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-    if lingering:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

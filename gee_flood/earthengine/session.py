@@ -71,9 +71,10 @@ class RetryPolicy:
             counts as a failure; a call thus gives up within about twice this.
     """
 
-    # Few retries inside the EE client: they sleep silently (up to 2**n s each); the outer loop says it retries.
-    ee_max_retries: int = 2
-    xee_max_retries: int = 2
+    # Few retries inside the EE client and xee: they sleep silently (up to 2**n s each, multiplied by xee's tries);
+    # the outer loop, which says it retries and keeps to timeout_s, does the rest.
+    ee_max_retries: int = 1
+    xee_max_retries: int = 1
     xee_initial_delay_ms: int = 500
     attempts: int = 6
     initial_delay_s: float = 2.0
