@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -560,3 +561,29 @@ def test_ctrl_c_during_retries_exits_at_once_with_nothing_half_written(world, tm
     assert code == 130, text
     assert "interrupted" in text and "Traceback" not in text, text
     assert not [path for path in out.rglob("*") if path.name.endswith(".part") or path.suffix == ".tif"]
+
+
+def test_sigkill_mid_predict_then_rerun_leaves_no_temporaries(inputs, tmp_path):
+    """The real thing: ``predict`` SIGKILLed while its temporaries exist; the next run removes them and succeeds."""
+    scene = write_scene(tmp_path / "big.tif", size=1536)
+    out = tmp_path / "maps" / "flood.tif"
+    command = [sys.executable, "-m", "gee_flood.cli", "predict", "--checkpoint", str(inputs["ckpt"]), "--input",
+               str(scene), "--out", str(out), "--polygons", str(tmp_path / "maps" / "w.geojson"), "--tile", "256",
+               "--overlap", "32", "--runtime", "torch", "--device", "cpu", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    try:
+        leftovers: list[Path] = []
+        while process.poll() is None and not leftovers:
+            time.sleep(0.005)  # poll without starving the child of CPU
+            leftovers = list(out.parent.glob(f".flood.tif.{process.pid}-*")) if out.parent.is_dir() else []
+        assert leftovers, f"predict finished before its temporaries were seen: {process.stderr.read()!r}"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert list(out.parent.glob(".flood.tif.*")) and not out.exists()  # what a killed run leaves
+    small = command[3:]
+    small[small.index("--input") + 1] = str(inputs["scene"])  # the same outputs from a small scene: a quick rerun
+    rerun = runner.invoke(app, small)
+    assert rerun.exit_code == 0, rerun.output
+    assert out.is_file() and sorted(path.name for path in out.parent.iterdir()) == ["flood.tif", "w.geojson"]
