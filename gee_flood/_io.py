@@ -164,8 +164,10 @@ def describe_os_error(error: OSError) -> str:
 
     Used at the CLI boundary for failures no check could foresee (the disk filled up, a folder became read-only).
     """
-    path = error.filename if error.filename is not None else "a file"
-    reason = error.strerror or str(error) or type(error).__name__
+    if error.filename is None:  # not about a file: a dropped connection (requests' errors are OSErrors too)...
+        return f"{type(error).__name__}: {' '.join(str(error).split())[:400]}"
+    path = error.filename
+    reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
     writing = error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM)
     return f"cannot write {path}: {reason}" if writing else f"{path}: {reason}"
 

@@ -44,34 +44,55 @@ def encoder_names() -> list[str]:
 
 
 def check_architecture(arch: ArchitectureSpec, *, where: str = "model.architecture") -> None:
-    """Refuse, in one line, an architecture or encoder name that segmentation-models-pytorch does not know.
+    """Refuse, in one line, an architecture segmentation-models-pytorch cannot build (run before reading any data).
 
-    Cheap (no network is built): run before any data is read. :func:`build_model` catches the rest (a depth or
-    decoder width the encoder cannot take).
+    Unknown architecture and encoder names are refused with the valid names listed; the network is then built once
+    (random weights, one input channel; no download) to catch what only smp and timm know: a ``tu-<timm model>``
+    that does not exist, a depth or decoder width the encoder cannot take.
 
     Args:
         arch: The architecture to check.
         where: What to call it in the message (a config key, a checkpoint path).
 
     Raises:
-        InputError: Listing the valid names.
+        InputError: Naming ``where`` and the problem.
     """
+    _check_names(arch, where)
+    _construct(arch, in_channels=1, where=where)
+
+
+def _check_names(arch: ArchitectureSpec, where: str) -> None:
     if arch.name not in architecture_names():
         raise InputError(
             f"{where}.name: {arch.name!r} is not a segmentation-models-pytorch architecture; expected one of "
             f"{', '.join(architecture_names())}"
         )
     encoder = arch.encoder_name
-    if encoder.startswith("tu-"):
-        import timm
-
-        if not timm.is_model(encoder[3:]):
-            raise InputError(f"{where}.encoder_name: {encoder!r}: timm has no model {encoder[3:]!r}")
-    elif encoder not in encoder_names():
+    if not encoder.startswith("tu-") and encoder not in encoder_names():
         raise InputError(
             f"{where}.encoder_name: {encoder!r} is not a segmentation-models-pytorch encoder; expected "
             f"tu-<timm model> or one of {', '.join(encoder_names())}"
         )
+
+
+def _construct(arch: ArchitectureSpec, *, in_channels: int, where: str) -> nn.Module:
+    """Build the smp network of ``arch`` (random weights unless its kwargs name some), errors as one line."""
+    factory = getattr(smp, arch.name)
+    kwargs = dict(arch.kwargs)
+    if arch.decoder_channels is not None:
+        kwargs["decoder_channels"] = tuple(arch.decoder_channels)
+    try:
+        return factory(
+            encoder_name=arch.encoder_name,
+            encoder_depth=arch.encoder_depth,
+            encoder_weights=kwargs.pop("encoder_weights", None),
+            in_channels=in_channels,
+            classes=1,
+            **kwargs,
+        )
+    except (KeyError, ValueError, TypeError, AssertionError, RuntimeError) as error:  # smp and timm raise these
+        reason = " ".join(str(error).strip("'\"").split())[:300] or type(error).__name__
+        raise InputError(f"{where}: cannot build {arch.name} with encoder {arch.encoder_name!r} ({reason})") from None
 
 
 def build_model(card: ModelCard, *, where: str = "model.architecture") -> nn.Module:
@@ -84,24 +105,8 @@ def build_model(card: ModelCard, *, where: str = "model.architecture") -> nn.Mod
     Raises:
         InputError: The card's architecture cannot be built (unknown name, encoder, depth or option), in one line.
     """
-    arch = card.architecture
-    check_architecture(arch, where=where)
-    factory = getattr(smp, arch.name)
-    kwargs = dict(arch.kwargs)
-    if arch.decoder_channels is not None:
-        kwargs["decoder_channels"] = tuple(arch.decoder_channels)
-    try:
-        return factory(
-            encoder_name=arch.encoder_name,
-            encoder_depth=arch.encoder_depth,
-            encoder_weights=kwargs.pop("encoder_weights", None),
-            in_channels=card.in_channels,
-            classes=1,
-            **kwargs,
-        )
-    except (KeyError, ValueError, TypeError, AssertionError, RuntimeError) as error:  # smp and timm raise these
-        reason = " ".join(str(error).split())[:300] or type(error).__name__
-        raise InputError(f"{where}: cannot build {arch.name} with encoder {arch.encoder_name!r} ({reason})") from None
+    _check_names(card.architecture, where)
+    return _construct(card.architecture, in_channels=card.in_channels, where=where)
 
 
 @dataclass
