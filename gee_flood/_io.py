@@ -1,18 +1,190 @@
-"""Small filesystem helpers shared by every writer: atomic writes.
+"""Small filesystem helpers shared by every writer: atomic writes, temporary names, output checks.
 
 Written by hand because no library we depend on offers an atomic "write to temp name, fsync, rename" context
 manager for paths that other libraries (rasterio, json, torch.save) write themselves.
+
+Every temporary beside an output is named ``.<output name>.<pid>-<random>`` (plus the output's suffix and ``.part``
+for files), so the next run can tell who owns it. **Stale-temporary rule** (:func:`clean_stale_temporaries`): a
+temporary whose owner process is gone (its pid no longer runs) is removed the first time a later run writes into
+that folder; one of a running process is never touched, so a concurrent run is not broken. A temporary in the
+older, pid-less naming is removed when it belongs to the same output and was last modified before this run
+started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from gee_flood.errors import InputError
+
+#: When this process started using this module (what "older than the run" compares to), seconds since the epoch.
+_RUN_STARTED = time.time()
+
+#: This naming, with the owner's pid: ``.<name>.<pid>-<8 random><suffix>.part`` files (tempfile's random part is 8
+#: characters of ``[a-z0-9_]``) and ``.<name>.<pid>-[<label>-]<8 random>`` folders.
+_OWNED_FILE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[a-z0-9_]{8}(\.[A-Za-z0-9]+)?\.part$")
+_OWNED_FOLDER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-([a-z0-9]+-)?[a-z0-9_]{8}$")
+#: The pid-less naming of older versions: ``.<name>.<8 random><suffix>.part`` files, ``.<name>.[s1.]<8 random>``
+#: folders.
+_LEGACY_FILE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?\.part$")
+_LEGACY_FOLDER = re.compile(r"^\.(?P<name>.+)\.(s1\.)?[a-z0-9_]{8}$")
+
+_cleaned_folders: set[Path] = set()
+_cleaned_lock = threading.Lock()
+
+
+def _temporary_prefix(final: Path) -> str:
+    """Return the prefix of this process's temporaries of ``final``: ``.<name>.<pid>-``."""
+    return f".{final.name}.{os.getpid()}-"
+
+
+def _process_is_running(pid: int) -> bool:
+    """Return True if a process with this pid exists (signal 0 checks without sending anything)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _is_stale(entry: os.DirEntry[str], names: set[str]) -> bool:
+    folder = entry.is_dir(follow_symlinks=False)
+    owned = (_OWNED_FOLDER if folder else _OWNED_FILE).match(entry.name)
+    if owned is not None:
+        return not _process_is_running(int(owned["pid"]))
+    legacy = (_LEGACY_FOLDER if folder else _LEGACY_FILE).match(entry.name)
+    if legacy is None or legacy["name"] not in names:
+        return False
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime < _RUN_STARTED
+    except FileNotFoundError:
+        return False
+
+
+def clean_stale_temporaries(final_path: str | os.PathLike[str]) -> list[Path]:
+    """Remove stale temporaries in the folder of ``final_path`` (see the module's stale-temporary rule).
+
+    The folder is scanned once per process (later calls for the same folder return at once), so writers call this
+    freely. Removal is best effort: a temporary that vanishes or cannot be removed meanwhile is left alone.
+
+    Args:
+        final_path: An output about to be written; temporaries of every output in its folder whose owner is gone,
+            and pid-less temporaries of this output older than the run, are removed.
+
+    Returns:
+        The temporaries removed.
+    """
+    final = Path(final_path)
+    folder = final.parent.resolve() if final.parent.exists() else None
+    if folder is None:
+        return []
+    with _cleaned_lock:
+        if folder in _cleaned_folders:
+            return []
+        _cleaned_folders.add(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(".") or not _is_stale(entry, {final.name}):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def check_writable(path: str | os.PathLike[str], *, option: str = "--out", directory: bool = False) -> Path:
+    """Check, before any work, that an output can be written: refuse it in one line if not.
+
+    The nearest existing folder on the way to ``path`` must be a directory this process can create files in
+    (checked by creating and removing a temporary file there, which also catches read-only file systems); a file
+    output must not be an existing directory, a folder output must not be an existing file. Nothing is created.
+
+    Args:
+        path: The output (a file, or a folder when ``directory``).
+        option: The option that named it, for the message (``--out``, ``--polygons``...).
+        directory: True if the output is a folder.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+
+    Raises:
+        InputError: Naming ``option`` and the path, saying why it cannot be written.
+    """
+    target = Path(path).expanduser()
+    if "\x00" in str(target):
+        raise InputError(f"{option} {str(target)!r}: a path cannot contain a NUL byte")
+    if target.exists() or target.is_symlink():
+        if directory and not target.is_dir():
+            raise InputError(f"{option} {target}: exists and is not a directory")
+        if not directory and target.is_dir():
+            raise InputError(f"{option} {target}: is a directory; give a file path")
+    probe_in = target if directory and target.is_dir() else target.parent
+    while not probe_in.exists():
+        if probe_in.is_symlink() or probe_in == probe_in.parent:  # a dangling link, or a root that is missing
+            raise InputError(f"{option} {target}: {probe_in} cannot be created")
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise InputError(f"{option} {target}: {probe_in} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=probe_in, prefix=".gee-flood-write-check-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise InputError(f"{option} {target}: cannot write in {probe_in} ({reason})") from None
+    return target
+
+
+def describe_os_error(error: OSError) -> str:
+    """Return one line for an :class:`OSError` that reached a command: the file, and what went wrong.
+
+    Used at the CLI boundary for failures no check could foresee (the disk filled up, a folder became read-only).
+    """
+    if error.filename is None:  # not about a file: a dropped connection (requests' errors are OSErrors too)...
+        return f"{type(error).__name__}: {' '.join(str(error).split())[:400]}"
+    path = error.filename
+    reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
+    writing = error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM)
+    return f"cannot write {path}: {reason}" if writing else f"{path}: {reason}"
+
+
+@contextlib.contextmanager
+def temporary_directory(final_path: str | os.PathLike[str], *, label: str = "") -> Iterator[Path]:
+    """Yield a scratch folder beside ``final_path`` (same file system, so results rename into place), removed after.
+
+    Named ``.<name>.<pid>-[<label>-]<random>`` so a later run can remove it if this process is killed (see
+    :func:`clean_stale_temporaries`).
+    """
+    final = Path(final_path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(final)
+    prefix = _temporary_prefix(final) + (f"{label}-" if label else "")
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=prefix) as workdir:
+        yield Path(workdir)
 
 
 @contextlib.contextmanager
@@ -20,7 +192,8 @@ def atomic_path(final_path: str | os.PathLike[str], *, suffix: str | None = None
     """Yield a temporary path beside ``final_path``; rename it into place only if the block succeeds.
 
     A crash or exception at any moment leaves either the previous file or no file at ``final_path``, never a
-    half-written one. The temporary file keeps the final suffix so format-sniffing writers (rasterio) work.
+    half-written one. The temporary file keeps the final suffix so format-sniffing writers (rasterio) work. A
+    temporary left by a killed run is removed by a later run (see :func:`clean_stale_temporaries`).
 
     Args:
         final_path: Where the finished file should end up.
@@ -31,8 +204,9 @@ def atomic_path(final_path: str | os.PathLike[str], *, suffix: str | None = None
     """
     final = Path(final_path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(final)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.",
+        prefix=_temporary_prefix(final),
         suffix=(suffix if suffix is not None else final.suffix) + ".part",
         dir=final.parent,
     )

@@ -31,14 +31,25 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
+from gee_flood._io import check_writable
 from gee_flood.errors import GeeFloodError, InputError
-from gee_flood.service_requests import EE_URL_DOC, FetchRequest, PredictOptions, PredictRequest, field_doc
+from gee_flood.service_requests import (
+    EE_URL_DOC,
+    RETRY_TIMEOUT_S,
+    FetchRequest,
+    PredictOptions,
+    PredictRequest,
+    field_doc,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 #: No Rich markup in help: a literal ``[...]`` in a help text must print as it is, never be parsed as a tag.
 _MARKUP = None
+
+#: Environment variable of ``--retry-timeout`` (the same as ``gee_flood.earthengine.session.RETRY_TIMEOUT_ENV``).
+RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
 
 app = typer.Typer(
     name="gee-flood",
@@ -151,15 +162,33 @@ class BaselineKind(StrEnum):
 
 
 def user_errors(func: F) -> F:
-    """Turn :class:`GeeFloodError` raised by ``func`` into one line on stderr and a non-zero exit."""
+    """Turn the errors a user can cause, raised by ``func``, into one line on stderr and a non-zero exit.
+
+    :class:`GeeFloodError` is the command's own one-line message. What no check could foresee is translated here,
+    at the boundary, so no command shows a traceback for it: an :class:`OSError` (the disk filled up, a folder
+    became read-only: ``error: cannot write <path>: <reason>``, exit 1) and a pydantic ``ValidationError`` that
+    escaped a loader (its first problem, exit 2). Ctrl-C prints ``interrupted`` and exits 130.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
         try:
             return func(*args, **kwargs)
         except GeeFloodError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:
+            from gee_flood._io import describe_os_error
+
+            typer.echo(f"error: {describe_os_error(error)}", err=True)
+            raise typer.Exit(1) from None
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or error.title
+            typer.echo(f"error: invalid {error.title} ({where}: {first['msg']})", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
@@ -253,6 +282,7 @@ def demo(
     from gee_flood.demo.pipeline import DemoOptions, run_demo
 
     quiet = renamed(quiet, no_progress, new="--quiet", old="--no-progress")
+    check_writable(out, option="--out", directory=True)
     overrides = {"steps": steps} if steps is not None else {}
     options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not quiet, **overrides)
     result = run_demo(options)
@@ -309,6 +339,10 @@ def fetch(
         Endpoint, typer.Option("--endpoint", case_sensitive=False, help=field_doc(FetchRequest, "endpoint"))
     ] = Endpoint.HIGHVOLUME,
     ee_url: _EEUrl = None,
+    retry_timeout: Annotated[
+        float,
+        typer.Option("--retry-timeout", envvar=RETRY_TIMEOUT_ENV, help=field_doc(FetchRequest, "retry_timeout")),
+    ] = RETRY_TIMEOUT_S,
     workers: Annotated[int, typer.Option("--workers", help=field_doc(FetchRequest, "workers"))] = 4,
     io_threads: Annotated[int, typer.Option("--io-threads", help=field_doc(FetchRequest, "io_threads"))] = 2,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help=field_doc(FetchRequest, "scheduler"))] = None,
@@ -358,6 +392,8 @@ def evaluate(
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
     out = renamed(out, json_out, new="--out", old="--json")
+    if out is not None:
+        check_writable(out, option="--out")
     predictor = _evaluation_predictor(
         dataset.value,
         method=method.value if method is not None else None,
@@ -419,6 +455,10 @@ def predict(
     block_rows: Annotated[int, typer.Option("--block-rows", help=field_doc(PredictOptions, "block_rows"))] = 2048,
     project: _Project = None,
     ee_url: _EEUrl = None,
+    retry_timeout: Annotated[
+        float,
+        typer.Option("--retry-timeout", envvar=RETRY_TIMEOUT_ENV, help=field_doc(PredictRequest, "retry_timeout")),
+    ] = RETRY_TIMEOUT_S,
     quiet: _Quiet = False,
 ) -> None:
     """Map floods from Sentinel-1 with a trained SAR-only student; writes a Cloud-Optimized GeoTIFF."""
@@ -468,6 +508,8 @@ def map_command(
         raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --out map.html")
     if view is not None and out is None:
         raise InputError("--view needs --out map.html")
+    if out is not None:
+        check_writable(out, option="--out")
     if mask is not None:
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
@@ -536,6 +578,7 @@ def data_download(
         raise InputError("missing option --dataset (sen1floods11)")
     if out is None:
         raise InputError("missing option --out (the destination folder)")
+    check_writable(out, option="--out", directory=True)
     report = download_dataset(
         name, out, part.value, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
     )
@@ -561,6 +604,7 @@ def data_stats(
     """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
     from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
 
+    check_writable(out, option="--out")
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
     options: dict[str, Any] = {"part": part.value} if part is not None else {}
     stats = compute_dataset_stats(dataset.value, root, split, names, max_chips=max_chips, progress=not quiet, **options)
@@ -638,6 +682,7 @@ def _train(
     accelerator: str | None,
     set_: list[str] | None,
     quiet: bool,
+    overwrite: bool = False,
 ) -> None:
     """Build the one :class:`TrainRequest`, train and report (the body of every ``train`` sub-command)."""
     from gee_flood.training.config import resolve_config
@@ -652,6 +697,7 @@ def _train(
         kind=kind_value,
         teachers=tuple(teacher or ()),
         overrides=_train_overrides(seed, max_steps, out, devices, num_nodes, accelerator, set_, quiet),
+        overwrite=overwrite,
     )
     result = train_from_request(request)
     if not result.is_global_zero:
@@ -680,6 +726,9 @@ _Devices = Annotated[str | None, typer.Option(help="Devices per node ('auto', a 
 _Nodes = Annotated[int | None, typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
 _Accel = Annotated[str | None, typer.Option(help="Accelerator: auto (CUDA when present), cpu, gpu.")]
 _Set = Annotated[list[str] | None, typer.Option("--set", help="Any config override, key.path=value (repeatable).")]
+_Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace the run directory if it exists (default: refuse a non-empty one).")
+]
 
 
 @train_app.command("teacher")
@@ -694,11 +743,13 @@ def train_teacher(
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    overwrite: _Overwrite = False,
     quiet: _Quiet = False,
 ) -> None:
     """Train the teacher on paired S1 + S2 with hand labels."""
     _train("teacher", config, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir, devices=devices,
-           num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
+           num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet,
+           overwrite=overwrite)  # fmt: skip
 
 
 @train_app.command("student")
@@ -717,11 +768,13 @@ def train_student(
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    overwrite: _Overwrite = False,
     quiet: _Quiet = False,
 ) -> None:
     """Train the SAR-only student from hand labels and a teacher."""
     _train("student", config, teacher=teacher, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir,
-           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
+           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet,
+           overwrite=overwrite)  # fmt: skip
 
 
 @train_app.command("baseline")
@@ -739,11 +792,13 @@ def train_baseline(
     num_nodes: _Nodes = None,
     accelerator: _Accel = None,
     set_: _Set = None,
+    overwrite: _Overwrite = False,
     quiet: _Quiet = False,
 ) -> None:
     """Train a SAR-only baseline on hand labels or weak labels."""
     _train("baseline", config, kind=kind, seed=seed, max_steps=max_steps, out=out, output_dir=output_dir,
-           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet)  # fmt: skip
+           devices=devices, num_nodes=num_nodes, accelerator=accelerator, set_=set_, quiet=quiet,
+           overwrite=overwrite)  # fmt: skip
 
 
 def main() -> None:
@@ -753,6 +808,25 @@ def main() -> None:
     except GeeFloodError as error:  # raised outside a command (e.g. in a callback)
         typer.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
+    except SystemExit as done:
+        if done.code == 130:
+            _exit_now(130)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """After Ctrl-C, end the process at once: no waiting for worker threads, no interpreter teardown.
+
+    Python would wait for every non-daemon thread (a fetch's reader thread still inside an HTTP call) and then tear
+    down the loaded libraries (about a second with torch and Earth Engine loaded). By now the command has unwound:
+    its ``finally`` blocks ran and its outputs are whole (every writer renames a finished temporary into place;
+    reader threads write nothing), so nothing is lost by not waiting.
+    """
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,22 @@ RuntimeName = Literal["auto", "torch", "onnxruntime"]
 WindowName = Literal["hann", "uniform"]
 
 
+#: Default of ``--retry-timeout`` (seconds); the same as :data:`gee_flood.earthengine.session.DEFAULT_RETRY_TIMEOUT_S`.
+RETRY_TIMEOUT_S = 120.0
+#: Help of ``--retry-timeout`` (fetch, predict) and documentation of the ``retry_timeout`` request fields.
+RETRY_TIMEOUT_DOC = (
+    "Seconds to keep retrying a failing Earth Engine request before giving up (also the HTTP timeout of one "
+    "request; env GEE_FLOOD_RETRY_TIMEOUT)."
+)
+
+
+def _retry_timeout_ok(seconds: float) -> tuple[bool, str]:
+    return (
+        math.isfinite(seconds) and seconds > 0,
+        f"--retry-timeout: {seconds} must be a positive number of seconds",
+    )
+
+
 #: Help of ``--ee-url`` (fetch, predict, map) and documentation of the ``ee_url`` request fields.
 EE_URL_DOC = "An Earth Engine-compatible REST endpoint such as a local emulator; default: Earth Engine."
 
@@ -127,6 +143,7 @@ class FetchRequest:
         None, doc="Largest computePixels request in bytes (default: Earth Engine's 48 MiB limit)."
     )
     retry: RetryPolicy | None = _documented(None, doc="Retry policy of Earth Engine requests (default: standard).")
+    retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     progress: bool = _documented(True, doc="Show a progress bar.")
 
     def validate_values(self) -> None:
@@ -161,6 +178,7 @@ class FetchRequest:
                 (self.max_candidates >= 1, f"max_candidates: {self.max_candidates} must be >= 1"),
                 (0.0 < self.min_coverage <= 1.0, f"min_coverage: {self.min_coverage} must be in (0, 1]"),
                 (self.byte_limit is None or self.byte_limit >= 1, f"byte_limit: {self.byte_limit} must be >= 1"),
+                _retry_timeout_ok(self.retry_timeout),
             ]
         )
         if self.cloud_threshold is not None:
@@ -219,4 +237,5 @@ class PredictRequest:
     permanent_threshold: float = _documented(80.0, doc="Value >= this is permanent.")
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
+    retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")

@@ -29,6 +29,8 @@ from gee_flood.data.chip import S1_BANDS, S2_BANDS
 MANIFEST_NAME = "manifest.json"
 #: Version written into (and required from) the manifest.
 MANIFEST_VERSION = 1
+#: The lock file of a corpus folder (``fetch`` holds it while writing; it holds the writer's pid, else is empty).
+CORPUS_LOCK_NAME = ".gee-flood-fetch.lock"
 
 HAND_FOLDER = "HandLabeled"
 WEAK_FOLDER = "WeaklyLabeled"

@@ -246,6 +246,8 @@ def download_objects(
     """
     _, base_url = resolve_urls(None, object_url)
     dest = Path(dest)
+    for obj in objects:  # every name is checked before anything is written
+        _local_path(dest, obj.name)
     dest.mkdir(parents=True, exist_ok=True)
     report = DownloadReport(dest=dest, listed=len(objects))
     stop = threading.Event()
@@ -306,7 +308,9 @@ class _Outcome:
 
 
 def _local_path(dest: Path, name: str) -> Path:
-    """Return ``dest/<name>``, refusing names that would escape ``dest``."""
+    """Return ``dest/<name>``, refusing names that would escape ``dest`` or that no file system takes (NUL bytes)."""
+    if "\x00" in name:
+        raise RemoteError(f"refusing object name {name!r}: it contains a NUL byte, which no file name can hold")
     pure = PurePosixPath(name)
     if pure.is_absolute() or ".." in pure.parts or not pure.parts:
         raise RemoteError(f"refusing object name {name!r}: it would be written outside {dest}")

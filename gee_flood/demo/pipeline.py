@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from affine import Affine
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
+
+from gee_flood.errors import InputError
 
 #: Project id the demo sends to the emulator.
 EMULATOR_PROJECT = "gee-flood-demo"
@@ -70,9 +72,18 @@ class DemoOptions(BaseModel):
 
     @classmethod
     def for_run(cls, out: Path, *, quick: bool = False, **overrides: Any) -> DemoOptions:
-        """Return the default options, or the reduced ``--quick`` ones, for ``out``."""
+        """Return the default options, or the reduced ``--quick`` ones, for ``out``.
+
+        Raises:
+            InputError: An override out of range (``steps`` below 10...), naming its ``--option``.
+        """
         sizes: dict[str, Any] = {"scene_size": 512, "hand_scenes": 2, "steps": 60} if quick else {}
-        return cls(out=out, quick=quick, **{**sizes, **overrides})
+        try:
+            return cls(out=out, quick=quick, **{**sizes, **overrides})
+        except ValidationError as error:
+            first = error.errors()[0]
+            option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "demo option"
+            raise InputError(f"{option} {first.get('input')!r}: {first['msg']}") from None
 
 
 @dataclasses.dataclass

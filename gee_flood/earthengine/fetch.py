@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from typing import Any
 
 import shapely
 
+from gee_flood._io import check_writable
+from gee_flood.data.corpus_layout import CORPUS_LOCK_NAME
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.blocks import BlockTask, ChipResult, ReadOptions, plan_blocks, process_block
 from gee_flood.earthengine.corpus import Corpus
@@ -26,7 +30,7 @@ from gee_flood.earthengine.grid import ChipSpec, Lattice, grid_chip_list, lay_ch
 from gee_flood.earthengine.inputs import event_name, load_chip_list
 from gee_flood.earthengine.pairing import Mosaic, PairChoice, candidate_pairs, closest_gap_days, group_mosaics
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT
-from gee_flood.earthengine.session import EESettings, RetryPolicy, initialize, with_retries
+from gee_flood.earthengine.session import EESettings, RetryPolicy, cancelled, initialize, with_retries
 from gee_flood.errors import DataError, InputError
 from gee_flood.geo import DateRange, parse_date_range, read_aoi
 from gee_flood.service_requests import FetchRequest
@@ -38,6 +42,7 @@ SMALL_JOB_BLOCKS = 8
 def ee_settings(request: FetchRequest) -> EESettings:
     """Return the Earth Engine settings of a fetch (what workers initialise with)."""
     retry = request.retry if request.retry is not None else RetryPolicy()
+    retry = dataclasses.replace(retry, timeout_s=request.retry_timeout)
     return EESettings(project=request.project, endpoint=request.endpoint, url=request.ee_url, retry=retry)
 
 
@@ -231,7 +236,7 @@ def _runner(request: FetchRequest, n_blocks: int) -> Iterator[tuple[str, Callabl
     if scheduler is None:
         scheduler = "threads" if n_blocks <= SMALL_JOB_BLOCKS or request.workers == 1 else "local"
     if scheduler == "threads":
-        with concurrent.futures.ThreadPoolExecutor(max_workers=request.workers) as pool:
+        with _cancellable_threads(request.workers) as pool:
             yield f"{request.workers} threads", pool.submit, concurrent.futures.as_completed
         return
     import distributed
@@ -249,6 +254,25 @@ def _runner(request: FetchRequest, n_blocks: int) -> Iterator[tuple[str, Callabl
         raise InputError(f"--scheduler: cannot reach Dask scheduler {scheduler} ({error})") from None
     with client:
         yield f"Dask scheduler {scheduler}", client.submit, distributed.as_completed
+
+
+@contextlib.contextmanager
+def _cancellable_threads(workers: int) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    """A thread pool that, when the block fails (Ctrl-C, an error), does not wait for its busy threads.
+
+    The pending tasks are cancelled and :data:`~gee_flood.earthengine.session.cancelled` ends the retry waits of
+    the running ones, so Ctrl-C is honoured at once; a thread still inside an HTTP request is left to finish on its
+    own (reads only: the driver thread is the only writer, so nothing is half-written).
+    """
+    cancelled.clear()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gee-flood-fetch")
+    try:
+        yield pool
+    except BaseException:
+        cancelled.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _progress(enabled: bool) -> Any:
@@ -321,6 +345,9 @@ def find_pairs(
 def run_fetch(request: FetchRequest) -> FetchSummary:
     """Fetch (or resume fetching) a corpus.
 
+    The output folder is checked writable before anything else, and locked for the whole run (a second run into
+    it refuses at once); the options are compared with the corpus's manifest under that lock.
+
     Args:
         request: What to fetch, as the CLI builds it (or a notebook does).
 
@@ -328,10 +355,72 @@ def run_fetch(request: FetchRequest) -> FetchSummary:
         A :class:`FetchSummary`.
 
     Raises:
-        InputError: Bad inputs or options.
+        InputError: Bad inputs or options, an unwritable ``--out``, a corpus another run is writing or one fetched
+            with other options.
         DataError: No scenes, no pairs.
         RemoteError: Earth Engine refused or kept failing.
     """
+    request.validate_values()
+    check_writable(request.out, option="--out", directory=True)
+    with corpus_lock(Path(request.out)):
+        return _fetch(request)
+
+
+def corpus_lock_holder(out: Path) -> int | None:
+    """Return the pid recorded in the corpus folder's lock file (the run holding it, or the last one), if any."""
+    try:
+        text = (out / CORPUS_LOCK_NAME).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+@contextlib.contextmanager
+def corpus_lock(out: Path) -> Iterator[None]:
+    """Hold the lock of corpus folder ``out`` (created if missing) for a ``with`` block; refuse if another run has it.
+
+    The lock is :mod:`filelock`'s ``flock`` on ``out/.gee-flood-fetch.lock`` (released by the kernel if the process
+    dies, so a killed run never leaves it held). While held, the file holds the holder's pid (for the refusal
+    message); it is emptied on release and kept, because removing a lock file races with a run opening it. A folder
+    this run created is removed again if the run leaves nothing in it.
+
+    Raises:
+        InputError: Another process holds the lock (naming the folder and that process's pid).
+    """
+    from filelock import FileLock, Timeout
+
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    lock_path = out / CORPUS_LOCK_NAME
+
+    def record_holder(descriptor: int) -> None:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+
+    lock = FileLock(lock_path, timeout=0, on_acquired=record_holder)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = corpus_lock_holder(out)
+        who = f" (pid {holder})" if holder is not None else ""
+        raise InputError(
+            f"--out {out}: another gee-flood fetch{who} is writing this corpus; wait for it to finish, or use "
+            "another --out"
+        ) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.truncate(lock_path, 0)
+        lock.release()
+        if created and [entry.name for entry in out.iterdir()] == [CORPUS_LOCK_NAME]:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
+                out.rmdir()
+
+
+def _fetch(request: FetchRequest) -> FetchSummary:
+    """The body of :func:`run_fetch`, under the corpus lock."""
     request.validate_values()
     layout = _layout(request)
     corpus = Corpus(request.out, data_options(request))

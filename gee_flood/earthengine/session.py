@@ -13,9 +13,11 @@ endpoint is called without credentials, and initialising against it makes no req
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +39,19 @@ CUSTOM_ENDPOINT_PROJECT = "emulator"
 #: Path of the high-volume API under a non-Google endpoint's URL (Google serves it on a host of its own).
 CUSTOM_HIGH_VOLUME_PATH = "/highvolume"
 
+#: Default bound, in seconds, on retrying one Earth Engine request (``--retry-timeout``); also the HTTP timeout.
+DEFAULT_RETRY_TIMEOUT_S = 120.0
+#: Environment variable that sets ``--retry-timeout``.
+RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
+
+#: Set when a run is being cancelled (Ctrl-C, or an error that ends it): the retry waits of worker threads end at
+#: once and they start no new attempt. Cleared when a fetch starts its threads.
+cancelled = threading.Event()
+
+
+class Cancelled(RemoteError):
+    """A retry loop stopped because the run is being cancelled (raised in worker threads; never shown)."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -51,14 +66,20 @@ class RetryPolicy:
         attempts: Attempts of a whole read or query by gee-flood, on transient errors only (429, 5xx, network).
         initial_delay_s: First delay of that outer loop; doubles, with full jitter, up to ``max_delay_s``.
         max_delay_s: Longest outer delay.
+        timeout_s: Bound on the outer loop, in seconds from the first attempt: no retry starts after it (a wait
+            is cut short to end there). Also the HTTP timeout of one request, so a server that stops answering
+            counts as a failure; a call thus gives up within about twice this.
     """
 
-    ee_max_retries: int = 5
-    xee_max_retries: int = 2
+    # Few retries inside the EE client and xee: they sleep silently (up to 2**n s each, multiplied by xee's tries);
+    # the outer loop, which says it retries and keeps to timeout_s, does the rest.
+    ee_max_retries: int = 1
+    xee_max_retries: int = 1
     xee_initial_delay_ms: int = 500
     attempts: int = 6
     initial_delay_s: float = 2.0
     max_delay_s: float = 60.0
+    timeout_s: float = DEFAULT_RETRY_TIMEOUT_S
 
     @classmethod
     def fast(cls) -> RetryPolicy:
@@ -164,6 +185,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                 f"pass --project or set {PROJECT_ENV_VARS[0]}"
             ) from None
         ee.data.setMaxRetries(settings.retry.ee_max_retries)
+        ee.data.setDeadline(settings.retry.timeout_s * 1000.0)  # milliseconds; a hung request fails, then retries
         _initialised_with = settings
 
 
@@ -248,17 +270,49 @@ def explain_error(error: BaseException, *, what: str) -> str:
     return f"Earth Engine refused {what} ({code}{text}){hint}"
 
 
+def _wait(seconds: float) -> None:
+    """Sleep ``seconds``; in a worker thread, wake at once when the run is cancelled (Ctrl-C in the main thread).
+
+    The main thread sleeps plainly: Ctrl-C interrupts it there.
+
+    Raises:
+        Cancelled: If the run is being cancelled.
+    """
+    if threading.current_thread() is threading.main_thread():
+        time.sleep(seconds)
+    elif cancelled.wait(seconds):
+        raise Cancelled("cancelled")
+
+
+def warn(line: str) -> None:
+    """Print one ``warning:`` line on stderr (above a progress bar, which redirects stderr while shown)."""
+    print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
 def with_retries(
-    call: Callable[[], T], *, policy: RetryPolicy, what: str, sleep: Callable[[float], None] = time.sleep
+    call: Callable[[], T],
+    *,
+    policy: RetryPolicy,
+    what: str,
+    sleep: Callable[[float], None] = _wait,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run ``call``; retry transient failures with exponential backoff and full jitter; explain the rest.
 
+    Each retry prints one ``warning:`` line on stderr (what failed, the attempt, the wait). Retrying stops after
+    ``policy.attempts`` attempts or ``policy.timeout_s`` seconds from the first one, whichever comes first; the
+    waits end at once when the run is cancelled (:data:`cancelled`).
+
     Raises:
-        RemoteError: One line, on a permanent error or when attempts run out.
+        RemoteError: One line, on a permanent error or when attempts or time run out.
+        Cancelled: The run is being cancelled.
     """
+    deadline = clock() + policy.timeout_s
     attempt = 0
     while True:
         attempt += 1
+        if cancelled.is_set() and threading.current_thread() is not threading.main_thread():
+            raise Cancelled("cancelled")
         try:
             return call()
         except RemoteError:
@@ -266,9 +320,26 @@ def with_retries(
         except Exception as error:  # EE, xee and transport errors of many types
             if not is_transient(error):
                 raise RemoteError(explain_error(error, what=what)) from None
-            if attempt >= policy.attempts:
+            left = deadline - clock()
+            if attempt >= policy.attempts or left <= 0:
                 raise RemoteError(
-                    f"{explain_error(error, what=what)}; gave up after {attempt} attempts, lower --workers"
+                    f"{explain_error(error, what=what)}; gave up after {attempt} attempts "
+                    f"({_seconds(policy.timeout_s - left)} of retries, bound {_seconds(policy.timeout_s)}: "
+                    "--retry-timeout), lower --workers or try later"
                 ) from None
             ceiling = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
-            sleep(random.uniform(0.5 * ceiling, ceiling))
+            delay = min(random.uniform(0.5 * ceiling, ceiling), left)
+            status = http_status(error)
+            why = f"HTTP {status}" if status else type(error).__name__
+            warn(
+                f"{what} failed ({why}); retry {attempt} of {policy.attempts - 1} in {_seconds(delay)} "
+                f"(gives up after {_seconds(policy.timeout_s)}, --retry-timeout)"
+            )
+            sleep(delay)
+
+
+def _seconds(value: float) -> str:
+    """Format a duration for messages: ``0.2 s``, ``12 s``."""
+    if not math.isfinite(value):
+        return "no limit"
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"

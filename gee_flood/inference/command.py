@@ -7,14 +7,15 @@ It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for 
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
 
+from gee_flood._io import check_writable, temporary_directory
 from gee_flood.errors import InputError
 from gee_flood.geo import parse_date, read_aoi
 from gee_flood.inference.aoi import fetch_s1_scene
@@ -75,6 +76,11 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     _refuse_clobbering(request)
+    if not (math.isfinite(request.retry_timeout) and request.retry_timeout > 0):
+        raise InputError(f"--retry-timeout: {request.retry_timeout} must be a positive number of seconds")
+    for option, path in (("--out", out), ("--polygons", request.polygons), ("--keep-scene", request.keep_scene)):
+        if path is not None:
+            check_writable(path, option=option)
     area = read_aoi(request.aoi) if request.aoi is not None else None
     aoi_geometry = area.geometry if area is not None else None
     permanent = (
@@ -89,12 +95,12 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             if area is None or request.date is None:
                 raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
             when = parse_date(request.date, what="--date")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            workdir = cleanup.enter_context(tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.s1."))
+            workdir = cleanup.enter_context(temporary_directory(out, label="s1"))
             scene_path = Path(request.keep_scene) if request.keep_scene else Path(workdir) / "s1.tif"
-            from gee_flood.earthengine import EESettings  # xarray and ee load only for Earth Engine reads
+            from gee_flood.earthengine import EESettings, RetryPolicy  # xarray and ee load only for EE reads
 
-            settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url)
+            retry = RetryPolicy(timeout_s=request.retry_timeout)
+            settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url, retry=retry)
             fetch_s1_scene(area, when, scene_path, scale_m=request.scale_m, ee_settings=settings, console=console)
             source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
         return predict_scene(

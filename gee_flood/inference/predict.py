@@ -14,7 +14,6 @@ import contextlib
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from rasterio.crs import CRS
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from gee_flood._io import temporary_directory
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
@@ -182,9 +182,8 @@ def flood_map_cog(
     Raises:
         DataError: ``empty_message`` when no pixel is valid; or the COG does not validate.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
     with (
-        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as workdir,
+        temporary_directory(out) as workdir,
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
     ):
         tiled = Path(workdir) / "prediction.tif"

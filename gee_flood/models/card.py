@@ -84,7 +84,11 @@ class TrainingSummary(BaseModel):
     label_source: str = Field("", description="'hand', 'weak:otsu', 'teacher', 'hand+teacher'...")
     seed: int | None = None
     steps: int | None = None
-    teacher_checkpoint: str | None = None
+    teacher_checkpoint: str | None = Field(
+        None,
+        description="the teacher checkpoint(s) as 'file name (sha256 <hex>)', comma-separated; never a local path "
+        "(cards travel with the weights)",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -146,6 +150,22 @@ class ModelCard(BaseModel):
                 raise DataError(
                     f"{where}: modality {wanted.name!r} is in {spec.units!r}, the checkpoint expects {wanted.units!r}"
                 )
+
+
+def checkpoint_reference(path: str | Path) -> str:
+    """Name a checkpoint for a card without its local path: ``"<file name> (sha256 <hex digest>)"``.
+
+    Cards leave the machine with the weights, so they carry what identifies the file (its name and content hash),
+    never where it was on the machine that trained.
+    """
+    import hashlib
+
+    checkpoint = Path(path)
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{checkpoint.name} (sha256 {digest.hexdigest()})"
 
 
 def git_commit(path: str | Path | None = None) -> str | None:

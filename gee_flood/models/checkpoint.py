@@ -28,29 +28,85 @@ from torch import nn
 
 from gee_flood._io import atomic_path
 from gee_flood.errors import InputError
-from gee_flood.models.card import ModelCard
+from gee_flood.models.card import ArchitectureSpec, ModelCard
 
 CARD_KEY = "gee_flood_card"
 
 
-def build_model(card: ModelCard) -> nn.Module:
-    """Build the (untrained) network that ``card`` describes: ``in_channels`` inputs, one water-logit output."""
-    arch = card.architecture
-    try:
-        factory = getattr(smp, arch.name)
-    except AttributeError:
-        raise InputError(f"architecture {arch.name!r} is not a segmentation-models-pytorch architecture") from None
+def architecture_names() -> list[str]:
+    """Return the segmentation-models-pytorch architecture class names (``Unet``, ``FPN``...)."""
+    return sorted(factory.__name__ for factory in smp.MODEL_ARCHITECTURES_MAPPING.values())
+
+
+def encoder_names() -> list[str]:
+    """Return segmentation-models-pytorch's own encoder names (any timm model is also accepted as ``tu-<name>``)."""
+    return sorted(smp.encoders.get_encoder_names())
+
+
+def check_architecture(arch: ArchitectureSpec, *, where: str = "model.architecture") -> None:
+    """Refuse, in one line, an architecture segmentation-models-pytorch cannot build (run before reading any data).
+
+    Unknown architecture and encoder names are refused with the valid names listed; the network is then built once
+    (random weights, one input channel; no download) to catch what only smp and timm know: a ``tu-<timm model>``
+    that does not exist, a depth or decoder width the encoder cannot take.
+
+    Args:
+        arch: The architecture to check.
+        where: What to call it in the message (a config key, a checkpoint path).
+
+    Raises:
+        InputError: Naming ``where`` and the problem.
+    """
+    _check_names(arch, where)
+    _construct(arch, in_channels=1, where=where)
+
+
+def _check_names(arch: ArchitectureSpec, where: str) -> None:
+    if arch.name not in architecture_names():
+        raise InputError(
+            f"{where}.name: {arch.name!r} is not a segmentation-models-pytorch architecture; expected one of "
+            f"{', '.join(architecture_names())}"
+        )
+    encoder = arch.encoder_name
+    if not encoder.startswith("tu-") and encoder not in encoder_names():
+        raise InputError(
+            f"{where}.encoder_name: {encoder!r} is not a segmentation-models-pytorch encoder; expected "
+            f"tu-<timm model> or one of {', '.join(encoder_names())}"
+        )
+
+
+def _construct(arch: ArchitectureSpec, *, in_channels: int, where: str) -> nn.Module:
+    """Build the smp network of ``arch`` (random weights unless its kwargs name some), errors as one line."""
+    factory = getattr(smp, arch.name)
     kwargs = dict(arch.kwargs)
     if arch.decoder_channels is not None:
         kwargs["decoder_channels"] = tuple(arch.decoder_channels)
-    return factory(
-        encoder_name=arch.encoder_name,
-        encoder_depth=arch.encoder_depth,
-        encoder_weights=kwargs.pop("encoder_weights", None),
-        in_channels=card.in_channels,
-        classes=1,
-        **kwargs,
-    )
+    try:
+        return factory(
+            encoder_name=arch.encoder_name,
+            encoder_depth=arch.encoder_depth,
+            encoder_weights=kwargs.pop("encoder_weights", None),
+            in_channels=in_channels,
+            classes=1,
+            **kwargs,
+        )
+    except (KeyError, ValueError, TypeError, AssertionError, RuntimeError) as error:  # smp and timm raise these
+        reason = " ".join(str(error).strip("'\"").split())[:300] or type(error).__name__
+        raise InputError(f"{where}: cannot build {arch.name} with encoder {arch.encoder_name!r} ({reason})") from None
+
+
+def build_model(card: ModelCard, *, where: str = "model.architecture") -> nn.Module:
+    """Build the (untrained) network that ``card`` describes: ``in_channels`` inputs, one water-logit output.
+
+    Args:
+        card: The model card.
+        where: What to call the architecture in an error (a config key, a checkpoint path).
+
+    Raises:
+        InputError: The card's architecture cannot be built (unknown name, encoder, depth or option), in one line.
+    """
+    _check_names(card.architecture, where)
+    return _construct(card.architecture, in_channels=card.in_channels, where=where)
 
 
 @dataclass
@@ -138,7 +194,7 @@ def convert_trusted_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLi
 def _model_from_payload(payload: Mapping[str, Any], checkpoint: Path) -> tuple[nn.Module, ModelCard]:
     """Build the network of a loaded checkpoint's card and load its weights (eval mode)."""
     card = _card(payload, checkpoint)
-    model = build_model(card)
+    model = build_model(card, where=f"{checkpoint}: card architecture")
     state = payload.get("state_dict")
     if not isinstance(state, Mapping):
         raise InputError(f"{checkpoint}: checkpoint has no state_dict")

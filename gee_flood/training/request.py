@@ -22,6 +22,8 @@ class TrainRequest:
         teachers: The student's teacher checkpoints (``--teacher``, repeatable; averaged), overriding
             ``teacher_checkpoint`` in the config; empty to use the config's.
         overrides: Dotted config overrides (``{"trainer.seed": 1, "optim.max_steps": 100}``), read-only.
+        overwrite: Replace the run directory (``trainer.output_dir``/``name``) if it exists and is not empty
+            (``--overwrite``); otherwise such a run is refused before anything is read or written.
     """
 
     role: Literal["teacher", "student", "baseline"]
@@ -29,6 +31,7 @@ class TrainRequest:
     kind: str | None = None
     teachers: tuple[Path, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "teachers", tuple(Path(one) for one in self.teachers))

@@ -38,11 +38,11 @@ from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, Model
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
-from gee_flood._io import atomic_path, write_json_atomic, write_text_atomic
+from gee_flood._io import atomic_path, check_writable, write_json_atomic, write_text_atomic
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
-from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary
-from gee_flood.models.checkpoint import LoadedModel, load_model, read_card, save_checkpoint
+from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
+from gee_flood.models.checkpoint import LoadedModel, check_architecture, load_model, read_card, save_checkpoint
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import Splits, build_splits, check_modalities
 from gee_flood.training.datamodule import FloodDataModule
@@ -87,8 +87,12 @@ def train(
     splits: Splits | None = None,
     teacher: TeacherSource | Sequence[TeacherSource] | None = None,
     progress: bool | None = None,
+    overwrite: bool = True,
 ) -> TrainResult:
     """Train one model as ``config`` describes and write its run directory.
+
+    Nothing is read or written before the config's architecture is known to segmentation-models-pytorch and the
+    run directory may be written (:func:`check_run_directory`).
 
     Args:
         config: The run's config (``role``, data, model, optimiser, loss, distillation, trainer).
@@ -96,13 +100,18 @@ def train(
         teacher: The student's teacher checkpoint, or several (their water probabilities are averaged: an
             ensemble teacher); default ``config.teacher_checkpoint``.
         progress: Show progress bars (default ``config.trainer.progress_bar``; never on DDP ranks but 0).
+        overwrite: Replace an existing, non-empty run directory (False: refuse it; ``gee-flood train`` passes
+            ``--overwrite``, default False).
 
     Returns:
         Paths and scores of the run.
 
     Raises:
-        InputError: Bad config (missing teacher, unknown modality), or data without the needed modalities.
+        InputError: Bad config (missing teacher, unknown modality, unknown architecture or encoder), data without
+            the needed modalities, or a run directory that exists (without ``overwrite``) or cannot be written.
     """
+    check_architecture(config.model.architecture)
+    check_run_directory(config, overwrite=overwrite)
     started = time.perf_counter()
     progress = (config.trainer.progress_bar if progress is None else progress) and _launched_as_rank_zero()
     _seed(config)
@@ -156,7 +165,7 @@ def train_from_request(request: TrainRequest) -> TrainResult:
             config = config.model_copy(update={"kind": kind})
     if role == "student" and not request.teachers and not config.teacher_checkpoint:
         raise InputError("'gee-flood train student' needs --teacher CKPT (or teacher_checkpoint in the config)")
-    return train(config, teacher=list(request.teachers) or None)
+    return train(config, teacher=list(request.teachers) or None, overwrite=request.overwrite)
 
 
 def _launched_as_rank_zero() -> bool:
@@ -196,14 +205,43 @@ def _checked_splits(
     return splits, specs
 
 
+def check_run_directory(config: TrainConfig, *, overwrite: bool) -> Path:
+    """Refuse, before anything is read or written, a run directory that exists (unless ``overwrite``) or cannot be.
+
+    A run never resumes: a finished run's ``model.ckpt`` beside a ``config.yaml`` of another run would lie about
+    it. Only rank 0 checks (the other DDP ranks start when rank 0 has created the directory).
+
+    Returns:
+        The run directory, ``trainer.output_dir``/``name``.
+
+    Raises:
+        InputError: Naming the folder and ``--out``/``--overwrite``.
+    """
+    run_dir = Path(config.trainer.output_dir) / config.name
+    if not _launched_as_rank_zero():
+        return run_dir
+    check_writable(run_dir, option="--out (trainer.output_dir/name)", directory=True)
+    if not overwrite and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise InputError(
+            f"run directory {run_dir} exists and is not empty; pass --overwrite to replace it, or choose another "
+            "--out or config name"
+        )
+    return run_dir
+
+
+#: What a run writes into its directory (removed when a run replaces another, so none is left from the old one).
+_RUN_OUTPUTS = ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.csv", "model.ckpt", "summary.json",
+                "curve.png")  # fmt: skip
+
+
 def _start_run_directory(config: TrainConfig) -> Path:
-    """Create the run directory, write ``config.yaml`` and remove a previous run's metrics and checkpoints (rank 0)."""
+    """Create the run directory, write ``config.yaml`` and remove a previous run's outputs (rank 0)."""
     run_dir = Path(config.trainer.output_dir) / config.name
     if _launched_as_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
-        for stale in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.csv"):
+        for stale in _RUN_OUTPUTS:
             (run_dir / stale).unlink(missing_ok=True)
+        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
     return run_dir
 
 
@@ -426,7 +464,8 @@ def _card(
     label_source = {"hand": "hand", "otsu": "weak:otsu"}.get(config.data.labels, f"weak:{config.data.labels}")
     if role == "student":
         label_source = f"{label_source}+teacher"
-    teacher_path = ", ".join(str(t.source) for t in teachers) if teachers else None
+    named = [checkpoint_reference(t.source) if t.source is not None else "in-memory model" for t in teachers]
+    teacher_path = ", ".join(named) if named else None
     target = "flood extent" if splits.labelled.name == "ombria" else "water"
     return ModelCard(
         role=role,

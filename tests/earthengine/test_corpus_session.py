@@ -186,6 +186,51 @@ def test_with_retries_backs_off_then_succeeds_or_explains():
         with_retries(always, policy=policy, what="reading", sleep=sleeps.append)
 
 
+def test_with_retries_keeps_to_its_time_bound_and_says_each_retry(capsys):
+    """A server that fails every request for ever: retrying stops at ``timeout_s``, one warning line per retry."""
+    now, sleeps = [0.0], []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    def always():
+        now[0] += 1.0  # each failing request takes a second
+        raise ee_error(503, "unavailable")
+
+    policy = RetryPolicy(attempts=1000, initial_delay_s=1.0, max_delay_s=8.0, timeout_s=30.0)
+    with pytest.raises(RemoteError, match=r"gave up after \d+ attempts .*bound 30 s: --retry-timeout"):
+        with_retries(always, policy=policy, what="reading", sleep=sleep, clock=lambda: now[0])
+    assert 3 <= len(sleeps) < 1000 and sum(sleeps) <= 30.0 and now[0] <= 30.0 + 1.0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == len(sleeps) and all("HTTP 503" in line and "retry" in line for line in warnings)
+
+
+def test_worker_retry_waits_end_when_the_run_is_cancelled():
+    import threading
+
+    from gee_flood.earthengine.session import Cancelled, cancelled
+
+    outcome = []
+
+    def worker():
+        try:
+            with_retries(lambda: (_ for _ in ()).throw(ee_error(503, "unavailable")),
+                         policy=RetryPolicy(initial_delay_s=3600.0, max_delay_s=3600.0), what="reading")  # fmt: skip
+        except Cancelled:
+            outcome.append("cancelled")
+
+    thread = threading.Thread(target=worker)
+    cancelled.clear()
+    try:
+        thread.start()
+        cancelled.set()  # what the fetch's thread pool does on Ctrl-C
+        thread.join(timeout=60)  # an hour-long wait would still be running
+    finally:
+        cancelled.clear()
+    assert not thread.is_alive() and outcome == ["cancelled"]
+
+
 def test_fetch_path_does_not_import_torch():
     import subprocess
     import sys

@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from gee_flood.cli import app
 from gee_flood.models import read_card
+from gee_flood.models.card import checkpoint_reference
 from tests.fixtures.datasets import write_ombria_fixture
 from tests.fixtures.training import TINY_OMBRIA
 
@@ -41,7 +42,8 @@ def test_train_teacher_then_student_from_the_command_line(tmp_path):
     assert student.exit_code == 0, student.output
     card = read_card(out / "student-seed3" / "model.ckpt")
     assert card.role == "student" and card.modality_names == ["s1_uint8"] and card.training.steps == 3
-    assert card.training.teacher_checkpoint == str(teacher_ckpt)
+    assert card.training.teacher_checkpoint == checkpoint_reference(teacher_ckpt)  # a name and hash, not a path
+    assert str(tmp_path) not in card.model_dump_json()
     assert card.training.unlabelled_chips == 5
     report = tmp_path / "eval.json"
     evaluated = runner.invoke(
