@@ -48,6 +48,7 @@ class FakeEEData:
         self.assets: dict[str, dict] = {}
         self.ingestions: list[tuple[str, dict, bool]] = []
         self.created: list[tuple[dict, str]] = []
+        self.folders: list[str] = []
         self.polls = 0
         self.error = error
 
@@ -59,9 +60,18 @@ class FakeEEData:
             raise ee.EEException(f"Asset '{name}' not found (does not exist or caller does not have access).")
         return self.assets[name]
 
-    def startIngestion(self, request_id, manifest, allow_overwrite=False):  # noqa: N802
+    def image_import(self, request_id, manifest, allow_overwrite=False):
+        """Stands in for export.send_image_import (the image:import REST call with its requestId)."""
         self.ingestions.append((request_id, manifest, allow_overwrite))
-        return {"id": "OP1", "name": "projects/emulator/operations/OP1", "started": "OK"}
+        return {"name": "projects/emulator/operations/OP1", "metadata": {"state": "PENDING"}}
+
+    def createFolder(self, path):  # noqa: N802
+        self.folders.append(path)
+        self.assets[path] = {"name": path, "type": "FOLDER"}
+        return self.assets[path]
+
+    def listOperations(self):  # noqa: N802
+        return []
 
     def getOperation(self, name):  # noqa: N802
         self.polls += 1
@@ -70,12 +80,12 @@ class FakeEEData:
         if self.error:
             return {"name": name, "done": True, "error": {"code": 3, "message": self.error}}
         _, manifest, _ = self.ingestions[-1]
-        self.assets[manifest["name"]] = {"name": manifest["name"], "properties": manifest["properties"]}
+        self.assets[manifest["name"]] = {"name": manifest["name"], "type": "IMAGE", "properties": manifest["properties"]}
         return {"name": name, "done": True, "metadata": {"state": "SUCCEEDED", "progress": 1.0}}
 
     def createAsset(self, value, path):  # noqa: N802
         self.created.append((value, path))
-        self.assets[path] = {"name": path, "properties": value.get("properties", {})}
+        self.assets[path] = {"name": path, "type": "IMAGE", "properties": value.get("properties", {})}
         return self.assets[path]
 
     def deleteAsset(self, path):  # noqa: N802
@@ -87,6 +97,7 @@ def fake_ee(monkeypatch):
     data = FakeEEData()
     monkeypatch.setattr(export, "_ee", lambda: types.SimpleNamespace(data=data, EEException=ee.EEException))
     monkeypatch.setattr(export, "ensure_initialized", lambda project, ee_url=None: None)
+    monkeypatch.setattr(export, "send_image_import", data.image_import)
     return data
 
 
