@@ -428,7 +428,8 @@ def shareable_copy(cog: Path) -> Iterator[Path]:
         shutil.copyfile(cog, tiled)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(tiled, "r+") as dst:
+            # the copy's COG layout is rebuilt by to_cog below
+            with rasterio.open(tiled, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dst:
                 dst.update_tags(**rewritten)
         yield to_cog(tiled, workdir / cog.name)
     finally:
