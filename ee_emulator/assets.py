@@ -46,6 +46,7 @@ from ee_emulator.objects import EEImage, to_info, type_name
 from ee_emulator.pixels import compute_pixels, parse_grid, render_bands
 from ee_emulator.pixeltypes import PixelType
 from ee_emulator.raster import RenderContext
+from ee_emulator.storage import COG_BUCKET_RULE, cog_bucket_allowed
 
 _ASSET_NAME = re.compile(r"projects/(?P<project>[^/]+)/assets/(?P<path>.+)")
 _PUBLIC_PROJECTS = ("earthengine-public", "earthengine-legacy")
@@ -406,15 +407,7 @@ class AssetService:
                 shutil.copyfile(local, destination)
                 return
         try:
-            from google.cloud import storage
-
-            if os.environ.get("STORAGE_EMULATOR_HOST"):
-                from google.auth.credentials import AnonymousCredentials
-
-                client = storage.Client(project="gee-flood-emulator", credentials=AnonymousCredentials())
-            else:
-                client = storage.Client()
-            client.bucket(bucket).blob(blob_name).download_to_filename(str(destination))
+            _storage_client().bucket(bucket).blob(blob_name).download_to_filename(str(destination))
         except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
             destination.unlink(missing_ok=True)
             reason = " ".join(str(error).split())[:300]
@@ -500,6 +493,7 @@ class AssetService:
     ) -> None:
         from rio_cogeo.cogeo import cog_validate
 
+        self._check_cog_bucket(uri)
         path = self._asset_path(asset_id)
         with atomic_path(path) as tmp:
             self.fetch_object(uri, tmp)
@@ -508,6 +502,28 @@ class AssetService:
                 raise EEError(f"'{uri}' is not a valid Cloud Optimized GeoTIFF: {'; '.join(errors)[:300]}")
         image = image_from_geotiff(path, asset_id, bands=bands, properties=properties)
         self.catalog.add_asset(image, overwrite=overwrite)
+
+    def _check_cog_bucket(self, uri: str) -> None:
+        """Refuse a COG-backed source whose bucket Earth Engine cannot read from (see :data:`COG_BUCKET_RULE`).
+
+        A source served from ``bucket_dir`` has no location and passes. Assumption: Earth Engine's wording is not
+        published; the message states the documented rule and names the bucket and its location.
+        """
+        match = re.fullmatch(r"gs://([^/]+)/(.+)", uri)
+        if match is None or (self.bucket_dir is not None and (self.bucket_dir / match[1] / match[2]).is_file()):
+            return
+        try:
+            bucket = _storage_client().get_bucket(match[1])
+        except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
+            raise EEError(f"Unable to read '{uri}': {' '.join(str(error).split())[:300]}") from None
+        data_locations = (bucket._properties.get("customPlacementConfig") or {}).get("dataLocations")
+        if not cog_bucket_allowed(bucket.location, bucket.location_type, data_locations):
+            raise EEError(
+                f"Cloud Storage bucket '{match[1]}' is in {bucket.location_type or 'location'} {bucket.location}; "
+                f"COG-backed assets need a bucket in {COG_BUCKET_RULE}.",
+                400,
+                "FAILED_PRECONDITION",
+            )
 
     def _asset_path(self, asset_id: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", asset_id).strip("_")
@@ -711,6 +727,17 @@ class AssetService:
         if record is not None and self.assets_dir in record.path.parents:
             record.path.unlink(missing_ok=True)
         return {}
+
+
+def _storage_client() -> Any:
+    """A Cloud Storage client: anonymous against ``STORAGE_EMULATOR_HOST``, else Application Default Credentials."""
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project="gee-flood-emulator", credentials=AnonymousCredentials())
+    return storage.Client()
 
 
 @dataclass

@@ -71,6 +71,23 @@ def bucket_location_fields(spec: str) -> dict[str, Any]:
     return {"location": code, "locationType": "region"}
 
 
+#: Earth Engine's rule for buckets behind COG-backed assets (and ``ee.Blob``), as its documentation states it.
+COG_BUCKET_RULE = "the US multi-region, a dual-region including US-CENTRAL1, or the US-CENTRAL1 region"
+
+
+def cog_bucket_allowed(location: str | None, location_type: str | None, data_locations: list[str] | None) -> bool:
+    """True if Earth Engine reads COG-backed assets from a bucket at this location (:data:`COG_BUCKET_RULE`).
+
+    A configurable dual-region is reported as ``US`` with its two regions in ``data_locations``; the predefined US
+    dual-region that includes us-central1 is ``NAM4``.
+    """
+    code = (location or "").upper()
+    regions = [region.upper() for region in data_locations or []]
+    if (location_type or "").lower() == "dual-region":
+        return code == "NAM4" or (code == "US" and "US-CENTRAL1" in regions)
+    return code in ("US", "US-CENTRAL1")
+
+
 @contextlib.contextmanager
 def storage_emulator(
     bucket: str,

@@ -29,7 +29,7 @@ def storage_host() -> Iterator[str]:
     """An in-process gcp-storage-emulator on a free loopback port, with one bucket."""
     from ee_emulator.storage import storage_emulator
 
-    with storage_emulator(BUCKET) as url:
+    with storage_emulator(BUCKET, buckets={"eu-bucket": "EUROPE-WEST1", "nam4-bucket": "NAM4"}) as url:
         yield url
 
 
@@ -73,12 +73,12 @@ def write_mask(path: Path, *, cog: bool) -> np.ndarray:
     return mask
 
 
-def upload(path: Path, blob: str) -> None:
+def upload(path: Path, blob: str, bucket: str = BUCKET) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
     client = storage.Client(project="test", credentials=AnonymousCredentials())
-    client.bucket(BUCKET).blob(blob).upload_from_filename(str(path))
+    client.bucket(bucket).blob(blob).upload_from_filename(str(path))
 
 
 def wait(ee, name: str) -> tuple[dict, list[str]]:  # noqa: ANN001
@@ -274,3 +274,24 @@ def test_request_ids_are_validated(ee_assets) -> None:
     manifest = {"name": "projects/emulator/assets/bad_id", "tilesets": [{"sources": [{"uris": ["gs://b/x.tif"]}]}]}
     with pytest.raises(ee.EEException, match="Invalid requestId"):
         _import(ee, manifest, "not valid!")
+
+
+def test_cog_backed_assets_need_a_us_central_bucket(ee_assets, tmp_path: Path) -> None:
+    """Earth Engine reads COG-backed assets only from US, a US dual-region with us-central1, or us-central1."""
+    ee = ee_assets
+    mask = write_mask(tmp_path / "cog.tif", cog=True)
+    for bucket in ("eu-bucket", "nam4-bucket"):
+        upload(tmp_path / "cog.tif", "cogs/cog.tif", bucket=bucket)
+    refused = "Cloud Storage bucket 'eu-bucket' is in region EUROPE-WEST1; COG-backed assets need a bucket in the US "
+    with pytest.raises(ee.EEException, match=refused):
+        ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://eu-bucket/cogs/cog.tif"]}},
+                            "projects/emulator/assets/eu_cog")  # fmt: skip
+    manifest = {"name": "projects/emulator/assets/eu_external",
+                "tilesets": [{"sources": [{"uris": ["gs://eu-bucket/cogs/cog.tif"]}]}]}  # fmt: skip
+    with pytest.raises(ee.EEException, match=refused):
+        ee.data.startExternalImageIngestion(manifest)
+    ee.data.createAsset({"type": "IMAGE", "gcs_location": {"uris": ["gs://nam4-bucket/cogs/cog.tif"]}},
+                        "projects/emulator/assets/nam4_cog")  # fmt: skip
+    pixels = ee.data.computePixels({"expression": ee.Image("projects/emulator/assets/nam4_cog"),
+                                    "fileFormat": "NUMPY_NDARRAY", "grid": grid_dict(utm_grid(size=16))})  # fmt: skip
+    np.testing.assert_array_equal(pixels["b1"], np.where(mask == 255, 0, mask)[:16, :16])
