@@ -547,12 +547,11 @@ def _running_ingestion(asset: AssetId) -> str | None:
         return None
     for operation in operations:
         metadata = operation.get("metadata", {})
-        destinations = " ".join(str(uri) for uri in metadata.get("destinationUris", []))
-        if (
-            metadata.get("type") == "INGEST_IMAGE"
-            and metadata.get("state") in ("PENDING", "RUNNING")
-            and str(asset) in (destinations or str(metadata.get("description", "")))
-        ):
+        # Earth Engine names the destination as a Code Editor link (".../?asset=projects/P/assets/X"), the emulator
+        # as the asset name; the description reads 'Ingest image: "projects/P/assets/X"'.
+        destinations = {str(uri).rsplit("asset=", 1)[-1] for uri in metadata.get("destinationUris", [])}
+        named = str(asset) in destinations or f'"{asset}"' in str(metadata.get("description", ""))
+        if metadata.get("type") == "INGEST_IMAGE" and metadata.get("state") in ("PENDING", "RUNNING") and named:
             return str(operation["name"])
     return None
 

@@ -477,3 +477,35 @@ def test_map_init_errors_do_not_ask_for_a_project_map_already_has(monkeypatch, f
     assert result.exit_code != 0 and len(lines) == 1, result.output
     assert "--project" not in lines[0] and "earthengine authenticate" in lines[0]
     assert "check that Cloud project 'emulator' exists and is registered for Earth Engine" in lines[0]
+
+
+# -- an ingestion request that fails every time --------------------------------------------------------------------
+
+
+def test_when_every_import_response_is_lost_the_running_ingestion_is_found(storage, fake_ee, flood_map, monkeypatch):
+    def lost(request_id, manifest, allow_overwrite=False):
+        fake_ee.ingestions.append((request_id, manifest, allow_overwrite))  # Earth Engine started it...
+        raise ee.EEException("The service is currently unavailable.")  # ...but no response came back
+
+    monkeypatch.setattr(export, "send_image_import", lost)
+    link = "https://code.earthengine.google.com/?asset="  # how Earth Engine names an ingestion's destination
+
+    def ingesting(name: str, destination: str) -> dict:
+        metadata = {"type": "INGEST_IMAGE", "state": "RUNNING", "destinationUris": [link + destination]}
+        return {"name": f"projects/emulator/operations/{name}", "metadata": metadata}
+
+    running = ingesting("OP1", ASSET)
+    fake_ee.listOperations = lambda: [ingesting("OP0", ASSET + "_2"), running]  # another asset's first
+    result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert result.operation == running["name"] and len(fake_ee.ingestions) == 1
+    assert fake_ee.assets[ASSET]["properties"]["gee_flood_request_id"] == result.request_id
+
+
+def test_a_refused_import_with_nothing_running_is_one_line(storage, fake_ee, flood_map, monkeypatch):
+    def refuse(request_id, manifest, allow_overwrite=False):
+        raise ee.EEException("Permission denied on projects/emulator.\nmore")
+
+    monkeypatch.setattr(export, "send_image_import", refuse)
+    with pytest.raises(RemoteError) as caught:
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert str(caught.value) == f"{ASSET}: Earth Engine refused the ingestion: Permission denied on projects/emulator."
