@@ -4,12 +4,17 @@
   -> SUCCEEDED (or FAILED with an error message): it reads the manifest's ``gs://bucket/object`` sources (from
   ``bucket_dir/bucket/object`` if that file exists, otherwise with google-cloud-storage, which honours
   ``STORAGE_EMULATOR_HOST``), stacks the manifest's bands into one GeoTIFF under the assets directory and registers
-  the image, loadable as ``ee.Image("projects/P/assets/...")``.
+  the image, loadable as ``ee.Image("projects/P/assets/...")``. A repeated non-empty ``requestId`` answers the
+  operation it started instead of starting another (see :meth:`AssetService.start_ingestion`).
 * ``assets?assetId=`` (``ee.data.createAsset``) creates image collections, folders, and COG-backed images
   (``gcs_location``/``cloud_storage_location``); a source that is not a valid Cloud-Optimized GeoTIFF is refused.
 * ``image:importExternal`` registers a COG-backed image from a manifest.
 * ``image:export`` (``ee.batch.Export.image.toAsset``) starts an ``EXPORT_IMAGE`` operation that renders the image
   on its export grid and stores it as a COG asset.
+
+Like Earth Engine, every asset created at run time needs an existing parent: the project root
+(``projects/P/assets``), a folder or an image collection; otherwise the request is refused with
+:data:`MISSING_PARENT_MESSAGE` (create folders first with ``ee.data.createFolder``).
 
 Stored assets keep one mask for all their bands (the GeoTIFF's dataset mask); Earth Engine keeps one per band.
 """
@@ -41,10 +46,17 @@ from ee_emulator.objects import EEImage, to_info, type_name
 from ee_emulator.pixels import compute_pixels, parse_grid, render_bands
 from ee_emulator.pixeltypes import PixelType
 from ee_emulator.raster import RenderContext
+from ee_emulator.storage import COG_BUCKET_RULE, cog_bucket_allowed
 
 _ASSET_NAME = re.compile(r"projects/(?P<project>[^/]+)/assets/(?P<path>.+)")
 _PUBLIC_PROJECTS = ("earthengine-public", "earthengine-legacy")
 _DEFAULT_MAX_PIXELS = 1e8
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,60}")
+
+#: Earth Engine's answer to creating an asset whose parent folder or collection does not exist. Assumption: this is
+#: the wording (and 404 NOT_FOUND the status) the real service gives for a missing or unwritable parent, as reported
+#: by its users (``Asset '...' does not exist or doesn't allow this operation.``); it names the parent.
+MISSING_PARENT_MESSAGE = "Asset '{parent}' does not exist or doesn't allow this operation."
 
 
 def asset_id_from_name(name: str) -> str:
@@ -161,9 +173,10 @@ class AssetService:
         self.step_s = step_s
         self.evaluate = evaluate
         self.operations: dict[str, Operation] = {}
+        self.request_ids: dict[tuple[str, str], str] = {}  # (project, requestId) -> operation name
         self.folders: set[str] = set()
         self.pyramiding: dict[str, dict[str, str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gee-flood-emulator-op")
 
     def shutdown(self) -> None:
@@ -279,8 +292,24 @@ class AssetService:
         if not isinstance(tilesets, list) or not tilesets:
             raise EEError("image:import: the manifest needs at least one tileset with sources.")
         overwrite = bool(payload.get("overwrite"))
+        self.require_parent(asset_id)
+        request_id = str(payload.get("requestId") or "")
+        if request_id and not _REQUEST_ID.fullmatch(request_id):
+            raise EEError(
+                f"Invalid requestId '{request_id[:80]}': it may contain a-z, A-Z, 0-9 and '-', at most 60 characters."
+            )
         description = f'Ingest image: "{asset_id}"'
-        return self._start(project, "INGEST_IMAGE", description, name, lambda: self._ingest(manifest, overwrite))
+        with self._lock:
+            earlier = self.operations.get(self.request_ids.get((project, request_id), "")) if request_id else None
+            if earlier is not None and earlier.state not in ("FAILED", "CANCELLED"):
+                # Assumption (AIP-155, and the REST reference: "only one of those requests may successfully start a
+                # long-running operation"): a duplicate answers the operation the first request started. A failed
+                # or cancelled one frees its id, so a fixed rerun can ingest.
+                return earlier.to_json()
+            started = self._start(project, "INGEST_IMAGE", description, name, lambda: self._ingest(manifest, overwrite))
+            if request_id:
+                self.request_ids[(project, request_id)] = started["name"]
+        return started
 
     def _ingest(self, manifest: dict[str, Any], overwrite: bool) -> None:
         name = str(manifest["name"])
@@ -378,19 +407,29 @@ class AssetService:
                 shutil.copyfile(local, destination)
                 return
         try:
-            from google.cloud import storage
-
-            if os.environ.get("STORAGE_EMULATOR_HOST"):
-                from google.auth.credentials import AnonymousCredentials
-
-                client = storage.Client(project="gee-flood-emulator", credentials=AnonymousCredentials())
-            else:
-                client = storage.Client()
-            client.bucket(bucket).blob(blob_name).download_to_filename(str(destination))
+            _storage_client().bucket(bucket).blob(blob_name).download_to_filename(str(destination))
         except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
             destination.unlink(missing_ok=True)
             reason = " ".join(str(error).split())[:300]
             raise EEError(f"Unable to read '{uri}': {reason}") from None
+
+    def require_parent(self, asset_id: str) -> None:
+        """Refuse (as Earth Engine does) an asset whose parent folder or image collection does not exist.
+
+        The project root ``projects/P/assets`` always exists; ids outside ``projects/`` (public catalog ids) are not
+        checked. A parent exists when it was created as a folder or collection, or when catalog assets lie under it
+        (the catalog's own implicit folders).
+
+        Raises:
+            EEError: 404 NOT_FOUND with :data:`MISSING_PARENT_MESSAGE` naming the missing parent.
+        """
+        match = _ASSET_NAME.fullmatch(asset_id)
+        if match is None or "/" not in match["path"]:
+            return
+        parent = asset_id.rsplit("/", 1)[0]
+        if parent in self.folders or self.catalog.find_collection(parent) is not None or self.catalog.children(parent):
+            return
+        raise EEError(MISSING_PARENT_MESSAGE.format(parent=parent), 404, "NOT_FOUND")
 
     # -- COG-backed and created assets --------------------------------------------------------------------------
 
@@ -405,6 +444,7 @@ class AssetService:
             asset_id in self.folders
         ):  # fmt: skip
             raise EEError(f"Cannot overwrite asset '{name}'.", 409, "ALREADY_EXISTS")
+        self.require_parent(asset_id)
         properties = dict(payload.get("properties") or {})
         if kind in ("IMAGE_COLLECTION", "IMAGECOLLECTION"):
             self.catalog.add_collection(asset_id, properties)
@@ -435,6 +475,7 @@ class AssetService:
         asset_id = asset_id_from_name(name)
         if self.catalog.find_image(asset_id) is not None and not payload.get("overwrite"):
             raise EEError(f"Cannot overwrite asset '{name}'.", 409, "ALREADY_EXISTS")
+        self.require_parent(asset_id)
         tilesets = manifest.get("tilesets") or []
         try:
             uri = tilesets[0]["sources"][0]["uris"][0]
@@ -452,6 +493,7 @@ class AssetService:
     ) -> None:
         from rio_cogeo.cogeo import cog_validate
 
+        self._check_cog_bucket(uri)
         path = self._asset_path(asset_id)
         with atomic_path(path) as tmp:
             self.fetch_object(uri, tmp)
@@ -460,6 +502,28 @@ class AssetService:
                 raise EEError(f"'{uri}' is not a valid Cloud Optimized GeoTIFF: {'; '.join(errors)[:300]}")
         image = image_from_geotiff(path, asset_id, bands=bands, properties=properties)
         self.catalog.add_asset(image, overwrite=overwrite)
+
+    def _check_cog_bucket(self, uri: str) -> None:
+        """Refuse a COG-backed source whose bucket Earth Engine cannot read from (see :data:`COG_BUCKET_RULE`).
+
+        A source served from ``bucket_dir`` has no location and passes. Assumption: Earth Engine's wording is not
+        published; the message states the documented rule and names the bucket and its location.
+        """
+        match = re.fullmatch(r"gs://([^/]+)/(.+)", uri)
+        if match is None or (self.bucket_dir is not None and (self.bucket_dir / match[1] / match[2]).is_file()):
+            return
+        try:
+            bucket = _storage_client().get_bucket(match[1])
+        except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
+            raise EEError(f"Unable to read '{uri}': {' '.join(str(error).split())[:300]}") from None
+        data_locations = (bucket._properties.get("customPlacementConfig") or {}).get("dataLocations")
+        if not cog_bucket_allowed(bucket.location, bucket.location_type, data_locations):
+            raise EEError(
+                f"Cloud Storage bucket '{match[1]}' is in {bucket.location_type or 'location'} {bucket.location}; "
+                f"COG-backed assets need a bucket in {COG_BUCKET_RULE}.",
+                400,
+                "FAILED_PRECONDITION",
+            )
 
     def _asset_path(self, asset_id: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", asset_id).strip("_")
@@ -477,6 +541,7 @@ class AssetService:
                 "implemented by the gee-flood emulator."
             )
         asset_id = asset_id_from_name(str(destination))
+        self.require_parent(asset_id)
         overwrite = bool((options.get("earthEngineDestination") or {}).get("overwrite"))
         image = self.evaluate(payload.get("expression"), project)
         if not isinstance(image, EEImage):
@@ -662,6 +727,17 @@ class AssetService:
         if record is not None and self.assets_dir in record.path.parents:
             record.path.unlink(missing_ok=True)
         return {}
+
+
+def _storage_client() -> Any:
+    """A Cloud Storage client: anonymous against ``STORAGE_EMULATOR_HOST``, else Application Default Credentials."""
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project="gee-flood-emulator", credentials=AnonymousCredentials())
+    return storage.Client()
 
 
 @dataclass

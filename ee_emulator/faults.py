@@ -1,4 +1,4 @@
-"""Fault injection: bursts of 429 quota errors, 5xx errors and slow responses, per endpoint, seeded.
+"""Fault injection: bursts of 429 quota errors, 5xx errors, slow responses and lost responses, per endpoint, seeded.
 
 A :class:`FaultConfig` holds :class:`FaultRule` objects. For every request, rules are tried in order; the first whose
 endpoint pattern matches, whose ``after`` requests have passed, whose ``count`` is not used up and whose
@@ -8,6 +8,11 @@ same faults on every run.
 Example: the first three computePixels calls answer 429 (the client retries them)::
 
     FaultConfig([FaultRule("image:computePixels", "quota", count=3)])
+
+A ``"response_lost"`` fault lets the request do its work (an ingestion starts, an asset is created) and then answers
+503 as if the response had been lost on the way back, so a client that retries sends the same request twice: the
+fault file ``{"rules": [{"endpoint": "image:import", "kind": "response_lost", "count": 1}]}`` is "ingestion
+accepted, response lost".
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Literal
 
 from ee_emulator.errors import InputError
 
-FaultKind = Literal["quota", "server_error", "unavailable", "slow"]
+FaultKind = Literal["quota", "server_error", "unavailable", "slow", "response_lost"]
 
 #: Earth Engine's answer when a project exceeds its request rate or concurrency quota.
 QUOTA_MESSAGE = "Too Many Requests: Request was rejected because the request rate or concurrency limit was exceeded."
@@ -29,6 +34,12 @@ _KINDS: dict[str, tuple[int, str, str]] = {
     "quota": (429, QUOTA_MESSAGE, "RESOURCE_EXHAUSTED"),
     "server_error": (500, "An internal error has occurred (injected by the gee-flood emulator).", "INTERNAL"),
     "unavailable": (503, "The service is currently unavailable (injected by the gee-flood emulator).", "UNAVAILABLE"),
+    "response_lost": (
+        503,
+        "The service is currently unavailable (the request was done; its response was lost, injected by the "
+        "gee-flood emulator).",
+        "UNAVAILABLE",
+    ),
 }
 
 
@@ -40,7 +51,8 @@ class FaultRule:
         endpoint: Endpoint label or glob (``"image:computePixels"``, ``"value:compute"``, ``"*"``). Labels are
             listed in :data:`ee_emulator.server.ENDPOINTS`.
         kind: ``"quota"`` (429 with Earth Engine's quota message), ``"server_error"`` (500), ``"unavailable"``
-            (503) or ``"slow"`` (answer normally after ``delay_s``).
+            (503), ``"slow"`` (answer normally after ``delay_s``) or ``"response_lost"`` (do the request, then
+            answer 503 instead of its result).
         probability: Chance that a matching request is hit (0-1).
         count: Most times the rule fires (None: unlimited).
         after: Matching requests to let through before the rule may fire.
@@ -56,7 +68,9 @@ class FaultRule:
 
     def __post_init__(self) -> None:
         if self.kind not in (*_KINDS, "slow"):
-            raise InputError(f"fault kind {self.kind!r}: expected one of quota, server_error, unavailable, slow")
+            raise InputError(
+                f"fault kind {self.kind!r}: expected one of quota, server_error, unavailable, slow, response_lost"
+            )
         if not 0.0 <= self.probability <= 1.0:
             raise InputError(f"fault probability {self.probability}: expected a number in [0, 1]")
         if self.count is not None and self.count < 0:

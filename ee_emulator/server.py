@@ -445,10 +445,13 @@ class EmulatorServer:
             self.stats.record_fault(fault.kind)
             if fault.status is None:
                 self._sleep(fault.delay_s)
-            else:
+            elif fault.kind != "response_lost":
                 return _json(EEError(fault.message, fault.status, fault.status_name).body(), fault.status)
         try:
-            return self._dispatch(method, endpoint, params, query, body, high_volume)
+            response = self._dispatch(method, endpoint, params, query, body, high_volume)
+            if fault is not None and fault.kind == "response_lost":  # done, but the client never hears of it
+                return _json(EEError(fault.message, fault.status or 503, fault.status_name).body(), fault.status or 503)
+            return response
         except EEError as error:
             return _json(error.body(), error.code)
         except Exception as error:  # noqa: BLE001 - a bug must answer 500 with the reason, not kill the thread

@@ -491,6 +491,14 @@ def map_command(
         bool, typer.Option("--cog-backed", help="Register a COG-backed asset instead of ingesting.")
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing asset.")] = False,
+    create_parents: Annotated[
+        bool,
+        typer.Option(
+            "--create-parents/--no-create-parents",
+            help="Create the asset's missing parent folders (default; each is printed); with --no-create-parents "
+            "a missing one is an error.",
+        ),
+    ] = True,
     project: Annotated[
         str | None,
         typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the asset's)."),
@@ -521,10 +529,13 @@ def map_command(
             bucket,
             cog_backed=cog_backed,
             overwrite=overwrite,
+            create_parents=create_parents,
             project=project,
             ee_url=ee_url,
             progress=not quiet,
         )
+        for folder in result.created_folders:
+            typer.echo(f"created folder {folder}")
         done = "already up to date" if result.already_done else result.mode
         typer.echo(f"asset {result.asset}: {done} from {result.uri}")
     if view is not None and out is not None:

@@ -165,7 +165,8 @@ class Recorder:
         return SimpleNamespace(output="f.tif", crs="EPSG:4326", device="cpu", scheduler="none", polygons=None, **sizes)
 
     def _push_result(self) -> Any:
-        return SimpleNamespace(asset="projects/p/assets/a", already_done=False, mode="ingested", uri="gs://b/f.tif")
+        return SimpleNamespace(asset="projects/p/assets/a", already_done=False, mode="ingested", uri="gs://b/f.tif",
+                               created_folders=[])  # fmt: skip
 
     def _train_result(self) -> Any:
         card = SimpleNamespace(labels=SimpleNamespace(threshold=0.5))

@@ -2,29 +2,46 @@
 
 Two routes, both through Cloud Storage (Earth Engine cannot read local files):
 
-* ingestion (default): ``ee.data.startIngestion(request_id, manifest)`` copies the pixels into an Earth Engine image
-  asset; band ``water_probability`` is pyramided with MEAN, the categorical bands with MODE, 255 is missing data.
-  The operation is polled until it finishes; its error, if any, is reported in one line.
+* ingestion (default): an ``image:import`` request copies the pixels into an Earth Engine image asset; band
+  ``water_probability`` is pyramided with MEAN, the categorical bands with MODE, 255 is missing data. The operation
+  is polled until it finishes; its error, if any, is reported in one line.
 * COG-backed (``cog_backed=True``): ``ee.data.createAsset({'type': 'IMAGE', 'gcs_location': ...})`` registers the
-  object in place (no copy; the bucket must be in the US multi-region or us-central1 for real Earth Engine).
+  object in place (no copy). Earth Engine reads such objects only from a bucket in the US multi-region, a US
+  dual-region that includes us-central1, or us-central1; the bucket's location is checked before anything is
+  uploaded.
 
-Everything that can be checked locally (asset id, bucket path, the file) is checked before anything is uploaded,
-and the bucket is probed before the upload; Cloud Storage creates an object only when its upload completes, so a
-failure never leaves half a file behind. The request id is derived from the asset id, the object URI and the file's
-SHA-256, and is stored as the asset property ``gee_flood_request_id``: re-running the same push finds the finished
-asset and does nothing (earthengine-api 1.7.50's ``startIngestion`` uses the id only to allow retries; it does not
-send it to the server, so idempotency is checked on the asset itself).
+Everything that can be checked locally or cheaply (asset id, bucket path, the file, the asset's parent folders, the
+bucket and its location, the object the upload would replace) is checked before anything is uploaded; Cloud Storage
+creates an object only when its upload completes, so a failure never leaves half a file behind.
+
+Names, not paths, leave the machine: the object is named after the asset (``<prefix>/<project>/<asset path>.tif``,
+so two assets never share an object), records the asset it backs in its metadata (``gee_flood_asset``; an object
+that backs another asset is never replaced), and a map whose tags carry a local absolute path is uploaded as a copy
+whose tags carry the file name only.
+
+Idempotency: the request id is derived from the asset id, the object URI and the file's SHA-256. It is sent as the
+``requestId`` of the ``image:import`` REST call, so Earth Engine starts at most one ingestion for it however often
+the client retries a request whose response was lost (earthengine-api 1.7.50's ``ee.data.startIngestion`` retries up
+to five times but drops the id from the request, which is why the call is made here). It is also stored as the asset
+property ``gee_flood_request_id``: re-running the same push finds the finished asset and does nothing.
+
+Credentials: Cloud Storage is reached with Earth Engine's own credentials when they carry a storage scope
+(``earthengine authenticate`` grants ``devstorage.full_control`` and ``cloud-platform``), else with Application
+Default Credentials; with neither, one line says to run ``gcloud auth application-default login``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +55,21 @@ from gee_flood.errors import DataError, InputError, RemoteError
 #: Band -> pyramiding policy: probabilities average, categories keep the most common value.
 PYRAMIDING = {"water_probability": "MEAN", "water_mask": "MODE", "flood_class": "MODE"}
 MISSING_VALUE = 255
+#: Object metadata key naming the asset a Cloud Storage object backs.
+OBJECT_ASSET_KEY = "gee_flood_asset"
+#: OAuth scopes that allow uploading to Cloud Storage.
+STORAGE_SCOPES = (
+    "https://www.googleapis.com/auth/devstorage.full_control",
+    "https://www.googleapis.com/auth/devstorage.read_write",
+    "https://www.googleapis.com/auth/cloud-platform",
+)
+#: The one-line hint for a user whose credentials cannot reach Cloud Storage.
+STORAGE_CREDENTIALS_HINT = (
+    "run 'gcloud auth application-default login' (or 'earthengine authenticate', whose credentials include "
+    "Cloud Storage), or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key"
+)
+#: Where COG-backed assets may live (Earth Engine's rule, checked before uploading).
+COG_LOCATION_RULE = "a US multi-region, US dual-region including us-central1, or us-central1 bucket"
 REQUEST_NAMESPACE = uuid.UUID("5f0c3c38-4be4-4c52-9d5b-2f3c0d9c6a11")
 
 _PROJECT = r"(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
@@ -55,6 +87,20 @@ class AssetId:
 
     def __str__(self) -> str:
         return f"projects/{self.project}/assets/{self.path}"
+
+    @property
+    def parent_folders(self) -> list[str]:
+        """The ids of the folders above the asset, outermost first (none for an asset at the project root)."""
+        parts = self.path.split("/")[:-1]
+        return [f"projects/{self.project}/assets/{'/'.join(parts[: depth + 1])}" for depth in range(len(parts))]
+
+    @property
+    def object_filename(self) -> str:
+        """The name of the asset's Cloud Storage object below the bucket prefix: ``<project>/<path>.tif``.
+
+        One object per asset, so pushing another map to another asset never replaces the object this one reads.
+        """
+        return f"{self.project}/{self.path}.tif"
 
 
 @dataclass(frozen=True)
@@ -192,55 +238,342 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def storage_client() -> Any:
-    """A ``google.cloud.storage.Client`` (honours ``STORAGE_EMULATOR_HOST``)."""
+# -- credentials ----------------------------------------------------------------------------------------------------
+
+
+def has_storage_scope(credentials: Any) -> bool:
+    """True if ``credentials`` carry a scope that allows uploading to Cloud Storage (see :data:`STORAGE_SCOPES`)."""
+    scopes = set(getattr(credentials, "scopes", None) or ()) | set(getattr(credentials, "default_scopes", None) or ())
+    return bool(scopes & set(STORAGE_SCOPES))
+
+
+def earth_engine_credentials() -> Any:
+    """The credentials Earth Engine was initialised with, or None (not initialised, or an emulator: none)."""
+    ee = _ee()
+    # earthengine-api (pinned at 1.7.50) has no public getter for the credentials it was initialised with; its
+    # state object holds them.
+    get_state = getattr(ee.data, "_get_state", None)
+    return getattr(get_state(), "credentials", None) if get_state is not None else None
+
+
+def storage_credentials(ee_credentials: Any) -> Any:
+    """Credentials for the Cloud Storage upload.
+
+    Earth Engine's own credentials when they carry a storage scope (those of ``earthengine authenticate`` do); a
+    service account's, scoped for Cloud Storage (its IAM roles decide what it may do); else Application Default
+    Credentials.
+
+    Raises:
+        RemoteError: When none is usable, with the one-line hint :data:`STORAGE_CREDENTIALS_HINT`.
+    """
+    import google.auth
+    import google.auth.exceptions
+
+    if ee_credentials is not None:
+        if has_storage_scope(ee_credentials):
+            return ee_credentials
+        if getattr(ee_credentials, "requires_scopes", False) and hasattr(ee_credentials, "with_scopes"):
+            return ee_credentials.with_scopes([STORAGE_SCOPES[1]])
+    try:
+        credentials, _ = google.auth.default(scopes=[STORAGE_SCOPES[1]])
+    except (google.auth.exceptions.DefaultCredentialsError, OSError):
+        lacking = "Earth Engine's credentials lack the Cloud Storage scope" if ee_credentials is not None else (
+            "no credentials for Cloud Storage"
+        )  # fmt: skip
+        raise RemoteError(f"cannot upload to Cloud Storage: {lacking}; {STORAGE_CREDENTIALS_HINT}") from None
+    return credentials
+
+
+def storage_client(project: str | None = None, *, ee_credentials: Any = None) -> Any:
+    """A ``google.cloud.storage.Client`` for the upload.
+
+    The stand-in's when ``STORAGE_EMULATOR_HOST`` is set, else authorised by :func:`storage_credentials` (Earth
+    Engine's credentials first) and billed to ``project``.
+
+    Raises:
+        RemoteError: If no credentials can reach Cloud Storage (one line with the fix).
+    """
     import google.auth.exceptions
     from google.cloud import storage
 
     try:
-        return storage.Client()
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            return storage.Client()
+        return storage.Client(project=project, credentials=storage_credentials(ee_credentials))
     except (google.auth.exceptions.DefaultCredentialsError, OSError) as error:
         raise RemoteError(f"cannot create a Cloud Storage client: {_first_line(error)}") from None
 
 
-def probe_bucket(client: Any, location: GcsLocation, *, timeout_s: float = 20.0) -> None:
-    """Raise a one-line :class:`RemoteError` unless the bucket exists and answers within ``timeout_s``."""
+# -- bucket, location, object ---------------------------------------------------------------------------------------
+
+
+def cog_location_problem(location: str | None, location_type: str | None, data_locations: list[str] | None) -> str:
+    """Why a bucket cannot back COG-backed assets ("" if it can).
+
+    Earth Engine reads COG-backed assets only from the ``US`` multi-region, a US dual-region that includes
+    ``us-central1`` (the predefined ``NAM4``, or a configurable one reported as ``US`` with its data locations), or
+    the ``us-central1`` region.
+    """
+    code = (location or "").upper()
+    kind = (location_type or "").lower()
+    regions = [region.upper() for region in data_locations or []]
+    if kind == "dual-region":
+        if code == "NAM4" or (code == "US" and "US-CENTRAL1" in regions):
+            return ""
+        where = f"{code} ({'+'.join(regions)})" if regions else code
+        return f"dual-region {where}, which does not include us-central1"
+    if code in ("US", "US-CENTRAL1"):
+        return ""
+    return f"{kind or 'location'} {code or 'unknown'}"
+
+
+def probe_bucket(client: Any, location: GcsLocation, *, cog_backed: bool = False, timeout_s: float = 20.0) -> Any:
+    """Return the bucket once it exists, answers, and (COG-backed) lies where Earth Engine reads such assets.
+
+    Raises:
+        RemoteError: If the bucket is missing, forbidden or unreachable (one line).
+        InputError: If ``cog_backed`` and the bucket is outside :data:`COG_LOCATION_RULE` (one line naming both).
+    """
     import requests
     from google.api_core import exceptions as api_exceptions
     from google.api_core.retry import Retry
 
     retry = Retry(initial=0.2, maximum=2.0, timeout=timeout_s)
     try:
-        exists = client.bucket(location.bucket).exists(timeout=min(timeout_s, 30.0), retry=retry)
+        bucket = client.get_bucket(location.bucket, timeout=min(timeout_s, 30.0), retry=retry)
+    except api_exceptions.NotFound:
+        raise RemoteError(f"gs://{location.bucket}: bucket not found or not accessible; nothing uploaded") from None
+    except api_exceptions.Forbidden as error:
+        raise RemoteError(
+            f"gs://{location.bucket}: not allowed to read the bucket ({_first_line(error)}); nothing uploaded"
+        ) from None
     except (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, OSError) as error:
         raise RemoteError(
             f"gs://{location.bucket}: cannot reach the bucket ({_first_line(error)}); nothing uploaded"
         ) from None
-    if not exists:
-        raise RemoteError(f"gs://{location.bucket}: bucket not found or not accessible; nothing uploaded")
+    if cog_backed:
+        problem = cog_location_problem(
+            bucket.location, bucket.location_type, (bucket._properties.get("customPlacementConfig") or {}).get(
+                "dataLocations"
+            ),
+        )  # fmt: skip
+        if problem:
+            raise InputError(
+                f"gs://{location.bucket}: the bucket is in {problem}; COG-backed assets need {COG_LOCATION_RULE} "
+                "(or push without --cog-backed to ingest); nothing uploaded"
+            )
+    return bucket
 
 
-def upload(client: Any, cog: Path, location: GcsLocation, *, timeout_s: float = 600.0) -> str:
-    """Upload ``cog`` under ``location`` (whole or not at all) and return its ``gs://`` URI."""
+def check_object_owner(client: Any, location: GcsLocation, asset: AssetId, *, overwrite: bool) -> None:
+    """Refuse to replace an object that backs another asset (or, without ``overwrite``, an unknown object).
+
+    Cloud Storage object metadata ``gee_flood_asset`` (:data:`OBJECT_ASSET_KEY`) records the asset an object backs.
+    """
     import requests
     from google.api_core import exceptions as api_exceptions
 
-    blob = client.bucket(location.bucket).blob(location.object_name(cog.name))
+    name = location.object_name(asset.object_filename)
+    uri = location.uri(asset.object_filename)
+    try:
+        blob = client.bucket(location.bucket).get_blob(name)
+    except (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, OSError) as error:
+        raise RemoteError(f"{uri}: cannot read the object ({_first_line(error)}); nothing uploaded") from None
+    if blob is None:
+        return
+    owner = (blob.metadata or {}).get(OBJECT_ASSET_KEY)
+    if owner and owner != str(asset):
+        raise InputError(
+            f"{uri}: the object backs asset {owner}; not replacing it (use another --bucket prefix); nothing uploaded"
+        )
+    if not owner and not overwrite:
+        raise InputError(
+            f"{uri}: an object gee-flood did not write for {asset} is already there; pass --overwrite to replace it"
+        )
+
+
+def _local_path_like(value: str) -> bool:
+    text = value.strip()
+    return os.path.isabs(text) or bool(re.match(r"^[A-Za-z]:[\\/]", text)) or text.startswith("~")
+
+
+def shareable_tags(cog: Path) -> dict[str, str]:
+    """The map's dataset tags whose values are local paths, rewritten to the file name (empty: nothing to hide)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(cog) as src:
+            tags = src.tags()
+    return {
+        key: re.split(r"[\\/]", value.strip().rstrip("/\\"))[-1]
+        for key, value in tags.items()
+        if _local_path_like(value)
+    }
+
+
+@contextlib.contextmanager
+def shareable_copy(cog: Path) -> Iterator[Path]:
+    """``cog`` itself, or a temporary COG copy whose tags carry file names where ``cog``'s carry local paths.
+
+    What is uploaded leaves the machine: names, never paths (maps written before predict wrote names had them).
+    """
+    rewritten = shareable_tags(cog)
+    if not rewritten:
+        yield cog
+        return
+    from gee_flood.inference.output import to_cog
+
+    workdir = Path(tempfile.mkdtemp(prefix=".gee-flood-upload-"))
+    try:
+        tiled = workdir / "tags.tif"
+        shutil.copyfile(cog, tiled)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            # the copy's COG layout is rebuilt by to_cog below
+            with rasterio.open(tiled, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dst:
+                dst.update_tags(**rewritten)
+        yield to_cog(tiled, workdir / cog.name)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def upload(
+    client: Any, cog: Path, location: GcsLocation, *, asset: AssetId | None = None, timeout_s: float = 600.0
+) -> str:
+    """Upload ``cog`` under ``location`` (whole or not at all) and return its ``gs://`` URI.
+
+    With ``asset``, the object is named after the asset (:attr:`AssetId.object_filename`) and records it in its
+    metadata (:data:`OBJECT_ASSET_KEY`); without, it is named after the file.
+    """
+    import requests
+    from google.api_core import exceptions as api_exceptions
+
+    filename = asset.object_filename if asset is not None else cog.name
+    blob = client.bucket(location.bucket).blob(location.object_name(filename))
+    if asset is not None:
+        blob.metadata = {OBJECT_ASSET_KEY: str(asset)}
     try:
         blob.upload_from_filename(str(cog), content_type="image/tiff", timeout=timeout_s)
     except (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, OSError) as error:
-        raise RemoteError(f"{location.uri(cog.name)}: upload failed ({_first_line(error)})") from None
-    return location.uri(cog.name)
+        raise RemoteError(f"{location.uri(filename)}: upload failed ({_first_line(error)})") from None
+    return location.uri(filename)
 
 
-def _existing_asset(asset: AssetId) -> dict[str, Any] | None:
+# -- Earth Engine assets and operations ----------------------------------------------------------------------------
+
+
+def _is_missing(error: BaseException) -> bool:
+    text = str(error).lower()
+    return "not found" in text or "does not exist" in text
+
+
+def _existing_asset(asset: AssetId | str) -> dict[str, Any] | None:
     ee = _ee()
     try:
         return ee.data.getAsset(str(asset))
     except ee.EEException as error:
-        if "not found" in str(error).lower() or "does not exist" in str(error).lower():
+        if _is_missing(error):
             return None
         raise RemoteError(f"{asset}: cannot read the asset ({_first_line(error)})") from None
+
+
+def missing_parent_folders(asset: AssetId) -> list[str]:
+    """The asset's parent folders that do not exist yet, outermost first.
+
+    Earth Engine refuses to create an asset whose parent folder (or image collection) does not exist. The nearest
+    parent is looked up first: when it exists (the usual case) that is one request.
+
+    Raises:
+        InputError: If a parent exists but is an image, not a folder or collection.
+    """
+    parents = asset.parent_folders
+    missing: list[str] = []
+    for folder in reversed(parents):
+        info = _existing_asset(folder)
+        if info is None:
+            missing.insert(0, folder)
+            continue
+        kind = str(info.get("type", "FOLDER")).upper()
+        if kind not in ("FOLDER", "IMAGE_COLLECTION"):
+            raise InputError(f"--asset {asset}: {folder} is an {kind.lower()}, not a folder")
+        break
+    return missing
+
+
+def create_folders(folders: list[str]) -> list[str]:
+    """Create ``folders`` (outermost first) with ``ee.data.createFolder``; return those created.
+
+    A folder that appeared meanwhile (another run) counts as there.
+    """
+    ee = _ee()
+    created = []
+    for folder in folders:
+        try:
+            ee.data.createFolder(folder)
+        except ee.EEException as error:
+            if "already exists" in str(error).lower() or "cannot overwrite" in str(error).lower():
+                continue
+            raise RemoteError(f"{folder}: cannot create the folder ({_first_line(error)})") from None
+        created.append(folder)
+    return created
+
+
+def send_image_import(request_id: str, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """``POST projects/P/image:import`` with ``requestId``: start an ingestion; return the Operation.
+
+    ``ee.data.startIngestion`` (earthengine-api 1.7.50) retries the call but leaves ``requestId`` out of the body,
+    so a retry after a lost response could start a second ingestion. This sends the same request through the
+    client's own REST resource (its discovery document, credentials, retries and error translation) with the id,
+    so Earth Engine starts at most one operation for it.
+    """
+    ee = _ee()
+    from ee import _cloud_api_utils
+
+    body = {
+        "imageManifest": _cloud_api_utils.convert_params_to_image_manifest(manifest),
+        "overwrite": overwrite,
+        "requestId": request_id,
+    }
+    # Private helpers of the pinned earthengine-api: the client's REST resource, project path and retrying call.
+    call = ee.data._get_cloud_projects().image().import_(project=ee.data._get_projects_path(), body=body)
+    return ee.data._execute_cloud_call(call, num_retries=ee.data._get_state().max_retries)
+
+
+def _running_ingestion(asset: AssetId) -> str | None:
+    """The name of a pending or running ingestion into ``asset``, if Earth Engine lists one."""
+    ee = _ee()
+    try:
+        operations = ee.data.listOperations()
+    except ee.EEException:
+        return None
+    for operation in operations:
+        metadata = operation.get("metadata", {})
+        # Earth Engine names the destination as a Code Editor link (".../?asset=projects/P/assets/X"), the emulator
+        # as the asset name; the description reads 'Ingest image: "projects/P/assets/X"'.
+        destinations = {str(uri).rsplit("asset=", 1)[-1] for uri in metadata.get("destinationUris", [])}
+        named = str(asset) in destinations or f'"{asset}"' in str(metadata.get("description", ""))
+        if metadata.get("type") == "INGEST_IMAGE" and metadata.get("state") in ("PENDING", "RUNNING") and named:
+            return str(operation["name"])
+    return None
+
+
+def start_ingestion(asset: AssetId, request_id: str, manifest: dict[str, Any], overwrite: bool) -> str:
+    """Start the ingestion once, however the request fares; return the operation name.
+
+    The request carries ``requestId`` (retries cannot start a second operation). If it still fails (every response
+    lost), Earth Engine is asked whether the ingestion started anyway before anything is reported.
+
+    Raises:
+        RemoteError: If Earth Engine refused the ingestion and none is running.
+    """
+    ee = _ee()
+    try:
+        started = send_image_import(request_id, manifest, overwrite)
+    except ee.EEException as error:
+        running = _running_ingestion(asset)
+        if running is None:
+            raise RemoteError(f"{asset}: Earth Engine refused the ingestion: {_first_line(error)}") from None
+        return running
+    return str(started.get("name") or started.get("id"))
 
 
 def wait_for_operation(
@@ -292,6 +625,7 @@ class PushResult(BaseModel):
     request_id: str
     operation: str | None = None
     already_done: bool = False
+    created_folders: list[str] = []
 
 
 def push_flood_map(
@@ -301,6 +635,7 @@ def push_flood_map(
     *,
     cog_backed: bool = False,
     overwrite: bool = False,
+    create_parents: bool = True,
     client: Any = None,
     poll_s: float = 2.0,
     probe_timeout_s: float = 20.0,
@@ -314,10 +649,12 @@ def push_flood_map(
     Args:
         cog: The map written by ``gee-flood predict``.
         asset: Destination ``projects/<project>/assets/<path>``.
-        bucket: ``gs://bucket[/prefix]`` to upload to.
-        cog_backed: Register a COG-backed asset instead of ingesting (no copy inside Earth Engine).
-        overwrite: Replace an existing asset.
-        client: A ``google.cloud.storage.Client`` (default: a new one; honours ``STORAGE_EMULATOR_HOST``).
+        bucket: ``gs://bucket[/prefix]`` to upload to; the object is ``<prefix>/<project>/<asset path>.tif``.
+        cog_backed: Register a COG-backed asset instead of ingesting (no copy inside Earth Engine; the bucket must
+            be in the US multi-region, a US dual-region including us-central1, or us-central1).
+        overwrite: Replace an existing asset (and an object gee-flood did not write for it).
+        create_parents: Create the asset's missing parent folders (else refuse, naming the first missing one).
+        client: A ``google.cloud.storage.Client`` (default: :func:`storage_client`).
         poll_s: Seconds between operation polls.
         probe_timeout_s: How long to try reaching the bucket before giving up.
         project: Cloud project to initialise Earth Engine with (default: the asset's project).
@@ -326,13 +663,13 @@ def push_flood_map(
         on_progress: Ingestion progress callback (fraction, state).
 
     Returns:
-        The asset id, object URI, request id and operation.
+        The asset id, object URI, request id, operation and the folders created.
     """
     asset_id = parse_asset_id(asset)
     location = parse_gcs_location(bucket)
     path = Path(cog)
     bands = describe_map(path)
-    uri = location.uri(path.name)
+    uri = location.uri(asset_id.object_filename)
     request_id = request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
     ensure_initialized(project or asset_id.project, ee_url)
@@ -342,9 +679,19 @@ def push_flood_map(
             return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, already_done=True)
         if not overwrite:
             raise InputError(f"--asset {asset_id}: the asset already exists; pass --overwrite to replace it")
-    client = client if client is not None else storage_client()
-    probe_bucket(client, location, timeout_s=probe_timeout_s)
-    upload(client, path, location)
+    missing = missing_parent_folders(asset_id) if existing is None else []
+    if missing and not create_parents:
+        raise InputError(
+            f"--asset {asset_id}: parent folder {missing[0]} does not exist; pass --create-parents or create it "
+            f"with 'earthengine create folder {missing[0]}'"
+        )
+    if client is None:
+        client = storage_client(project or asset_id.project, ee_credentials=earth_engine_credentials())
+    probe_bucket(client, location, cog_backed=cog_backed, timeout_s=probe_timeout_s)
+    check_object_owner(client, location, asset_id, overwrite=overwrite)
+    with shareable_copy(path) as shared:
+        upload(client, shared, location, asset=asset_id)
+    created = create_folders(missing)
     ee = _ee()
     if cog_backed:
         if existing is not None:
@@ -356,13 +703,9 @@ def push_flood_map(
             ),
             f"{asset_id}: Earth Engine refused the COG-backed asset",
         )
-        return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id)
+        return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, created_folders=created)
     manifest = ingestion_manifest(asset_id, uri, bands, request_id)
-    started = _call(
-        lambda: ee.data.startIngestion(request_id, manifest, overwrite),
-        f"{asset_id}: Earth Engine refused the ingestion",
-    )
-    operation = started.get("name") or started.get("id")
+    operation = start_ingestion(asset_id, request_id, manifest, overwrite)
     if progress:
         from rich.console import Console
         from rich.progress import Progress
@@ -378,7 +721,9 @@ def push_flood_map(
             wait_for_operation(operation, poll_s=poll_s, on_progress=show)
     else:
         wait_for_operation(operation, poll_s=poll_s, on_progress=on_progress)
-    return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, operation=operation)
+    return PushResult(
+        asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, operation=operation, created_folders=created
+    )
 
 
 def _call(func: Callable[[], Any], message: str) -> Any:

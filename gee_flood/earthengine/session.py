@@ -179,10 +179,17 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                     f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; check that "
                     "--ee-url names a running Earth Engine-compatible REST endpoint"
                 ) from None
+            # Command-aware: a project that was given (fetch --project, or map's asset project) needs no advice to
+            # pass one; one that was not is asked for with the option every Earth Engine command has.
+            project_hint = (
+                f"check that Cloud project '{settings.project}' exists and is registered for Earth Engine"
+                if settings.project
+                else f"pass --project or set {PROJECT_ENV_VARS[0]}"
+            )
             raise RemoteError(
                 f"could not initialise Earth Engine at {settings.describe()}: {_one_line(error)}; run "
                 "'earthengine authenticate' or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, and "
-                f"pass --project or set {PROJECT_ENV_VARS[0]}"
+                f"{project_hint}"
             ) from None
         ee.data.setMaxRetries(settings.retry.ee_max_retries)
         ee.data.setDeadline(settings.retry.timeout_s * 1000.0)  # milliseconds; a hung request fails, then retries

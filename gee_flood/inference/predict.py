@@ -247,7 +247,7 @@ def predict_scene(
         "checkpoint": Path(checkpoint).name,
         "checkpoint_role": loaded.card.role,
         "threshold": f"{threshold:g}",
-        "source": source.name,
+        "source": Path(source.name).name,  # a name, not a local path: the map is shared (uploaded, sent)
         "tile": str(plan.tile),
         "overlap": str(plan.overlap),
     }

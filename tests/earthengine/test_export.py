@@ -11,18 +11,28 @@ import socket
 import types
 
 import ee
+import google.auth
+import google.auth.credentials
+import google.auth.exceptions
 import numpy as np
 import pytest
+import rasterio
 from typer.testing import CliRunner
 
 from gee_flood.cli import app
-from gee_flood.earthengine import export
+from gee_flood.earthengine import export, session
 from gee_flood.errors import InputError, RemoteError
+from gee_flood.inference import to_cog
 from tests.inference.maps import write_flood_map
 
 runner = CliRunner()
 BUCKET = "flood-maps"
 ASSET = "projects/emulator/assets/floods/test_map"
+OBJECT = "emulator/floods/test_map.tif"  # the asset's object below the bucket prefix
+#: More buckets of the Cloud Storage stand-in: name -> location (BUCKET is in the US multi-region).
+LOCATIONS = {"maps-central": "US-CENTRAL1", "maps-nam4": "NAM4", "maps-dual-central": "US-CENTRAL1+US-EAST4",
+             "maps-dual-east": "US-EAST1+US-EAST4", "maps-east": "US-EAST4", "maps-europe": "EUROPE-WEST1",
+             "maps-eu": "EU"}  # fmt: skip
 
 
 def _free_port() -> int:
@@ -37,7 +47,7 @@ def storage():
 
     from ee_emulator.storage import storage_emulator
 
-    with storage_emulator(BUCKET):
+    with storage_emulator(BUCKET, buckets=LOCATIONS):
         yield gcs.Client()
 
 
@@ -48,6 +58,7 @@ class FakeEEData:
         self.assets: dict[str, dict] = {}
         self.ingestions: list[tuple[str, dict, bool]] = []
         self.created: list[tuple[dict, str]] = []
+        self.folders: list[str] = []
         self.polls = 0
         self.error = error
 
@@ -59,9 +70,18 @@ class FakeEEData:
             raise ee.EEException(f"Asset '{name}' not found (does not exist or caller does not have access).")
         return self.assets[name]
 
-    def startIngestion(self, request_id, manifest, allow_overwrite=False):  # noqa: N802
+    def image_import(self, request_id, manifest, allow_overwrite=False):
+        """Stands in for export.send_image_import (the image:import REST call with its requestId)."""
         self.ingestions.append((request_id, manifest, allow_overwrite))
-        return {"id": "OP1", "name": "projects/emulator/operations/OP1", "started": "OK"}
+        return {"name": "projects/emulator/operations/OP1", "metadata": {"state": "PENDING"}}
+
+    def createFolder(self, path):  # noqa: N802
+        self.folders.append(path)
+        self.assets[path] = {"name": path, "type": "FOLDER"}
+        return self.assets[path]
+
+    def listOperations(self):  # noqa: N802
+        return []
 
     def getOperation(self, name):  # noqa: N802
         self.polls += 1
@@ -70,12 +90,13 @@ class FakeEEData:
         if self.error:
             return {"name": name, "done": True, "error": {"code": 3, "message": self.error}}
         _, manifest, _ = self.ingestions[-1]
-        self.assets[manifest["name"]] = {"name": manifest["name"], "properties": manifest["properties"]}
+        name_ = manifest["name"]
+        self.assets[name_] = {"name": name_, "type": "IMAGE", "properties": manifest["properties"]}
         return {"name": name, "done": True, "metadata": {"state": "SUCCEEDED", "progress": 1.0}}
 
     def createAsset(self, value, path):  # noqa: N802
         self.created.append((value, path))
-        self.assets[path] = {"name": path, "properties": value.get("properties", {})}
+        self.assets[path] = {"name": path, "type": "IMAGE", "properties": value.get("properties", {})}
         return self.assets[path]
 
     def deleteAsset(self, path):  # noqa: N802
@@ -87,6 +108,7 @@ def fake_ee(monkeypatch):
     data = FakeEEData()
     monkeypatch.setattr(export, "_ee", lambda: types.SimpleNamespace(data=data, EEException=ee.EEException))
     monkeypatch.setattr(export, "ensure_initialized", lambda project, ee_url=None: None)
+    monkeypatch.setattr(export, "send_image_import", data.image_import)
     return data
 
 
@@ -131,8 +153,13 @@ def test_push_uploads_then_ingests_with_a_deterministic_request_id(storage, fake
         flood_map, ASSET, f"gs://{BUCKET}/runs/1", client=storage, poll_s=0.01,
         on_progress=lambda fraction, state: progress.append(fraction),
     )  # fmt: skip
-    assert result.uri == f"gs://{BUCKET}/runs/1/flood.tif" and result.mode == "ingested"
-    assert storage.bucket(BUCKET).blob("runs/1/flood.tif").download_as_bytes() == flood_map.read_bytes()
+    # the object is named after the asset (not the local file) and records the asset it backs
+    assert result.uri == f"gs://{BUCKET}/runs/1/{OBJECT}" and result.mode == "ingested"
+    blob = storage.bucket(BUCKET).get_blob(f"runs/1/{OBJECT}")
+    assert blob.download_as_bytes() == flood_map.read_bytes()
+    assert blob.metadata == {"gee_flood_asset": ASSET}
+    # the missing parent folder was created before the ingestion
+    assert fake_ee.folders == ["projects/emulator/assets/floods"] == result.created_folders
     request_id, manifest, overwrite = fake_ee.ingestions[0]
     assert request_id == result.request_id and not overwrite
     assert manifest["name"] == ASSET
@@ -167,7 +194,7 @@ def test_cog_backed_asset_points_at_the_object(storage, fake_ee, flood_map):
     result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True)
     value, path = fake_ee.created[0]
     assert path == ASSET and value["type"] == "IMAGE"
-    assert value["gcs_location"] == {"uris": [f"gs://{BUCKET}/cogs/flood.tif"]}
+    assert value["gcs_location"] == {"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}
     assert result.mode == "cog-backed" and not fake_ee.ingestions
 
 
@@ -205,4 +232,280 @@ def test_cli_rejects_bad_ids_before_uploading(storage, fake_ee, flood_map, tmp_p
 def test_cli_push(storage, fake_ee, flood_map):
     result = runner.invoke(app, ["map", "--mask", str(flood_map), "--asset", ASSET, "--bucket", f"gs://{BUCKET}/p"])
     assert result.exit_code == 0, result.output
-    assert f"asset {ASSET}: ingested from gs://{BUCKET}/p/flood.tif" in result.output
+    assert f"created folder projects/emulator/assets/floods\nasset {ASSET}: ingested from gs://{BUCKET}/p/{OBJECT}" in (
+        result.output
+    )
+
+
+def _blobs(client) -> list[str]:
+    return sorted(blob.name for bucket in client.list_buckets() for blob in client.list_blobs(bucket.name))
+
+
+# -- parent folders --------------------------------------------------------------------------------------------------
+
+
+def test_missing_parent_is_named_without_create_parents(storage, fake_ee, flood_map):
+    deep = "projects/emulator/assets/floods/po/po_2019"
+    fake_ee.assets["projects/emulator/assets/floods"] = {"type": "FOLDER"}
+    with pytest.raises(InputError) as caught:
+        export.push_flood_map(flood_map, deep, f"gs://{BUCKET}", client=storage, create_parents=False)
+    assert str(caught.value) == (
+        f"--asset {deep}: parent folder projects/emulator/assets/floods/po does not exist; pass --create-parents or "
+        "create it with 'earthengine create folder projects/emulator/assets/floods/po'"
+    )
+    assert not _blobs(storage) and not fake_ee.folders and not fake_ee.ingestions
+
+
+def test_only_the_missing_parents_are_created_outermost_first(storage, fake_ee, flood_map):
+    deep = "projects/emulator/assets/floods/po/2019/po_2019"
+    fake_ee.assets["projects/emulator/assets/floods"] = {"type": "FOLDER"}
+    result = export.push_flood_map(flood_map, deep, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert (
+        fake_ee.folders
+        == result.created_folders
+        == [
+            "projects/emulator/assets/floods/po",
+            "projects/emulator/assets/floods/po/2019",
+        ]
+    )
+
+
+def test_a_parent_that_is_an_image_is_refused(storage, fake_ee, flood_map):
+    fake_ee.assets["projects/emulator/assets/floods"] = {"type": "IMAGE"}
+    with pytest.raises(InputError, match="projects/emulator/assets/floods is an image, not a folder"):
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage)
+    assert not _blobs(storage)
+
+
+# -- COG-backed assets: where the bucket is ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bucket", [BUCKET, "maps-central", "maps-nam4", "maps-dual-central"])
+def test_cog_backed_assets_accept_us_central_buckets(storage, fake_ee, flood_map, bucket):
+    result = export.push_flood_map(flood_map, ASSET, f"gs://{bucket}", client=storage, cog_backed=True)
+    assert result.mode == "cog-backed" and fake_ee.created[0][0]["gcs_location"] == {"uris": [result.uri]}
+
+
+@pytest.mark.parametrize(
+    ("bucket", "where"),
+    [("maps-east", "region US-EAST4"), ("maps-europe", "region EUROPE-WEST1"), ("maps-eu", "multi-region EU"),
+     ("maps-dual-east", "dual-region US (US-EAST1+US-EAST4), which does not include us-central1")],
+)  # fmt: skip
+def test_cog_backed_assets_refuse_other_buckets_before_uploading(storage, fake_ee, flood_map, bucket, where):
+    with pytest.raises(InputError) as caught:
+        export.push_flood_map(flood_map, ASSET, f"gs://{bucket}", client=storage, cog_backed=True)
+    assert str(caught.value) == (
+        f"gs://{bucket}: the bucket is in {where}; COG-backed assets need a US multi-region, US dual-region "
+        "including us-central1, or us-central1 bucket (or push without --cog-backed to ingest); nothing uploaded"
+    )
+    assert not _blobs(storage) and not fake_ee.created and not fake_ee.folders
+
+
+def test_ingestion_takes_a_bucket_anywhere(storage, fake_ee, flood_map):
+    result = export.push_flood_map(flood_map, ASSET, "gs://maps-europe", client=storage, poll_s=0.01)
+    assert result.mode == "ingested" and _blobs(storage) == [OBJECT]
+
+
+# -- one object per asset, never another asset's ---------------------------------------------------------------------
+
+
+def test_two_maps_of_one_file_name_get_two_objects(storage, fake_ee, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_flood_map(tmp_path / "a" / "flood.tif", np.ones((64, 64), np.uint8))
+    second = write_flood_map(tmp_path / "b" / "flood.tif", np.zeros((64, 64), np.uint8))
+    other = "projects/emulator/assets/floods/other_map"
+    export.push_flood_map(first, ASSET, f"gs://{BUCKET}/maps", client=storage, poll_s=0.01)
+    export.push_flood_map(second, other, f"gs://{BUCKET}/maps", client=storage, poll_s=0.01)
+    bucket = storage.bucket(BUCKET)
+    assert bucket.blob(f"maps/{OBJECT}").download_as_bytes() == first.read_bytes()
+    assert bucket.blob("maps/emulator/floods/other_map.tif").download_as_bytes() == second.read_bytes()
+    assert [manifest["tilesets"][0]["sources"][0]["uris"][0] for _, manifest, _ in fake_ee.ingestions] == [
+        f"gs://{BUCKET}/maps/{OBJECT}",
+        f"gs://{BUCKET}/maps/emulator/floods/other_map.tif",
+    ]
+
+
+def test_an_object_that_backs_another_asset_is_never_replaced(storage, fake_ee, flood_map):
+    # prefix 'x' + projects/emulator/assets/floods/test_map and prefix 'x/emulator' + projects/floods/assets/test_map
+    # name the same object: the second push must not take the first asset's object
+    export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/x", client=storage, poll_s=0.01)
+    before = storage.bucket(BUCKET).get_blob(f"x/{OBJECT}")
+    for overwrite in (False, True):
+        with pytest.raises(InputError) as caught:
+            export.push_flood_map(
+                flood_map, "projects/floods/assets/test_map", f"gs://{BUCKET}/x/emulator", client=storage,
+                overwrite=overwrite,
+            )  # fmt: skip
+        assert str(caught.value) == (
+            f"gs://{BUCKET}/x/{OBJECT}: the object backs asset {ASSET}; not replacing it (use another --bucket "
+            "prefix); nothing uploaded"
+        )
+    assert storage.bucket(BUCKET).get_blob(f"x/{OBJECT}").generation == before.generation
+    assert len(fake_ee.ingestions) == 1
+
+
+def test_an_unknown_object_is_replaced_only_with_overwrite(storage, fake_ee, flood_map):
+    storage.bucket(BUCKET).blob(OBJECT).upload_from_string(b"someone's file")
+    with pytest.raises(InputError, match=f"gs://{BUCKET}/{OBJECT}: an object gee-flood did not write for {ASSET}"):
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage)
+    assert storage.bucket(BUCKET).blob(OBJECT).download_as_bytes() == b"someone's file"
+    export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, overwrite=True, poll_s=0.01)
+    assert storage.bucket(BUCKET).blob(OBJECT).download_as_bytes() == flood_map.read_bytes()
+
+
+# -- names, not local paths, leave the machine -----------------------------------------------------------------------
+
+
+def _tags_of_uploaded(storage, tmp_path, name: str) -> dict[str, str]:
+    downloaded = tmp_path / "downloaded.tif"
+    storage.bucket(BUCKET).blob(name).download_to_filename(str(downloaded))
+    from rio_cogeo.cogeo import cog_validate
+
+    assert cog_validate(str(downloaded), quiet=True)[0]
+    with rasterio.open(downloaded) as src:
+        return src.tags()
+
+
+def test_local_paths_in_a_maps_tags_are_uploaded_as_names(storage, fake_ee, tmp_path):
+    private = str(tmp_path / "home" / "someone" / "scenes" / "s1_scene.tif")
+    tiled = write_flood_map(tmp_path / "tiled.tif", np.ones((64, 64), np.uint8), cog=False)
+    with rasterio.open(tiled, "r+") as dst:
+        dst.update_tags(source=private, checkpoint="student.ckpt", threshold="0.5")
+    legacy = to_cog(tiled, tmp_path / "flood.tif")
+    export.push_flood_map(legacy, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    tags = _tags_of_uploaded(storage, tmp_path, OBJECT)
+    assert tags["source"] == "s1_scene.tif" and tags["checkpoint"] == "student.ckpt" and tags["threshold"] == "0.5"
+    assert not [value for value in tags.values() if value.startswith("/") or str(tmp_path) in value]
+    with rasterio.open(legacy) as src:
+        assert src.tags()["source"] == private  # the local file is left as it was
+
+
+# -- credentials -----------------------------------------------------------------------------------------------------
+
+EE_SCOPE = "https://www.googleapis.com/auth/earthengine"
+
+
+class FakeCredentials(google.auth.credentials.Credentials):
+    """Credentials that never reach the network: scopes only."""
+
+    def __init__(self, scopes=(), *, requires_scopes=False) -> None:
+        super().__init__()
+        self._scopes = list(scopes)
+        self._requires = requires_scopes
+
+    @property
+    def scopes(self):
+        return self._scopes
+
+    @property
+    def requires_scopes(self):
+        return self._requires
+
+    def with_scopes(self, scopes):
+        return FakeCredentials(scopes)
+
+    def refresh(self, request):
+        raise AssertionError("no network in tests")
+
+
+@pytest.fixture
+def no_adc(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise google.auth.exceptions.DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(google.auth, "default", refuse)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+
+
+@pytest.mark.parametrize(
+    "scope",
+    ["https://www.googleapis.com/auth/devstorage.full_control", "https://www.googleapis.com/auth/cloud-platform"],
+)
+def test_earth_engine_credentials_with_a_storage_scope_are_reused(no_adc, scope):
+    credentials = FakeCredentials([EE_SCOPE, scope])
+    assert export.storage_credentials(credentials) is credentials
+    client = export.storage_client("my-project", ee_credentials=credentials)
+    assert client._credentials is credentials and client.project == "my-project"
+
+
+def test_a_service_account_is_scoped_for_storage(no_adc):
+    scoped = export.storage_credentials(FakeCredentials(requires_scopes=True))
+    assert scoped.scopes == ["https://www.googleapis.com/auth/devstorage.read_write"]
+
+
+def test_earth_engine_only_credentials_fall_back_to_adc(monkeypatch):
+    adc = FakeCredentials(["https://www.googleapis.com/auth/devstorage.read_write"])
+    monkeypatch.setattr(google.auth, "default", lambda scopes=None: (adc, "adc-project"))
+    assert export.storage_credentials(FakeCredentials([EE_SCOPE])) is adc
+
+
+@pytest.mark.parametrize("ee_credentials", [FakeCredentials([EE_SCOPE]), None])
+def test_no_storage_credentials_is_one_line_with_the_fix(no_adc, ee_credentials):
+    with pytest.raises(RemoteError) as caught:
+        export.storage_client("my-project", ee_credentials=ee_credentials)
+    message = str(caught.value)
+    assert "\n" not in message and "gcloud auth application-default login" in message
+    lacking = "Earth Engine's credentials lack the Cloud Storage scope" if ee_credentials else "no credentials"
+    assert message.startswith(f"cannot upload to Cloud Storage: {lacking}")
+
+
+def test_push_hands_earth_engine_credentials_to_storage(fake_ee, flood_map, monkeypatch):
+    credentials = FakeCredentials([EE_SCOPE, "https://www.googleapis.com/auth/cloud-platform"])
+    fake_ee._get_state = lambda: types.SimpleNamespace(credentials=credentials)
+    seen = {}
+
+    def fake_storage_client(project, *, ee_credentials):
+        seen.update(project=project, credentials=ee_credentials)
+        raise RemoteError("stop here")
+
+    monkeypatch.setattr(export, "storage_client", fake_storage_client)
+    with pytest.raises(RemoteError, match="stop here"):
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}")
+    assert seen == {"project": "emulator", "credentials": credentials}
+
+
+def test_map_init_errors_do_not_ask_for_a_project_map_already_has(monkeypatch, flood_map):
+    def refuse(*args, **kwargs):
+        raise ee.EEException("Please authorize access to your Earth Engine account")
+
+    monkeypatch.setattr(ee, "Initialize", refuse)
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: False)
+    monkeypatch.setattr(session, "_initialised_with", None)
+    result = runner.invoke(app, ["map", "--mask", str(flood_map), "--asset", ASSET, "--bucket", f"gs://{BUCKET}"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1, result.output
+    assert "--project" not in lines[0] and "earthengine authenticate" in lines[0]
+    assert "check that Cloud project 'emulator' exists and is registered for Earth Engine" in lines[0]
+
+
+# -- an ingestion request that fails every time --------------------------------------------------------------------
+
+
+def test_when_every_import_response_is_lost_the_running_ingestion_is_found(storage, fake_ee, flood_map, monkeypatch):
+    def lost(request_id, manifest, allow_overwrite=False):
+        fake_ee.ingestions.append((request_id, manifest, allow_overwrite))  # Earth Engine started it...
+        raise ee.EEException("The service is currently unavailable.")  # ...but no response came back
+
+    monkeypatch.setattr(export, "send_image_import", lost)
+    link = "https://code.earthengine.google.com/?asset="  # how Earth Engine names an ingestion's destination
+
+    def ingesting(name: str, destination: str) -> dict:
+        metadata = {"type": "INGEST_IMAGE", "state": "RUNNING", "destinationUris": [link + destination]}
+        return {"name": f"projects/emulator/operations/{name}", "metadata": metadata}
+
+    running = ingesting("OP1", ASSET)
+    fake_ee.listOperations = lambda: [ingesting("OP0", ASSET + "_2"), running]  # another asset's first
+    result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert result.operation == running["name"] and len(fake_ee.ingestions) == 1
+    assert fake_ee.assets[ASSET]["properties"]["gee_flood_request_id"] == result.request_id
+
+
+def test_a_refused_import_with_nothing_running_is_one_line(storage, fake_ee, flood_map, monkeypatch):
+    def refuse(request_id, manifest, allow_overwrite=False):
+        raise ee.EEException("Permission denied on projects/emulator.\nmore")
+
+    monkeypatch.setattr(export, "send_image_import", refuse)
+    with pytest.raises(RemoteError) as caught:
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert str(caught.value) == f"{ASSET}: Earth Engine refused the ingestion: Permission denied on projects/emulator."

@@ -61,3 +61,16 @@ def test_live_read_s1_scene():
     values = scene.values
     assert values.shape[0] == 2 and np.isfinite(values).mean() > 0.9
     assert -40 < float(np.nanmedian(values[0])) < 5  # VV in dB over land
+
+
+BUCKET_REASON = "no bucket for the live check (set GEE_FLOOD_LIVE_BUCKET=gs://bucket/prefix)"
+
+
+@pytest.mark.skipif(REASON is not None or not os.environ.get("GEE_FLOOD_LIVE_BUCKET"), reason=REASON or BUCKET_REASON)
+def test_live_check_script(capsys):
+    """scripts/live_check.py end to end on real Earth Engine: fetch, predict, export, read back, cleanup."""
+    from tests.earthengine.test_export_live_check import load_script
+
+    status = load_script().main([])
+    report = capsys.readouterr().out
+    assert status == 0 and "**passed**: 5/5 steps ok" in report, report

@@ -68,6 +68,7 @@ def test_output_is_a_valid_cog_on_the_input_grid(predicted, scene):
         assert dst.nodata == 255
         assert dst.overviews(1) == [2]
         assert dst.tags()["checkpoint_role"] == "student"
+        assert dst.tags()["source"] == Path(scene).name  # a name, never the local path (maps are shared)
         assert dst.block_shapes[0] == (512, 512)
 
 
