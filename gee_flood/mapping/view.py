@@ -256,38 +256,14 @@ def write_map_html(
     Returns:
         The HTML path.
     """
+    from gee_flood.api.maps import add_flood_layers
+
     console = console or Console(stderr=True)
     flood_map, html = Path(flood_map), Path(html)
     if html.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out {html}: expected an .html path")
-    flood, legend = render_flood_overlay(flood_map, max_size=max_size)
-    scene = render_s1_overlay(Path(s1), max_size=max_size) if s1 is not None else None
-    tiles_url = None
-    if asset is not None:
-        from gee_flood.earthengine.export import ensure_initialized, parse_asset_id
-        from gee_flood.errors import RemoteError
-
-        asset_id = parse_asset_id(asset)
-        try:
-            ensure_initialized(project or asset_id.project, ee_url)
-            with rasterio.open(flood_map) as src:
-                tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
-        except RemoteError as error:
-            console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}", soft_wrap=True)
-        except Exception as error:  # ee.EEException and HTTP errors from getMapId
-            console.print(
-                f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}",
-                soft_wrap=True,
-            )
-
-    import folium
-
-    foliumap = _geemap_folium()
-    (south, west), (north, east) = flood.bounds
-    m = foliumap.Map(
+    m = _geemap_folium().Map(
         ee_initialize=False,
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=10,
         plugin_Draw=False,
         plugin_Fullscreen=False,
         search_control=False,
@@ -298,29 +274,40 @@ def write_map_html(
     # Bootstrap, Font Awesome, awesome-markers) are render-blocking CDN tags that would stall the page offline.
     m.default_js = [(name, url) for name, url in m.default_js if name == "leaflet"]
     m.default_css = [(name, url) for name, url in m.default_css if name == "leaflet_css"]
-    if scene is not None:
-        folium.raster_layers.ImageOverlay(
-            image=scene.data_uri,
-            bounds=[list(scene.bounds[0]), list(scene.bounds[1])],
-            name="Sentinel-1 VV (dB)",
-            opacity=1.0,
-            interactive=False,
-            zindex=2,
-        ).add_to(m)
-    folium.raster_layers.ImageOverlay(
-        image=flood.data_uri,
-        bounds=[list(flood.bounds[0]), list(flood.bounds[1])],
-        name=f"flood map ({flood_map.name})",
-        opacity=1.0,
-        interactive=False,
-        zindex=3,
-    ).add_to(m)
-    if tiles_url is not None:
-        folium.TileLayer(
-            tiles=tiles_url, attr="Google Earth Engine", name=f"Earth Engine: {asset}", overlay=True
-        ).add_to(m)
-    m.add_legend(title=title or flood_map.name, legend_dict=legend, draggable=False, position="bottomright")
+    # The map is assembled as in a notebook (the SAR, the flood map over it, its legend, fitted to it)...
+    add_flood_layers(flood_map, m, scene=s1, title=title or flood_map.name, max_size=max_size, zoom_to=True)
+    # ...then the asset as Earth Engine tiles when Earth Engine answers (after the local checks; a warning if not).
+    if asset is not None:
+        tiles_url = _ee_tiles_or_warning(flood_map, asset, project=project, ee_url=ee_url, console=console)
+        if tiles_url is not None:
+            import folium
+
+            folium.TileLayer(
+                tiles=tiles_url, attr="Google Earth Engine", name=f"Earth Engine: {asset}", overlay=True
+            ).add_to(m)
+    import folium
+
     folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[south, west], [north, east]])
     page = _inline_leaflet(m.get_root().render())
     return write_text_atomic(html, page)
+
+
+def _ee_tiles_or_warning(
+    flood_map: Path, asset: str, *, project: str | None, ee_url: str | None, console: Console
+) -> str | None:
+    """The tile URL of ``asset`` (the same map in Earth Engine), or ``None`` and one warning if Earth Engine fails."""
+    from gee_flood.earthengine.export import ensure_initialized, parse_asset_id
+    from gee_flood.errors import RemoteError
+
+    asset_id = parse_asset_id(asset)
+    try:
+        ensure_initialized(project or asset_id.project, ee_url)
+        with rasterio.open(flood_map) as src:
+            return ee_tile_url(str(asset_id), list(src.descriptions))
+    except RemoteError as error:
+        console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}", soft_wrap=True)
+    except Exception as error:  # ee.EEException and HTTP errors from getMapId
+        console.print(
+            f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}", soft_wrap=True
+        )
+    return None
