@@ -9,7 +9,6 @@ the CLI's and memory stays bounded by the block (``block_rows`` x width) whateve
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,7 +211,7 @@ def predict(
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY, BLOCK
+    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
     from gee_flood.inference.predict import plan_prediction
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
@@ -230,11 +229,9 @@ def predict(
     )
     prediction.runner()  # fail now on a bad device or card
     reference = _permanent_reference(permanent_water, permanent_threshold, source)
-    rows = max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK)
     layers = 3 if reference is not None else 2
     blocks = []
-    for start in range(0, source.height, rows):
-        stop = min(start + rows, source.height)
+    for start, stop in prediction.row_blocks(block_rows):
         task = dask.delayed(_predict_block, pure=False)(prediction, reference, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)

@@ -159,6 +159,10 @@ class ScenePrediction:
         """The model's tile runner for this device, batch size and runtime (built once per model and process)."""
         return self.model.runner(device=self.device, batch_size=self.batch_size, runtime=self.runtime)
 
+    def row_blocks(self, block_rows: int) -> list[tuple[int, int]]:
+        """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
+        return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
+
     def probability_rows(self, row_start: int, row_stop: int) -> np.ndarray:
         """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once."""
         origins = self.plan.row_origins_touching(row_start, row_stop)
@@ -410,8 +414,7 @@ def _run_on_dask(
 ) -> None:
     from distributed import as_completed
 
-    block_rows = max(BLOCK, math.ceil(options.block_rows / BLOCK) * BLOCK)
-    blocks = prediction.plan.row_blocks(block_rows)
+    blocks = prediction.row_blocks(options.block_rows)
     with _dask_client(scheduler, options.workers) as client:
         futures = [
             client.submit(
