@@ -399,7 +399,7 @@ def _write_map_and_report(
 ) -> tuple[Path, dict[str, Any], dict[str, Path]]:
     """Step 9: the geemap HTML page, the report and the overview picture; return (map, report, report paths)."""
     from gee_flood.demo.report import build_report, write_report
-    from gee_flood.mapping.view import write_map_html
+    from gee_flood.mapping import write_map_html
 
     with run.stage("9/9 map and report", "report"):
         map_html = write_map_html(
