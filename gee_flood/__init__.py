@@ -17,9 +17,11 @@ from gee_flood._version import __version__
 
 if TYPE_CHECKING:
     from gee_flood.api import (
+        FetchRequest,
         FloodModel,
         add_flood_layers,
         export_asset,
+        fetch_corpus,
         open_ee_image,
         open_model,
         open_pairs,
@@ -30,10 +32,12 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "FetchRequest",
     "FloodModel",
     "__version__",
     "add_flood_layers",
     "export_asset",
+    "fetch_corpus",
     "open_ee_image",
     "open_model",
     "open_pairs",

@@ -103,7 +103,10 @@ class FetchRequest:
     """What ``gee-flood fetch`` builds: an on-disk corpus of paired Sentinel-1/Sentinel-2 chips.
 
     Give ``aoi`` with ``dates``, or ``chips``. Built by the CLI from its options and passed unchanged to
-    :func:`gee_flood.earthengine.run_fetch`; :meth:`validate_values` checks it there.
+    :func:`gee_flood.earthengine.run_fetch` (:func:`gee_flood.fetch_corpus`); :meth:`validate_values` checks it there.
+
+    Example:
+        >>> request = FetchRequest(out=Path("corpus"), aoi=Path("po.geojson"), dates="2019-03-01/2019-03-20")
     """
 
     out: Path = _documented(doc="Corpus folder (created; a rerun resumes it).")

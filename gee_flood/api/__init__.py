@@ -4,6 +4,7 @@ The same pipeline as the command line (which calls the same code), as a few type
 :mod:`gee_flood` itself:
 
 - :func:`open_pairs` / :func:`write_corpus`: S1/S2 pairs of an AOI as a lazy Dataset; the same fetch as a corpus.
+- :func:`fetch_corpus` (a :class:`FetchRequest`): a corpus without opening the pairs, exactly ``gee-flood fetch``.
 - :func:`open_model` / :class:`FloodModel`: a checkpoint loaded once, its card on show.
 - :func:`predict` (and :func:`open_ee_image`): a lazy flood map Dataset from an xarray scene, an ``ee.Image`` or a
   GeoTIFF.
@@ -15,13 +16,16 @@ The same pipeline as the command line (which calls the same code), as a few type
 from gee_flood.api.maps import add_flood_layers
 from gee_flood.api.model import FloodModel, open_model
 from gee_flood.api.outputs import export_asset, write_cog, write_polygons
-from gee_flood.api.pairs import open_pairs, write_corpus
+from gee_flood.api.pairs import fetch_corpus, open_pairs, write_corpus
 from gee_flood.api.prediction import open_ee_image, predict
+from gee_flood.service_requests import FetchRequest
 
 __all__ = [
+    "FetchRequest",
     "FloodModel",
     "add_flood_layers",
     "export_asset",
+    "fetch_corpus",
     "open_ee_image",
     "open_model",
     "open_pairs",

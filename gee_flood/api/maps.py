@@ -156,7 +156,9 @@ def add_flood_layers(
         overlay, legend = _flood_overlay(flood, max_size)
         _add_overlay(m, kind, overlay, "flood map")
         bounds = overlay.bounds
-    m.add_legend(title=title, legend_dict=legend, position="bottomright")
+    # A folium legend stays put: a draggable one loads jQuery UI from a CDN, and the page would stall offline.
+    fixed = {"draggable": False} if kind == "folium" else {}
+    m.add_legend(title=title, legend_dict=legend, position="bottomright", **fixed)
     if zoom_to and bounds is not None:
         _zoom_to(m, kind, bounds)
     return m

@@ -17,8 +17,8 @@ class FloodModel:
     """A SAR-only (or any) gee-flood checkpoint, loaded once; :func:`gee_flood.predict` runs it.
 
     The card says what the network needs and gives: its role, architecture, inputs (bands and units), the
-    normalisation, the water threshold and the pixel size it was trained at. Pickles as its checkpoint path
-    (a Dask worker loads the file itself, once per process).
+    normalisation, the water threshold and the pixel size it was trained at. Pickles as its checkpoint path and
+    card (a Dask worker loads the file itself, once per process: :func:`gee_flood.inference.runner.runner_for`).
 
     Attributes:
         checkpoint: The checkpoint file.
@@ -57,15 +57,16 @@ class FloodModel:
             >>> runner = model.runner(device="cpu")  # doctest: +SKIP
             >>> probabilities = runner.probabilities(runner.normalize(s1_db)[None])  # one tile  # doctest: +SKIP
         """
-        from gee_flood.inference.runner import TileRunner
-        from gee_flood.models import load_model
+        from gee_flood.inference.runner import TileRunner, runner_for
 
         key = (device, batch_size, runtime)
         with self._lock:
             if key not in self._runners:
-                loaded = self._loaded if self._loaded is not None else load_model(self.checkpoint)
-                self._loaded = loaded
-                self._runners[key] = TileRunner(loaded, device=device, batch_size=batch_size, runtime=runtime)
+                if self._loaded is None:  # unpickled (a Dask task): the process's runner, loaded once per process
+                    runner = runner_for(self.checkpoint, device=device, batch_size=batch_size, runtime=runtime)
+                else:
+                    runner = TileRunner(self._loaded, device=device, batch_size=batch_size, runtime=runtime)
+                self._runners[key] = runner
             return self._runners[key]
 
     def __getstate__(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,28 +23,6 @@ if TYPE_CHECKING:
     import xarray as xr
 
     from gee_flood.earthengine.export import PushResult
-
-
-class _ClassBandReference:
-    """Stands in for :class:`~gee_flood.inference.PermanentWater` when the flood classes are already computed.
-
-    The writer derives ``flood_class`` from the water mask and a permanent-water mask; ``flood_class == 2`` is
-    exactly that mask wherever the map has data, so the written band equals the result's.
-    """
-
-    def __init__(self) -> None:
-        self.start = 0
-        self.permanent = np.zeros((0, 0), bool)
-
-    def attach(self, *_grid: Any) -> None:
-        """Nothing to resample: the classes are on the output grid."""
-
-    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        offset = row_start - self.start
-        return self.permanent[offset : offset + row_stop - row_start]
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
@@ -83,37 +61,44 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """
     from rasterio.crs import CRS
 
-    from gee_flood._version import __version__
-    from gee_flood.inference.output import BLOCK, PermanentWater
-    from gee_flood.inference.predict import flood_map_cog
+    from gee_flood.inference.output import BLOCK
+    from gee_flood.inference.predict import flood_map_cog, flood_map_tags
     from gee_flood.inference.streaming import encode
 
     out = Path(path)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"{out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
-    if "probability" not in result or "threshold" not in result.attrs:
+    attrs = result.attrs
+    if "probability" not in result or "threshold" not in attrs:
         raise InputError("write_cog: expected a result of gee_flood.predict (probability and its threshold)")
-    threshold = float(result.attrs["threshold"])
-    classes = _ClassBandReference() if "flood_class" in result else None
-    tags = {"gee_flood_version": __version__, "threshold": f"{threshold:g}"}
-    tags.update({name: str(result.attrs[name]) for name in ("checkpoint", "checkpoint_role", "source", "tile",
-                                                             "overlap") if name in result.attrs})  # fmt: skip
+    threshold = float(attrs["threshold"])
+    classes = "flood_class" in result
+    tags = flood_map_tags(
+        checkpoint=str(attrs.get("checkpoint", "")),
+        role=str(attrs.get("checkpoint_role", "")),
+        threshold=threshold,
+        source=str(attrs.get("source", "")),
+        tile=attrs.get("tile", ""),
+        overlap=attrs.get("overlap", ""),
+    )
     with flood_map_cog(
         out,
         crs=CRS.from_user_input(result.rio.crs),
         transform=result.rio.transform(),
         width=int(result.sizes["x"]),
         height=int(result.sizes["y"]),
-        permanent=cast(PermanentWater | None, classes),  # duck-typed: attach / read_rows / close
+        permanent=None,
+        classes=classes,  # computed by predict: written as they are
         tags=tags,
         empty_message=f"{out}: no valid pixel in the flood map (all no data)",
     ) as writer:
         for start, stop in _strips(result, 4 * BLOCK):
-            names = ["probability", *(["flood_class"] if classes is not None else [])]
+            names = ["probability", *(["flood_class"] if classes else [])]
             strip = result[names].isel(y=slice(start, stop)).compute()
-            if classes is not None:
-                classes.start, classes.permanent = start, strip["flood_class"].values == 2
-            writer.write_any(start, encode(strip["probability"].values, threshold))
+            encoded = encode(strip["probability"].values, threshold)
+            if classes:
+                encoded = np.concatenate([encoded, strip["flood_class"].values.astype(np.uint8)[None]])
+            writer.write_any(start, encoded)
     return out
 
 

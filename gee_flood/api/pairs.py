@@ -235,7 +235,6 @@ def write_corpus(
         >>> summary = gee_flood.write_corpus(pairs, "corpus/", weak_labels=True)  # doctest: +SKIP
         >>> print(summary.line())  # doctest: +SKIP
     """
-    from gee_flood.earthengine.fetch import run_fetch
     from gee_flood.errors import InputError
 
     options = pairs.attrs.get(REQUEST_ATTR)
@@ -246,4 +245,33 @@ def write_corpus(
     for name in ("aoi", "chips"):
         if values.get(name) is not None:
             values[name] = Path(values[name])
-    return run_fetch(FetchRequest(**values))
+    return fetch_corpus(FetchRequest(**values))
+
+
+def fetch_corpus(request: FetchRequest) -> FetchSummary:
+    """Write a gee-flood corpus without opening the pairs first: exactly ``gee-flood fetch`` (its function).
+
+    This is :func:`gee_flood.earthengine.run_fetch`, which the command line calls with the request it builds from its
+    options (each :class:`~gee_flood.service_requests.FetchRequest` field is documented once, as that option's
+    ``--help``). It finds the pairs with :func:`~gee_flood.earthengine.fetch.find_pairs`, as :func:`open_pairs` does,
+    then writes chip by chip (COGs plus the manifest); a rerun resumes.
+
+    Args:
+        request: What to fetch: ``out`` and ``aoi`` with ``dates`` (or ``chips``), and the fetch's options.
+
+    Returns:
+        What was written and skipped (:class:`~gee_flood.earthengine.FetchSummary`).
+
+    Raises:
+        InputError: Bad inputs or options, an unwritable ``out``, a corpus another run is writing.
+        DataError: No scenes, no pairs.
+        RemoteError: Earth Engine refused or kept failing.
+
+    Example:
+        >>> request = gee_flood.FetchRequest(out=Path("corpus"), aoi=Path("po.geojson"), dates="2019-03-01/2019-03-20")
+        >>> summary = gee_flood.fetch_corpus(request)  # doctest: +SKIP
+        >>> print(summary.line())  # doctest: +SKIP
+    """
+    from gee_flood.earthengine.fetch import run_fetch
+
+    return run_fetch(request)

@@ -1,7 +1,7 @@
 """Flood maps as lazy ``xarray.Dataset`` s from an xarray scene, an ``ee.Image`` or a GeoTIFF.
 
 Each row block of the result is one Dask task that streams its rows through the same code as ``gee-flood predict``
-(:func:`gee_flood.inference.predict.predict_rows`: the global overlapping tile grid, Hann blending, the card's
+(:class:`gee_flood.inference.predict.ScenePrediction`: the global overlapping tile grid, Hann blending, the card's
 preprocessing) and encodes them as predict does (:func:`gee_flood.inference.streaming.encode`), so the numbers are
 the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
 """
@@ -9,7 +9,6 @@ the CLI's and memory stays bounded by the block (``block_rows`` x width) whateve
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,8 @@ if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
     from gee_flood.geo import AreaOfInterest
+    from gee_flood.inference.predict import ScenePrediction
     from gee_flood.inference.source import SceneSource
-    from gee_flood.inference.tiling import TilePlan
 
 #: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
 BLOCK_ROWS = 2048
@@ -212,27 +211,28 @@ def predict(
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY, BLOCK
-    from gee_flood.inference.runner import check_runtime, check_sar_only
-    from gee_flood.inference.tiling import TilePlan
+    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
+    from gee_flood.inference.predict import plan_prediction
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
-    check_sar_only(loaded.card, loaded.checkpoint, source.modalities)
-    cutoff = loaded.threshold if threshold is None else float(threshold)
-    if not 0.0 < cutoff < 1.0:
-        raise InputError(f"threshold {cutoff}: expected a probability strictly between 0 and 1")
-    check_runtime(runtime)
-    plan = TilePlan(source.height, source.width, tile, overlap, window)
-    loaded.runner(device=device, batch_size=batch_size, runtime=runtime)  # fail now on a bad device or card
+    prediction = plan_prediction(
+        loaded,
+        source,
+        threshold=threshold,
+        tile=tile,
+        overlap=overlap,
+        window=window,
+        device=device,
+        batch_size=batch_size,
+        runtime=runtime,
+    )
+    prediction.runner()  # fail now on a bad device or card
     reference = _permanent_reference(permanent_water, permanent_threshold, source)
-    rows = max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK)
     layers = 3 if reference is not None else 2
-    run = {"device": device, "batch_size": batch_size, "runtime": runtime}
     blocks = []
-    for start in range(0, source.height, rows):
-        stop = min(start + rows, source.height)
-        task = dask.delayed(_predict_block, pure=False)(source, loaded, plan, run, cutoff, reference, start, stop)
+    for start, stop in prediction.row_blocks(block_rows):
+        task = dask.delayed(_predict_block, pure=False)(prediction, reference, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
     probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
@@ -249,12 +249,12 @@ def predict(
         )
     dataset = xr.Dataset(variables)
     dataset.attrs.update(
-        threshold=cutoff,
+        threshold=prediction.threshold,
         checkpoint=str(loaded.checkpoint),
         checkpoint_role=loaded.card.role,
         source=source.name,
-        tile=plan.tile,
-        overlap=plan.overlap,
+        tile=prediction.plan.tile,
+        overlap=prediction.plan.overlap,
     )
     return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
@@ -317,44 +317,18 @@ def _permanent_reference(
     return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
 
 
-class _RowWindow:
-    """The rows ``[row_start, row_stop)`` of a scene, read once, served as the scene to the streaming tiler.
-
-    A block's tile rows overlap: read straight from a lazy (xee) array, each strip would compute whole Dask chunks
-    again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
-    """
-
-    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
-        self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
-        self.name = source.name
-        self.modalities = source.modalities
-        self.row_start = row_start
-        self.values = source.read_rows(row_start, row_stop)
-
-    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        """Rows of the scene (within the window read)."""
-        return self.values[:, row_start - self.row_start : row_stop - self.row_start]
-
-
 def _predict_block(
-    source: SceneSource,
-    model: FloodModel,
-    plan: TilePlan,
-    run: dict[str, Any],
-    threshold: float,
+    prediction: ScenePrediction,
     reference: _GridReference | _FileReference | None,
     row_start: int,
     row_stop: int,
 ) -> np.ndarray:
     """One Dask task: ``(layers, rows, width)`` float32 probability, water mask (and flood class) of its rows."""
     from gee_flood.inference.output import add_flood_class
-    from gee_flood.inference.predict import predict_rows
     from gee_flood.inference.streaming import encode
 
-    origins = plan.row_origins_touching(row_start, row_stop)
-    rows = _RowWindow(source, origins[0], min(origins[-1] + plan.tile, source.height))
-    probability = predict_rows(rows, model.runner(**run), plan, row_start, row_stop)
-    encoded = encode(probability, threshold)
+    probability = prediction.probability_rows(row_start, row_stop)
+    encoded = encode(probability, prediction.threshold)
     layers = [probability, encoded[1]]
     if reference is not None:
         layers.append(add_flood_class(encoded, reference.rows(row_start, row_stop))[2])

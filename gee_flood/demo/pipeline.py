@@ -135,6 +135,91 @@ class _Event:
     predict_date: str
 
 
+@dataclasses.dataclass(frozen=True)
+class OfflineSession:
+    """The demo's offline world, running: its synthetic flood served by the local emulators.
+
+    Yielded by :func:`offline_session`, for a notebook (the quickstart) or the demo's own pipeline.
+
+    Attributes:
+        options: The demo's sizes and budgets (``options.out`` holds everything written).
+        aoi: The event's AOI, a GeoJSON polygon (EPSG:4326).
+        fetch_dates: ``START/END`` (UTC days, end exclusive) covering every post-event acquisition.
+        predict_date: The day mapped (``YYYY-MM-DD``, the last post-event acquisition).
+        ee_url: The Earth Engine emulator's URL (loopback), for ``ee_url=`` of the API and the requests.
+        project: The Cloud project id to send to the emulator.
+        bucket: The Cloud Storage emulator's bucket (``gs://<bucket>/...`` for exports).
+        scene: The synthetic scene (``gee_flood.data.synthetic.SyntheticScene``: its true water, clouds...).
+
+    Example:
+        >>> with offline_session(DemoOptions.for_run(Path("demo"), quick=True)) as demo:  # doctest: +SKIP
+        ...     pairs = gee_flood.open_pairs(demo.aoi, demo.fetch_dates, ee_url=demo.ee_url, project=demo.project)
+        ...     gee_flood.write_corpus(pairs, demo.corpus)
+        ...     student = demo.train_models()["student"]
+    """
+
+    options: DemoOptions
+    aoi: Path
+    fetch_dates: str
+    predict_date: str
+    ee_url: str
+    scene: Any = dataclasses.field(repr=False)
+    _run: _Run = dataclasses.field(repr=False)
+    _event: _Event = dataclasses.field(repr=False)
+    project: str = EMULATOR_PROJECT
+    bucket: str = DEMO_BUCKET
+
+    @property
+    def corpus(self) -> Path:
+        """Where the demo's corpus goes (``options.out / "corpus"``): :meth:`train_models` trains on it."""
+        return self._run.out / "corpus"
+
+    def train_models(self) -> dict[str, Path]:
+        """Train the demo's teacher, weak-label baseline and SAR-only student on :attr:`corpus` (write it first).
+
+        Returns:
+            ``{"teacher": ..., "weak": ..., "student": ...}``: their ``model.ckpt`` paths.
+        """
+        return _train_models(self.options, self._run.out, self._run.console, self._run.timings)
+
+
+@contextlib.contextmanager
+def offline_session(options: DemoOptions, *, console: Console | None = None) -> Iterator[OfflineSession]:
+    """Make the demo's synthetic flood (an Earth Engine catalog under ``options.out``) and serve it, on loopback.
+
+    Steps 1 and 2 of ``gee-flood demo``: the scene (reused when unchanged), then the Earth Engine emulator and a
+    Cloud Storage emulator, both stopped when the block ends. No account and no network are needed.
+
+    Args:
+        options: Sizes and the output folder (:meth:`DemoOptions.for_run`).
+        console: Where stage headers go (default: stderr; ``Console(quiet=True)`` for none).
+
+    Yields:
+        The session: AOI, dates, emulator URL, project, bucket, and :meth:`OfflineSession.train_models`.
+
+    Raises:
+        InputError: An emulator cannot start (a busy port, gcp-storage-emulator missing), in one line.
+
+    Example:
+        >>> options = DemoOptions.for_run(Path("demo"), quick=True, progress=False)
+        >>> with offline_session(options) as demo:  # doctest: +SKIP
+        ...     print(demo.ee_url, demo.aoi, demo.fetch_dates)
+    """
+    run = _start_run(options, console or Console(stderr=True))
+    event = _make_scene(run)
+    with _serve_emulators(run, event.catalog_dir) as ee_url:
+        yield OfflineSession(
+            options=options,
+            aoi=event.aoi,
+            fetch_dates=event.fetch_dates,
+            predict_date=event.predict_date,
+            ee_url=ee_url,
+            scene=event.scene,
+            _run=run,
+            _event=event,
+        )
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole pipeline and write everything under ``options.out``.
 
@@ -145,11 +230,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     Returns:
         Paths of the report, map and flood map, and the report itself.
     """
-    run = _start_run(options, console or Console(stderr=True))
-    event = _make_scene(run)
-    with _serve_emulators(run, event.catalog_dir) as ee_url:
+    with offline_session(options, console=console) as session:
+        run, event, ee_url = session._run, session._event, session.ee_url
         fetch = _fetch_corpus(run, event, ee_url)
-        trained = _train_models(options, run.out, run.console, run.timings)
+        trained = session.train_models()
         predicted = _predict_flood_maps(run, event, trained, ee_url)
         asset = _export_flood_map(run, predicted["student"], ee_url)
         map_html, report, paths = _write_map_and_report(run, event, fetch, trained, predicted, asset, ee_url)
@@ -315,7 +399,7 @@ def _write_map_and_report(
 ) -> tuple[Path, dict[str, Any], dict[str, Path]]:
     """Step 9: the geemap HTML page, the report and the overview picture; return (map, report, report paths)."""
     from gee_flood.demo.report import build_report, write_report
-    from gee_flood.mapping.view import write_map_html
+    from gee_flood.mapping import write_map_html
 
     with run.stage("9/9 map and report", "report"):
         map_html = write_map_html(

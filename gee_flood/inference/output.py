@@ -117,7 +117,9 @@ class FloodMapWriter:
         transform: Output transform (the scene's).
         width: Columns.
         height: Rows.
-        permanent: Optional permanent-water reference (adds the ``flood_class`` band).
+        permanent: Optional permanent-water reference (adds the ``flood_class`` band, derived from it).
+        classes: Add the ``flood_class`` band without a reference: every write then brings it as a third band
+            already computed (a :func:`gee_flood.predict` result's ``flood_class``).
         tags: Dataset metadata tags.
     """
 
@@ -130,11 +132,13 @@ class FloodMapWriter:
         width: int,
         height: int,
         permanent: PermanentWater | None = None,
+        classes: bool = False,
         tags: dict[str, str] | None = None,
     ) -> None:
         self.height, self.width = height, width
         self.permanent = permanent
-        count = 3 if permanent is not None else 2
+        count = 3 if permanent is not None or classes else 2
+        self.bands = count
         self.dataset = rasterio.open(
             path,
             "w",
@@ -159,8 +163,9 @@ class FloodMapWriter:
         self.dataset.update_tags(**(tags or {}))
         self.dataset.update_tags(1, units="percent", meaning="probability of water, 0-100; 255 no data")
         self.dataset.update_tags(2, meaning="1 water, 0 not water; 255 no data")
-        if permanent is not None:  # the third (class) band
+        if count == 3:  # the class band
             self.dataset.update_tags(3, meaning="0 not water, 1 flood water, 2 permanent water; 255 no data")
+        if permanent is not None:
             permanent.attach(crs, transform, width, height)
         self._pending: list[np.ndarray] = []
         self._pending_start = 0
@@ -169,12 +174,15 @@ class FloodMapWriter:
         self.flood_pixels = 0
 
     def write_block_rows(self, row_start: int, encoded: np.ndarray) -> None:
-        """Write ``(2, rows, width)`` encoded bands starting at an aligned ``row_start``."""
+        """Write ``(2, rows, width)`` encoded bands (3 with ``classes``) starting at an aligned ``row_start``."""
         rows = encoded.shape[1]
         if row_start % BLOCK or (rows % BLOCK and row_start + rows != self.height):
             raise ValueError(f"unaligned write of rows {row_start}..{row_start + rows}")
         if self.permanent is not None:
             encoded = add_flood_class(encoded, self.permanent.read_rows(row_start, row_start + rows))
+        if encoded.shape[0] != self.bands:
+            raise ValueError(f"{encoded.shape[0]} bands written to a {self.bands}-band flood map")
+        if self.bands == 3:
             self.flood_pixels += int(np.count_nonzero(encoded[2] == CLASS_FLOOD))
         self.valid_pixels += int(np.count_nonzero(encoded[1] != NODATA))
         self.water_pixels += int(np.count_nonzero(encoded[1] == 1))

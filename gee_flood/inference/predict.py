@@ -16,8 +16,9 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -32,12 +33,14 @@ from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
-from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only, runner_for
+from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
 from gee_flood.inference.streaming import encode, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
-from gee_flood.models import load_model
-from gee_flood.service_requests import PredictOptions
+from gee_flood.service_requests import PredictOptions, RuntimeName, WindowName
+
+if TYPE_CHECKING:
+    from gee_flood.api.model import FloodModel
 
 #: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
 #: memory budget on a large machine.
@@ -63,12 +66,6 @@ class PredictionSummary(BaseModel):
     device: str
     scheduler: str
     seconds: float
-
-
-def _check_threshold(threshold: float) -> float:
-    if not 0.0 < threshold < 1.0:
-        raise InputError(f"--threshold {threshold}: expected a probability strictly between 0 and 1")
-    return float(threshold)
 
 
 def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
@@ -100,26 +97,10 @@ def _progress(total: int, enabled: bool, console: Console, label: str) -> Iterat
         yield lambda advance: bar.update(task, advance=advance)
 
 
-def _predict_block(
-    source: SceneSource,
-    checkpoint: str,
-    plan: TilePlan,
-    device: str | None,
-    batch_size: int,
-    runtime: str,
-    threshold: float,
-    row_start: int,
-    row_stop: int,
-) -> tuple[int, np.ndarray]:
-    """One Dask task: encoded rows ``[row_start, row_stop)`` of the scene."""
-    runner = runner_for(checkpoint, device=device, batch_size=batch_size, runtime=runtime)
-    return row_start, encode(predict_rows(source, runner, plan, row_start, row_stop), threshold)
-
-
 def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
-    """Water probability of scene rows ``[row_start, row_stop)``: one block of the Dask split (or the notebook API's).
+    """Water probability of scene rows ``[row_start, row_stop)``, streamed through the scene's global tile grid.
 
-    The rows are streamed through the same global tile grid as a whole-scene run, so any split gives the same pixels.
+    Any split of the scene into row ranges gives the same pixels as a whole-scene run.
 
     Returns:
         ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
@@ -128,6 +109,122 @@ def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_st
         rows.probability for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
     ]
     return np.concatenate(parts, axis=0)
+
+
+class _RowWindow:
+    """The rows ``[row_start, row_stop)`` of a scene, read once, served as the scene to the streaming tiler.
+
+    A block's tile rows overlap: read straight from a lazy (xee) array, each strip would compute whole Dask chunks
+    again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
+    """
+
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+        self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
+        self.name = source.name
+        self.modalities = source.modalities
+        self.row_start = row_start
+        self.values = source.read_rows(row_start, row_stop)
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        """Rows of the scene (within the window read)."""
+        return self.values[:, row_start - self.row_start : row_stop - self.row_start]
+
+
+@dataclass(frozen=True)
+class ScenePrediction:
+    """A checked prediction of one scene: the one pipeline of ``gee-flood predict`` and :func:`gee_flood.predict`.
+
+    Built by :func:`plan_prediction`; pickles small (the model as its checkpoint path, the scene source), so it is
+    what each Dask task of either receives.
+
+    Attributes:
+        model: The SAR-only model (:func:`gee_flood.open_model`).
+        source: The Sentinel-1 scene (VV, VH dB); the output has its grid.
+        plan: The global overlapping tile grid.
+        threshold: Water probability threshold (0-1).
+        device: Torch device (``None``: CUDA when present).
+        batch_size: Tiles per forward pass.
+        runtime: ``auto``, ``torch`` or ``onnxruntime``.
+    """
+
+    model: FloodModel
+    source: SceneSource
+    plan: TilePlan
+    threshold: float
+    device: str | None
+    batch_size: int
+    runtime: RuntimeName
+
+    def runner(self) -> TileRunner:
+        """The model's tile runner for this device, batch size and runtime (built once per model and process)."""
+        return self.model.runner(device=self.device, batch_size=self.batch_size, runtime=self.runtime)
+
+    def row_blocks(self, block_rows: int) -> list[tuple[int, int]]:
+        """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
+        return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
+
+    def probability_rows(self, row_start: int, row_stop: int) -> np.ndarray:
+        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once."""
+        origins = self.plan.row_origins_touching(row_start, row_stop)
+        window = _RowWindow(self.source, origins[0], min(origins[-1] + self.plan.tile, self.source.height))
+        return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
+
+    def encoded_rows(self, row_start: int, row_stop: int) -> tuple[int, np.ndarray]:
+        """One row block as the COG's encoded bands: ``(row_start, (2, rows, width) uint8)``."""
+        return row_start, encode(self.probability_rows(row_start, row_stop), self.threshold)
+
+    def tags(self) -> dict[str, str]:
+        """The flood map's metadata tags (names, not local paths: the map is shared, uploaded, sent)."""
+        return flood_map_tags(
+            checkpoint=str(self.model.checkpoint),
+            role=self.model.card.role,
+            threshold=self.threshold,
+            source=self.source.name,
+            tile=self.plan.tile,
+            overlap=self.plan.overlap,
+        )
+
+
+def flood_map_tags(
+    *, checkpoint: str, role: str, threshold: float, source: str, tile: int | str, overlap: int | str
+) -> dict[str, str]:
+    """Metadata tags of a flood map COG (the CLI's and :func:`gee_flood.write_cog`'s): file names, not paths."""
+    return {
+        "gee_flood_version": __version__,
+        "checkpoint": Path(checkpoint).name,
+        "checkpoint_role": role,
+        "threshold": f"{threshold:g}",
+        "source": Path(source).name,
+        "tile": str(tile),
+        "overlap": str(overlap),
+    }
+
+
+def plan_prediction(
+    model: FloodModel,
+    source: SceneSource,
+    *,
+    threshold: float | None = None,
+    tile: int = 512,
+    overlap: int = 128,
+    window: WindowName = "hann",
+    device: str | None = None,
+    batch_size: int = 8,
+    runtime: RuntimeName = "auto",
+) -> ScenePrediction:
+    """Check a prediction (SAR-only model and scene bands, threshold, tiling, runtime) before any heavy work.
+
+    Raises:
+        InputError: A teacher (optical) checkpoint, a threshold outside (0, 1), bad tiling or runtime.
+        DataError: The scene lacks the bands the model needs.
+    """
+    check_sar_only(model.card, model.checkpoint, source.modalities)
+    cutoff = model.threshold if threshold is None else float(threshold)
+    if not 0.0 < cutoff < 1.0:
+        raise InputError(f"--threshold {cutoff}: expected a probability strictly between 0 and 1")
+    plan = TilePlan(source.height, source.width, tile, overlap, window)
+    check_runtime(runtime)
+    return ScenePrediction(model, source, plan, cutoff, device, batch_size, runtime)
 
 
 @contextlib.contextmanager
@@ -173,8 +270,12 @@ def flood_map_cog(
     permanent: PermanentWater | None,
     tags: dict[str, str],
     empty_message: str,
+    classes: bool = False,
 ) -> Iterator[FloodMapWriter]:
     """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
+
+    ``permanent`` (a reference to derive it from) or ``classes`` (the caller writes it as a third band) adds the
+    ``flood_class`` band.
 
     The caller writes every row inside the block. On success the map is checked (at least one valid pixel) and
     converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included) nothing is left behind.
@@ -188,7 +289,14 @@ def flood_map_cog(
     ):
         tiled = Path(workdir) / "prediction.tif"
         writer = FloodMapWriter(
-            tiled, crs=crs, transform=transform, width=width, height=height, permanent=permanent, tags=tags
+            tiled,
+            crs=crs,
+            transform=transform,
+            width=width,
+            height=height,
+            permanent=permanent,
+            classes=classes,
+            tags=tags,
         )
         try:
             yield writer
@@ -231,26 +339,26 @@ def predict_scene(
         InputError: A teacher (optical) checkpoint, bad options, or unreadable files.
         DataError: The scene lacks the bands the checkpoint needs, or has no valid pixel.
     """
+    from gee_flood.api.model import open_model
+
     options = options or PredictOptions()
     console = console or Console(stderr=True)
     started = time.perf_counter()
     out = Path(out)
-    loaded = load_model(checkpoint)
-    check_sar_only(loaded.card, checkpoint, source.modalities)
-    threshold = _check_threshold(options.threshold if options.threshold is not None else loaded.card.labels.threshold)
-    plan = TilePlan(source.height, source.width, options.tile, options.overlap, options.window)
-    check_runtime(options.runtime)
-    _warn_resolution(source, loaded.card.pixel_size_m, console)
+    prediction = plan_prediction(
+        open_model(checkpoint),
+        source,
+        threshold=options.threshold,
+        tile=options.tile,
+        overlap=options.overlap,
+        window=options.window,
+        device=options.device,
+        batch_size=options.batch_size,
+        runtime=options.runtime,
+    )
+    plan, threshold = prediction.plan, prediction.threshold
+    _warn_resolution(source, prediction.model.card.pixel_size_m, console)
     scheduler = client if client is not None else options.scheduler
-    tags = {
-        "gee_flood_version": __version__,
-        "checkpoint": Path(checkpoint).name,
-        "checkpoint_role": loaded.card.role,
-        "threshold": f"{threshold:g}",
-        "source": Path(source.name).name,  # a name, not a local path: the map is shared (uploaded, sent)
-        "tile": str(plan.tile),
-        "overlap": str(plan.overlap),
-    }
     with flood_map_cog(
         out,
         crs=source.crs,
@@ -258,18 +366,18 @@ def predict_scene(
         width=source.width,
         height=source.height,
         permanent=permanent_water,
-        tags=tags,
+        tags=prediction.tags(),
         empty_message=f"{source.name}: no valid Sentinel-1 pixel to predict (all no data)",
     ) as writer:
         if scheduler is None:
-            runner = TileRunner(loaded, device=options.device, batch_size=options.batch_size, runtime=options.runtime)
+            runner = prediction.runner()
             device = f"{runner.device} ({runner.runtime})"
             with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
                 for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
                     writer.write_any(rows.row_start, encode(rows.probability, threshold))
         else:
             device = options.device or "auto"
-            _run_on_dask(scheduler, options, source, checkpoint, plan, threshold, writer, console)
+            _run_on_dask(scheduler, options, prediction, writer, console)
     polygon_count = None
     if polygons is not None:
         polygon_count = write_flood_polygons(out, polygons)
@@ -302,31 +410,15 @@ def _describe_scheduler(scheduler: Any) -> str:
 
 
 def _run_on_dask(
-    scheduler: Any,
-    options: PredictOptions,
-    source: SceneSource,
-    checkpoint: str | os.PathLike[str],
-    plan: TilePlan,
-    threshold: float,
-    writer: FloodMapWriter,
-    console: Console,
+    scheduler: Any, options: PredictOptions, prediction: ScenePrediction, writer: FloodMapWriter, console: Console
 ) -> None:
     from distributed import as_completed
 
-    block_rows = max(BLOCK, math.ceil(options.block_rows / BLOCK) * BLOCK)
-    blocks = plan.row_blocks(block_rows)
-    checkpoint_path = str(Path(checkpoint).resolve())
+    blocks = prediction.row_blocks(options.block_rows)
     with _dask_client(scheduler, options.workers) as client:
         futures = [
             client.submit(
-                _predict_block,
-                source,
-                checkpoint_path,
-                plan,
-                options.device,
-                options.batch_size,
-                options.runtime,
-                threshold,
+                prediction.encoded_rows,
                 start,
                 stop,
                 key=f"gee-flood-predict-{start}-{stop}-{os.getpid()}-{id(writer)}",

@@ -1,4 +1,4 @@
-"""``gee-flood map --view``: a self-contained HTML map of a flood map (geemap's folium backend).
+"""The renderers of flood-map pages and notebook maps (``gee-flood map --view``, :func:`gee_flood.add_flood_layers`).
 
 The flood map (and optionally the Sentinel-1 scene) is warped to Web Mercator (EPSG:3857, what Leaflet displays) at
 a bounded size, coloured, encoded as PNG and embedded as a ``data:`` URI in a folium ``ImageOverlay`` at its true
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -26,9 +25,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
-from rich.console import Console
 
-from gee_flood._io import write_text_atomic
 from gee_flood.errors import DataError, InputError
 
 WEB_MERCATOR = "EPSG:3857"
@@ -190,11 +187,8 @@ def geemap_backend(backend: str) -> Any:
             geemap.basemaps = exported
 
 
-def _geemap_folium() -> Any:
-    return geemap_backend("folium")
-
-
-def _inline_leaflet(html: str) -> str:
+def inline_leaflet(html: str) -> str:
+    """Replace folium's CDN Leaflet ``<script>``/``<link>`` tags of ``html`` by the vendored Leaflet, inline."""
     vendor = resources.files("gee_flood.mapping") / "vendor" / "leaflet"
     script = (vendor / "leaflet.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
     style = (vendor / "leaflet.css").read_text(encoding="utf-8")
@@ -226,101 +220,3 @@ def flood_legend(with_classes: bool) -> dict[str, str]:
         labels["permanent water"] = _hex(PERMANENT_RGBA)
     labels["not water (mapped)"] = _hex(LAND_RGBA)
     return labels
-
-
-def write_map_html(
-    flood_map: str | os.PathLike[str],
-    html: str | os.PathLike[str],
-    *,
-    s1: str | os.PathLike[str] | None = None,
-    asset: str | None = None,
-    title: str | None = None,
-    max_size: int = 2048,
-    project: str | None = None,
-    ee_url: str | None = None,
-    console: Console | None = None,
-) -> Path:
-    """Write a self-contained HTML map of ``flood_map`` (plus the S1 scene and an Earth Engine asset if given).
-
-    Args:
-        flood_map: A GeoTIFF written by ``gee-flood predict`` (any CRS).
-        html: The page to write (atomically).
-        s1: Optional Sentinel-1 scene (VV, VH dB) shown under the flood overlay.
-        asset: Optional Earth Engine asset id of the same map, added as an EE tile layer when Earth Engine answers.
-        title: Legend title (default: the map's file name).
-        max_size: Longest side of the embedded PNGs (pixels).
-        project: Cloud project to initialise Earth Engine with for ``asset`` (default: the asset's project).
-        ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
-        console: Where warnings go.
-
-    Returns:
-        The HTML path.
-    """
-    console = console or Console(stderr=True)
-    flood_map, html = Path(flood_map), Path(html)
-    if html.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--out {html}: expected an .html path")
-    flood, legend = render_flood_overlay(flood_map, max_size=max_size)
-    scene = render_s1_overlay(Path(s1), max_size=max_size) if s1 is not None else None
-    tiles_url = None
-    if asset is not None:
-        from gee_flood.earthengine.export import ensure_initialized, parse_asset_id
-        from gee_flood.errors import RemoteError
-
-        asset_id = parse_asset_id(asset)
-        try:
-            ensure_initialized(project or asset_id.project, ee_url)
-            with rasterio.open(flood_map) as src:
-                tiles_url = ee_tile_url(str(asset_id), list(src.descriptions))
-        except RemoteError as error:
-            console.print(f"[yellow]warning:[/] no Earth Engine layer: {error}", soft_wrap=True)
-        except Exception as error:  # ee.EEException and HTTP errors from getMapId
-            console.print(
-                f"[yellow]warning:[/] no Earth Engine layer for {asset_id}: {str(error).splitlines()[0]}",
-                soft_wrap=True,
-            )
-
-    import folium
-
-    foliumap = _geemap_folium()
-    (south, west), (north, east) = flood.bounds
-    m = foliumap.Map(
-        ee_initialize=False,
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=10,
-        plugin_Draw=False,
-        plugin_Fullscreen=False,
-        search_control=False,
-        locate_control=False,
-        layers_control=False,
-    )
-    # The page draws image overlays, a legend and a layer control: Leaflet alone. folium's other defaults (jQuery,
-    # Bootstrap, Font Awesome, awesome-markers) are render-blocking CDN tags that would stall the page offline.
-    m.default_js = [(name, url) for name, url in m.default_js if name == "leaflet"]
-    m.default_css = [(name, url) for name, url in m.default_css if name == "leaflet_css"]
-    if scene is not None:
-        folium.raster_layers.ImageOverlay(
-            image=scene.data_uri,
-            bounds=[list(scene.bounds[0]), list(scene.bounds[1])],
-            name="Sentinel-1 VV (dB)",
-            opacity=1.0,
-            interactive=False,
-            zindex=2,
-        ).add_to(m)
-    folium.raster_layers.ImageOverlay(
-        image=flood.data_uri,
-        bounds=[list(flood.bounds[0]), list(flood.bounds[1])],
-        name=f"flood map ({flood_map.name})",
-        opacity=1.0,
-        interactive=False,
-        zindex=3,
-    ).add_to(m)
-    if tiles_url is not None:
-        folium.TileLayer(
-            tiles=tiles_url, attr="Google Earth Engine", name=f"Earth Engine: {asset}", overlay=True
-        ).add_to(m)
-    m.add_legend(title=title or flood_map.name, legend_dict=legend, draggable=False, position="bottomright")
-    folium.LayerControl(collapsed=False).add_to(m)
-    m.fit_bounds([[south, west], [north, east]])
-    page = _inline_leaflet(m.get_root().render())
-    return write_text_atomic(html, page)

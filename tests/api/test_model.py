@@ -25,6 +25,9 @@ def test_runner_is_built_once_and_the_model_pickles_as_its_path(student_ckpt):
     copy = pickle.loads(pickle.dumps(model))
     assert copy.checkpoint == model.checkpoint and copy.card == model.card
     assert copy.runner(device="cpu").card == model.card
+    # Unpickled copies (a Dask task each) share the process's runner: the checkpoint is loaded once per process.
+    another = pickle.loads(pickle.dumps(model))
+    assert another.runner(device="cpu") is copy.runner(device="cpu")
 
 
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path):

@@ -74,3 +74,31 @@ def test_a_result_in_several_row_blocks_writes_the_same_cog_as_predict(student_c
                         options=PredictOptions(tile=64, overlap=16, progress=False))  # fmt: skip
     with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
         np.testing.assert_array_equal(api_map.read(), cli_map.read())
+
+
+def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, student_ckpt, tmp_path, monkeypatch):
+    """``gee-flood predict`` loads its model with gee_flood.open_model (once) and writes the very file that
+    ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
+    from typer.testing import CliRunner
+
+    from gee_flood.api import model as api_model
+    from gee_flood.cli import app
+
+    opened = []
+    open_model = api_model.open_model
+
+    def counting_open_model(checkpoint):
+        opened.append(checkpoint)
+        return open_model(checkpoint)
+
+    monkeypatch.setattr(api_model, "open_model", counting_open_model)
+    cli_out = tmp_path / "cli.tif"
+    args = ["--checkpoint", str(student_ckpt), "--input", str(scene_tif), "--out", str(cli_out)]
+    result = CliRunner().invoke(app, ["predict", *args, "--tile", "128", "--overlap", "32", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert len(opened) == 1
+    flood = gee_flood.predict(open_model(student_ckpt), scene_tif, tile=128, overlap=32)
+    api_out = gee_flood.write_cog(flood, tmp_path / "api.tif")
+    with rasterio.open(api_out) as api_map, rasterio.open(cli_out) as cli_map:
+        assert api_map.tags() == cli_map.tags() and api_map.tags()["checkpoint"] == student_ckpt.name
+    assert api_out.read_bytes() == cli_out.read_bytes()
