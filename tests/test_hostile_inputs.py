@@ -305,18 +305,29 @@ def test_other_commands_refuse_in_one_line(inputs, workspace, case):
     run_refused(workspace, argv, culprit)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; see the probe test below")
-def test_read_only_folder_is_refused_before_any_work(inputs, workspace):
+def _unwritable_folder(workspace: Path) -> tuple[Path, Callable[[], None]]:
+    """A folder this process cannot create files in, and how to undo it.
+
+    A ``chmod 555`` folder for a normal user; root writes through permissions, so for root the nearest existing
+    parent is ``/sys`` instead (sysfs refuses new regular files to everyone).
+    """
+    if os.geteuid() == 0:
+        return Path("/sys/gee-flood-hostile-test"), lambda: None
     locked = workspace / "locked"
     locked.mkdir()
     locked.chmod(0o555)
+    return locked, lambda: locked.chmod(0o755)
+
+
+def test_read_only_folder_is_refused_before_any_work(inputs, workspace):
+    locked, undo = _unwritable_folder(workspace)
     try:
         argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--input", str(inputs["scene"]), "--quiet"]
         run_refused(workspace, [*argv, "--out", str(locked / "flood.tif")], "--out")
         run_refused(workspace, ["evaluate", "--dataset", "synthetic", "--method", "otsu", "--out",
                                 str(locked / "r.json")], "--out")  # fmt: skip
     finally:
-        locked.chmod(0o755)
+        undo()
 
 
 def test_check_writable_probes_the_folder_and_names_the_option(tmp_path, monkeypatch):
