@@ -516,8 +516,7 @@ class AssetService:
             bucket = _storage_client().get_bucket(match[1])
         except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
             raise EEError(f"Unable to read '{uri}': {' '.join(str(error).split())[:300]}") from None
-        data_locations = (bucket._properties.get("customPlacementConfig") or {}).get("dataLocations")
-        if not cog_bucket_allowed(bucket.location, bucket.location_type, data_locations):
+        if not cog_bucket_allowed(bucket.location, bucket.location_type, bucket.data_locations):
             raise EEError(
                 f"Cloud Storage bucket '{match[1]}' is in {bucket.location_type or 'location'} {bucket.location}; "
                 f"COG-backed assets need a bucket in {COG_BUCKET_RULE}.",

@@ -352,11 +352,7 @@ def probe_bucket(client: Any, location: GcsLocation, *, cog_backed: bool = False
             f"gs://{location.bucket}: cannot reach the bucket ({_first_line(error)}); nothing uploaded"
         ) from None
     if cog_backed:
-        problem = cog_location_problem(
-            bucket.location, bucket.location_type, (bucket._properties.get("customPlacementConfig") or {}).get(
-                "dataLocations"
-            ),
-        )  # fmt: skip
+        problem = cog_location_problem(bucket.location, bucket.location_type, bucket.data_locations)
         if problem:
             raise InputError(
                 f"gs://{location.bucket}: the bucket is in {problem}; COG-backed assets need {COG_LOCATION_RULE} "
