@@ -609,10 +609,11 @@ class AssetService:
         raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
 
     def _image_description(self, record: CatalogImage) -> dict[str, Any]:
-        a, b, c, d, e, f = record.grid.transform[:6]
         policies = self.pyramiding.get(record.image_id, {})
         bands = []
-        for band, dtype in zip(record.bands, record.dtypes, strict=True):
+        # Each band's own grid (a multi-resolution catalog image keeps its 20 m and 60 m bands on their grids).
+        for band, dtype, source in zip(record.bands, record.dtypes, record.sources(), strict=True):
+            a, b, c, d, e, f = source.grid.transform[:6]
             ptype = PixelType.from_dtype(dtype)
             data_type: dict[str, Any] = {"precision": ptype.precision.upper()}
             if ptype.precision == "int":
@@ -621,10 +622,10 @@ class AssetService:
                 "id": band,
                 "dataType": data_type,
                 "grid": {
-                    "dimensions": {"width": record.grid.width, "height": record.grid.height},
+                    "dimensions": {"width": source.grid.width, "height": source.grid.height},
                     "affineTransform": {"scaleX": a, "shearX": b, "translateX": c, "shearY": d, "scaleY": e,
                                         "translateY": f},
-                    "crsCode": record.grid.crs,
+                    "crsCode": source.grid.crs,
                 },
                 "pyramidingPolicy": policies.get(band, "MEAN"),
             })  # fmt: skip

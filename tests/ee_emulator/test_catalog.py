@@ -116,6 +116,10 @@ def test_bands_on_their_own_grids_are_served_at_native_resolution(tmp_path: Path
         loaded = ee.Image("COPERNICUS/S2_HARMONIZED/T1")
         assert loaded.bandNames().getInfo() == ["B5", "B4"]
         assert loaded.select("B5").projection().nominalScale().getInfo() == pytest.approx(20.0)
+        # the asset's description (ee.data.getAsset) gives each band its own grid, as Earth Engine does
+        described = ee.data.getAsset("COPERNICUS/S2_HARMONIZED/T1")["bands"]
+        assert [band["grid"]["affineTransform"]["scaleX"] for band in described] == [20.0, 10.0]
+        assert [band["grid"]["dimensions"]["width"] for band in described] == [32, 64]
         pixels = compute(ee, loaded, utm_grid())
         # nearest neighbour (Earth Engine's default): each 20 m pixel becomes a 2 x 2 block of 10 m pixels
         np.testing.assert_array_equal(pixels["B5"], np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1))
