@@ -638,7 +638,7 @@ class AssetService:
             "properties": properties,
             "bands": bands,
             "geometry": record.footprint,
-            "sizeBytes": str(record.path.stat().st_size if record.path.exists() else 0),
+            "sizeBytes": str(record.size_bytes()),
         }
         for key, out in (("system:time_start", "startTime"), ("system:time_end", "endTime")):
             if key in record.properties:

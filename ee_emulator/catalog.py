@@ -25,6 +25,7 @@ failing with one-line :class:`~ee_emulator.errors.DataError` messages.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -119,6 +120,14 @@ class CatalogImage:
         if self.band_sources is not None:
             return self.band_sources
         return tuple(BandSource(self.path, number + 1, self.grid) for number in range(len(self.bands)))
+
+    def size_bytes(self) -> int:
+        """Bytes stored for the image: every GeoTIFF its bands are in (0 for a file that is gone)."""
+        total = 0
+        for path in {self.path, *(source.path for source in self.sources())}:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
 
 
 @dataclass(frozen=True)

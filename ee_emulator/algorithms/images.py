@@ -82,15 +82,8 @@ def image_from_catalog(record: CatalogImage, default_resampling: str = "nearest"
     if footprint.geom_type == "Polygon":
         footprint = shapely.geometry.LinearRing(footprint.exterior.coords)
     properties["system:footprint"] = Geometry(footprint, WGS84, geodesic=True)
-    properties.setdefault("system:asset_size", _file_size(record))
+    properties.setdefault("system:asset_size", record.size_bytes())
     return EEImage(bands, properties, record.image_id, record.version)
-
-
-def _file_size(record: CatalogImage) -> int:
-    try:
-        return record.path.stat().st_size
-    except OSError:
-        return 0
 
 
 @algorithm("Image.load")

@@ -120,6 +120,12 @@ def test_bands_on_their_own_grids_are_served_at_native_resolution(tmp_path: Path
         described = ee.data.getAsset("COPERNICUS/S2_HARMONIZED/T1")["bands"]
         assert [band["grid"]["affineTransform"]["scaleX"] for band in described] == [20.0, 10.0]
         assert [band["grid"]["dimensions"]["width"] for band in described] == [32, 64]
+        # its size counts both GeoTIFFs
+        files = {source.path for source in image.sources()}
+        assert len(files) == 2
+        assert int(ee.data.getAsset("COPERNICUS/S2_HARMONIZED/T1")["sizeBytes"]) == sum(
+            path.stat().st_size for path in files
+        )
         pixels = compute(ee, loaded, utm_grid())
         # nearest neighbour (Earth Engine's default): each 20 m pixel becomes a 2 x 2 block of 10 m pixels
         np.testing.assert_array_equal(pixels["B5"], np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1))
