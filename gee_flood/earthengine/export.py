@@ -534,20 +534,31 @@ def send_image_import(request_id: str, manifest: dict[str, Any], overwrite: bool
     return ee.data._execute_cloud_call(call, num_retries=ee.data._get_state().max_retries)
 
 
-def _running_ingestion(asset: AssetId) -> str | None:
-    """The name of a pending or running ingestion into ``asset``, if Earth Engine lists one."""
+def _started_ingestion(asset: AssetId, request_id: str) -> str | None:
+    """The name of an ingestion into ``asset`` that this request started, if Earth Engine lists one.
+
+    A pending or running ingestion into the asset counts; so does a succeeded one once the asset carries
+    ``request_id`` (a small map can be ingested before the client has given up on its lost responses).
+    """
     ee = _ee()
     try:
         operations = ee.data.listOperations()
     except ee.EEException:
         return None
+    ingested: bool | None = None  # whether the asset carries request_id; looked up at most once
     for operation in operations:
         metadata = operation.get("metadata", {})
         # Earth Engine names the destination as a Code Editor link (".../?asset=projects/P/assets/X"), the emulator
         # as the asset name; the description reads 'Ingest image: "projects/P/assets/X"'.
         destinations = {str(uri).rsplit("asset=", 1)[-1] for uri in metadata.get("destinationUris", [])}
         named = str(asset) in destinations or f'"{asset}"' in str(metadata.get("description", ""))
-        if metadata.get("type") == "INGEST_IMAGE" and metadata.get("state") in ("PENDING", "RUNNING") and named:
+        if metadata.get("type") != "INGEST_IMAGE" or not named:
+            continue
+        state = metadata.get("state")
+        if state == "SUCCEEDED" and ingested is None:
+            properties = (_existing_asset(asset) or {}).get("properties", {})
+            ingested = properties.get("gee_flood_request_id") == request_id
+        if state in ("PENDING", "RUNNING") or (state == "SUCCEEDED" and ingested):
             return str(operation["name"])
     return None
 
@@ -559,16 +570,16 @@ def start_ingestion(asset: AssetId, request_id: str, manifest: dict[str, Any], o
     lost), Earth Engine is asked whether the ingestion started anyway before anything is reported.
 
     Raises:
-        RemoteError: If Earth Engine refused the ingestion and none is running.
+        RemoteError: If Earth Engine refused the ingestion and none of this request is running or done.
     """
     ee = _ee()
     try:
         started = send_image_import(request_id, manifest, overwrite)
     except ee.EEException as error:
-        running = _running_ingestion(asset)
-        if running is None:
+        started_anyway = _started_ingestion(asset, request_id)
+        if started_anyway is None:
             raise RemoteError(f"{asset}: Earth Engine refused the ingestion: {_first_line(error)}") from None
-        return running
+        return started_anyway
     return str(started.get("name") or started.get("id"))
 
 

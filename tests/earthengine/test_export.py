@@ -501,6 +501,41 @@ def test_when_every_import_response_is_lost_the_running_ingestion_is_found(stora
     assert fake_ee.assets[ASSET]["properties"]["gee_flood_request_id"] == result.request_id
 
 
+def _succeeded_ingestion(name: str, asset: str) -> dict:
+    """An operation as Earth Engine lists a finished ingestion into ``asset``."""
+    metadata = {"type": "INGEST_IMAGE", "state": "SUCCEEDED", "description": f'Ingest image: "{asset}"'}
+    return {"name": f"projects/emulator/operations/{name}", "metadata": metadata}
+
+
+def test_when_every_import_response_is_lost_an_ingestion_already_done_is_found(
+    storage, fake_ee, flood_map, monkeypatch
+):
+    """A small map can be ingested before the client gives up: the asset carrying the request id tells it was ours."""
+
+    def lost_after_ingesting(request_id, manifest, allow_overwrite=False):
+        fake_ee.ingestions.append((request_id, manifest, allow_overwrite))
+        name = manifest["name"]
+        fake_ee.assets[name] = {"name": name, "type": "IMAGE", "properties": manifest["properties"]}
+        raise ee.EEException("The service is currently unavailable.")
+
+    monkeypatch.setattr(export, "send_image_import", lost_after_ingesting)
+    done = _succeeded_ingestion("OP1", ASSET)
+    fake_ee.listOperations = lambda: [done]
+    result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
+    assert result.operation == done["name"] and len(fake_ee.ingestions) == 1
+
+
+def test_a_succeeded_ingestion_of_another_request_is_not_taken_for_this_one(storage, fake_ee, flood_map, monkeypatch):
+    def refuse(request_id, manifest, allow_overwrite=False):
+        raise ee.EEException("Permission denied on projects/emulator.")
+
+    monkeypatch.setattr(export, "send_image_import", refuse)
+    fake_ee.assets[ASSET] = {"name": ASSET, "type": "IMAGE", "properties": {"gee_flood_request_id": "an-earlier-push"}}
+    fake_ee.listOperations = lambda: [_succeeded_ingestion("OP0", ASSET)]  # that earlier push's ingestion
+    with pytest.raises(RemoteError, match="Earth Engine refused the ingestion: Permission denied"):
+        export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, overwrite=True, poll_s=0.01)
+
+
 def test_a_refused_import_with_nothing_running_is_one_line(storage, fake_ee, flood_map, monkeypatch):
     def refuse(request_id, manifest, allow_overwrite=False):
         raise ee.EEException("Permission denied on projects/emulator.\nmore")
