@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from gee_flood.earthengine.grid import ChipSpec, Lattice, grid_chip_list, lay_ch
 from gee_flood.earthengine.inputs import event_name, load_chip_list
 from gee_flood.earthengine.pairing import Mosaic, PairChoice, candidate_pairs, closest_gap_days, group_mosaics
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT
-from gee_flood.earthengine.session import EESettings, RetryPolicy, cancelled, initialize, with_retries
+from gee_flood.earthengine.session import EESettings, RetryPolicy, bind_cancel_event, initialize, with_retries
 from gee_flood.errors import DataError, InputError
 from gee_flood.geo import DateRange, parse_date_range, read_aoi
 from gee_flood.service_requests import FetchRequest
@@ -260,12 +261,18 @@ def _runner(request: FetchRequest, n_blocks: int) -> Iterator[tuple[str, Callabl
 def _cancellable_threads(workers: int) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
     """A thread pool that, when the block fails (Ctrl-C, an error), does not wait for its busy threads.
 
-    The pending tasks are cancelled and :data:`~gee_flood.earthengine.session.cancelled` ends the retry waits of
-    the running ones, so Ctrl-C is honoured at once; a thread still inside an HTTP request is left to finish on its
-    own (reads only: the driver thread is the only writer, so nothing is half-written).
+    The pending tasks are cancelled and the pool's own cancellation event (bound to its threads with
+    :func:`~gee_flood.earthengine.session.bind_cancel_event`) ends the retry waits of the running ones, so Ctrl-C is
+    honoured at once; a thread still inside an HTTP request is left to finish on its own (reads only: the driver
+    thread is the only writer, so nothing is half-written). Other runs' threads are not touched.
     """
-    cancelled.clear()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gee-flood-fetch")
+    cancelled = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="gee-flood-fetch",
+        initializer=bind_cancel_event,
+        initargs=(cancelled,),
+    )
     try:
         yield pool
     except BaseException:
