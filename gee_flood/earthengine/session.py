@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from gee_flood.errors import RemoteError
+from gee_flood.service_requests import RETRY_TIMEOUT_ENV as RETRY_TIMEOUT_ENV
+from gee_flood.service_requests import RETRY_TIMEOUT_S
 
 T = TypeVar("T")
 Endpoint = Literal["highvolume", "standard"]
@@ -40,9 +42,7 @@ CUSTOM_ENDPOINT_PROJECT = "emulator"
 CUSTOM_HIGH_VOLUME_PATH = "/highvolume"
 
 #: Default bound, in seconds, on retrying one Earth Engine request (``--retry-timeout``); also the HTTP timeout.
-DEFAULT_RETRY_TIMEOUT_S = 120.0
-#: Environment variable that sets ``--retry-timeout``.
-RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
+DEFAULT_RETRY_TIMEOUT_S = RETRY_TIMEOUT_S
 
 #: Set to cancel the retry loops of worker threads that belong to no run of their own (their waits end at once and
 #: they start no new attempt). A fetch's thread pool has an event of its own (:func:`bind_cancel_event`), so one
