@@ -427,8 +427,7 @@ def corpus_lock(out: Path) -> Iterator[None]:
 
 
 def _fetch(request: FetchRequest) -> FetchSummary:
-    """The body of :func:`run_fetch`, under the corpus lock."""
-    request.validate_values()
+    """The body of :func:`run_fetch`, under the corpus lock (``request`` already validated)."""
     layout = _layout(request)
     corpus = Corpus(request.out, data_options(request))
     corpus.load()
