@@ -126,7 +126,15 @@ class ChipLayout:
     where: str
 
 
-def _layout(request: FetchRequest) -> ChipLayout:
+def lay_out_chips(request: FetchRequest) -> ChipLayout:
+    """Lay the chips of a fetch (over its AOI, or from its chip list) and the scene queries that serve them.
+
+    Args:
+        request: What to fetch (validated with :meth:`FetchRequest.validate_values` first).
+
+    Returns:
+        The chips, their lattices and the metadata queries (one per AOI, or per event and date windows).
+    """
     if request.aoi is not None:
         dates = parse_date_range(request.dates or "")
         aoi = read_aoi(request.aoi, allow_large=request.allow_large).geometry
@@ -298,18 +306,6 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def lay_out_chips(request: FetchRequest) -> ChipLayout:
-    """Lay the chips of a fetch (over its AOI, or from its chip list) and the scene queries that serve them.
-
-    Args:
-        request: What to fetch (validated with :meth:`FetchRequest.validate_values` first).
-
-    Returns:
-        The chips, their lattices and the metadata queries (one per AOI, or per event and date windows).
-    """
-    return _layout(request)
-
-
 def find_pairs(
     request: FetchRequest, layout: ChipLayout, pending: list[ChipSpec]
 ) -> tuple[EESettings, dict[str, list[PairChoice]], dict[str, str]]:
@@ -428,7 +424,7 @@ def corpus_lock(out: Path) -> Iterator[None]:
 
 def _fetch(request: FetchRequest) -> FetchSummary:
     """The body of :func:`run_fetch`, under the corpus lock (``request`` already validated)."""
-    layout = _layout(request)
+    layout = lay_out_chips(request)
     corpus = Corpus(request.out, data_options(request))
     corpus.load()
     corpus.check_same_place(layout.chips)
