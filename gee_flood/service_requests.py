@@ -147,7 +147,9 @@ class FetchRequest:
     byte_limit: int | None = _documented(
         None, doc="Largest computePixels request in bytes (default: Earth Engine's 48 MiB limit)."
     )
-    retry: RetryPolicy | None = _documented(None, doc="Retry policy of Earth Engine requests (default: standard).")
+    retry: RetryPolicy | None = _documented(
+        None, doc="Retry policy of Earth Engine requests (default: standard); its timeout_s is retry_timeout."
+    )
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     progress: bool = _documented(True, doc="Show a progress bar.")
 
