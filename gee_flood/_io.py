@@ -168,7 +168,8 @@ def describe_os_error(error: OSError) -> str:
         return f"{type(error).__name__}: {' '.join(str(error).split())[:400]}"
     path = error.filename
     reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
-    writing = error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM)
+    # Only errors that writing alone raises say "cannot write"; a refused permission may be a read of an input.
+    writing = error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG)
     return f"cannot write {path}: {reason}" if writing else f"{path}: {reason}"
 
 

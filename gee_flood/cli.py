@@ -35,6 +35,7 @@ from gee_flood._io import check_writable
 from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.service_requests import (
     EE_URL_DOC,
+    RETRY_TIMEOUT_ENV,
     RETRY_TIMEOUT_S,
     FetchRequest,
     PredictOptions,
@@ -47,9 +48,6 @@ T = TypeVar("T")
 
 #: No Rich markup in help: a literal ``[...]`` in a help text must print as it is, never be parsed as a tag.
 _MARKUP = None
-
-#: Environment variable of ``--retry-timeout`` (the same as ``gee_flood.earthengine.session.RETRY_TIMEOUT_ENV``).
-RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
 
 app = typer.Typer(
     name="gee-flood",

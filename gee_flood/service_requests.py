@@ -36,12 +36,14 @@ RuntimeName = Literal["auto", "torch", "onnxruntime"]
 WindowName = Literal["hann", "uniform"]
 
 
-#: Default of ``--retry-timeout`` (seconds); the same as :data:`gee_flood.earthengine.session.DEFAULT_RETRY_TIMEOUT_S`.
+#: Default of ``--retry-timeout`` (seconds), and of :class:`~gee_flood.earthengine.session.RetryPolicy`'s bound.
 RETRY_TIMEOUT_S = 120.0
+#: Environment variable that sets ``--retry-timeout``.
+RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
 #: Help of ``--retry-timeout`` (fetch, predict) and documentation of the ``retry_timeout`` request fields.
 RETRY_TIMEOUT_DOC = (
     "Seconds to keep retrying a failing Earth Engine request before giving up (also the HTTP timeout of one "
-    "request; env GEE_FLOOD_RETRY_TIMEOUT)."
+    f"request; env {RETRY_TIMEOUT_ENV})."
 )
 
 
@@ -145,7 +147,9 @@ class FetchRequest:
     byte_limit: int | None = _documented(
         None, doc="Largest computePixels request in bytes (default: Earth Engine's 48 MiB limit)."
     )
-    retry: RetryPolicy | None = _documented(None, doc="Retry policy of Earth Engine requests (default: standard).")
+    retry: RetryPolicy | None = _documented(
+        None, doc="Retry policy of Earth Engine requests (default: standard); its timeout_s is retry_timeout."
+    )
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     progress: bool = _documented(True, doc="Show a progress bar.")
 

@@ -359,6 +359,15 @@ def test_an_os_error_at_the_boundary_is_one_line_naming_the_file(inputs, workspa
     assert line.startswith("error: cannot write") and "No space left on device" in line
 
 
+def test_an_os_error_is_called_a_write_failure_only_when_only_writing_raises_it(tmp_path):
+    from gee_flood._io import describe_os_error
+
+    full = OSError(28, "No space left on device", str(tmp_path / "flood.tif"))
+    assert describe_os_error(full) == f"cannot write {tmp_path / 'flood.tif'}: No space left on device"
+    unreadable = PermissionError(13, "Permission denied", str(tmp_path / "aoi.geojson"))  # reading an input
+    assert describe_os_error(unreadable) == f"{tmp_path / 'aoi.geojson'}: Permission denied"
+
+
 # ----------------------------------------------------------------------------------------- predict leftovers
 
 

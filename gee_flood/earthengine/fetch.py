@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from gee_flood.earthengine.grid import ChipSpec, Lattice, grid_chip_list, lay_ch
 from gee_flood.earthengine.inputs import event_name, load_chip_list
 from gee_flood.earthengine.pairing import Mosaic, PairChoice, candidate_pairs, closest_gap_days, group_mosaics
 from gee_flood.earthengine.reads import REQUEST_BYTE_LIMIT
-from gee_flood.earthengine.session import EESettings, RetryPolicy, cancelled, initialize, with_retries
+from gee_flood.earthengine.session import EESettings, RetryPolicy, bind_cancel_event, initialize, with_retries
 from gee_flood.errors import DataError, InputError
 from gee_flood.geo import DateRange, parse_date_range, read_aoi
 from gee_flood.service_requests import FetchRequest
@@ -125,7 +126,15 @@ class ChipLayout:
     where: str
 
 
-def _layout(request: FetchRequest) -> ChipLayout:
+def lay_out_chips(request: FetchRequest) -> ChipLayout:
+    """Lay the chips of a fetch (over its AOI, or from its chip list) and the scene queries that serve them.
+
+    Args:
+        request: What to fetch (validated with :meth:`FetchRequest.validate_values` first).
+
+    Returns:
+        The chips, their lattices and the metadata queries (one per AOI, or per event and date windows).
+    """
     if request.aoi is not None:
         dates = parse_date_range(request.dates or "")
         aoi = read_aoi(request.aoi, allow_large=request.allow_large).geometry
@@ -260,12 +269,18 @@ def _runner(request: FetchRequest, n_blocks: int) -> Iterator[tuple[str, Callabl
 def _cancellable_threads(workers: int) -> Iterator[concurrent.futures.ThreadPoolExecutor]:
     """A thread pool that, when the block fails (Ctrl-C, an error), does not wait for its busy threads.
 
-    The pending tasks are cancelled and :data:`~gee_flood.earthengine.session.cancelled` ends the retry waits of
-    the running ones, so Ctrl-C is honoured at once; a thread still inside an HTTP request is left to finish on its
-    own (reads only: the driver thread is the only writer, so nothing is half-written).
+    The pending tasks are cancelled and the pool's own cancellation event (bound to its threads with
+    :func:`~gee_flood.earthengine.session.bind_cancel_event`) ends the retry waits of the running ones, so Ctrl-C is
+    honoured at once; a thread still inside an HTTP request is left to finish on its own (reads only: the driver
+    thread is the only writer, so nothing is half-written). Other runs' threads are not touched.
     """
-    cancelled.clear()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gee-flood-fetch")
+    cancelled = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="gee-flood-fetch",
+        initializer=bind_cancel_event,
+        initargs=(cancelled,),
+    )
     try:
         yield pool
     except BaseException:
@@ -289,18 +304,6 @@ def _progress(enabled: bool) -> Any:
         console=Console(stderr=True),
         disable=not enabled,
     )
-
-
-def lay_out_chips(request: FetchRequest) -> ChipLayout:
-    """Lay the chips of a fetch (over its AOI, or from its chip list) and the scene queries that serve them.
-
-    Args:
-        request: What to fetch (validated with :meth:`FetchRequest.validate_values` first).
-
-    Returns:
-        The chips, their lattices and the metadata queries (one per AOI, or per event and date windows).
-    """
-    return _layout(request)
 
 
 def find_pairs(
@@ -420,9 +423,8 @@ def corpus_lock(out: Path) -> Iterator[None]:
 
 
 def _fetch(request: FetchRequest) -> FetchSummary:
-    """The body of :func:`run_fetch`, under the corpus lock."""
-    request.validate_values()
-    layout = _layout(request)
+    """The body of :func:`run_fetch`, under the corpus lock (``request`` already validated)."""
+    layout = lay_out_chips(request)
     corpus = Corpus(request.out, data_options(request))
     corpus.load()
     corpus.check_same_place(layout.chips)

@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from gee_flood.errors import RemoteError
+from gee_flood.service_requests import RETRY_TIMEOUT_ENV as RETRY_TIMEOUT_ENV
+from gee_flood.service_requests import RETRY_TIMEOUT_S
 
 T = TypeVar("T")
 Endpoint = Literal["highvolume", "standard"]
@@ -40,13 +42,26 @@ CUSTOM_ENDPOINT_PROJECT = "emulator"
 CUSTOM_HIGH_VOLUME_PATH = "/highvolume"
 
 #: Default bound, in seconds, on retrying one Earth Engine request (``--retry-timeout``); also the HTTP timeout.
-DEFAULT_RETRY_TIMEOUT_S = 120.0
-#: Environment variable that sets ``--retry-timeout``.
-RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
+DEFAULT_RETRY_TIMEOUT_S = RETRY_TIMEOUT_S
 
-#: Set when a run is being cancelled (Ctrl-C, or an error that ends it): the retry waits of worker threads end at
-#: once and they start no new attempt. Cleared when a fetch starts its threads.
+#: Set to cancel the retry loops of worker threads that belong to no run of their own (their waits end at once and
+#: they start no new attempt). A fetch's thread pool has an event of its own (:func:`bind_cancel_event`), so one
+#: fetch that ends on Ctrl-C or an error cancels only its own threads and leaves nothing set for later calls.
 cancelled = threading.Event()
+
+#: Per worker thread: the cancellation event of the run (thread pool) it serves, set by :func:`bind_cancel_event`.
+_run_of_thread = threading.local()
+
+
+def bind_cancel_event(event: threading.Event) -> None:
+    """Tie the calling worker thread's retry loops to ``event`` instead of :data:`cancelled` (a pool's initializer)."""
+    _run_of_thread.cancelled = event
+
+
+def _cancel_event() -> threading.Event:
+    """Return the cancellation event of this thread's run: its pool's, else the process-wide :data:`cancelled`."""
+    event: threading.Event = getattr(_run_of_thread, "cancelled", cancelled)
+    return event
 
 
 class Cancelled(RemoteError):
@@ -287,7 +302,7 @@ def _wait(seconds: float) -> None:
     """
     if threading.current_thread() is threading.main_thread():
         time.sleep(seconds)
-    elif cancelled.wait(seconds):
+    elif _cancel_event().wait(seconds):
         raise Cancelled("cancelled")
 
 
@@ -318,7 +333,7 @@ def with_retries(
     attempt = 0
     while True:
         attempt += 1
-        if cancelled.is_set() and threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread() and _cancel_event().is_set():
             raise Cancelled("cancelled")
         try:
             return call()

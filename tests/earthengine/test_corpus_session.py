@@ -231,6 +231,42 @@ def test_worker_retry_waits_end_when_the_run_is_cancelled():
     assert not thread.is_alive() and outcome == ["cancelled"]
 
 
+def test_a_failed_fetch_pool_cancels_its_own_threads_and_leaves_later_ones_alone():
+    import threading
+
+    from gee_flood.earthengine.fetch import _cancellable_threads
+    from gee_flood.earthengine.session import Cancelled, cancelled
+
+    def failing() -> str:
+        raise ee_error(503, "unavailable")
+
+    hour = RetryPolicy(initial_delay_s=3600.0, max_delay_s=3600.0, timeout_s=7200.0)
+    started = threading.Event()
+
+    def read() -> str:
+        started.set()
+        return with_retries(failing, policy=hour, what="reading")
+
+    with pytest.raises(KeyError), _cancellable_threads(1) as pool:
+        busy = pool.submit(read)
+        started.wait(timeout=60)
+        raise KeyError("the driver failed")  # what Ctrl-C or an error in the driver thread does
+    with pytest.raises(Cancelled):  # its hour-long retry wait ended at once
+        busy.result(timeout=60)
+    assert not cancelled.is_set()
+    with _cancellable_threads(1) as pool:  # a later run's threads still retry (and succeed) as usual
+        calls = iter([ee_error(503, "unavailable"), None])
+
+        def flaky() -> str:
+            error = next(calls)
+            if error is not None:
+                raise error
+            return "read"
+
+        later = pool.submit(with_retries, flaky, policy=RetryPolicy(initial_delay_s=0.01), what="reading")
+        assert later.result(timeout=60) == "read"
+
+
 def test_fetch_path_does_not_import_torch():
     import subprocess
     import sys

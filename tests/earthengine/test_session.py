@@ -8,7 +8,7 @@ import ee
 import pytest
 
 from gee_flood.earthengine import session
-from gee_flood.earthengine.session import CUSTOM_ENDPOINT_PROJECT, EESettings, initialize
+from gee_flood.earthengine.session import CUSTOM_ENDPOINT_PROJECT, EESettings, RetryPolicy, initialize
 from gee_flood.errors import RemoteError
 
 
@@ -49,6 +49,8 @@ def recorded_initialize(monkeypatch) -> list[dict[str, Any]]:
         calls.append({"credentials": credentials, "url": url, "project": project, "catalog": catalog})
 
     monkeypatch.setattr(ee, "Initialize", fake_initialize)
+    # The real setDeadline rebuilds the client's API resource, which needs the session a real ee.Initialize makes.
+    monkeypatch.setattr(ee.data, "setDeadline", lambda milliseconds: None)
     monkeypatch.setattr(session, "_initialised_with", None)
     for name in session.PROJECT_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -73,6 +75,13 @@ def test_google_gets_the_persistent_credentials_and_the_project_from_the_environ
     initialize(EESettings(endpoint="standard"), force=True)
     (call,) = recorded_initialize
     assert call == {"credentials": "persistent", "url": None, "project": "from-env", "catalog": original_lookup}
+
+
+def test_the_http_deadline_of_one_request_is_the_retry_timeout(recorded_initialize, monkeypatch):
+    deadlines: list[float] = []
+    monkeypatch.setattr(ee.data, "setDeadline", deadlines.append)
+    initialize(EESettings(url="http://127.0.0.1:8765", retry=RetryPolicy(timeout_s=7.5)), force=True)
+    assert deadlines == [7500.0]  # milliseconds: a hung request fails, and the retry loop goes on
 
 
 def test_an_unreachable_endpoint_is_one_line_naming_the_option(monkeypatch):
