@@ -144,7 +144,8 @@ def add_flood_layers(
         overlay = _scene_overlay(scene, max_size)
         _add_overlay(m, kind, overlay, "Sentinel-1 VV (dB)")
         bounds = overlay.bounds
-    is_asset = isinstance(flood, str) and flood.startswith("projects/")
+    # An asset id looks like a relative path: a file of that name (a folder called projects/) stays a file.
+    is_asset = isinstance(flood, str) and flood.startswith("projects/") and not Path(flood).exists()
     if is_asset or _is_ee_image(flood):
         import ee
 
