@@ -52,6 +52,13 @@ def _flood_overlay(flood: Any, max_size: int) -> tuple[Overlay, dict[str, str]]:
 
     if isinstance(flood, str | os.PathLike):
         return render_flood_overlay(Path(flood), max_size=max_size)
+    import xarray as xr
+
+    if not isinstance(flood, xr.Dataset) or "water" not in flood:
+        raise InputError(
+            f"flood of type {type(flood).__name__}: expected a gee_flood.predict result, a COG path, an Earth Engine "
+            "asset id or an ee.Image"
+        )
     name = "flood_class" if "flood_class" in flood else "water"
     values = np.asarray(flood[name].values, dtype=np.uint8)
     band = BAND_CLASS if name == "flood_class" else BAND_MASK

@@ -68,6 +68,8 @@ def test_not_a_map_is_a_one_line_error(flood):
         gee_flood.add_flood_layers(flood, object())
     with pytest.raises(InputError, match="backend"):
         gee_flood.add_flood_layers(flood, backend="matplotlib")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a gee_flood.predict result"):
+        gee_flood.add_flood_layers(flood.water, backend="folium")  # a variable, not the result
 
 
 def test_ipyleaflet_overlay_class(flood):
