@@ -75,6 +75,10 @@ def _scene_overlay(scene: Any, max_size: int) -> Overlay:
         return render_s1_overlay(Path(scene), max_size=max_size)
     import xarray as xr
 
+    if not isinstance(scene, xr.DataArray | xr.Dataset):
+        raise InputError(
+            f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset or a GeoTIFF path"
+        )
     array = _s1_of_dataset(scene) if isinstance(scene, xr.Dataset) else scene
     source = XarraySceneSource(array, name="scene")
     vv = source.array.sel(band="VV") if "band" in source.array.coords else source.array.isel(band=0)

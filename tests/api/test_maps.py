@@ -70,6 +70,8 @@ def test_not_a_map_is_a_one_line_error(flood):
         gee_flood.add_flood_layers(flood, backend="matplotlib")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="expected a gee_flood.predict result"):
         gee_flood.add_flood_layers(flood.water, backend="folium")  # a variable, not the result
+    with pytest.raises(InputError, match="scene of type int"):
+        gee_flood.add_flood_layers(flood, scene=42, backend="folium")  # type: ignore[arg-type]
 
 
 def test_ipyleaflet_overlay_class(flood):
