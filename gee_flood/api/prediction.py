@@ -230,9 +230,12 @@ def predict(
     prediction.runner()  # fail now on a bad device or card
     reference = _permanent_reference(permanent_water, permanent_threshold, source)
     layers = 3 if reference is not None else 2
+    # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
+    # reference) to a worker once, not once per row block.
+    shared = dask.delayed(prediction, traverse=False), dask.delayed(reference, traverse=False)
     blocks = []
     for start, stop in prediction.row_blocks(block_rows):
-        task = dask.delayed(_predict_block, pure=False)(prediction, reference, start, stop)
+        task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
     probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}

@@ -126,3 +126,15 @@ def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodat
     assert (classes[20:, : WIDTH // 2][mapped[20:, : WIDTH // 2]] == 2).all()
     assert (classes[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
     assert (classes[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
+
+
+def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
+    """A distributed scheduler ships each task on its own: a NumPy scene must be one task of its own."""
+    import pickle
+
+    tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
+    flood = gee_flood.predict(student_ckpt, tall, tile=64, overlap=16, block_rows=1)
+    graph = dict(flood.probability.__dask_graph__())
+    assert len(flood.probability.data.chunks[0]) == 3
+    shipped = sum(len(pickle.dumps(task)) for task in graph.values())
+    assert shipped < 2 * tall.values.nbytes
