@@ -52,6 +52,13 @@ def _flood_overlay(flood: Any, max_size: int) -> tuple[Overlay, dict[str, str]]:
 
     if isinstance(flood, str | os.PathLike):
         return render_flood_overlay(Path(flood), max_size=max_size)
+    import xarray as xr
+
+    if not isinstance(flood, xr.Dataset) or "water" not in flood:
+        raise InputError(
+            f"flood of type {type(flood).__name__}: expected a gee_flood.predict result, a COG path, an Earth Engine "
+            "asset id or an ee.Image"
+        )
     name = "flood_class" if "flood_class" in flood else "water"
     values = np.asarray(flood[name].values, dtype=np.uint8)
     band = BAND_CLASS if name == "flood_class" else BAND_MASK
@@ -68,6 +75,10 @@ def _scene_overlay(scene: Any, max_size: int) -> Overlay:
         return render_s1_overlay(Path(scene), max_size=max_size)
     import xarray as xr
 
+    if not isinstance(scene, xr.DataArray | xr.Dataset):
+        raise InputError(
+            f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset or a GeoTIFF path"
+        )
     array = _s1_of_dataset(scene) if isinstance(scene, xr.Dataset) else scene
     source = XarraySceneSource(array, name="scene")
     vv = source.array.sel(band="VV") if "band" in source.array.coords else source.array.isel(band=0)
@@ -144,7 +155,8 @@ def add_flood_layers(
         overlay = _scene_overlay(scene, max_size)
         _add_overlay(m, kind, overlay, "Sentinel-1 VV (dB)")
         bounds = overlay.bounds
-    is_asset = isinstance(flood, str) and flood.startswith("projects/")
+    # An asset id looks like a relative path: a file of that name (a folder called projects/) stays a file.
+    is_asset = isinstance(flood, str) and flood.startswith("projects/") and not Path(flood).exists()
     if is_asset or _is_ee_image(flood):
         import ee
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import html
 import os
 import threading
@@ -65,7 +67,12 @@ class FloodModel:
                 if self._loaded is None:  # unpickled (a Dask task): the process's runner, loaded once per process
                     runner = runner_for(self.checkpoint, device=device, batch_size=batch_size, runtime=runtime)
                 else:
-                    runner = TileRunner(self._loaded, device=device, batch_size=batch_size, runtime=runtime)
+                    # TileRunner moves its network to the device in place: a second runner (another device or
+                    # runtime) gets its own copy, or it would pull the first one's weights off its device.
+                    loaded = self._loaded
+                    if self._runners:
+                        loaded = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model))
+                    runner = TileRunner(loaded, device=device, batch_size=batch_size, runtime=runtime)
                 self._runners[key] = runner
             return self._runners[key]
 

@@ -133,6 +133,8 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
 
     from gee_flood.api._grid import georeferenced
     from gee_flood.earthengine.fetch import find_pairs, lay_out_chips
+    from gee_flood.earthengine.pairing import _rank  # fetch's own ranking: closest in time, least cloudy, keys
+    from gee_flood.earthengine.queries import CLOUD_STATE_BAND, OCCURRENCE_BAND
     from gee_flood.earthengine.reads import StackReader, s1_stack, s2_stack
     from gee_flood.geo import PixelGrid
 
@@ -140,7 +142,7 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
     layout = lay_out_chips(request)
     settings, candidates, no_pair = find_pairs(request, layout, layout.chips)
     ranked: dict[str, Any] = {}
-    for pair in sorted((p for found in candidates.values() for p in found), key=_pair_rank):
+    for pair in sorted((p for found in candidates.values() for p in found), key=_rank):
         ranked.setdefault(pair.key, pair)
     (lattice,) = layout.lattices.values()  # an AOI is laid on one lattice
     grid = PixelGrid(lattice.crs, lattice.transform, lattice.width, lattice.height)
@@ -159,10 +161,10 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
         s1_arrays.append(s1.rename(band="s1_band").drop_vars([c for c in s1.coords if c not in s1.dims]))
         s2 = s2.drop_vars([c for c in s2.coords if c not in s2.dims])
         bands = [str(b) for b in s2_spec.bands]
-        s2_arrays.append(s2.sel(band=bands[: bands.index("cloud")]).rename(band="s2_band"))
-        states.append(s2.sel(band="cloud", drop=True))
+        s2_arrays.append(s2.sel(band=bands[: bands.index(CLOUD_STATE_BAND)]).rename(band="s2_band"))
+        states.append(s2.sel(band=CLOUD_STATE_BAND, drop=True))
         if request.permanent_water and occurrence is None:
-            occurrence = s2.sel(band="occurrence", drop=True)
+            occurrence = s2.sel(band=OCCURRENCE_BAND, drop=True)
     if not ranked:
         raise DataError(f"no S1/S2 pair covers any chip of {layout.where}")
     pairs = list(ranked.values())
@@ -185,13 +187,6 @@ def _open_pairs(request: FetchRequest) -> xr.Dataset:
     dataset = georeferenced(dataset, grid.crs, grid.transform)
     dataset.attrs.update({REQUEST_ATTR: _request_attrs(request), "chips_without_pair": sorted(no_pair)})
     return dataset
-
-
-def _pair_rank(pair: Any) -> tuple[float, float, str, str]:
-    # fetch's own ranking (gee_flood.earthengine.pairing): closest in time, then least cloudy, then keys
-    from gee_flood.earthengine.pairing import _rank
-
-    return _rank(pair)
 
 
 def _naive_utc(when: Any) -> Any:

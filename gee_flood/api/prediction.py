@@ -230,9 +230,12 @@ def predict(
     prediction.runner()  # fail now on a bad device or card
     reference = _permanent_reference(permanent_water, permanent_threshold, source)
     layers = 3 if reference is not None else 2
+    # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
+    # reference) to a worker once, not once per row block.
+    shared = dask.delayed(prediction, traverse=False), dask.delayed(reference, traverse=False)
     blocks = []
     for start, stop in prediction.row_blocks(block_rows):
-        task = dask.delayed(_predict_block, pure=False)(prediction, reference, start, stop)
+        task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
     probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
@@ -307,11 +310,20 @@ def _permanent_reference(
 
     if not isinstance(permanent_water, xr.DataArray) or permanent_water.rio.crs is None:
         raise InputError("permanent_water: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
-    on_grid = permanent_water.squeeze(drop=True).rio.reproject(
+    # As float with NaN for no data, as the GeoTIFF reference is read masked: reprojected as it is, an integer
+    # reference (JRC occurrence is uint8) would fill what it does not cover with its dtype's default no data (255)
+    # and count its own no-data value as water.
+    reference = permanent_water.squeeze(drop=True)
+    nodata = reference.rio.nodata
+    reference = reference.astype(np.float32)
+    if nodata is not None and not np.isnan(nodata):
+        reference = reference.where(reference != nodata)
+    on_grid = reference.rio.write_nodata(np.nan).rio.reproject(
         source.crs.to_wkt(),
         transform=source.transform,
         shape=(source.height, source.width),
         resampling=Resampling.nearest,
+        nodata=np.nan,
     )
     values = np.asarray(on_grid.values, dtype=np.float32)
     return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)

@@ -7,7 +7,6 @@ It picks the scene (a local file, optionally cut to an AOI, or Earth Engine for 
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from gee_flood.inference.output import PermanentWater
 from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
-from gee_flood.service_requests import PredictRequest
+from gee_flood.service_requests import PredictRequest, _check, _retry_timeout_ok
 
 
 @contextlib.contextmanager
@@ -76,8 +75,7 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     _refuse_clobbering(request)
-    if not (math.isfinite(request.retry_timeout) and request.retry_timeout > 0):
-        raise InputError(f"--retry-timeout: {request.retry_timeout} must be a positive number of seconds")
+    _check([_retry_timeout_ok(request.retry_timeout)])  # fetch's rule and message
     for option, path in (("--out", out), ("--polygons", request.polygons), ("--keep-scene", request.keep_scene)):
         if path is not None:
             check_writable(path, option=option)

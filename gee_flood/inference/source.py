@@ -132,8 +132,8 @@ class XarraySceneSource:
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
         values = np.asarray(self.array.isel(y=slice(row_start, row_stop)).values, dtype=np.float32)
-        values[~np.isfinite(values)] = np.nan
-        return values
+        # A new array: ``values`` may be a view of the caller's (possibly read-only) NumPy data.
+        return np.where(np.isfinite(values), values, np.float32(np.nan))
 
 
 def _quiet_open(path: Path) -> Any:

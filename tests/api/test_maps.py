@@ -68,6 +68,10 @@ def test_not_a_map_is_a_one_line_error(flood):
         gee_flood.add_flood_layers(flood, object())
     with pytest.raises(InputError, match="backend"):
         gee_flood.add_flood_layers(flood, backend="matplotlib")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a gee_flood.predict result"):
+        gee_flood.add_flood_layers(flood.water, backend="folium")  # a variable, not the result
+    with pytest.raises(InputError, match="scene of type int"):
+        gee_flood.add_flood_layers(flood, scene=42, backend="folium")  # type: ignore[arg-type]
 
 
 def test_ipyleaflet_overlay_class(flood):
@@ -81,3 +85,15 @@ def test_an_ipyleaflet_map_is_centred_on_the_flood_map(flood):
     west, south, east, north = flood.rio.transform_bounds("EPSG:4326")
     assert south < lat < north and west < lon < east
     assert 12 <= m.zoom <= 18  # a 3 km map
+
+
+def test_a_cog_under_a_folder_called_projects_is_a_file_not_an_asset(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    water = np.zeros((64, 80), np.uint8)
+    water[:, :30] = 1
+    (tmp_path / "projects").mkdir()
+    write_flood_map(tmp_path / "projects" / "flood.tif", water)
+    m = gee_flood.add_flood_layers("projects/flood.tif", backend="folium")
+    assert "flood map" in layer_names(m)

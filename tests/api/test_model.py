@@ -33,3 +33,12 @@ def test_runner_is_built_once_and_the_model_pickles_as_its_path(student_ckpt):
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         gee_flood.open_model(tmp_path / "nope.ckpt")
+
+
+def test_a_second_device_does_not_move_the_first_runners_network(student_ckpt):
+    model = gee_flood.open_model(student_ckpt)
+    on_cpu = model.runner(device="cpu", runtime="torch")
+    # "meta" stands in for a second device (CUDA) on any machine: building its runner must leave the CPU one alone.
+    on_meta = model.runner(device="meta", runtime="torch")
+    assert next(on_meta.model.parameters()).device.type == "meta"
+    assert next(on_cpu.model.parameters()).device.type == "cpu"

@@ -108,3 +108,33 @@ def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
         gee_flood.predict(student_ckpt, 42)
     with pytest.raises(InputError, match="threshold"):
         gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
+
+
+def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodata(s1_db, student_ckpt):
+    scene = as_dataarray(s1_db)
+    # JRC occurrence as uint8 over the left half of the scene only, 255 (its no data) in its first 20 rows.
+    left = scene.isel(band=0, drop=True, x=slice(0, WIDTH // 2))
+    values = np.full(left.shape, 95, np.uint8)
+    values[:20] = 255
+    occurrence = left.copy(data=values).rio.write_crs(UTM)
+    water_everywhere = gee_flood.predict(student_ckpt, scene, threshold=1e-6, **OPTIONS).water.values
+    classes = gee_flood.predict(
+        student_ckpt, scene, permanent_water=occurrence.rio.write_nodata(255), threshold=1e-6, **OPTIONS
+    ).flood_class.values
+    mapped = water_everywhere == 1
+    assert mapped[20:, : WIDTH // 2].any() and mapped[:, WIDTH // 2 :].any() and mapped[:20, : WIDTH // 2].any()
+    assert (classes[20:, : WIDTH // 2][mapped[20:, : WIDTH // 2]] == 2).all()
+    assert (classes[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
+    assert (classes[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
+
+
+def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
+    """A distributed scheduler ships each task on its own: a NumPy scene must be one task of its own."""
+    import pickle
+
+    tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
+    flood = gee_flood.predict(student_ckpt, tall, tile=64, overlap=16, block_rows=1)
+    graph = dict(flood.probability.__dask_graph__())
+    assert len(flood.probability.data.chunks[0]) == 3
+    shipped = sum(len(pickle.dumps(task)) for task in graph.values())
+    assert shipped < 2 * tall.values.nbytes
