@@ -15,12 +15,9 @@ import datetime as dt
 import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from gee_flood.errors import InputError
-
-if TYPE_CHECKING:
-    from gee_flood.earthengine.session import RetryPolicy
 
 T = TypeVar("T")
 
@@ -36,7 +33,7 @@ RuntimeName = Literal["auto", "torch", "onnxruntime"]
 WindowName = Literal["hann", "uniform"]
 
 
-#: Default of ``--retry-timeout`` (seconds), and of :class:`~gee_flood.earthengine.session.RetryPolicy`'s bound.
+#: Default of ``--retry-timeout`` (seconds), and of :class:`RetryPolicy`'s bound.
 RETRY_TIMEOUT_S = 120.0
 #: Environment variable that sets ``--retry-timeout``.
 RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
@@ -45,6 +42,47 @@ RETRY_TIMEOUT_DOC = (
     "Seconds to keep retrying a failing Earth Engine request before giving up (also the HTTP timeout of one "
     f"request; env {RETRY_TIMEOUT_ENV})."
 )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry Earth Engine calls, at three levels.
+
+    Attributes:
+        ee_max_retries: Retries of one HTTP call inside the EE client (googleapiclient; 429 and 5xx only,
+            sleeping ``rand() * 2**n`` seconds).
+        xee_max_retries: Retries of one computePixels call by xee (any EE error, ``initial_delay_ms`` doubling
+            with jitter). Kept small because xee also retries permanent 400s.
+        xee_initial_delay_ms: First xee retry delay.
+        attempts: Attempts of a whole read or query by gee-flood, on transient errors only (429, 5xx, network).
+        initial_delay_s: First delay of that outer loop; doubles, with full jitter, up to ``max_delay_s``.
+        max_delay_s: Longest outer delay.
+        timeout_s: Bound on the outer loop, in seconds from the first attempt: no retry starts after it (a wait
+            is cut short to end there). Also the HTTP timeout of one request, so a server that stops answering
+            counts as a failure; a call thus gives up within about twice this.
+    """
+
+    # Few retries inside the EE client and xee: they sleep silently (up to 2**n s each, multiplied by xee's tries);
+    # the outer loop, which says it retries and keeps to timeout_s, does the rest.
+    ee_max_retries: int = 1
+    xee_max_retries: int = 1
+    xee_initial_delay_ms: int = 500
+    attempts: int = 6
+    initial_delay_s: float = 2.0
+    max_delay_s: float = 60.0
+    timeout_s: float = RETRY_TIMEOUT_S
+
+    @classmethod
+    def fast(cls) -> RetryPolicy:
+        """Return a policy with millisecond delays (tests and the emulator)."""
+        return cls(
+            ee_max_retries=0,
+            xee_max_retries=1,
+            xee_initial_delay_ms=5,
+            attempts=10,
+            initial_delay_s=0.01,
+            max_delay_s=0.2,
+        )
 
 
 def _retry_timeout_ok(seconds: float) -> tuple[bool, str]:

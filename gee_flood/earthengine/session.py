@@ -26,8 +26,11 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 from gee_flood.errors import RemoteError
+
+# RetryPolicy is part of the request vocabulary (a field of FetchRequest); defined there, re-exported here.
 from gee_flood.service_requests import RETRY_TIMEOUT_ENV as RETRY_TIMEOUT_ENV
 from gee_flood.service_requests import RETRY_TIMEOUT_S
+from gee_flood.service_requests import RetryPolicy as RetryPolicy
 
 T = TypeVar("T")
 Endpoint = Literal["highvolume", "standard"]
@@ -66,47 +69,6 @@ def _cancel_event() -> threading.Event:
 
 class Cancelled(RemoteError):
     """A retry loop stopped because the run is being cancelled (raised in worker threads; never shown)."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry Earth Engine calls, at three levels.
-
-    Attributes:
-        ee_max_retries: Retries of one HTTP call inside the EE client (googleapiclient; 429 and 5xx only,
-            sleeping ``rand() * 2**n`` seconds).
-        xee_max_retries: Retries of one computePixels call by xee (any EE error, ``initial_delay_ms`` doubling
-            with jitter). Kept small because xee also retries permanent 400s.
-        xee_initial_delay_ms: First xee retry delay.
-        attempts: Attempts of a whole read or query by gee-flood, on transient errors only (429, 5xx, network).
-        initial_delay_s: First delay of that outer loop; doubles, with full jitter, up to ``max_delay_s``.
-        max_delay_s: Longest outer delay.
-        timeout_s: Bound on the outer loop, in seconds from the first attempt: no retry starts after it (a wait
-            is cut short to end there). Also the HTTP timeout of one request, so a server that stops answering
-            counts as a failure; a call thus gives up within about twice this.
-    """
-
-    # Few retries inside the EE client and xee: they sleep silently (up to 2**n s each, multiplied by xee's tries);
-    # the outer loop, which says it retries and keeps to timeout_s, does the rest.
-    ee_max_retries: int = 1
-    xee_max_retries: int = 1
-    xee_initial_delay_ms: int = 500
-    attempts: int = 6
-    initial_delay_s: float = 2.0
-    max_delay_s: float = 60.0
-    timeout_s: float = DEFAULT_RETRY_TIMEOUT_S
-
-    @classmethod
-    def fast(cls) -> RetryPolicy:
-        """Return a policy with millisecond delays (tests and the emulator)."""
-        return cls(
-            ee_max_retries=0,
-            xee_max_retries=1,
-            xee_initial_delay_ms=5,
-            attempts=10,
-            initial_delay_s=0.01,
-            max_delay_s=0.2,
-        )
 
 
 @dataclass(frozen=True)
