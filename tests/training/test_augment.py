@@ -19,7 +19,9 @@ ONLY_NOTHING = {"probability": 1.0, "speckle_looks": None, "gain_db": 0.0, "band
 
 def _card(specs, per_chip=()):
     stats = {
-        spec.name: BandStats(bands=list(spec.bands), mean=[0.0] * len(spec.bands), std=[2.0 + i for i in range(len(spec.bands))])
+        spec.name: BandStats(
+            bands=list(spec.bands), mean=[0.0] * len(spec.bands), std=[2.0 + i for i in range(len(spec.bands))]
+        )
         for spec in specs
     }
     return ModelCard(
@@ -135,7 +137,9 @@ def test_the_module_augments_training_batches_not_validation_ones():
     from gee_flood.training.module import FloodSegmentationModule
 
     card = _card([S1])
-    card.architecture = ArchitectureSpec(name="Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=[8, 8, 8])
+    card.architecture = ArchitectureSpec(
+        name="Unet", encoder_name="resnet18", encoder_depth=3, decoder_channels=[8, 8, 8]
+    )
     augment = SarAugment(AugmentConfig(enabled=True, probability=1.0), sar_channel_groups(card, 4.0))
     module = FloodSegmentationModule(card, OptimConfig(), LossConfig(), augment=augment)
     batch = {"inputs": torch.zeros(2, 2, 16, 16), "label": torch.zeros(2, 16, 16, dtype=torch.long)}
