@@ -375,7 +375,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     test = OmbriaDataset(options.data_root, "test")
     rows = train_rows(options, seed, options.settings, test, log=log)
     logo = run_groups(options, seed, log=log) if options.groups else None
-    invocation = {
+    invocation: dict[str, Any] = {
         "settings": list(options.settings),
         **({"groups": options.groups} if options.groups else {}),
         "wall_seconds": time.perf_counter() - started,
