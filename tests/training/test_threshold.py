@@ -151,3 +151,18 @@ def test_a_tiny_ombria_student_trains_on_the_larger_pool(tmp_path):
     result = train(config, teacher=teacher.checkpoint)
     assert result.summary["unlabelled_chips"] == 10 and result.summary["train_chips"] == 12
     assert result.summary["prior_source"] == "teacher-pool"
+
+
+def test_an_online_teacher_is_run_on_the_pool_for_the_prior(tmp_path):
+    config = tiny_config(
+        "student", tmp_path, data={"unlabelled": "pool"}, distill={"mode": "online"}, threshold={"method": "prior"}
+    )
+    teacher = _model()
+    teacher.card.labels.threshold = 0.5
+    logits = np.linspace(-3, 3, 256).reshape(16, 16)
+    chip = _chip("p", logits, teacher=None)
+    chip.teacher_inputs = np.stack([logits - 1.0, logits]).astype(np.float16)  # the teacher: less water
+    prior = prior_threshold(config, _model(), [chip], teachers=[teacher])
+    assert prior is not None and prior.source == "teacher-pool"
+    assert prior.prior_fraction == pytest.approx(float((logits - 1.0 > 0).mean()), abs=0.01)
+    assert prior.threshold == pytest.approx(1 / (1 + np.exp(-1.0)), abs=0.02)  # where the student's logit is 1
