@@ -13,7 +13,8 @@ gain or an incidence-angle ramp, and none treats some channels of a multi-modal 
 The resampling itself is ``torch.nn.functional.interpolate`` (area down, bilinear up).
 
 Random parameters and the speckle field are drawn on the CPU from torch's global generator (which
-``lightning.seed_everything`` seeds), so a seed gives the same augmentation on any device.
+``lightning.seed_everything`` seeds), so a seed gives the same augmentation on any device. Under DDP every process
+is seeded alike, so the processes draw the same augmentation parameters for their different batches.
 """
 
 from __future__ import annotations
