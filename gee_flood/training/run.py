@@ -43,6 +43,7 @@ from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
 from gee_flood.models.checkpoint import LoadedModel, check_architecture, load_model, read_card, save_checkpoint
+from gee_flood.training.augment import SarAugment
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import Splits, build_splits, check_modalities
 from gee_flood.training.datamodule import FloodDataModule
@@ -258,6 +259,7 @@ def _module(
         teacher_card=teachers[0].card if online else None,
         encoder_weights=config.model.encoder_weights,
         channels_last=config.trainer.channels_last,
+        augment=SarAugment.for_card(config.augment, card),
     )
 
 
@@ -369,6 +371,7 @@ def _write_outputs(
 ) -> None:
     """Rank 0: ``model.ckpt`` from the selected checkpoint, ``summary.json`` and ``curve.png``."""
     chosen = load_model(_selected_checkpoint(config, run_dir))
+    threshold_info = _choose_threshold(config, chosen, data)
     save_checkpoint(chosen.model, chosen.card, run_dir / "model.ckpt")
     if config.trainer.select == "last":
         final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
@@ -385,6 +388,7 @@ def _write_outputs(
         "best_val_iou": best_val_iou,
         "selected": config.trainer.select,
         "threshold": chosen.card.labels.threshold,
+        **threshold_info,
         "wall_seconds": time.perf_counter() - started,
         "fit_seconds": fit_time.seconds,
         "fit_cpu_seconds": fit_time.cpu_seconds,
@@ -395,6 +399,20 @@ def _write_outputs(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
+
+
+def _choose_threshold(config: TrainConfig, chosen: LoadedModel, data: FloodDataModule) -> dict[str, Any]:
+    """Set ``chosen``'s card threshold by ``config.threshold.method``; return what the summary records of it."""
+    info: dict[str, Any] = {"threshold_method": config.threshold.method}
+    if config.threshold.method == "prior":
+        from gee_flood.training.threshold import prior_threshold
+
+        prior = prior_threshold(config, chosen, data.train_chips or (), data.teachers)
+        info["validation_threshold"] = chosen.card.labels.threshold
+        if prior is not None:
+            chosen.card.labels.threshold = prior.threshold
+            info.update(prior_fraction=prior.prior_fraction, prior_source=prior.source, prior_chips=prior.chips)
+    return info
 
 
 def _processes(trainer: L.Trainer) -> dict[str, Any]:
@@ -523,6 +541,7 @@ _ADVISORY_WARNINGS = (
     "LeafSpec",
     "exists and is not empty",
     "sync_dist=True",
+    "overridden `on_after_batch_transfer`",  # the module's SAR augmentation hook is the one meant
 )
 
 
