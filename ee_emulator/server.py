@@ -65,6 +65,7 @@ from ee_emulator.evaluator import EvalContext, Evaluator
 from ee_emulator.faults import FaultConfig, FaultInjector
 from ee_emulator.objects import to_info
 from ee_emulator.pixels import compute_pixels
+from ee_emulator.schemas import check_body, invalid_argument_body
 
 __all__ = ["ENDPOINTS", "EmulatorServer", "EmulatorStats", "initialize_ee"]
 
@@ -95,6 +96,14 @@ ENDPOINTS = (
 )
 
 HIGH_VOLUME_PREFIX = "/highvolume"
+#: Endpoint label -> the request message its JSON body is checked against (:mod:`ee_emulator.schemas`).
+_BODY_MESSAGES = {
+    "image:import": "ImportImageRequest",
+    "image:importExternal": "ImportExternalImageRequest",
+    "image:computePixels": "ComputePixelsRequest",
+    "value:compute": "ComputeValueRequest",
+    "assets.create": "EarthEngineAsset",
+}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -312,6 +321,8 @@ class EmulatorServer:
         operation_step_s: float = 0.05,
         default_resampling: str = "nearest",
         allow_remote: bool = False,
+        projects: list[str] | tuple[str, ...] | None = None,
+        bucket_locations: dict[str, str] | None = None,
     ) -> None:
         """Configure (not start) the server.
 
@@ -330,6 +341,13 @@ class EmulatorServer:
                 neighbour unless the expression calls ``Image.resample``) or ``"bilinear"`` (floating-point bands
                 are warped bilinearly by default; integer bands - labels, masks, classes - stay nearest).
             allow_remote: Allow a non-loopback ``host``.
+            projects: The Cloud projects that exist (registered for Earth Engine). None: a project exists once a
+                client has called the API through it (its consumer project, the one ``ee.Initialize`` was given),
+                so an asset in any other project is refused as the service refuses it. Requests through a project
+                not in an explicit list are refused too.
+            bucket_locations: Location spec (``US``, ``US-CENTRAL1``, ``EUROPE-WEST1``...) of each ``bucket_dir``
+                bucket; a bucket not named is in ``US``. COG-backed assets follow one location rule whether their
+                bucket is served from ``bucket_dir`` or through Cloud Storage.
 
         Raises:
             InputError: For a non-loopback host without ``allow_remote``, or a bad catalog directory.
@@ -360,6 +378,8 @@ class EmulatorServer:
             bucket_dir=Path(bucket_dir) if bucket_dir is not None else None,
             step_s=operation_step_s,
             evaluate=self.evaluate,
+            projects=projects,
+            bucket_locations=bucket_locations,
         )
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -483,7 +503,12 @@ class EmulatorServer:
         if endpoint == "algorithms":
             return _Response(200, algorithms_payload())
         project = params.get("project", "emulator")
+        self.assets.check_consumer_project(project)
         payload = _parse_body(body) if method in ("POST", "PATCH") else {}
+        message = _BODY_MESSAGES.get(endpoint)
+        problems = check_body(message, payload) if message else []
+        if problems:  # what Google's API front end answers before the service sees the request
+            return _json(invalid_argument_body(problems), 400)
         if endpoint == "value:compute":
             value = self.evaluate(payload.get("expression"), project)
             return _json({"result": to_info(value)})
