@@ -68,8 +68,16 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "DataType": ("DATA_TYPE_UNSPECIFIED", "INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "FLOAT", "DOUBLE"),
     # ImageFileFormat
     "ImageFileFormat": (
-        "IMAGE_FILE_FORMAT_UNSPECIFIED", "JPEG", "PNG", "AUTO_JPEG_PNG", "NPY", "GEO_TIFF", "TF_RECORD_IMAGE",
-        "MULTI_BAND_IMAGE_TILE", "ZIPPED_GEO_TIFF", "ZIPPED_GEO_TIFF_PER_BAND",
+        "IMAGE_FILE_FORMAT_UNSPECIFIED",
+        "JPEG",
+        "PNG",
+        "AUTO_JPEG_PNG",
+        "NPY",
+        "GEO_TIFF",
+        "TF_RECORD_IMAGE",
+        "MULTI_BAND_IMAGE_TILE",
+        "ZIPPED_GEO_TIFF",
+        "ZIPPED_GEO_TIFF_PER_BAND",
     ),  # fmt: skip
     # EarthEngineAsset.Type
     "Type": ("TYPE_UNSPECIFIED", "IMAGE", "IMAGE_COLLECTION", "TABLE", "FOLDER", "CLASSIFIER", "FEATURE_VIEW"),

@@ -94,10 +94,12 @@ class FakeEEData:
         self.assets[name_] = {"name": name_, "type": "IMAGE", "properties": manifest["properties"]}
         return {"name": name, "done": True, "metadata": {"state": "SUCCEEDED", "progress": 1.0}}
 
-    def createAsset(self, value, path):  # noqa: N802
-        self.created.append((value, path))
-        self.assets[path] = {"name": path, "type": "IMAGE", "properties": value.get("properties", {})}
-        return self.assets[path]
+    def startExternalImageIngestion(self, manifest, allow_overwrite=False):  # noqa: N802
+        """image:importExternal: a COG-backed image from its manifest."""
+        self.created.append((manifest, allow_overwrite))
+        name = manifest["name"]
+        self.assets[name] = {"name": name, "type": "IMAGE", "properties": manifest.get("properties", {})}
+        return {"name": name}
 
     def deleteAsset(self, path):  # noqa: N802
         self.assets.pop(path)
@@ -191,10 +193,18 @@ def test_ingestion_error_is_reported_in_one_line(storage, fake_ee, flood_map):
 
 
 def test_cog_backed_asset_points_at_the_object(storage, fake_ee, flood_map):
-    result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True)
-    value, path = fake_ee.created[0]
-    assert path == ASSET and value["type"] == "IMAGE"
-    assert value["gcs_location"] == {"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}
+    result = export.push_flood_map(
+        flood_map, ASSET, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True, start_time="2019-03-05T05:12:00"
+    )
+    manifest, overwrite = fake_ee.created[0]
+    assert manifest["name"] == ASSET and not overwrite
+    assert manifest["tilesets"] == [{"id": "map", "sources": [{"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}]}]
+    # the same manifest as an ingestion: missing data and pyramiding set per band, the acquisition time
+    assert [(b["id"], b["tilesetBandIndex"], b["pyramidingPolicy"], b["missingData"]) for b in manifest["bands"]] == [
+        ("water_probability", 0, "MEAN", {"values": [255]}),
+        ("water_mask", 1, "MODE", {"values": [255]}),
+    ]
+    assert manifest["startTime"] == manifest["endTime"] == "2019-03-05T05:12:00.000Z" == result.start_time
     assert result.mode == "cog-backed" and not fake_ee.ingestions
 
 
@@ -283,7 +293,7 @@ def test_a_parent_that_is_an_image_is_refused(storage, fake_ee, flood_map):
 @pytest.mark.parametrize("bucket", [BUCKET, "maps-central", "maps-nam4", "maps-dual-central"])
 def test_cog_backed_assets_accept_us_central_buckets(storage, fake_ee, flood_map, bucket):
     result = export.push_flood_map(flood_map, ASSET, f"gs://{bucket}", client=storage, cog_backed=True)
-    assert result.mode == "cog-backed" and fake_ee.created[0][0]["gcs_location"] == {"uris": [result.uri]}
+    assert result.mode == "cog-backed" and fake_ee.created[0][0]["tilesets"][0]["sources"] == [{"uris": [result.uri]}]
 
 
 @pytest.mark.parametrize(
