@@ -62,6 +62,8 @@ PERMISSION_DENIED_MESSAGE = "Permission '{permission}' denied on resource '{reso
 #: The answer for calls through a Cloud project that does not exist. Assumption: the wording Google's API front end
 #: gives for an unknown consumer project (the real answer depends on whether the project exists at all).
 UNKNOWN_PROJECT_MESSAGE = "Project '{project}' not found or deleted."
+#: The Cloud projects an emulator knows when none are configured (``initialize_ee``'s and gee-flood's default).
+DEFAULT_PROJECTS = ("emulator",)
 #: Earth Engine's limit on the bands of one image.
 MAX_BANDS = 1024
 
@@ -174,7 +176,7 @@ class AssetService:
             bucket_dir: Local stand-in for Cloud Storage (``bucket_dir/bucket/object``), or None.
             step_s: Seconds an operation stays PENDING and then RUNNING before it works (observable states).
             evaluate: Evaluates an expression graph for a project (exports).
-            projects: The Cloud projects that exist; None: those clients have called the API through.
+            projects: The Cloud projects that exist (None: :data:`DEFAULT_PROJECTS`).
             bucket_locations: Location spec of each ``bucket_dir`` bucket (see
                 :func:`ee_emulator.storage.bucket_location_fields`); a bucket not named is in ``US``.
         """
@@ -188,8 +190,7 @@ class AssetService:
         self.request_ids: dict[tuple[str, str], str] = {}  # (project, requestId) -> operation name
         self.folders: set[str] = set()
         self.pyramiding: dict[str, dict[str, str]] = {}
-        self.configured_projects = frozenset(projects) if projects is not None else None
-        self.projects: set[str] = set(projects or ())
+        self.projects: frozenset[str] = frozenset(DEFAULT_PROJECTS if projects is None else projects)
         self.bucket_locations = {name: spec for name, spec in (bucket_locations or {}).items()}
         self._lock = threading.RLock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gee-flood-emulator-op")
@@ -201,18 +202,13 @@ class AssetService:
     # -- projects ----------------------------------------------------------------------------------------------
 
     def check_consumer_project(self, project: str) -> None:
-        """Refuse a call through a project that is not configured; else note that the project exists.
+        """Refuse a call through a Cloud project that does not exist (is not configured).
 
         Raises:
-            EEError: 403 PERMISSION_DENIED with :data:`UNKNOWN_PROJECT_MESSAGE` when ``projects`` was given and
-                does not list ``project``.
+            EEError: 403 PERMISSION_DENIED with :data:`UNKNOWN_PROJECT_MESSAGE`.
         """
-        if self.configured_projects is not None:
-            if project not in self.configured_projects:
-                raise EEError(UNKNOWN_PROJECT_MESSAGE.format(project=f"projects/{project}"), 403)
-            return
-        with self._lock:
-            self.projects.add(project)
+        if project not in self.projects and project not in _PUBLIC_PROJECTS:
+            raise EEError(UNKNOWN_PROJECT_MESSAGE.format(project=f"projects/{project}"), 403)
 
     def require_project(self, asset_id: str, permission: str) -> None:
         """Refuse an asset in a project that does not exist, as Earth Engine's IAM check does.
@@ -227,9 +223,9 @@ class AssetService:
         if match is None or match["project"] in _PUBLIC_PROJECTS:
             return
         project = match["project"]
-        with self._lock:
-            known = project in self.projects
-        if known or any(image_id.startswith(f"projects/{project}/") for image_id in self.catalog.images):
+        if project in self.projects or any(
+            image_id.startswith(f"projects/{project}/") for image_id in self.catalog.images
+        ):
             return
         raise EEError(PERMISSION_DENIED_MESSAGE.format(permission=permission, resource=asset_id), 403)
 

@@ -55,7 +55,7 @@ def serve_command(
     ] = None,
     project: Annotated[
         list[str] | None,
-        typer.Option("--project", help="A Cloud project that exists (repeat; default: every project called through)."),
+        typer.Option("--project", help="A Cloud project that exists (repeat; default: emulator)."),
     ] = None,
     bucket_location: Annotated[
         list[str] | None,

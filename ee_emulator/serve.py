@@ -63,7 +63,7 @@ def serve(
         assets_dir: Where ingested/exported assets are kept (a temporary directory if None).
         bucket_dir: Local stand-in for Cloud Storage buckets (``bucket_dir/<bucket>/<object>``).
         default_resampling: ``"nearest"`` (Earth Engine's default) or ``"bilinear"`` (float bands).
-        projects: The Cloud projects that exist (None: each project a client calls through).
+        projects: The Cloud projects that exist (None: ``emulator`` only).
         bucket_locations: Location spec of each ``bucket_dir`` bucket (default ``US``).
         announce: Where the URL and instructions are printed.
         stop: Event that ends serving (Ctrl-C does too).

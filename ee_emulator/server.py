@@ -341,10 +341,10 @@ class EmulatorServer:
                 neighbour unless the expression calls ``Image.resample``) or ``"bilinear"`` (floating-point bands
                 are warped bilinearly by default; integer bands - labels, masks, classes - stay nearest).
             allow_remote: Allow a non-loopback ``host``.
-            projects: The Cloud projects that exist (registered for Earth Engine). None: a project exists once a
-                client has called the API through it (its consumer project, the one ``ee.Initialize`` was given),
-                so an asset in any other project is refused as the service refuses it. Requests through a project
-                not in an explicit list are refused too.
+            projects: The Cloud projects that exist (registered for Earth Engine); None: ``["emulator"]``
+                (:data:`ee_emulator.assets.DEFAULT_PROJECTS`, ``initialize_ee``'s default). A call through another
+                project answers 403 ``Project 'projects/P' not found or deleted.``; an asset named in another
+                project 403 ``Permission '...' denied on resource '...' (or it may not exist).``
             bucket_locations: Location spec (``US``, ``US-CENTRAL1``, ``EUROPE-WEST1``...) of each ``bucket_dir``
                 bucket; a bucket not named is in ``US``. COG-backed assets follow one location rule whether their
                 bucket is served from ``bucket_dir`` or through Cloud Storage.
@@ -500,10 +500,10 @@ class EmulatorServer:
                 raise EEError(f"The emulator serves API version v1, not {version}", 404)
             root = self.high_volume_url if high_volume else self.url
             return _Response(200, discovery_document(root))
-        if endpoint == "algorithms":
-            return _Response(200, algorithms_payload())
         project = params.get("project", "emulator")
         self.assets.check_consumer_project(project)
+        if endpoint == "algorithms":
+            return _Response(200, algorithms_payload())
         payload = _parse_body(body) if method in ("POST", "PATCH") else {}
         message = _BODY_MESSAGES.get(endpoint)
         problems = check_body(message, payload) if message else []

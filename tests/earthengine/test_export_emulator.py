@@ -30,7 +30,8 @@ def storage():
 
 @pytest.fixture
 def earth_engine(tmp_path):
-    with EmulatorServer(None, assets_dir=tmp_path / "assets", operation_step_s=0.01) as server:
+    with EmulatorServer(None, assets_dir=tmp_path / "assets", operation_step_s=0.01,
+                        projects=["emulator", "my-project"]) as server:  # fmt: skip
         yield server
 
 
