@@ -45,6 +45,8 @@ import contextlib
 import json
 import logging
 import re
+import socket
+import struct
 import tempfile
 import threading
 import time
@@ -168,6 +170,10 @@ class EmulatorStats:
             self.faults.clear()
 
 
+#: Pseudo-status of a response that is never sent: the connection is reset instead (fault ``connection_reset``).
+_RESET = 0
+
+
 @dataclass
 class _Response:
     status: int
@@ -250,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
         response = emulator.handle(method, endpoint, params, query, body, high_volume)
         # Count before answering, so a client that has its answer also sees it counted.
         emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
+        if response.status == _RESET:  # a TCP reset (SO_LINGER 0), no answer: the client sees "connection reset"
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True  # the server closes the socket after this handler: with linger 0, a reset
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -463,6 +473,8 @@ class EmulatorServer:
         fault = self.faults.decide(endpoint)
         if fault is not None:
             self.stats.record_fault(fault.kind)
+            if fault.kind == "connection_reset":
+                return _Response(_RESET, b"")
             if fault.status is None:
                 self._sleep(fault.delay_s)
             elif fault.kind != "response_lost":

@@ -640,13 +640,18 @@ def send_image_import(request_id: str, manifest: dict[str, Any], overwrite: bool
     client without the id; a lost response is then caught by :func:`_started_ingestion`).
     """
     ee = _ee()
-    body = {"imageManifest": manifest, "overwrite": overwrite, "requestId": request_id}
+    body = image_import_body(request_id, manifest, overwrite)
     data = ee.data
     private = ("_get_cloud_projects", "_get_projects_path", "_execute_cloud_call", "_get_state")
     if not all(hasattr(data, name) for name in private):
         return dict(data.startIngestion(request_id, manifest, overwrite))
     call = data._get_cloud_projects().image().import_(project=data._get_projects_path(), body=body)
     return dict(data._execute_cloud_call(call, num_retries=data._get_state().max_retries))
+
+
+def image_import_body(request_id: str, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """The ``ImportImageRequest`` body: ``imageManifest``, ``overwrite``, ``requestId``."""
+    return {"imageManifest": manifest, "overwrite": overwrite, "requestId": request_id}
 
 
 def attempt_request_id(request_id: str, attempt: int) -> str:
