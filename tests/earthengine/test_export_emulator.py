@@ -236,3 +236,77 @@ def test_each_mutation_of_the_bodies_is_caught(storage, earth_engine, flood_map,
     problems = _earth_engine_requests.problems()
     assert problems and all(wording in problem for problem in problems), problems
     _earth_engine_requests.drain()  # sent on purpose: not this test's violation
+
+
+# -- polling that survives a real ingestion; reruns after a failure ---------------------------------------------------
+
+
+def test_faults_while_polling_are_retried_and_the_map_is_pushed_once(storage, tmp_path, flood_map, monkeypatch,
+                                                                     capsys):  # fmt: skip
+    """429, 500, 503 and a connection reset on operations.get during the ingestion: each is retried (visibly, within
+    --retry-timeout) and the push succeeds with one operation and one asset."""
+    from gee_flood.earthengine.session import RetryPolicy
+
+    faults = FaultConfig([FaultRule("operations.get", "quota", count=2), FaultRule("operations.get", "server_error",
+                          count=1), FaultRule("operations.get", "unavailable", count=1),
+                          FaultRule("operations.get", "connection_reset", count=1)], seed=1)  # fmt: skip
+    asset = "projects/emulator/assets/floods/polled"
+    with EmulatorServer(None, assets_dir=tmp_path / "assets", operation_step_s=0.01, faults=faults) as server:
+        import googleapiclient.http
+
+        monkeypatch.setattr(googleapiclient.http.time, "sleep", lambda seconds: None)  # the client's own backoff
+        result = export.push_flood_map(flood_map, asset, f"gs://{BUCKET}", client=storage, ee_url=server.url,
+                                       poll_s=0.01, retry=RetryPolicy.fast())  # fmt: skip
+        assert server.faults.injected == {"quota": 2, "server_error": 1, "unavailable": 1, "connection_reset": 1}
+        operations = [op for op in server.assets.operations.values() if op.kind == "INGEST_IMAGE"]
+        assert [op.name for op in operations] == [result.operation] and operations[0].state == "SUCCEEDED"
+        assert server.stats.snapshot()["requests"]["image:import"] == 1
+        assert ee_assets_of(server, "emulator") == ["projects/emulator/assets/floods/polled",
+                                                    "projects/emulator/assets/floods"]  # fmt: skip
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: polling")]
+    assert warnings and all("--retry-timeout" in line for line in warnings)
+
+
+def test_a_rerun_after_a_failed_ingestion_uses_a_new_request_id_and_ingests_once(storage, earth_engine, flood_map,
+                                                                                  monkeypatch):  # fmt: skip
+    """Earth Engine lets a request id start one operation, a failed one included: the rerun's first id answers the
+    failed operation, so it sends the next attempt's id; success is then final (a third run does nothing)."""
+    asset = "projects/emulator/assets/floods/rerun"
+    real_ingest = earth_engine.assets._ingest
+
+    def broken(manifest, overwrite):
+        raise ee_emulator_error("Ingestion: the file could not be read (injected).")
+
+    monkeypatch.setattr(earth_engine.assets, "_ingest", broken)
+    push = lambda: export.push_flood_map(flood_map, asset, f"gs://{BUCKET}", client=storage,  # noqa: E731
+                                         ee_url=earth_engine.url, poll_s=0.01)  # fmt: skip
+    with pytest.raises(RemoteError, match="Earth Engine ingestion failed: Ingestion: the file could not be read"):
+        push()
+    monkeypatch.setattr(earth_engine.assets, "_ingest", real_ingest)
+    result = push()
+    operations = [op for op in earth_engine.assets.operations.values() if op.kind == "INGEST_IMAGE"]
+    assert [op.state for op in operations] == ["FAILED", "SUCCEEDED"] and operations[1].name == result.operation
+    ids = {request_id for (_, request_id) in earth_engine.assets.request_ids}
+    assert ids == {result.request_id, export.attempt_request_id(result.request_id, 1)}
+    assert ee.data.getAsset(asset)["properties"]["gee_flood_request_id"] == result.request_id
+    again = push()
+    assert again.already_done and len(earth_engine.assets.operations) == 2
+
+
+def ee_emulator_error(message: str) -> Exception:
+    from ee_emulator.errors import EEError
+
+    return EEError(message)
+
+
+def test_cli_sets_the_acquisition_time_and_checks_the_retry_bound(storage, earth_engine, flood_map):
+    asset = "projects/emulator/assets/floods/cli_timed"
+    args = ["map", "--mask", str(flood_map), "--asset", asset, "--bucket", f"gs://{BUCKET}", "--ee-url",
+            earth_engine.url, "--quiet"]  # fmt: skip
+    bad = runner.invoke(app, [*args, "--retry-timeout", "0"])
+    assert bad.exit_code == 2 and bad.output.strip() == "error: --retry-timeout: 0.0 must be a positive number of seconds"
+    result = runner.invoke(app, [*args, "--start-time", "2019-03-05", "--retry-timeout", "30"])
+    assert result.exit_code == 0, result.output
+    assert ee.data.getAsset(asset)["startTime"] == "2019-03-05T00:00:00.000Z"
+    wrong = runner.invoke(app, [*args, "--start-time", "yesterday", "--overwrite"])
+    assert wrong.exit_code == 2 and "start_time 'yesterday': expected an ISO 8601 date or time" in wrong.output
