@@ -304,7 +304,8 @@ def test_cli_sets_the_acquisition_time_and_checks_the_retry_bound(storage, earth
     args = ["map", "--mask", str(flood_map), "--asset", asset, "--bucket", f"gs://{BUCKET}", "--ee-url",
             earth_engine.url, "--quiet"]  # fmt: skip
     bad = runner.invoke(app, [*args, "--retry-timeout", "0"])
-    assert bad.exit_code == 2 and bad.output.strip() == "error: --retry-timeout: 0.0 must be a positive number of seconds"
+    assert bad.exit_code == 2
+    assert bad.output.strip() == "error: --retry-timeout: 0.0 must be a positive number of seconds"
     result = runner.invoke(app, [*args, "--start-time", "2019-03-05", "--retry-timeout", "30"])
     assert result.exit_code == 0, result.output
     assert ee.data.getAsset(asset)["startTime"] == "2019-03-05T00:00:00.000Z"
