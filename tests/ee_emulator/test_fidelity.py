@@ -95,7 +95,7 @@ def test_the_contract_checks_recorded_bodies():
     recorder.record("POST", "/v1/projects/p/image:import", {}, json.dumps(good).encode())
     recorder.record("POST", "/v1/projects/p/image:importExternal", {}, json.dumps(bad).encode())
     assert recorder.problems(EarthEngineContract.installed()) == [
-        "POST /v1/projects/p/image:importExternal: Invalid JSON payload received. Unknown name \"gcs_location\" at "
+        'POST /v1/projects/p/image:importExternal: Invalid JSON payload received. Unknown name "gcs_location" at '
         "'image_manifest': Cannot find field."
     ]
 
