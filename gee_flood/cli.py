@@ -502,6 +502,18 @@ def map_command(
         typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the asset's)."),
     ] = None,
     ee_url: _EEUrl = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(
+            "--start-time",
+            help="Acquisition time of the map (ISO 8601, UTC if no offset), set as the asset's startTime/endTime "
+            "(default: the map's acquisition_start tag).",
+        ),
+    ] = None,
+    retry_timeout: Annotated[
+        float,
+        typer.Option("--retry-timeout", envvar=RETRY_TIMEOUT_ENV, help=field_doc(PredictRequest, "retry_timeout")),
+    ] = RETRY_TIMEOUT_S,
     view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="File: the HTML page to write (with --view).")] = None,
     html: Annotated[Path | None, typer.Option("--html", hidden=True, help="Deprecated: use --out.")] = None,
@@ -520,7 +532,10 @@ def map_command(
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
         from gee_flood.earthengine.export import push_flood_map
+        from gee_flood.service_requests import RetryPolicy
 
+        if not retry_timeout > 0 or retry_timeout == float("inf"):
+            raise InputError(f"--retry-timeout: {retry_timeout} must be a positive number of seconds")
         result = push_flood_map(
             mask,
             asset,
@@ -531,6 +546,8 @@ def map_command(
             project=project,
             ee_url=ee_url,
             progress=not quiet,
+            start_time=start_time,
+            retry=RetryPolicy(timeout_s=retry_timeout),
         )
         for folder in result.created_folders:
             typer.echo(f"created folder {folder}")

@@ -305,7 +305,9 @@ def _serve_emulators(run: _Run, catalog_dir: Path) -> Iterator[str]:
     with contextlib.ExitStack() as stack:
         with run.stage("2/9 emulators: Earth Engine (loopback) and Cloud Storage", "emulators"):
             try:
-                server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=run.out / "ee-assets"))
+                server = stack.enter_context(
+                    EmulatorServer(catalog_dir, assets_dir=run.out / "ee-assets", projects=[EMULATOR_PROJECT])
+                )
                 storage_url = stack.enter_context(storage_emulator(DEMO_BUCKET))
             except EmulatorError as error:
                 raise InputError(f"demo: {error}") from None

@@ -314,12 +314,23 @@ def with_retries(
             ceiling = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
             delay = min(random.uniform(0.5 * ceiling, ceiling), left)
             status = http_status(error)
-            why = f"HTTP {status}" if status else type(error).__name__
+            why = f"HTTP {status}" if status else _short_reason(error)
             warn(
                 f"{what} failed ({why}); retry {attempt} of {policy.attempts - 1} in {_seconds(delay)} "
                 f"(gives up after {_seconds(policy.timeout_s)}, --retry-timeout)"
             )
             sleep(delay)
+
+
+def _short_reason(error: BaseException) -> str:
+    """The reason of an error without an HTTP status, for a retry line: the exception type and its first words.
+
+    The Earth Engine client turns HTTP errors into ``EEException`` with the server's message only (the status is
+    lost), so the message says what happened: ``EEException: Too Many Requests: Request was rejected...``.
+    """
+    text = _one_line(error)
+    words = text if len(text) <= 60 else text[:57].rstrip() + "..."
+    return f"{type(error).__name__}: {words}" if words != type(error).__name__ else words
 
 
 def _seconds(value: float) -> str:

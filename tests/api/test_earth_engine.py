@@ -23,7 +23,8 @@ BUCKET = "gee-flood-api-tests"
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("api-ee")
     catalog = build_catalog(root / "catalog")
-    with EmulatorServer(root / "catalog", assets_dir=root / "assets", operation_step_s=0.01) as server:
+    with EmulatorServer(root / "catalog", assets_dir=root / "assets", operation_step_s=0.01,
+                        projects=[PROJECT]) as server:  # fmt: skip
         yield {"root": root, "catalog": catalog, "aoi": aoi_geojson(root / "aoi.geojson"), "server": server}
 
 
