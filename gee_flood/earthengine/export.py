@@ -33,6 +33,7 @@ Default Credentials; with neither, one line says to run ``gcloud auth applicatio
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import re
@@ -41,7 +42,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,9 +196,22 @@ def describe_map(cog: Path) -> list[str]:
     return bands
 
 
-def ingestion_manifest(asset: AssetId, uri: str, bands: list[str], request_id: str) -> dict[str, Any]:
-    """The ImageManifest for ``startIngestion``: one tileset from ``uri``, bands named, 255 missing."""
-    return {
+def ingestion_manifest(
+    asset: AssetId,
+    uri: str,
+    bands: list[str],
+    request_id: str,
+    *,
+    start_time: dt.datetime | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ImageManifest for ``startIngestion``: one tileset from ``uri``, bands named, 255 missing.
+
+    ``start_time`` (UTC) becomes the asset's ``startTime`` (``system:time_start``; what ``filterDate`` of an image
+    collection reads) and ``properties`` are added to the asset's properties, in the same request as the pixels,
+    so an asset never exists without them.
+    """
+    manifest = {
         "name": str(asset),
         "tilesets": [{"id": "map", "sources": [{"uris": [uri]}]}],
         "bands": [
@@ -211,8 +225,12 @@ def ingestion_manifest(asset: AssetId, uri: str, bands: list[str], request_id: s
             for index, band in enumerate(bands)
         ],
         "missingData": {"values": [MISSING_VALUE]},
-        "properties": {"gee_flood_request_id": request_id, "source_uri": uri},
+        "properties": {**dict(properties or {}), "gee_flood_request_id": request_id, "source_uri": uri},
     }
+    if start_time is not None:
+        stamp = start_time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        manifest["startTime"] = stamp
+    return manifest
 
 
 def _ee() -> Any:
@@ -650,6 +668,9 @@ def push_flood_map(
     ee_url: str | None = None,
     progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
+    request_id: str | None = None,
+    start_time: dt.datetime | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> PushResult:
     """Upload a gee-flood COG to Cloud Storage and make it an Earth Engine image asset.
 
@@ -668,6 +689,11 @@ def push_flood_map(
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         progress: Show the ingestion's progress as a bar on stderr.
         on_progress: Ingestion progress callback (fraction, state).
+        request_id: The push's request id (default: derived from the asset, the object URI and the file's
+            SHA-256); ``gee-flood watch`` derives it from the acquisition and the model instead, so two runners
+            that mapped the same acquisition send the same id and Earth Engine ingests it once.
+        start_time: The asset's start time (UTC), e.g. the acquisition time; ingestion only.
+        properties: More asset properties (numbers and strings); ingestion only.
 
     Returns:
         The asset id, object URI, request id, operation and the folders created.
@@ -677,7 +703,7 @@ def push_flood_map(
     path = Path(cog)
     bands = describe_map(path)
     uri = location.uri(asset_id.object_filename)
-    request_id = request_id_for(asset_id, uri, path)
+    request_id = request_id or request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
     ensure_initialized(project or asset_id.project, ee_url)
     existing = _existing_asset(asset_id)
@@ -711,7 +737,7 @@ def push_flood_map(
             f"{asset_id}: Earth Engine refused the COG-backed asset",
         )
         return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, created_folders=created)
-    manifest = ingestion_manifest(asset_id, uri, bands, request_id)
+    manifest = ingestion_manifest(asset_id, uri, bands, request_id, start_time=start_time, properties=properties)
     operation = start_ingestion(asset_id, request_id, manifest, overwrite)
     if progress:
         from rich.console import Console
