@@ -57,6 +57,12 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,60}")
 #: the wording (and 404 NOT_FOUND the status) the real service gives for a missing or unwritable parent, as reported
 #: by its users (``Asset '...' does not exist or doesn't allow this operation.``); it names the parent.
 MISSING_PARENT_MESSAGE = "Asset '{parent}' does not exist or doesn't allow this operation."
+#: Earth Engine's answer (403 PERMISSION_DENIED) for a project that does not exist or the caller may not use.
+#: Assumption: the wording users report from the real service for such a project (first sentence).
+UNKNOWN_PROJECT_MESSAGE = (
+    "Caller does not have required permission to use project {project}. Grant the caller the "
+    "roles/serviceusage.serviceUsageConsumer role, or a custom role with the serviceusage.services.use permission."
+)
 
 
 def asset_id_from_name(name: str) -> str:
@@ -176,6 +182,10 @@ class AssetService:
         self.request_ids: dict[tuple[str, str], str] = {}  # (project, requestId) -> operation name
         self.folders: set[str] = set()
         self.pyramiding: dict[str, dict[str, str]] = {}
+        #: Cloud projects that exist (None: every project does). Set it to play a mistyped or unregistered project:
+        #: asset and operation requests under any other project answer 403 PERMISSION_DENIED
+        #: (:data:`UNKNOWN_PROJECT_MESSAGE`), as Earth Engine answers a project the caller cannot use.
+        self.known_projects: set[str] | None = None
         self._lock = threading.RLock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gee-flood-emulator-op")
 
@@ -189,6 +199,9 @@ class AssetService:
         self, endpoint: str, params: dict[str, str], query: dict[str, str], payload: dict[str, Any], project: str
     ) -> Any:
         """Answer an asset or operation request (JSON-ready)."""
+        named = params.get("project")
+        if self.known_projects is not None and named and named not in {*self.known_projects, *_PUBLIC_PROJECTS}:
+            raise EEError(UNKNOWN_PROJECT_MESSAGE.format(project=named), 403, "PERMISSION_DENIED")
         if endpoint == "image:import":
             return self.start_ingestion(payload, project)
         if endpoint == "image:importExternal":

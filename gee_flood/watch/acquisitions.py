@@ -15,6 +15,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from gee_flood.errors import DataError
 from gee_flood.geo import AreaOfInterest, DateRange
+from gee_flood.watch._remote import retried
 
 #: Fraction of the AOI an acquisition's footprint must cover to be mapped (footprints are polygons: 0.999
 #: absorbs the rounding of reprojected footprint vertices, not missing swaths).
@@ -95,7 +96,7 @@ def find_acquisitions(
     query = queries.SceneQuery("watch", aoi.geometry, dates, dates)
     collection = queries.s1_collection(aoi.geometry, dates, orbit_pass)  # type: ignore[arg-type]
     request = ee.Dictionary({"watch": ee.Dictionary({"s1": queries._scene_table(collection, queries.S1_METADATA)})})
-    info: Any = request.getInfo()
+    info: Any = retried(request.getInfo, what="the Sentinel-1 acquisitions query")
     scenes = queries.parse_metadata(info, [query])["watch"].s1
     by_id = {scene.image_id: scene for scene in scenes}
     area = aoi.geometry.area or 1.0

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -33,10 +34,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from rich.console import Console
 
-from gee_flood._io import check_writable, temporary_directory
+from gee_flood._io import check_writable
 from gee_flood.errors import InputError, RemoteError
 from gee_flood.geo import AreaOfInterest, parse_date, read_aoi
 from gee_flood.service_requests import PredictOptions
+from gee_flood.watch._remote import retried
 from gee_flood.watch.acquisitions import Acquisition, find_acquisitions
 from gee_flood.watch.areas import map_areas
 
@@ -153,10 +155,12 @@ def ensure_collection(collection: str) -> bool:
 
     asset = export.parse_asset_id(collection)
     try:
-        info = ee.data.getAsset(collection)
+        info = retried(lambda: ee.data.getAsset(collection), what=f"--collection {collection}")
     except ee.EEException as error:
-        if not export._is_missing(error):
-            raise RemoteError(f"--collection {collection}: cannot read it ({_first_line(error)})") from None
+        if "permission to use project" in str(error) or not export._is_missing(error):
+            raise RemoteError(
+                f"--collection {collection}: Earth Engine refused project {asset.project!r} ({_first_line(error)})"
+            ) from None
         info = None
     if info is not None:
         kind = str(info.get("type", "")).upper()
@@ -168,7 +172,9 @@ def ensure_collection(collection: str) -> bool:
         return False
     export.create_folders(export.missing_parent_folders(asset))
     try:
-        ee.data.createAsset({"type": "IMAGE_COLLECTION"}, collection)
+        retried(
+            lambda: ee.data.createAsset({"type": "IMAGE_COLLECTION"}, collection), what=f"--collection {collection}"
+        )
     except ee.EEException as error:
         text = str(error).lower()
         if "already exists" in text or "cannot overwrite" in text:  # another runner created it meanwhile
@@ -185,7 +191,7 @@ def collection_images(collection: str) -> list[str]:
     params: dict[str, Any] = {"parent": collection}
     while True:
         try:
-            page = ee.data.listAssets(params)
+            page = retried(lambda query=params: ee.data.listAssets(query), what=f"--collection {collection}")
         except ee.EEException as error:
             raise RemoteError(f"--collection {collection}: cannot list its images ({_first_line(error)})") from None
         ids += [str(asset.get("id") or asset["name"].split("/assets/", 1)[-1]) for asset in page.get("assets", [])]
@@ -201,10 +207,8 @@ def _has_any_cover(area: AreaOfInterest) -> bool:
 
     from gee_flood.earthengine import queries
 
-    return bool(
-        ee.ImageCollection(queries.S1_COLLECTION).filterBounds(queries.ee_geometry(area.geometry)).limit(1).size()
-        .getInfo()
-    )  # fmt: skip
+    size = ee.ImageCollection(queries.S1_COLLECTION).filterBounds(queries.ee_geometry(area.geometry)).limit(1).size()
+    return bool(retried(size.getInfo, what="the Sentinel-1 cover query"))
 
 
 def _same_day_choice(acquisitions: list[Acquisition]) -> dict[str, str]:
@@ -278,13 +282,13 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
     asset = export.parse_asset_id(request.collection)
     project = request.project or asset.project
     export.ensure_initialized(project, request.ee_url)
-    ensure_collection(request.collection)
-    done = set(collection_images(request.collection))
     acquisitions = find_acquisitions(area, since, until)
     if not acquisitions and not _has_any_cover(area):
         raise InputError(
             f"--aoi {request.aoi}: no Sentinel-1 scene covers this area at any date (check it is lon/lat, EPSG:4326)"
         )
+    ensure_collection(request.collection)
+    done = set(collection_images(request.collection))
     model = checkpoint_sha256(Path(request.checkpoint))
     quiet = Console(stderr=True, quiet=True)  # the events are the progress; predict's fetch lines would drown them
     same_day = _same_day_choice(acquisitions)
@@ -300,7 +304,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
             out_dir = Path(request.out_dir)
             out_dir.mkdir(parents=True, exist_ok=True)
         else:
-            out_dir = stack.enter_context(temporary_directory(Path.cwd() / "watch", label="maps"))
+            out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gee-flood-watch-")))
         for acquisition in acquisitions:
             when = acquisition.time.isoformat().replace("+00:00", "Z")
             name = image_name(request.collection, acquisition, model)
@@ -343,7 +347,8 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 "flooded_km2": round(areas.flooded_km2, 6),
                 "excluded_km2": round(areas.excluded_km2, 6),
             }
-            pushed = export.push_flood_map(
+            pushed, repeated = _push_with_retries(
+                export.push_flood_map,
                 out,
                 name,
                 request.bucket,
@@ -357,7 +362,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 start_time=acquisition.time,
                 properties=properties,
             )
-            if pushed.already_done:
+            if pushed.already_done and not repeated:
                 emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name,
                                 reason="already pushed (by another runner)"))  # fmt: skip
             else:
@@ -365,6 +370,30 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                                 flooded_km2=areas.flooded_km2, excluded_km2=areas.excluded_km2))  # fmt: skip
     counts = {kind: sum(event.event == kind for event in events) for kind in ("found", "mapped", "pushed", "skipped")}
     return WatchResult(collection=request.collection, events=events, **counts)
+
+
+#: Attempts of a whole push (upload + ingestion). Repeating a push is safe: the same request id starts at most one
+#: ingestion, and a finished one is found on the asset.
+PUSH_ATTEMPTS = 3
+
+
+def _push_with_retries(push: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, bool]:
+    """Run ``push(*args, **kwargs)``; repeat it on :class:`RemoteError`, up to :data:`PUSH_ATTEMPTS` times.
+
+    A :class:`RemoteError` is a 5xx or 429 the client's own retries did not absorb, or a lost response.
+
+    Returns:
+        The push's result, and whether an earlier attempt of this call failed (then an asset found already done
+        is this run's own push).
+    """
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        try:
+            return push(*args, **kwargs), attempt > 1
+        except RemoteError:
+            if attempt == PUSH_ATTEMPTS:
+                raise
+            time.sleep(min(8.0, 0.5 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _first_poll(emit: Callable[[WatchEvent], None], event: WatchEvent) -> Callable[[float, str], None]:

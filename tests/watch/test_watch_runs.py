@@ -1,0 +1,204 @@
+"""gee-flood watch as a program: progress lines and the JSON-lines log, faults, SIGKILL at any point, two runners.
+
+Every run ends in the same collection as one uninterrupted run: same image names, start times and properties
+(flooded km² included), one ingestion per image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import ee
+import pytest
+from typer.testing import CliRunner
+
+from ee_emulator import EmulatorServer, FaultConfig, FaultRule
+from ee_emulator.faults import FaultInjector
+from gee_flood.cli import app
+from gee_flood.watch import collection_images, watch_once
+from tests.watch.catalog import build
+from tests.watch.test_watch import request_for
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def comparable(collection: str) -> list[tuple]:
+    """(name within the collection, startTime, properties but those naming the collection) per image."""
+    rows = []
+    for image_id in sorted(collection_images(collection)):
+        info = ee.data.getAsset(image_id)
+        properties = {key: value for key, value in info["properties"].items()
+                      if key not in ("gee_flood_request_id", "source_uri")}  # fmt: skip
+        rows.append((image_id.rsplit("/", 1)[1], info.get("startTime"), properties))
+    return rows
+
+
+def ingestions(server: EmulatorServer, collection: str) -> list[str]:
+    """Destination of every ingestion operation the emulator ran into ``collection`` (one per image if none twice)."""
+    return sorted(op.destination for op in server.assets.operations.values()
+                  if op.kind == "INGEST_IMAGE" and op.destination.startswith(collection + "/"))  # fmt: skip
+
+
+def watch_argv(growing, ckpt, server, collection: str, log: Path) -> list[str]:
+    return ["watch", "--once", "--aoi", str(growing.aoi), "--since", "2019-03-01", "--until", "2019-03-31",
+            "--checkpoint", str(ckpt), "--collection", collection, "--bucket", "gs://flood-maps/watch",
+            "--ee-url", server.url, "--log", str(log)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, watch_ckpt):
+    """One growing catalog, emulator and Cloud Storage for the module; ``reference``: an uninterrupted run's
+    collection. Each test pushes into its own collection."""
+    from ee_emulator import initialize_ee
+    from ee_emulator.storage import storage_emulator
+
+    root = tmp_path_factory.mktemp("watch-runs")
+    growing = build(root / "catalog")
+    with storage_emulator("flood-maps"), EmulatorServer(growing.root, assets_dir=root / "assets",
+                                                        operation_step_s=0.01) as server:  # fmt: skip
+        collection = "projects/emulator/assets/watch/reference"
+        result = watch_once(request_for(growing, watch_ckpt, server, collection=collection))
+        assert result.pushed == 3
+        yield {"growing": growing, "server": server, "reference": comparable(collection), "init": initialize_ee}
+
+
+@pytest.fixture
+def growing(world):
+    return world["growing"]
+
+
+@pytest.fixture
+def earth_engine(world):
+    server = world["server"]
+    world["init"](server)
+    yield server
+    server.assets.step_s = 0.01
+    server.faults = FaultInjector(FaultConfig())
+
+
+@pytest.fixture
+def reference(world):
+    return world["reference"]
+
+
+@pytest.fixture
+def storage(world):
+    return None
+
+
+def test_cli_prints_a_line_per_event_and_logs_json(growing, earth_engine, storage, watch_ckpt, tmp_path, reference):
+    collection = "projects/emulator/assets/watch/cli"
+    log = tmp_path / "events.jsonl"
+    result = runner.invoke(app, watch_argv(growing, watch_ckpt, earth_engine, collection, log))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert sum(line.startswith("found S1/2019-03-") for line in lines) == 3
+    assert sum(line.startswith("mapped ") and "km² flooded" in line for line in lines) == 3
+    assert sum(line.startswith("pushed ") and f"-> {collection}/" in line for line in lines) == 3
+    assert lines[-1] == f"{collection}: 3 found, 3 mapped, 3 pushed, 0 skipped"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [event["event"] for event in events].count("ingesting") == 3
+    assert {event["event"] for event in events} == {"found", "mapped", "ingesting", "pushed"}
+    assert comparable(collection) == reference
+
+    again = runner.invoke(app, watch_argv(growing, watch_ckpt, earth_engine, collection, log))
+    assert again.exit_code == 0 and again.output.count(": already in the collection") == 3, again.output
+    assert json.loads(log.read_text().splitlines()[-1])["reason"] == "already in the collection"  # appended
+
+
+def test_quota_and_server_errors_leave_the_same_collection(growing, earth_engine, storage, watch_ckpt, reference):
+    collection = "projects/emulator/assets/watch/faulty"
+    rules = (FaultRule("value:compute", "quota", count=2), FaultRule("image:computePixels", "server_error", count=1),
+             FaultRule("assets.*", "unavailable", count=1), FaultRule("image:import", "response_lost", count=1),
+             FaultRule("operations.get", "quota", count=1))  # fmt: skip
+    earth_engine.faults = FaultInjector(FaultConfig(rules, seed=1))
+    result = watch_once(request_for(growing, watch_ckpt, earth_engine, collection=collection))
+    earth_engine.faults = FaultInjector(FaultConfig())
+    assert result.pushed == 3
+    assert sum(earth_engine.stats.snapshot()["faults"].values()) == 6
+    assert comparable(collection) == reference
+    assert len(ingestions(earth_engine, collection)) == 3
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def _kill_at(argv: list[str], log: Path, event: str, nth: int) -> None:
+    """Run ``gee-flood argv`` and SIGKILL it right after its ``nth`` ``event`` reaches the log."""
+    process = subprocess.Popen([sys.executable, "-m", "gee_flood.cli", *argv], cwd=REPO, env=_environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            seen = [json.loads(line)["event"] for line in log.read_text().splitlines()] if log.exists() else []
+            if seen.count(event) >= nth:
+                process.kill()
+                break
+            time.sleep(0.01)
+        assert process.wait(timeout=60) == -9, f"not killed at {event} #{nth} (exit {process.returncode})"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _killed_then_rerun(growing, ckpt, server, tmp_path, reference, event: str, nth: int) -> None:
+    collection = f"projects/emulator/assets/watch/killed_{event}_{nth}"
+    log = tmp_path / f"{event}{nth}.jsonl"
+    _kill_at(watch_argv(growing, ckpt, server, collection, log), log, event, nth)
+    rerun = watch_once(request_for(growing, ckpt, server, collection=collection))
+    assert rerun.found == 3
+    assert comparable(collection) == reference
+    assert len(ingestions(server, collection)) == 3  # a killed run's ingestion is answered, never repeated
+
+
+def test_sigkill_mid_ingestion_then_rerun_gives_the_same_collection(
+    growing, tmp_path, storage, watch_ckpt, reference, earth_engine
+):
+    earth_engine.assets.step_s = 1.0  # the ingestion is PENDING, then RUNNING, for a second each: killed inside
+    _killed_then_rerun(growing, watch_ckpt, earth_engine, tmp_path, reference, "ingesting", 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("event", "nth"), [("found", 1), ("mapped", 1), ("ingesting", 1), ("pushed", 1),
+                                            ("mapped", 3), ("pushed", 3)])  # fmt: skip
+def test_sigkill_anywhere_then_rerun_gives_the_same_collection(
+    growing, tmp_path, storage, watch_ckpt, reference, earth_engine, event, nth
+):
+    earth_engine.assets.step_s = 0.5
+    _killed_then_rerun(growing, watch_ckpt, earth_engine, tmp_path, reference, event, nth)
+
+
+def test_two_concurrent_runners_push_each_acquisition_once(growing, earth_engine, watch_ckpt):
+    """Two runners (threads of one process here: the same requests, in parallel) on one area and collection."""
+    collection = "projects/emulator/assets/watch/shared_threads"
+    earth_engine.assets.step_s = 0.3
+    request = request_for(growing, watch_ckpt, earth_engine, collection=collection)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: watch_once(request), range(2)))
+    assert [result.found for result in results] == [3, 3]
+    assert len(collection_images(collection)) == 3
+    assert len(ingestions(earth_engine, collection)) == 3  # no acquisition ingested twice
+
+
+@pytest.mark.slow
+def test_two_concurrent_processes_push_each_acquisition_once(growing, earth_engine, watch_ckpt, tmp_path):
+    collection = "projects/emulator/assets/watch/shared"
+    earth_engine.assets.step_s = 0.3
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "gee_flood.cli",
+                          *watch_argv(growing, watch_ckpt, earth_engine, collection, tmp_path / f"runner{i}.jsonl")],
+                         cwd=REPO, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]  # fmt: skip
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert len(collection_images(collection)) == 3
+    assert len(ingestions(earth_engine, collection)) == 3  # no acquisition ingested twice
