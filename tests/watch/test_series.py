@@ -95,6 +95,20 @@ def check_earth_engine_route(watched):
         np.testing.assert_allclose(got, want, atol=1e-3, err_msg=layer)
 
 
-def test_both_routes_equal_the_direct_computation(watched, tmp_path):
+def test_both_routes_equal_the_direct_computation_and_the_page_shows_them(watched, tmp_path):
     check_local_route(watched, tmp_path)
     check_earth_engine_route(watched)
+    check_page(watched, tmp_path)
+
+
+def check_page(watched, tmp_path):
+    """The HTML page shows the series and one layer per acquisition date."""
+    from gee_flood.watch.view import write_watch_html
+
+    page = write_watch_html(tmp_path / "event.html", series=series_from_maps(watched), maps=watched)
+    text = page.read_text()
+    for when in watched:
+        assert f"flood map {when:%Y-%m-%d %H:%M}" in text
+    assert "maximum flood extent" in text and "flood duration (days)" in text
+    assert text.count("data:image/png;base64,") == len(watched) + 2
+    assert "https://unpkg.com" not in text and "cdn.jsdelivr" not in text  # opens offline (Leaflet inlined)
