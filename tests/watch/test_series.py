@@ -107,8 +107,8 @@ def check_page(watched, tmp_path):
 
     page = write_watch_html(tmp_path / "event.html", series=series_from_maps(watched), maps=watched)
     text = page.read_text()
-    for when in watched:
-        assert f"flood map {when:%Y-%m-%d %H:%M}" in text
+    for acquired in watched:
+        assert f"flood map {acquired:%Y-%m-%d %H:%M}" in text
     assert "maximum flood extent" in text and "flood duration (days)" in text
     assert text.count("data:image/png;base64,") == len(watched) + 2
     assert "https://unpkg.com" not in text and "cdn.jsdelivr" not in text  # opens offline (Leaflet inlined)
