@@ -179,3 +179,37 @@ def write_watch_html(
     add_watch_layers(m, series=series, maps=maps, max_size=max_size)
     folium.LayerControl(collapsed=False).add_to(m)
     return write_text_atomic(html, inline_leaflet(m.get_root().render()))
+
+
+def plot_flooded_km2(points: Mapping[dt.datetime, float], path: str | os.PathLike[str]) -> Path:
+    """Draw flooded km² per acquisition date (a small time-series PNG, matplotlib Agg) at ``path`` (atomically).
+
+    Args:
+        points: Acquisition time (UTC) -> flooded km² (the collection's ``flooded_km2`` property).
+        path: The PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from gee_flood._io import atomic_path
+
+    times = sorted(points)
+    figure, axes = plt.subplots(figsize=(5.0, 2.4), dpi=100)
+    try:
+        axes.plot([t.astimezone(dt.UTC).replace(tzinfo=None) for t in times], [points[t] for t in times],
+                  marker="o", color="#005aff")  # fmt: skip
+        axes.set_ylabel("flooded km²")
+        axes.set_ylim(bottom=0)
+        axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        axes.set_title("flooded area per Sentinel-1 acquisition", fontsize=10)
+        axes.grid(alpha=0.3)
+        figure.tight_layout()
+        final = Path(path)
+        with atomic_path(final) as tmp:
+            figure.savefig(tmp, format="png")
+    finally:
+        plt.close(figure)
+    return final

@@ -52,3 +52,21 @@ def test_demo_outputs(demo_run):
     assert report["asset"] == "projects/gee-flood-demo/assets/demo/flood_map"
     # The asset landed in the emulated Earth Engine (its store is under the demo's output).
     assert any((out / "ee-assets").rglob("*"))
+
+
+def test_demo_watches_every_post_event_acquisition(demo_run):
+    out, _ = demo_run
+    watch = json.loads((out / "report.json").read_text())["watch"]
+    assert watch["collection"] == "projects/gee-flood-demo/assets/demo/watch"
+    assert watch["found"] >= 1 and len(watch["flooded_km2"]) == watch["pushed"] >= 1
+    assert all(km2 >= 0 for km2 in watch["flooded_km2"].values())
+    # each per-date flooded km² is the water of the kept map times the 10 m pixel area
+    maps = sorted((out / "watch").glob("*.tif"))
+    assert len(maps) == watch["pushed"]
+    with rasterio.open(maps[0]) as src:
+        water_km2 = float((src.read(2) == 1).sum()) * abs(src.transform.a * src.transform.e) / 1e6
+    assert min(watch["flooded_km2"].values(), key=lambda km2: abs(km2 - water_km2)) == pytest.approx(water_km2)
+    plot = out / watch["plot"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5_000
+    markdown = (out / "report.md").read_text()
+    assert "## Watch: every post-event Sentinel-1 acquisition" in markdown and f"]({watch['plot']})" in markdown
