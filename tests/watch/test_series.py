@@ -11,24 +11,19 @@ import pytest
 import rasterio
 
 from gee_flood.errors import InputError
-from gee_flood.watch import watch_once
 from gee_flood.watch.series import LAYERS, days_since_epoch, series_from_maps, series_image, write_series_cogs
 from tests.watch.catalog import FIRST_THREE, when
-from tests.watch.conftest import COLLECTION
-from tests.watch.test_watch import request_for
 
 SINCE, UNTIL = dt.date(2019, 3, 1), dt.date(2019, 3, 31)
+REFERENCE = "projects/emulator/assets/watch/reference"  # the world fixture's collection
 
 
 @pytest.fixture
-def watched(growing, earth_engine, storage, watch_ckpt, tmp_path):
-    result = watch_once(request_for(growing, watch_ckpt, earth_engine, out_dir=tmp_path / "maps"))
-    maps = {}
-    for event in result.events:
-        if event.event == "mapped":
-            maps[dt.datetime.fromisoformat(event.time.replace("Z", "+00:00"))] = event.map
-    assert len(maps) == len(FIRST_THREE)
-    return maps
+def watched(world):
+    """Acquisition time -> the reference run's kept map; Earth Engine pointed at the shared emulator."""
+    world["init"](world["server"])
+    assert len(world["maps"]) == len(FIRST_THREE)
+    return world["maps"]
 
 
 def direct(maps, since=SINCE, until=UNTIL):
@@ -77,7 +72,7 @@ def check_local_route(watched, tmp_path):
 
 def check_earth_engine_route(watched):
     expected, (crs, transform, width, height) = direct(watched)
-    image = series_image(COLLECTION, SINCE, UNTIL)
+    image = series_image(REFERENCE, SINCE, UNTIL)
     pixels = ee.data.computePixels({
         "expression": image.unmask(-1),
         "fileFormat": "NUMPY_NDARRAY",
