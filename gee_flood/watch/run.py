@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,7 +192,7 @@ def collection_images(collection: str) -> list[str]:
     params: dict[str, Any] = {"parent": collection}
     while True:
         try:
-            page = retried(lambda query=params: ee.data.listAssets(query), what=f"--collection {collection}")
+            page: dict[str, Any] = retried(partial(ee.data.listAssets, params), what=f"--collection {collection}")
         except ee.EEException as error:
             raise RemoteError(f"--collection {collection}: cannot list its images ({_first_line(error)})") from None
         ids += [str(asset.get("id") or asset["name"].split("/assets/", 1)[-1]) for asset in page.get("assets", [])]
@@ -427,7 +428,7 @@ def watch_loop(
     """
     if interval_s <= 0:
         raise InputError(f"--interval {interval_s}: expected a positive number of seconds")
-    results = []
+    results: list[WatchResult] = []
     while runs is None or len(results) < runs:
         started = time.monotonic()
         results.append(watch_once(request, on_event=on_event))

@@ -120,9 +120,10 @@ def series_from_maps(
     )
     if not chosen:
         raise InputError(f"no per-acquisition map between {since} and {until}")
-    layers = []
+    layers: list[xr.DataArray] = []
     for _, path in chosen:
         array = rioxarray.open_rasterio(path, chunks={"x": 1024, "y": 1024})
+        assert isinstance(array, xr.DataArray)  # one GeoTIFF, one variable: a DataArray
         names = list(array.attrs.get("long_name") or ())
         band = names.index("water_mask") + 1 if "water_mask" in names else 2
         layers.append(array.sel(band=band, drop=True))
@@ -131,7 +132,7 @@ def series_from_maps(
         if layer.shape != first_grid.shape or layer.rio.transform() != first_grid.rio.transform():
             raise InputError(f"{path}: not on the grid of {chosen[0][1]}; the maps of one watch share the AOI grid")
     times = xr.DataArray(np.array([days_since_epoch(when) for when, _ in chosen]), dims="time")
-    water = xr.concat(layers, dim="time")
+    water: xr.DataArray = xr.concat(layers, dim="time")
     valid = water != NODATA_MASK
     flooded = water == 1
     observations = valid.sum("time").astype(np.uint16)

@@ -199,11 +199,13 @@ def plot_flooded_km2(points: Mapping[dt.datetime, float], path: str | os.PathLik
     times = sorted(points)
     figure, axes = plt.subplots(figsize=(5.0, 2.4), dpi=100)
     try:
-        axes.plot([t.astimezone(dt.UTC).replace(tzinfo=None) for t in times], [points[t] for t in times],
-                  marker="o", color="#005aff")  # fmt: skip
+        days = mdates.date2num([t.astimezone(dt.UTC).replace(tzinfo=None) for t in times])
+        axes.plot(days, [points[t] for t in times], marker="o", color="#005aff")
         axes.set_ylabel("flooded km²")
         axes.set_ylim(bottom=0)
-        axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        locator = mdates.AutoDateLocator(minticks=2, maxticks=6)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         axes.set_title("flooded area per Sentinel-1 acquisition", fontsize=10)
         axes.grid(alpha=0.3)
         figure.tight_layout()
