@@ -58,8 +58,8 @@ def ingestions(server: EmulatorServer, collection: str) -> list[str]:
                   if op.kind == "INGEST_IMAGE" and op.destination.startswith(collection + "/"))  # fmt: skip
 
 
-def watch_argv(growing, ckpt, server, collection: str, log: Path) -> list[str]:
-    return ["watch", "--once", "--aoi", str(growing.aoi), "--since", "2019-03-01", "--until", "2019-03-31",
+def watch_argv(growing, ckpt, server, collection: str, log: Path, until: str = "2019-03-31") -> list[str]:
+    return ["watch", "--once", "--aoi", str(growing.aoi), "--since", "2019-03-01", "--until", until,
             "--checkpoint", str(ckpt), "--collection", collection, "--bucket", f"gs://{BUCKET}/watch",
             "--ee-url", server.url, "--log", str(log)]  # fmt: skip
 
