@@ -348,7 +348,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 "flooded_km2": round(areas.flooded_km2, 6),
                 "excluded_km2": round(areas.excluded_km2, 6),
             }
-            pushed, repeated = _push_with_retries(
+            pushed, ours = _push_with_retries(
                 export.push_flood_map,
                 out,
                 name,
@@ -363,7 +363,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 start_time=acquisition.time,
                 properties=properties,
             )
-            if pushed.already_done and not repeated:
+            if not ours:
                 emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name,
                                 reason="already pushed (by another runner)"))  # fmt: skip
             else:
@@ -381,19 +381,26 @@ PUSH_ATTEMPTS = 3
 def _push_with_retries(push: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, bool]:
     """Run ``push(*args, **kwargs)``; repeat it on :class:`RemoteError`, up to :data:`PUSH_ATTEMPTS` times.
 
-    A :class:`RemoteError` is a 5xx or 429 the client's own retries did not absorb, or a lost response.
+    A :class:`RemoteError` is a 5xx or 429 the client's own retries did not absorb, a lost response, or an
+    ingestion that found the image already there (another runner, under other credentials, won the race).
 
     Returns:
-        The push's result, and whether an earlier attempt of this call failed (then an asset found already done
-        is this run's own push).
+        The push's result, and whether the image is this call's own work: False when the push found it done
+        without any failure of this call (another runner pushed it), or after Earth Engine refused to overwrite it
+        (another runner's ingestion finished first).
     """
+    failures: list[str] = []
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         try:
-            return push(*args, **kwargs), attempt > 1
-        except RemoteError:
+            result = push(*args, **kwargs)
+        except RemoteError as error:
             if attempt == PUSH_ATTEMPTS:
                 raise
+            failures.append(str(error).lower())
             time.sleep(min(8.0, 0.5 * 2**attempt))
+            continue
+        ours = not result.already_done or (failures and not any("overwrite" in text for text in failures))
+        return result, bool(ours)
     raise AssertionError("unreachable")
 
 

@@ -171,3 +171,27 @@ def test_two_concurrent_processes_push_each_acquisition_once(growing, earth_engi
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert len(collection_images(collection)) == 3
     assert len(ingestions(earth_engine, collection)) == 3  # no acquisition ingested twice
+
+
+def test_runners_with_other_credentials_still_push_each_acquisition_once(
+    growing, earth_engine, watch_ckpt, monkeypatch
+):
+    """Earth Engine deduplicates a requestId per user: runners with other credentials start their own ingestions.
+    Played by an emulator that ignores request ids: the image name (never overwritten) keeps one image each."""
+    from ee_emulator.assets import AssetService
+
+    start = AssetService.start_ingestion
+    monkeypatch.setattr(AssetService, "start_ingestion",
+                        lambda self, payload, project: start(self, {**payload, "requestId": ""}, project))  # fmt: skip
+    collection = "projects/emulator/assets/watch/other_users"
+    earth_engine.assets.step_s = 0.3
+    request = request_for(growing, watch_ckpt, earth_engine, collection=collection, until="2019-03-06")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: watch_once(request), range(2)))
+    assert [result.found for result in results] == [1, 1]
+    assert len(collection_images(collection)) == 1
+    operations = [op for op in earth_engine.assets.operations.values() if op.destination.startswith(collection)]
+    assert sorted(op.state for op in operations) in (["SUCCEEDED"], ["FAILED", "SUCCEEDED"])  # at most one image
+    outcomes = sorted(result.events[-1].reason or result.events[-1].event for result in results)
+    assert outcomes == ["already pushed (by another runner)", "pushed"]
+    assert comparable(collection)[0][2] == comparable("projects/emulator/assets/watch/reference")[0][2]
