@@ -408,8 +408,42 @@ def _watch_event(run: _Run, event: _Event, trained: dict[str, Path], ee_url: str
                                collection=DEMO_WATCH, bucket=f"gs://{DEMO_BUCKET}/watch", project=EMULATOR_PROJECT,
                                ee_url=ee_url, out_dir=run.out / "watch", poll_s=0.2)  # fmt: skip
         result = watch_once(request, on_event=lambda e: run.console.print(f"  {e.line()}", highlight=False))
-    flooded = {e.time: e.flooded_km2 for e in result.events if e.event == "mapped" and e.flooded_km2 is not None}
-    return {"collection": DEMO_WATCH, "found": result.found, "pushed": result.pushed, "flooded_km2": flooded}
+        summary: dict[str, Any] = {"collection": DEMO_WATCH, "found": result.found, "pushed": result.pushed}
+        summary["flooded_km2"] = {e.time: e.flooded_km2 for e in result.events
+                                  if e.event == "mapped" and e.flooded_km2 is not None}  # fmt: skip
+        maps = {datetime.fromisoformat(e.time.replace("Z", "+00:00")): Path(e.map)
+                for e in result.events if e.event == "mapped" and e.map}  # fmt: skip
+        if maps:
+            summary["series"] = _event_series(run, maps, start, until)
+    return summary
+
+
+def _event_series(run: _Run, maps: dict[datetime, Path], since: str, until: str) -> dict[str, Any]:
+    """The event's time series from the watch's collection (Earth Engine) and from its kept maps (local COGs).
+
+    Returns:
+        Where the COGs are, the maximum extent (km²), the longest flood duration (days) and how many pixels the two
+        routes disagree on (0 expected).
+    """
+    import numpy as np
+
+    from gee_flood.watch.series import LAYERS, series_from_maps, series_image, series_image_pixels, write_series_cogs
+
+    period = (date.fromisoformat(since), date.fromisoformat(until))
+    local = series_from_maps(maps, *period)
+    cogs = write_series_cogs(local, run.out / "watch_series")
+    remote = series_image_pixels(series_image(DEMO_WATCH, *period), next(iter(maps.values())))
+    differing = sum(
+        int((~np.isclose(local[layer].values, remote[layer], atol=1e-3, equal_nan=True)).sum()) for layer in LAYERS
+    )
+    pixel_km2 = abs(float(local.rio.transform().determinant)) / 1e6
+    duration = local["flood_duration_days"].values
+    return {
+        "cogs": sorted(str(path.relative_to(run.out)) for path in cogs.values()),
+        "max_extent_km2": round(float((local["max_extent"].values == 1).sum()) * pixel_km2, 6),
+        "longest_flood_days": round(float(np.nanmax(duration)), 4) if np.isfinite(duration).any() else 0.0,
+        "pixels_differing_earth_engine_vs_local": differing,
+    }
 
 
 def _write_map_and_report(

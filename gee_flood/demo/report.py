@@ -274,6 +274,15 @@ def report_markdown(report: dict[str, Any]) -> str:
         ]
         if watch.get("plot"):
             lines += ["", f"![flooded km² per acquisition]({watch['plot']})"]
+        if watch.get("series"):
+            series = watch["series"]
+            lines += [
+                "",
+                f"Over these acquisitions: maximum flood extent {series['max_extent_km2']:.3f} km², longest flood "
+                f"duration {series['longest_flood_days']:.2f} days (Earth Engine's reduction of the collection and "
+                f"the local one differ on {series['pixels_differing_earth_engine_vs_local']} pixels); layers as COGs "
+                "in `watch_series/`.",
+            ]
     if "timings_s" in report:
         total = sum(report["timings_s"].values())
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in report["timings_s"].items())

@@ -91,6 +91,42 @@ def series_image(collection: str, since: dt.date, until: dt.date) -> Any:
     return ee.Image.cat([extent, observations, flooded, first, last, duration])
 
 
+def series_image_pixels(image: Any, like: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The layers of :func:`series_image` read back on the grid of a per-acquisition map (one ``computePixels``).
+
+    Masked pixels come back with the local fill values (255 for ``max_extent``, NaN for the dates and the
+    duration), so the result compares directly with :func:`series_from_maps`. For AOI-sized grids (the request is
+    limited to Earth Engine's 48 MiB per ``computePixels``).
+
+    Returns:
+        Layer -> ``(height, width)`` array.
+    """
+    import ee
+    import rasterio
+
+    with rasterio.open(like) as src:
+        transform, width, height, crs = src.transform, src.width, src.height, src.crs.to_string()
+    fill = -1.0
+    pixels = ee.data.computePixels({
+        "expression": ee.Image(image).toFloat().unmask(fill),
+        "fileFormat": "NUMPY_NDARRAY",
+        "grid": {"dimensions": {"width": width, "height": height},
+                 "affineTransform": {"scaleX": transform.a, "shearX": transform.b, "translateX": transform.c,
+                                     "shearY": transform.d, "scaleY": transform.e, "translateY": transform.f},
+                 "crsCode": crs},
+    })  # fmt: skip
+    layers = {}
+    for layer in LAYERS:
+        values = np.asarray(pixels[layer], dtype=np.float64)
+        if layer == "max_extent":
+            layers[layer] = np.where(values == fill, NODATA_MASK, values).astype(np.uint8)
+        elif layer in ("observations", "flooded_observations"):
+            layers[layer] = values.astype(np.uint16)
+        else:
+            layers[layer] = np.where(values == fill, np.nan, values).astype(np.float32)
+    return layers
+
+
 def series_from_maps(
     maps: Mapping[dt.datetime, str | os.PathLike[str]],
     since: dt.date | None = None,
