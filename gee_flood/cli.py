@@ -560,6 +560,53 @@ def map_command(
         typer.echo(f"wrote {page}")
 
 
+@app.command()
+@user_errors
+def watch(
+    aoi: Annotated[Path, typer.Option("--aoi", help="GeoJSON area to watch (EPSG:4326).")],
+    since: Annotated[str, typer.Option("--since", help="First UTC day YYYY-MM-DD.")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
+    collection: Annotated[
+        str, typer.Option("--collection", help="Earth Engine ImageCollection projects/<project>/assets/<path>.")
+    ],
+    bucket: Annotated[str, typer.Option("--bucket", help="Cloud Storage gs://bucket[/prefix] the maps go through.")],
+    until: Annotated[str | None, typer.Option("--until", help="Last UTC day YYYY-MM-DD (default: today).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="One run, then exit (cron, CI).")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between runs without --once.", min=1.0)
+    ] = 3600.0,
+    log: Annotated[Path | None, typer.Option("--log", help="File: append one JSON line per event.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder: keep each acquisition's map.")] = None,
+    scale_m: Annotated[float, typer.Option("--scale", help="Pixel size (m) of the Sentinel-1 read.")] = 10.0,
+    project: _Project = None,
+    ee_url: _EEUrl = None,
+) -> None:
+    """Map every new Sentinel-1 acquisition over an area into an Earth Engine ImageCollection (the ledger)."""
+    from gee_flood.watch import EventLog, WatchEvent, WatchRequest, watch_loop, watch_once
+
+    request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, collection=collection,
+                           bucket=bucket, project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
+    sink = EventLog(log) if log is not None else None
+
+    def show(event: WatchEvent) -> None:
+        typer.echo(event.line())
+        if sink is not None:
+            sink(event)
+
+    try:
+        if once:
+            result = watch_once(request, on_event=show)
+            typer.echo(
+                f"{result.collection}: {result.found} found, {result.mapped} mapped, {result.pushed} pushed, "
+                f"{result.skipped} skipped"
+            )
+        else:
+            watch_loop(request, interval_s=interval, on_event=show)
+    finally:
+        if sink is not None:
+            sink.close()
+
+
 @data_app.command("download", context_settings={"allow_extra_args": True})
 @user_errors
 def data_download(

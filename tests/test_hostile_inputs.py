@@ -607,3 +607,38 @@ def test_sigkill_mid_predict_then_rerun_leaves_no_temporaries(inputs, tmp_path):
     rerun = runner.invoke(app, small)
     assert rerun.exit_code == 0, rerun.output
     assert out.is_file() and sorted(path.name for path in out.parent.iterdir()) == ["flood.tif", "w.geojson"]
+
+
+# ------------------------------------------------------------------------------------------------------- watch
+
+
+def _watch_argv(world, ckpt: Path, *changes: str, aoi: Path | None = None) -> list[str]:
+    values = {"--aoi": str(aoi or world["aoi"]), "--since": "2019-03-01", "--until": "2019-03-20",
+              "--checkpoint": str(ckpt), "--collection": "projects/emulator/assets/hostile/watch",
+              "--bucket": "gs://flood-maps/watch", "--ee-url": world["server"].url}  # fmt: skip
+    values.update(dict(zip(changes[::2], changes[1::2], strict=True)))
+    return ["watch", "--once", *(item for pair in values.items() for item in pair)]
+
+
+@pytest.mark.parametrize("case", ["collection_is_an_image", "unknown_project", "since_after_until", "no_s1_cover"])
+def test_watch_refuses_in_one_line(world, inputs, workspace, case):
+    from ee_emulator.catalog import image_from_geotiff
+
+    server = world["server"]
+    image_id = "projects/emulator/assets/hostile/an_image"
+    if server.catalog.find_image(image_id) is None:
+        server.catalog.add_asset(image_from_geotiff(inputs["scene"], image_id))
+    far = polygon(workspace / "far.geojson", [[-150.0, 10.0], [-149.99, 10.0], [-149.99, 10.01], [-150.0, 10.0]])
+    argv, culprit = {
+        "collection_is_an_image": (_watch_argv(world, inputs["ckpt"], "--collection", image_id), "--collection"),
+        "unknown_project": (
+            _watch_argv(world, inputs["ckpt"], "--collection", "projects/no-such-project/assets/watch"),
+            "no-such-project",
+        ),
+        "since_after_until": (_watch_argv(world, inputs["ckpt"], "--since", "2019-03-21"), "--since"),
+        "no_s1_cover": (_watch_argv(world, inputs["ckpt"], aoi=far), "--aoi"),
+    }[case]
+    line = run_refused(workspace, argv, culprit)  # the emulator knows only its configured projects
+    assert {"collection_is_an_image": "expected an image collection", "unknown_project": "refused project",
+            "since_after_until": "is after --until", "no_s1_cover": "no Sentinel-1 scene"}[case] in line  # fmt: skip
+    assert server.catalog.find_collection("projects/emulator/assets/hostile/watch") is None  # nothing created

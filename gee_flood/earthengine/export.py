@@ -54,7 +54,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,10 +223,14 @@ def ingestion_manifest(
     *,
     start_time: str | None = None,
     end_time: str | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ImageManifest of ``image:import`` and ``image:importExternal``.
 
-    One tileset from ``uri``, bands named, 255 missing, ``startTime``/``endTime`` (RFC 3339 UTC) when given.
+    One tileset from ``uri``, bands named, 255 missing, ``startTime``/``endTime`` (RFC 3339 UTC) when given:
+    ``startTime`` is the asset's ``system:time_start``, what ``filterDate`` of an image collection reads.
+    ``properties`` are added to the asset's properties, in the same request as the pixels, so an asset never
+    exists without them.
     """
     times = {key: value for key, value in (("startTime", start_time), ("endTime", end_time)) if value}
     return {
@@ -243,7 +247,7 @@ def ingestion_manifest(
             for index, band in enumerate(bands)
         ],
         "missingData": {"values": [MISSING_VALUE]},
-        "properties": {"gee_flood_request_id": request_id, "source_uri": uri},
+        "properties": {**dict(properties or {}), "gee_flood_request_id": request_id, "source_uri": uri},
         **times,
     }
 
@@ -821,6 +825,8 @@ def push_flood_map(
     start_time: str | dt.datetime | dt.date | None = None,
     end_time: str | dt.datetime | dt.date | None = None,
     retry: RetryPolicy | None = None,
+    request_id: str | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> PushResult:
     """Upload a gee-flood COG to Cloud Storage and make it an Earth Engine image asset.
 
@@ -843,6 +849,10 @@ def push_flood_map(
             UTC when naive). Default: the map's ``acquisition_start`` tag, if any.
         end_time: The image's ``endTime`` (default: the map's ``acquisition_end`` tag, else the start time).
         retry: Retry policy of the operation polls (default: :class:`RetryPolicy`, bound ``--retry-timeout``).
+        request_id: The push's request id (default: derived from the asset, the object URI and the file's
+            SHA-256); ``gee-flood watch`` derives it from the acquisition and the model instead, so two runners
+            that mapped the same acquisition send the same id and Earth Engine ingests it once.
+        properties: More asset properties (numbers and strings), set in the same request as the pixels.
 
     Returns:
         The asset id, object URI, request id, operation and the folders created.
@@ -853,7 +863,7 @@ def push_flood_map(
     bands = describe_map(path)
     start, end = acquisition_times(path, start_time, end_time)
     uri = location.uri(asset_id.object_filename)
-    request_id = request_id_for(asset_id, uri, path)
+    request_id = request_id or request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
     ensure_initialized(project or asset_id.project, ee_url)
     existing = _existing_asset(asset_id)
@@ -876,7 +886,9 @@ def push_flood_map(
         upload(client, shared, location, asset=asset_id)
     created = create_folders(missing)
     ee = _ee()
-    manifest = ingestion_manifest(asset_id, uri, bands, request_id, start_time=start, end_time=end)
+    manifest = ingestion_manifest(
+        asset_id, uri, bands, request_id, start_time=start, end_time=end, properties=properties
+    )
     times = {"start_time": start, "end_time": end}
     if cog_backed:
         # image:importExternal (public client call): the manifest's missingData, pyramiding and times apply.
