@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 
 from gee_flood._boundary import BoundaryGroup, install_sigterm_handler
-from gee_flood._io import check_writable
+from gee_flood._io import check_outputs
 from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.service_requests import (
     EE_URL_DOC,
@@ -269,7 +269,7 @@ def demo(
     from gee_flood.demo.pipeline import DemoOptions, run_demo
 
     quiet = renamed(quiet, no_progress, new="--quiet", old="--no-progress")
-    check_writable(out, option="--out", directory=True)
+    check_outputs({"--out": out}, directories=frozenset({"--out"}))
     overrides = {"steps": steps} if steps is not None else {}
     options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not quiet, **overrides)
     result = run_demo(options)
@@ -379,8 +379,7 @@ def evaluate(
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
     out = renamed(out, json_out, new="--out", old="--json")
-    if out is not None:
-        check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--checkpoint": checkpoint, "--root": root})
     predictor = _evaluation_predictor(
         dataset.value,
         method=method.value if method is not None else None,
@@ -503,8 +502,7 @@ def map_command(
         raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --out map.html")
     if view is not None and out is None:
         raise InputError("--view needs --out map.html")
-    if out is not None:
-        check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--mask": mask, "--view": view, "--s1": s1})
     if mask is not None:
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
@@ -576,7 +574,7 @@ def data_download(
         raise InputError("missing option --dataset (sen1floods11)")
     if out is None:
         raise InputError("missing option --out (the destination folder)")
-    check_writable(out, option="--out", directory=True)
+    check_outputs({"--out": out}, directories=frozenset({"--out"}))
     report = download_dataset(
         name, out, part.value, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
     )
@@ -602,7 +600,7 @@ def data_stats(
     """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
     from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
 
-    check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--root": root})
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
     options: dict[str, Any] = {"part": part.value} if part is not None else {}
     stats = compute_dataset_stats(dataset.value, root, split, names, max_chips=max_chips, progress=not quiet, **options)

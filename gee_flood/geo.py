@@ -351,16 +351,43 @@ class DateRange:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
+#: First day of Sentinel-1 data (Sentinel-1A's first acquisitions); no satellite day of this project is earlier.
+SENTINEL_ERA_START = dt.date(2014, 4, 3)
+#: How far after today a day may be (a request for the coming days: scheduling slack across time zones).
+SENTINEL_ERA_SLACK = dt.timedelta(days=31)
+
+
+def check_sentinel_era(day: dt.date, *, what: str) -> dt.date:
+    """Return ``day`` if it lies in the Sentinel era (2014-04-03 to a month from today); refuse it in one line.
+
+    A day in year 9999 would overflow the date arithmetic of the queries (a day's end is the next midnight).
+
+    Raises:
+        InputError: Naming ``what`` and the allowed range.
+    """
+    latest = dt.datetime.now(dt.UTC).date() + SENTINEL_ERA_SLACK
+    if not SENTINEL_ERA_START <= day <= latest:
+        raise InputError(
+            f"{what}: {day.isoformat()} is outside the Sentinel era; expected a day from "
+            f"{SENTINEL_ERA_START.isoformat()} to {latest.isoformat()}"
+        )
+    return day
+
+
 def parse_date(text: str | dt.date, *, what: str) -> dt.date:
-    """Parse a UTC day: ``YYYY-MM-DD`` (also ``YYYY/MM/DD`` or an ISO date-time, whose UTC day is taken).
+    """Parse a UTC day of the Sentinel era: ``YYYY-MM-DD`` (also ``YYYY/MM/DD`` or an ISO date-time, UTC day taken).
 
     Args:
         text: The text (a :class:`datetime.date` is returned as it is; a datetime gives its UTC day).
         what: The option or field named in errors, e.g. ``"--date"``.
 
     Raises:
-        InputError: If ``text`` is not a date.
+        InputError: If ``text`` is not a date, or one outside :func:`check_sentinel_era`.
     """
+    return check_sentinel_era(_parse_day(text, what=what), what=what)
+
+
+def _parse_day(text: str | dt.date, *, what: str) -> dt.date:
     if isinstance(text, dt.datetime):
         return text.astimezone(dt.UTC).date() if text.tzinfo is not None else text.date()
     if isinstance(text, dt.date):
@@ -373,7 +400,7 @@ def parse_date(text: str | dt.date, *, what: str) -> dt.date:
         if parsed.tzinfo is not None:
             parsed = parsed.astimezone(dt.UTC)
         return parsed.date()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError(f"{what}: {text!r} is not a date; expected YYYY-MM-DD") from None
 
 
