@@ -151,8 +151,10 @@ def read_geojson(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{file}: no such file; expected a GeoJSON file")
     try:
         payload = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{file}: not valid GeoJSON ({error})") from None
+    except RecursionError:
+        raise InputError(f"{file}: not valid GeoJSON (nested too deep)") from None
+    except (OSError, ValueError) as error:  # ValueError: malformed JSON, or an integer of over 4,300 digits
+        raise InputError(f"{file}: not valid GeoJSON ({' '.join(str(error).split())[:200]})") from None
     if not isinstance(payload, dict) or "type" not in payload:
         raise InputError(f"{file}: not valid GeoJSON (no 'type' member)")
     check_declared_crs(payload, source=str(file))

@@ -120,7 +120,7 @@ def train(
     try:
         result, trainer = _train_checked(config, splits=splits, teacher=teacher, progress=progress)
         if result.is_global_zero and overwrite:
-            _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config, config)
+            _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config)
     except BaseException:
         if overwrite and _launched_as_rank_zero():
             shutil.rmtree(Path(config.trainer.output_dir), ignore_errors=True)
@@ -140,9 +140,12 @@ def _staged(config: TrainConfig) -> TrainConfig:
     return config.model_copy(update={"trainer": trainer})
 
 
-def _swap_in(staged: Path, final: Path, final_config: TrainConfig, staged_config: TrainConfig) -> None:
+def _swap_in(staged: Path, final: Path, final_config: TrainConfig) -> None:
     """Replace the previous run ``final`` by the finished run ``staged`` (two renames on one file system)."""
-    config = staged_config.model_copy(update={"trainer": final_config.trainer})
+    import yaml
+
+    recorded = TrainConfig.model_validate(yaml.safe_load((staged / "config.yaml").read_text()))
+    config = recorded.model_copy(update={"trainer": final_config.trainer})  # its own folder, not the staging one
     write_text_atomic(staged / "config.yaml", config.to_yaml())
     replaced = final.with_name(f".{final.name}.{os.getpid()}-replaced")
     if final.exists():
