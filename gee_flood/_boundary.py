@@ -88,11 +88,13 @@ def write_failure_log(command: str, error: BaseException, library_warnings: list
     Returns None if no log could be written (the line is printed anyway).
     """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{stamp}-{os.getpid()}-{command.replace(' ', '-') or 'gee-flood'}.log"
     try:
         folder = _log_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / name
+        prefix = f"{stamp}-{command.replace(' ', '-') or 'gee-flood'}-"
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=".log", dir=folder)  # a new name, even within a second
+        os.close(handle)
+        path = Path(name)
         lines = [f"gee-flood {command}: {' '.join(sys.argv)}\n"]
         try:
             lines += traceback.format_exception(error)
@@ -151,7 +153,7 @@ def _translated(error: SystemExit) -> BaseException | None:
 
 
 @contextlib.contextmanager
-def captured_warnings(seen: list[str], *, debug: bool) -> Iterator[None]:
+def captured_warnings(seen: list[str], *, debug: Callable[[], bool]) -> Iterator[None]:
     """Print our warnings as ``warning:`` lines as they come; keep library warnings in ``seen`` (print if debug)."""
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any) -> None:
@@ -160,7 +162,7 @@ def captured_warnings(seen: list[str], *, debug: bool) -> Iterator[None]:
             return
         line = f"{category.__name__}: {one_line(str(message))} ({filename}:{lineno})"
         seen.append(line)
-        if debug:
+        if debug():
             print(f"debug: {line}", file=sys.stderr, flush=True)
 
     with warnings.catch_warnings():
@@ -181,8 +183,11 @@ def command_boundary(command: str, ctx: Any, body: Callable[[], T]) -> T:
     Raises:
         typer.Exit: With the exit code of the failure (see the module's docstring).
     """
-    debug = debug_requested(ctx)
     seen: list[str] = []
+
+    def debug() -> bool:  # asked when needed: the root's --debug is parsed inside ``body``
+        return debug_requested(ctx)
+
     try:
         with captured_warnings(seen, debug=debug):
             return body()
@@ -192,9 +197,9 @@ def command_boundary(command: str, ctx: Any, body: Callable[[], T]) -> T:
         translated = _translated(error)
         if translated is None:
             raise
-        return _fail(command, translated, seen, debug)
+        return _fail(command, translated, seen, debug())
     except BaseException as error:  # noqa: BLE001 - the last resort: nothing may leak past this line
-        return _fail(command, error, seen, debug)
+        return _fail(command, error, seen, debug())
 
 
 def _fail(command: str, error: BaseException, seen: list[str], debug: bool) -> Any:

@@ -150,6 +150,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "bowtie": polygon(root / "bowtie.geojson", bowtie),
         "continent": polygon(root / "continent.geojson", continent),
         "not_a_tif": (root / "notes.txt").resolve(),
+        "small_aoi": polygon(root / "small.geojson", [[16.0, 45.0], [16.01, 45.0], [16.01, 45.01], [16.0, 45.0]]),
     }
 
 
@@ -607,3 +608,128 @@ def test_sigkill_mid_predict_then_rerun_leaves_no_temporaries(inputs, tmp_path):
     rerun = runner.invoke(app, small)
     assert rerun.exit_code == 0, rerun.output
     assert out.is_file() and sorted(path.name for path in out.parent.iterdir()) == ["flood.tif", "w.geojson"]
+
+
+# ------------------------------------------------------------------------------ the last-resort boundary (issue 27)
+
+
+@pytest.fixture
+def log_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Where the boundary writes its failure logs in these tests (outside every case's snapshotted folder)."""
+    folder = tmp_path_factory.mktemp("failure-logs")
+    monkeypatch.setenv("GEE_FLOOD_LOG_DIR", str(folder))
+    monkeypatch.delenv("GEE_FLOOD_DEBUG", raising=False)
+    return folder
+
+
+def _command_calls(inputs: dict[str, Path], ws: Path) -> dict[str, tuple[str, list[str]]]:
+    """Each command: the typed function it calls (``module:attribute``) and a command line that reaches it."""
+    scene, ckpt, aoi = str(inputs["scene"]), str(inputs["ckpt"]), str(inputs["small_aoi"])
+    train = ["--seed", "0", "--out", str(ws / "runs"), "--quiet"]
+    return {
+        "demo": ("gee_flood.demo.pipeline:run_demo", ["demo", "--out", str(ws / "demo"), "--quick", "--quiet"]),
+        "fetch": ("gee_flood.earthengine:run_fetch", ["fetch", "--out", str(ws / "c"), "--aoi", aoi, "--dates", DATES]),
+        "evaluate": ("gee_flood.evaluation.evaluate:run_evaluation",
+                     ["evaluate", "--dataset", "synthetic", "--method", "otsu", "--quiet"]),
+        "predict": ("gee_flood.inference.command:run_predict",
+                    ["predict", "--checkpoint", ckpt, "--input", scene, "--out", str(ws / "f.tif")]),
+        "map": ("gee_flood.mapping:write_map_html", ["map", "--view", scene, "--out", str(ws / "m.html")]),
+        "data download": ("gee_flood.data.download:download_dataset",
+                          ["data", "download", "--dataset", "sen1floods11", "--out", str(ws / "d"), "--quiet"]),
+        "data stats": ("gee_flood.data.dataset_config:compute_dataset_stats",
+                       ["data", "stats", "--dataset", "synthetic", "--root", str(ws), "--out", str(ws / "s.yaml")]),
+        "train teacher": ("gee_flood.training.run:train_from_request",
+                          ["train", "teacher", "--config", "ombria_teacher", *train]),
+        "train student": ("gee_flood.training.run:train_from_request",
+                          ["train", "student", "--teacher", ckpt, "--config", "ombria_student", *train]),
+        "train baseline": ("gee_flood.training.run:train_from_request",
+                           ["train", "baseline", "--kind", "weak", "--config", "ombria", *train]),
+    }  # fmt: skip
+
+
+def _inject(monkeypatch, target: str, error: BaseException) -> None:
+    import importlib
+
+    module, name = target.split(":")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(importlib.import_module(module), name, fail)
+
+
+@pytest.mark.parametrize("command", ["demo", "fetch", "evaluate", "predict", "map", "data download", "data stats",
+                                     "train teacher", "train student", "train baseline"])  # fmt: skip
+def test_an_unexpected_exception_in_any_command_is_one_line_with_its_log(inputs, workspace, log_dir, monkeypatch,
+                                                                         command):  # fmt: skip
+    target, argv = _command_calls(inputs, workspace)[command]
+    _inject(monkeypatch, target, RuntimeError("an unforeseen\nfailure"))
+    line = run_refused(workspace, argv, f"error: {command}: RuntimeError: an unforeseen failure")
+    assert runner.invoke(app, argv).exit_code == 1
+    logs = [path for path in log_dir.glob("*.log") if str(path) in line]
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "--debug" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (RecursionError("maximum recursion depth exceeded"), 1),
+        (OverflowError("date value out of range"), 1),
+        (MemoryError(), 1),
+        (KeyError("chip_id"), 1),
+        (ValueError("x" * 5000), 1),
+        (InputError("--thing: a bad value"), 2),
+        (KeyboardInterrupt(), 130),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_every_exception_class_gets_one_line_and_its_exit_code(inputs, workspace, log_dir, monkeypatch, error, code):
+    target, argv = _command_calls(inputs, workspace)["predict"]
+    _inject(monkeypatch, target, error)
+    result = runner.invoke(app, argv)
+    assert result.exit_code == code, result.output
+    line = assert_one_line_error(result.output, "error: ", result.exit_code)
+    assert len(line) < 700  # a 5,000-character message is cut (the log keeps it)
+    if code == 1:
+        assert f"predict: {type(error).__name__}" in line
+
+
+def test_a_command_added_later_gets_the_boundary_without_doing_anything(workspace, log_dir):
+    @app.command("hostile-late-command")
+    def late() -> None:
+        json.loads('{"chip": 1}')["chip_id"]  # a hand-edited manifest without chip_id
+
+    try:
+        result = runner.invoke(app, ["hostile-late-command"])
+    finally:
+        app.registered_commands.pop()
+    line = assert_one_line_error(result.output, "error: hostile-late-command: KeyError: 'chip_id'", result.exit_code)
+    assert result.exit_code == 1 and str(log_dir) in line
+
+
+@pytest.mark.parametrize("how", ["--debug", "GEE_FLOOD_DEBUG"])
+def test_debug_prints_the_traceback(inputs, workspace, log_dir, monkeypatch, how):
+    target, argv = _command_calls(inputs, workspace)["predict"]
+    _inject(monkeypatch, target, ZeroDivisionError("division by zero"))
+    argv, env = ([how, *argv], None) if how == "--debug" else (argv, {"GEE_FLOOD_DEBUG": "1"})
+    result = runner.invoke(app, argv, env=env)
+    assert result.exit_code == 1 and "Traceback" in result.output and "ZeroDivisionError" in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_library_warnings_do_not_leak_and_ours_are_warning_lines(inputs, workspace, log_dir, monkeypatch):
+    import importlib
+    import warnings
+
+    from gee_flood.errors import GeeFloodWarning
+
+    def noisy(*args, **kwargs):
+        warnings.warn("You are using torch.load with weights_only=False", FutureWarning, stacklevel=1)
+        warnings.warn("--keep-scene is ignored with --input", GeeFloodWarning, stacklevel=1)
+        raise InputError("--checkpoint x.ckpt: refused")
+
+    monkeypatch.setattr(importlib.import_module("gee_flood.inference.command"), "run_predict", noisy)
+    result = runner.invoke(app, _command_calls(inputs, workspace)["predict"][1])
+    lines = result.output.splitlines()
+    assert lines == ["warning: --keep-scene is ignored with --input", "error: --checkpoint x.ckpt: refused"]
+    assert result.exit_code == 2
