@@ -237,6 +237,11 @@ def _checked_polygon(geom: BaseGeometry, *, source: str, where: str) -> Polygon 
             f"{source}: {where} has coordinates outside longitude/latitude range ({geom.bounds}); "
             "GeoJSON must be in EPSG:4326"
         )
+    if max_x - min_x > 180:  # geodesic edges would cross the antimeridian: a small area read as a band round Earth
+        raise InputError(
+            f"{source}: {where} spans {max_x - min_x:.1f}° of longitude (it crosses the antimeridian or circles a "
+            "pole); split it at ±180° into polygons each under 180° wide (RFC 7946)"
+        )
     if not geom.is_valid:
         raise InputError(f"{source}: {where} is not a valid polygon ({explain_validity(geom)}), e.g. self-intersecting")
     return geom
@@ -283,7 +288,8 @@ def read_aoi(path: str | os.PathLike[str], *, allow_large: bool = False) -> Area
     """Read an area of interest: GeoJSON Polygon/MultiPolygon(s), bare, as a Feature or a FeatureCollection.
 
     Rules (the same for ``fetch --aoi`` and ``predict --aoi``): every feature is a valid, non-empty (multi)polygon
-    (a self-intersecting polygon is refused, never repaired); coordinates are longitude/latitude and a declared
+    (a self-intersecting polygon is refused, never repaired) and under 180° of longitude wide (one that crosses the
+    antimeridian is split there, as RFC 7946 asks); coordinates are longitude/latitude and a declared
     CRS must be EPSG:4326 or CRS84; features are unioned; the geodesic area is at most :data:`MAX_AOI_AREA_KM2`
     unless ``allow_large``.
 

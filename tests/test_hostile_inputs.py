@@ -733,3 +733,136 @@ def test_library_warnings_do_not_leak_and_ours_are_warning_lines(inputs, workspa
     lines = result.output.splitlines()
     assert lines == ["warning: --keep-scene is ignored with --input", "error: --checkpoint x.ckpt: refused"]
     assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------- hostile inputs of issue 27, one line each
+
+
+def _damaged_weights(path: Path) -> Path:
+    tiny_checkpoint(path)
+    payload = torch.load(path, weights_only=True)
+    first = next(name for name, value in payload["state_dict"].items() if value.is_floating_point())
+    payload["state_dict"][first] = payload["state_dict"][first] * float("nan")
+    torch.save(payload, path)
+    return path
+
+
+def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[str], str]:
+    """A hostile command line and the culprit its one ``error:`` line must name (files are made in ``ws``)."""
+    ckpt, scene, small = str(inputs["ckpt"]), str(inputs["scene"]), str(inputs["small_aoi"])
+    out = str(ws / "flood.tif")
+    local = ["predict", "--checkpoint", ckpt, "--input", scene, "--quiet"]
+    def on(day: str) -> list[str]:
+        return ["predict", "--checkpoint", ckpt, "--aoi", small, "--date", day, "--out", out, "--quiet"]
+
+    remote = on("2019-03-05")
+    fetch = ["fetch", "--out", str(ws / "corpus"), "--ee-url", "http://127.0.0.1:9", "--fast-retries", "--quiet",
+             "--retry-timeout", "2"]  # fmt: skip
+    train = ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--out", str(ws / "runs"),
+             "--set", f"data.root={ws / 'no-such-dataset'}", "--quiet"]  # fmt: skip
+    loop = ws / "loop"
+    if case.endswith("_loop"):
+        loop.symlink_to(loop)
+    if case == "aoi_nested_deep":
+        (ws / "deep.geojson").write_text("[" * 100_000 + "]" * 100_000)
+    if case == "aoi_huge_number":
+        (ws / "digits.geojson").write_text('{"type": "Polygon", "coordinates": [[[1' + "0" * 5000 + ", 45]]]}")
+    if case == "out_link_to_input":
+        (ws / "link.tif").symlink_to(scene)
+    if case.startswith("card_"):
+        edits = {
+            "card_three_means_for_two_bands": lambda c: c["normalization"]["modalities"]["s1"].update(
+                mean=[-12.0, -19.0, 0.0]
+            ),
+            "card_zero_std": lambda c: c["normalization"]["modalities"]["s1"].update(std=[4.0, 0.0]),
+            "card_threshold_above_one": lambda c: c["labels"].update(threshold=1.5),
+        }
+        if case == "card_nan_weights":
+            _damaged_weights(ws / "card.ckpt")
+        else:
+            tiny_checkpoint(ws / "card.ckpt", card_edit=edits[case])
+    if case == "stats_out_is_a_manifest":
+        (ws / "manifest.json").write_text('{"version": 1}\n')
+    if case == "evaluate_out_link_to_checkpoint":
+        (ws / "report.json").symlink_to(ckpt)
+    if case in ("fetch_antimeridian_strip", "fetch_polar_cap"):
+        ring = ([[179.9, 0.0], [-179.9, 0.0], [-179.9, 0.1], [179.9, 0.1], [179.9, 0.0]]
+                if case == "fetch_antimeridian_strip" else
+                [[-180.0, 80.0], [180.0, 80.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, 80.0]])  # fmt: skip
+        polygon(ws / "strip.geojson", ring)
+    card = ["predict", "--checkpoint", str(ws / "card.ckpt"), "--input", scene, "--out", out, "--quiet"]
+    return {
+        "aoi_nested_deep": ([*local, "--out", out, "--aoi", str(ws / "deep.geojson")], "deep.geojson"),
+        "aoi_huge_number": ([*local, "--out", out, "--aoi", str(ws / "digits.geojson")], "digits.geojson"),
+        "aoi_symlink_loop": ([*local, "--out", out, "--aoi", str(loop)], "--aoi"),
+        "input_symlink_loop": (["predict", "--checkpoint", ckpt, "--input", str(loop), "--out", out], "--input"),
+        "out_symlink_loop": ([*local, "--out", str(loop)], "--out"),
+        "out_link_to_input": ([*local, "--out", str(ws / "link.tif")], "--input"),
+        "scale_nan": ([*remote, "--scale", "nan"], "--scale"),
+        "scale_millionth_of_a_metre": ([*remote, "--scale", "0.000001"], "--scale"),
+        "tile_a_million": ([*local, "--out", out, "--tile", "1000000"], "--tile"),
+        "threshold_above_one": ([*local, "--out", out, "--threshold", "1.5"], "--threshold"),
+        "batch_size_zero": ([*local, "--out", out, "--batch-size", "0"], "--batch-size"),
+        "date_in_year_9999": (on("9999-12-31"), "--date"),
+        "date_before_sentinel": (on("2010-01-01"), "--date"),
+        "keep_scene_with_input": ([*local, "--out", out, "--keep-scene", str(ws / "s1.tif")], "--keep-scene"),
+        "card_three_means_for_two_bands": (card, "card.ckpt"),
+        "card_zero_std": (card, "card.ckpt"),
+        "card_threshold_above_one": (card, "card.ckpt"),
+        "card_nan_weights": (card, "card.ckpt"),
+        "evaluate_out_is_its_checkpoint": (["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", ckpt,
+                                            "--quiet"], "--out"),  # fmt: skip
+        "evaluate_out_link_to_checkpoint": (["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out",
+                                             str(ws / "report.json"), "--quiet"], "--out"),  # fmt: skip
+        "stats_out_is_a_manifest": (["data", "stats", "--dataset", "sen1floods11", "--root", str(ws), "--out",
+                                     str(ws / "manifest.json"), "--quiet"], "corpus manifest"),  # fmt: skip
+        "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
+        "fetch_dates_in_year_9999": ([*fetch, "--aoi", small, "--dates", "9999-01-01/9999-12-31"], "--dates"),
+        "fetch_scale_nan": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "nan"], "--scale"),
+        "fetch_scale_millionth_of_a_metre": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "0.000001"],
+                                             "--scale"),  # fmt: skip
+        "fetch_aoi_symlink_loop": ([*fetch, "--aoi", str(loop), "--dates", DATES], "--aoi"),
+        "fetch_antimeridian_strip": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
+        "fetch_polar_cap": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
+        "train_precision_bogus": ([*train, "--set", "trainer.precision=bogus"], "bogus"),
+        "train_accelerator_tpu": ([*train, "--accelerator", "tpu"], "tpu"),
+        "train_devices_minus_one": ([*train, "--devices", "-1"], "--devices"),
+        "train_seed_two_to_the_64": ([*train, "--seed", str(2**64)], "trainer.seed"),
+        "train_learning_rate_nan": ([*train, "--set", "optim.lr=nan"], "optim.lr"),
+        "train_threads_zero": ([*train, "--set", "trainer.threads=0"], "trainer.threads"),
+    }[case]
+
+
+ISSUE27_CASES = ["aoi_nested_deep", "aoi_huge_number", "aoi_symlink_loop", "input_symlink_loop", "out_symlink_loop",
+                 "out_link_to_input", "scale_nan", "scale_millionth_of_a_metre", "tile_a_million",
+                 "threshold_above_one", "batch_size_zero", "date_in_year_9999", "date_before_sentinel",
+                 "keep_scene_with_input", "card_three_means_for_two_bands", "card_zero_std",
+                 "card_threshold_above_one", "card_nan_weights", "evaluate_out_is_its_checkpoint",
+                 "evaluate_out_link_to_checkpoint", "stats_out_is_a_manifest", "map_out_is_its_view",
+                 "fetch_dates_in_year_9999", "fetch_scale_nan", "fetch_scale_millionth_of_a_metre",
+                 "fetch_aoi_symlink_loop", "fetch_antimeridian_strip", "fetch_polar_cap", "train_precision_bogus",
+                 "train_accelerator_tpu", "train_devices_minus_one", "train_seed_two_to_the_64",
+                 "train_learning_rate_nan", "train_threads_zero"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ISSUE27_CASES)
+def test_hostile_inputs_of_issue_27_are_one_line_with_exit_2(inputs, workspace, log_dir, case):
+    """Bad input is refused before any work, in one line naming it, exit 2; inputs stay byte-identical."""
+    argv, culprit = _issue27_case(inputs, workspace, case)
+    before_inputs = {name: path.read_bytes() for name, path in inputs.items() if path.is_file()}
+    before = snapshot(workspace)
+    result = runner.invoke(app, argv)
+    assert_one_line_error(result.output, culprit, result.exit_code)
+    assert result.exit_code == 2, result.output
+    assert snapshot(workspace) == before
+    assert {name: path.read_bytes() for name, path in inputs.items() if path.is_file()} == before_inputs
+
+
+def test_a_student_given_as_teacher_is_a_warning_line(inputs, workspace, log_dir):
+    missing = f"data.root={workspace / 'no-such-dataset'}"
+    argv = ["train", "student", "--teacher", str(inputs["ckpt"]), "--config", str(CONFIGS / "ombria_student.yaml"),
+            "--out", str(workspace / "runs"), "--set", missing, "--quiet"]  # fmt: skip
+    result = runner.invoke(app, argv)
+    assert_one_line_error(result.output, "no-such-dataset", result.exit_code)
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "student.ckpt" in warned[0] and "'student', not 'teacher'" in warned[0]

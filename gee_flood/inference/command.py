@@ -86,6 +86,8 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
         if request.input_path is not None:
             if request.date is not None:
                 raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
+            if request.keep_scene is not None:
+                raise InputError("--keep-scene keeps a scene read from Earth Engine (--aoi --date); --input is local")
             source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
         else:
             if area is None or request.date is None:

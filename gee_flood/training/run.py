@@ -41,7 +41,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, check_writable, write_json_atomic, write_text_atomic
 from gee_flood.data.normalization import NormalizationStats, compute_stats
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
 from gee_flood.models.checkpoint import LoadedModel, check_architecture, load_model, read_card, save_checkpoint
 from gee_flood.training.config import TrainConfig
@@ -516,7 +516,9 @@ def _resolve_teachers(
     loaded = [one if isinstance(one, LoadedModel) else load_model(one) for one in sources]
     for one in loaded:
         if one.card.role != "teacher":
-            log.warning("the teacher checkpoint's role is %r, not 'teacher'", one.card.role)
+            where = f"--teacher {one.source}" if one.source is not None else "the teacher"
+            message = f"{where}: its card's role is {one.card.role!r}, not 'teacher'"
+            warnings.warn(message, GeeFloodWarning, stacklevel=2)
     return loaded
 
 
