@@ -752,6 +752,7 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
     ckpt, scene, small = str(inputs["ckpt"]), str(inputs["scene"]), str(inputs["small_aoi"])
     out = str(ws / "flood.tif")
     local = ["predict", "--checkpoint", ckpt, "--input", scene, "--quiet"]
+
     def on(day: str) -> list[str]:
         return ["predict", "--checkpoint", ckpt, "--aoi", small, "--date", day, "--out", out, "--quiet"]
 
@@ -810,17 +811,35 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
         "card_zero_std": (card, "card.ckpt"),
         "card_threshold_above_one": (card, "card.ckpt"),
         "card_nan_weights": (card, "card.ckpt"),
-        "evaluate_out_is_its_checkpoint": (["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", ckpt,
-                                            "--quiet"], "--out"),  # fmt: skip
-        "evaluate_out_link_to_checkpoint": (["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out",
-                                             str(ws / "report.json"), "--quiet"], "--out"),  # fmt: skip
-        "stats_out_is_a_manifest": (["data", "stats", "--dataset", "sen1floods11", "--root", str(ws), "--out",
-                                     str(ws / "manifest.json"), "--quiet"], "corpus manifest"),  # fmt: skip
+        "evaluate_out_is_its_checkpoint": (
+            ["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", ckpt, "--quiet"],
+            "--out",
+        ),  # fmt: skip
+        "evaluate_out_link_to_checkpoint": (
+            ["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", str(ws / "report.json"), "--quiet"],
+            "--out",
+        ),  # fmt: skip
+        "stats_out_is_a_manifest": (
+            [
+                "data",
+                "stats",
+                "--dataset",
+                "sen1floods11",
+                "--root",
+                str(ws),
+                "--out",
+                str(ws / "manifest.json"),
+                "--quiet",
+            ],
+            "corpus manifest",
+        ),  # fmt: skip
         "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
         "fetch_dates_in_year_9999": ([*fetch, "--aoi", small, "--dates", "9999-01-01/9999-12-31"], "--dates"),
         "fetch_scale_nan": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "nan"], "--scale"),
-        "fetch_scale_millionth_of_a_metre": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "0.000001"],
-                                             "--scale"),  # fmt: skip
+        "fetch_scale_millionth_of_a_metre": (
+            [*fetch, "--aoi", small, "--dates", DATES, "--scale", "0.000001"],
+            "--scale",
+        ),  # fmt: skip
         "fetch_aoi_symlink_loop": ([*fetch, "--aoi", str(loop), "--dates", DATES], "--aoi"),
         "fetch_antimeridian_strip": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
         "fetch_polar_cap": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
