@@ -664,8 +664,10 @@ def test_an_unexpected_exception_in_any_command_is_one_line_with_its_log(inputs,
                                                                          command):  # fmt: skip
     target, argv = _command_calls(inputs, workspace)[command]
     _inject(monkeypatch, target, RuntimeError("an unforeseen\nfailure"))
-    line = run_refused(workspace, argv, f"error: {command}: RuntimeError: an unforeseen failure")
-    assert runner.invoke(app, argv).exit_code == 1
+    before = snapshot(workspace)
+    result = runner.invoke(app, argv)
+    line = assert_one_line_error(result.output, f"error: {command}: RuntimeError: an unforeseen failure", 1)
+    assert result.exit_code == 1 and snapshot(workspace) == before
     logs = [path for path in log_dir.glob("*.log") if str(path) in line]
     assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "--debug" in line
 
@@ -885,3 +887,101 @@ def test_a_student_given_as_teacher_is_a_warning_line(inputs, workspace, log_dir
     assert_one_line_error(result.output, "no-such-dataset", result.exit_code)
     warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "student.ckpt" in warned[0] and "'student', not 'teacher'" in warned[0]
+
+
+# ------------------------------------------------------------------- exit codes that tell the truth (issue 27)
+
+
+def _tiny_train_argv(data: Path, out: Path, *extra: str, steps: int = 2) -> list[str]:
+    from tests.fixtures.training import TINY_OMBRIA
+
+    sets = {**TINY_OMBRIA, "data.root": str(data), "data.labelled_fraction": 1.0, "optim.max_steps": steps,
+            "trainer.val_every_steps": steps}  # fmt: skip
+    argv = ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--seed", "0", "--out", str(out)]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={value}"]
+    return [*argv, *extra]
+
+
+@pytest.fixture(scope="module")
+def tiny_ombria(tmp_path_factory) -> Path:
+    from tests.fixtures.datasets import write_ombria_fixture
+
+    return write_ombria_fixture(tmp_path_factory.mktemp("tiny-ombria") / "ombria", train=8, test=1)
+
+
+def test_a_diverging_training_fails_in_one_line_and_writes_no_model(tiny_ombria, tmp_path, log_dir, monkeypatch):
+    import gee_flood.training.module as module
+
+    real_loss = module.supervised_loss
+    monkeypatch.setattr(module, "supervised_loss", lambda *args, **kwargs: real_loss(*args, **kwargs) * float("nan"))
+    result = runner.invoke(app, _tiny_train_argv(tiny_ombria, tmp_path / "runs"))
+    line = assert_one_line_error(result.output, "training diverged", result.exit_code)
+    assert "nan" in line and result.exit_code != 0
+    assert not list((tmp_path / "runs").rglob("model.ckpt"))  # never a "finished" model
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
+    from gee_flood.errors import DataError
+    from gee_flood.models import read_card
+
+    good = tiny_checkpoint(tmp_path / "good.ckpt")
+    model = build_model(read_card(good))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        save_checkpoint(model, read_card(good), tmp_path / "bad.ckpt")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["good.ckpt"]
+
+
+def _signalled_train(argv: list[str], wait_for: Path, signum: int) -> tuple[int, str]:
+    """Run ``gee-flood argv``; once ``wait_for`` exists (training under way) send ``signum``; return code, stderr."""
+    process = subprocess.Popen([sys.executable, "-m", "gee_flood.cli", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not wait_for.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.5)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stderr.decode(errors="replace")
+
+
+def test_sigterm_and_ctrl_c_during_train_exit_143_and_130_and_overwrite_keeps_the_finished_run(tiny_ombria, tmp_path):
+    """SIGTERM -> 143 and Ctrl-C -> 130, each with one line; an interrupted --overwrite leaves the old run whole."""
+    terminated_out, interrupted_out = tmp_path / "terminated", tmp_path / "interrupted"
+    finished = interrupted_out / "teacher-seed0"
+    finished.mkdir(parents=True)
+    (finished / "model.ckpt").write_bytes(b"finished weights")
+    (finished / "config.yaml").write_text("name: teacher-seed0\n")
+    staged = interrupted_out / ".teacher-seed0.overwrite" / "teacher-seed0" / "config.yaml"
+    results: dict[str, tuple[int, str]] = {}
+    jobs = [
+        ("term", _tiny_train_argv(tiny_ombria, terminated_out, "--quiet", steps=100_000),
+         terminated_out / "teacher-seed0" / "config.yaml", signal.SIGTERM),
+        ("int", _tiny_train_argv(tiny_ombria, interrupted_out, "--quiet", "--overwrite", steps=100_000), staged,
+         signal.SIGINT),
+    ]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda name, *rest: results.__setitem__(name, _signalled_train(*rest)), args=job)
+        for job in jobs
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    code, stderr = results["term"]
+    assert code == 143, stderr
+    assert_one_line_error(stderr, "train teacher: terminated (SIGTERM)", code)
+    code, stderr = results["int"]
+    assert code == 130, stderr
+    assert_one_line_error(stderr, "train teacher: interrupted (Ctrl-C)", code)
+    assert (finished / "model.ckpt").read_bytes() == b"finished weights"  # the finished run is untouched
+    assert sorted(path.name for path in interrupted_out.iterdir()) == ["teacher-seed0"]  # no staging left
+    assert not list(terminated_out.rglob("model.ckpt"))
