@@ -17,6 +17,7 @@ killed ``predict``. Fault storms and SIGKILLs of ``fetch`` ending in byte-identi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -985,3 +986,36 @@ def test_sigterm_and_ctrl_c_during_train_exit_143_and_130_and_overwrite_keeps_th
     assert (finished / "model.ckpt").read_bytes() == b"finished weights"  # the finished run is untouched
     assert sorted(path.name for path in interrupted_out.iterdir()) == ["teacher-seed0"]  # no staging left
     assert not list(terminated_out.rglob("model.ckpt"))
+
+
+# ------------------------------------------------------------------------------------ bounded time (issue 27)
+
+
+def test_retry_timeout_bounds_earth_engine_initialisation_against_a_stalling_endpoint(inputs, workspace):
+    """An endpoint that accepts connections and never answers: ``ee.Initialize`` gives up after --retry-timeout."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept_and_stall() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept_and_stall, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--aoi", str(inputs["small_aoi"]), "--date", "2019-03-05",
+            "--out", str(workspace / "flood.tif"), "--ee-url", url, "--retry-timeout", "1", "--quiet"]  # fmt: skip
+    outcome: list = []
+    call = threading.Thread(target=lambda: outcome.append(runner.invoke(app, argv)), daemon=True)
+    call.start()
+    call.join(timeout=120)  # a generous bound far above 2 x 1 s: only a hang fails here
+    server.close()
+    for connection in held:
+        connection.close()
+    assert outcome, "predict hung on a stalling Earth Engine endpoint"
+    line = assert_one_line_error(outcome[0].output, "could not initialise Earth Engine", outcome[0].exit_code)
+    assert "timed out" in line

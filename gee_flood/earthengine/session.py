@@ -148,6 +148,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                 project = resolve_project(settings.project)
             else:
                 credentials, project = None, settings.project or CUSTOM_ENDPOINT_PROJECT
+            _bound_initialisation(settings.retry.timeout_s, settings.retry.ee_max_retries)
             with _no_google_lookups(enabled=not settings.is_google):
                 ee.Initialize(credentials, url=settings.api_url(), project=project)
         except Exception as error:  # the client raises EEException, google.auth and transport errors
@@ -171,6 +172,21 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
         ee.data.setMaxRetries(settings.retry.ee_max_retries)
         ee.data.setDeadline(settings.retry.timeout_s * 1000.0)  # milliseconds; a hung request fails, then retries
         _initialised_with = settings
+
+
+def _bound_initialisation(timeout_s: float, max_retries: int) -> None:
+    """Give ``ee.Initialize``'s own requests (the API discovery document, the algorithm list) the request timeout.
+
+    ``ee.data.setDeadline`` only works after initialisation (it rebuilds the API client), yet the client built by
+    ``ee.Initialize`` takes its timeout from the same state field: so the field is set first, or a stalling
+    endpoint hangs initialisation forever.
+    """
+    import ee
+
+    ee.data.setMaxRetries(max_retries)
+    state = getattr(ee.data, "_get_state", None)
+    if state is not None and hasattr(state(), "deadline_ms"):
+        state().deadline_ms = timeout_s * 1000.0  # milliseconds, as setDeadline takes them
 
 
 @contextlib.contextmanager
