@@ -156,7 +156,26 @@ def check_writable(path: str | os.PathLike[str], *, option: str = "--out", direc
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InputError(f"{option} {target}: cannot write in {probe_in} ({reason})") from None
+    _check_temporary_name(target, probe_in, option)
     return target
+
+
+#: Characters a temporary's name adds to its output's: ``.``, ``.<pid>-``, a label, 8 random, the suffix, ``.part``.
+_TEMPORARY_NAME_EXTRA = 40
+
+
+def _check_temporary_name(target: Path, folder: Path, option: str) -> None:
+    """Refuse, before any work, an output whose temporary name (longer than its own) the file system cannot hold."""
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = len(os.fsencode(target.name)) + len(os.fsencode(target.suffix)) + _TEMPORARY_NAME_EXTRA
+    if longest > name_max:
+        raise InputError(
+            f"{option} {target}: the name is too long to be written safely ({len(target.name)} characters; its "
+            f"temporary name needs {longest} of the {name_max} this file system allows); choose a shorter name"
+        )
 
 
 def describe_os_error(error: OSError) -> str:

@@ -837,6 +837,7 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
             "corpus manifest",
         ),  # fmt: skip
         "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
+        "out_name_too_long_for_its_temporary": ([*local, "--out", str(ws / ("f" * 240 + ".tif"))], "--out"),
         "fetch_dates_in_year_9999": ([*fetch, "--aoi", small, "--dates", "9999-01-01/9999-12-31"], "--dates"),
         "fetch_scale_nan": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "nan"], "--scale"),
         "fetch_scale_millionth_of_a_metre": (
@@ -861,6 +862,7 @@ ISSUE27_CASES = ["aoi_nested_deep", "aoi_huge_number", "aoi_symlink_loop", "inpu
                  "keep_scene_with_input", "card_three_means_for_two_bands", "card_zero_std",
                  "card_threshold_above_one", "card_nan_weights", "evaluate_out_is_its_checkpoint",
                  "evaluate_out_link_to_checkpoint", "stats_out_is_a_manifest", "map_out_is_its_view",
+    "out_name_too_long_for_its_temporary",
                  "fetch_dates_in_year_9999", "fetch_scale_nan", "fetch_scale_millionth_of_a_metre",
                  "fetch_aoi_symlink_loop", "fetch_antimeridian_strip", "fetch_polar_cap", "train_precision_bogus",
                  "train_accelerator_tpu", "train_devices_minus_one", "train_seed_two_to_the_64",
