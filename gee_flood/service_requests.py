@@ -102,11 +102,11 @@ MAX_WORKERS = 256
 MAX_BATCH = 1024
 
 
-def _in_range(value: float, low: float, high: float, flag: str, unit: str = "") -> tuple[bool, str]:
+def _in_range(value: float, low: float, high: float, flag: str, unit: str = "", *, sep: str = ":") -> tuple[bool, str]:
     """A range check that also refuses NaN and infinities (``nan`` compares false with every bound)."""
     return (
         math.isfinite(value) and low <= value <= high,
-        f"{flag}: {value} must be a number from {low:g} to {high:g}{unit}",
+        f"{flag}{sep} {value} must be a number from {low:g} to {high:g}{unit}",
     )
 
 
@@ -282,13 +282,20 @@ class PredictOptions:
             [
                 (
                     32 <= self.tile <= MAX_TILE_PX and self.tile % 32 == 0,
-                    f"--tile: {self.tile} must be a multiple of 32 from 32 to {MAX_TILE_PX} pixels",
+                    f"--tile {self.tile}: expected a multiple of 32 pixels from 32 to {MAX_TILE_PX}",
                 ),
-                (0 <= self.overlap < self.tile, f"--overlap: {self.overlap} must be 0 <= overlap < tile ({self.tile})"),
-                (1 <= self.batch_size <= MAX_BATCH, f"--batch-size: {self.batch_size} must be 1-{MAX_BATCH}"),
-                (1 <= self.workers <= MAX_WORKERS, f"--workers: {self.workers} must be 1-{MAX_WORKERS}"),
-                (1 <= self.block_rows <= 1_000_000, f"--block-rows: {self.block_rows} must be 1-1000000"),
-                _in_range(self.threshold, 0.0, 1.0, "--threshold") if self.threshold is not None else (True, ""),
+                (
+                    0 <= self.overlap < self.tile,
+                    f"--overlap {self.overlap}: expected 0 <= overlap < tile ({self.tile})",
+                ),
+                (1 <= self.batch_size <= MAX_BATCH, f"--batch-size {self.batch_size}: expected 1-{MAX_BATCH}"),
+                (1 <= self.workers <= MAX_WORKERS, f"--workers {self.workers}: expected 1-{MAX_WORKERS}"),
+                (1 <= self.block_rows <= 1_000_000, f"--block-rows {self.block_rows}: expected 1-1000000"),
+                (
+                    _in_range(self.threshold, 0.0, 1.0, "--threshold", sep="")
+                    if self.threshold is not None
+                    else (True, "")
+                ),
             ]
         )
         _check_choice(self.runtime, RuntimeName, "--runtime")
