@@ -1021,3 +1021,14 @@ def test_retry_timeout_bounds_earth_engine_initialisation_against_a_stalling_end
     assert outcome, "predict hung on a stalling Earth Engine endpoint"
     line = assert_one_line_error(outcome[0].output, "could not initialise Earth Engine", outcome[0].exit_code)
     assert "timed out" in line
+
+
+def test_a_second_identical_train_run_refuses_in_one_line(tiny_ombria, tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "runs"
+    out.mkdir()
+    with FileLock(out / ".teacher-seed0.train.lock", timeout=0):  # what the first run holds while it trains
+        result = runner.invoke(app, _tiny_train_argv(tiny_ombria, out, "--quiet"))
+    assert_one_line_error(result.output, "another gee-flood train is writing it", result.exit_code)
+    assert result.exit_code == 2 and not (out / "teacher-seed0").exists()

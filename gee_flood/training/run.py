@@ -118,9 +118,10 @@ def train(
     if overwrite:  # write beside the previous run; it is replaced only when this one has finished
         config = _staged(config)
     try:
-        result, trainer = _train_checked(config, splits=splits, teacher=teacher, progress=progress)
-        if result.is_global_zero and overwrite:
-            _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config)
+        with _run_lock(final_dir):
+            result, trainer = _train_checked(config, splits=splits, teacher=teacher, progress=progress)
+            if result.is_global_zero and overwrite:
+                _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config)
     except BaseException:
         if overwrite and _launched_as_rank_zero():
             shutil.rmtree(Path(config.trainer.output_dir), ignore_errors=True)
@@ -129,6 +130,44 @@ def train(
         trainer.strategy.barrier("gee_flood.train: run swapped in")
         return _read_result(final_dir, _selected_checkpoint(config, final_dir), is_global_zero=result.is_global_zero)
     return result
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``.<run name>.train.lock`` beside the run directory (rank 0): a second identical run refuses at once.
+
+    :mod:`filelock`'s ``flock`` is released by the kernel if the process dies. The lock file is removed on release,
+    and the output folder too if this run created it and left it empty.
+
+    Raises:
+        InputError: Another process is training into the same run directory.
+    """
+    if not _launched_as_rank_zero():
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder = run_dir.parent
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / f".{run_dir.name}.train.lock"
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InputError(
+            f"run directory {run_dir}: another gee-flood train is writing it; wait for it to finish, or choose "
+            "another --out or config name"
+        ) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.release()
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
 
 
 def _staged(config: TrainConfig) -> TrainConfig:
