@@ -1032,3 +1032,20 @@ def test_a_second_identical_train_run_refuses_in_one_line(tiny_ombria, tmp_path)
         result = runner.invoke(app, _tiny_train_argv(tiny_ombria, out, "--quiet"))
     assert_one_line_error(result.output, "another gee-flood train is writing it", result.exit_code)
     assert result.exit_code == 2 and not (out / "teacher-seed0").exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>\n<body><h1>Forbidden</h1>\n</body></html>",
+        "<html>\n<body>\n<p>Your request was blocked by the corporate proxy.</p>"
+        + "<p>x</p>\n" * 500
+        + "</body></html>",
+    ],
+)
+def test_an_html_error_page_from_a_proxy_is_one_short_line(body):
+    from gee_flood.earthengine.session import explain_error
+
+    line = explain_error(Exception(body), what="pixels of chip c1")
+    assert "\n" not in line and "<" not in line and len(line) < 300
+    assert "HTML page" in line and ("403 Forbidden" in line or "title" not in line)

@@ -210,8 +210,16 @@ def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
         ee.deprecation._FetchDataCatalogStac = original
 
 
+_HTML_PAGE = re.compile(r"<\s*(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
+    if _HTML_PAGE.search(text):  # a proxy or captive portal answered with a web page, not Earth Engine JSON
+        title = _HTML_TITLE.search(text)
+        page = f" titled {' '.join(title.group(1).split())[:120]!r}" if title else ""
+        text = f"an HTML page{page} came back instead of an Earth Engine answer (a proxy or captive portal?)"
     return text[:400] if text else type(error).__name__
 
 
