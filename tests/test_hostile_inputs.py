@@ -785,6 +785,14 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
             _damaged_weights(ws / "card.ckpt")
         else:
             tiny_checkpoint(ws / "card.ckpt", card_edit=edits[case])
+    if case == "input_truncated_cog":
+        with rasterio.open(write_scene(ws / "scene.tif", size=256)) as source:
+            profile, pixels, names = {**source.profile, "driver": "COG"}, source.read(), source.descriptions
+        with rasterio.open(ws / "cog.tif", "w", **profile) as cog:
+            cog.write(pixels)
+            cog.descriptions = names
+        whole = (ws / "cog.tif").read_bytes()
+        (ws / "trunc.tif").write_bytes(whole[: len(whole) // 2])  # header and tile index whole, pixels cut
     if case == "stats_out_is_a_manifest":
         (ws / "manifest.json").write_text('{"version": 1}\n')
     if case == "evaluate_out_link_to_checkpoint":
@@ -837,6 +845,10 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
             "corpus manifest",
         ),  # fmt: skip
         "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
+        "input_truncated_cog": (
+            ["predict", "--checkpoint", ckpt, "--input", str(ws / "trunc.tif"), "--out", out, "--quiet"],
+            "trunc.tif",
+        ),
         "out_name_too_long_for_its_temporary": ([*local, "--out", str(ws / ("f" * 240 + ".tif"))], "--out"),
         "fetch_dates_in_year_9999": ([*fetch, "--aoi", small, "--dates", "9999-01-01/9999-12-31"], "--dates"),
         "fetch_scale_nan": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "nan"], "--scale"),
@@ -863,6 +875,7 @@ ISSUE27_CASES = ["aoi_nested_deep", "aoi_huge_number", "aoi_symlink_loop", "inpu
                  "card_threshold_above_one", "card_nan_weights", "evaluate_out_is_its_checkpoint",
                  "evaluate_out_link_to_checkpoint", "stats_out_is_a_manifest", "map_out_is_its_view",
     "out_name_too_long_for_its_temporary",
+    "input_truncated_cog",
                  "fetch_dates_in_year_9999", "fetch_scale_nan", "fetch_scale_millionth_of_a_metre",
                  "fetch_aoi_symlink_loop", "fetch_antimeridian_strip", "fetch_polar_cap", "train_precision_bogus",
                  "train_accelerator_tpu", "train_devices_minus_one", "train_seed_two_to_the_64",
