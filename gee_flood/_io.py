@@ -234,12 +234,18 @@ def atomic_path(final_path: str | os.PathLike[str], *, suffix: str | None = None
     tmp = Path(tmp_name)
     tmp.unlink()  # let the writer create it; some writers refuse to overwrite
     try:
-        yield tmp
-        if not tmp.exists():
-            raise FileNotFoundError(f"{tmp}: writer produced no file")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise FileNotFoundError(f"{tmp}: writer produced no file")
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except OSError as error:
+            if error.errno is None or str(error.filename) != str(tmp):
+                raise
+            # The user knows the output, not its hidden temporary: a full disk is reported against ``final``.
+            raise OSError(error.errno, error.strerror, str(final)) from error
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -1062,3 +1062,21 @@ def test_an_html_error_page_from_a_proxy_is_one_short_line(body):
     line = explain_error(Exception(body), what="pixels of chip c1")
     assert "\n" not in line and "<" not in line and len(line) < 300
     assert "HTML page" in line and ("403 Forbidden" in line or "title" not in line)
+
+
+def test_a_full_disk_names_the_output_not_its_temporary(inputs, workspace, log_dir, monkeypatch):
+    """ENOSPC while the report is written under its temporary name: the line names ``--out`` (exit 1)."""
+    import errno as errno_codes
+
+    real_write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.endswith(".part"):
+            raise OSError(errno_codes.ENOSPC, "No space left on device", str(self))
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    out = workspace / "report.json"
+    argv = ["evaluate", "--dataset", "synthetic", "--method", "otsu", "--out", str(out), "--quiet"]
+    line = run_refused(workspace, argv, f"cannot write {out}: No space left on device")
+    assert ".part" not in line
