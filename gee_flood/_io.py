@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -302,8 +302,8 @@ def _project_role(path: Path) -> str | None:
 
 
 def check_outputs(
-    outputs: dict[str, str | os.PathLike[str] | None],
-    inputs: dict[str, str | os.PathLike[str] | None] | None = None,
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
     *,
     directories: frozenset[str] = frozenset(),
 ) -> None:

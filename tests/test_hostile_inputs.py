@@ -845,6 +845,8 @@ def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[st
             "corpus manifest",
         ),  # fmt: skip
         "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
+        "demo_threads_zero": (["demo", "--threads", "0", "--out", str(ws / "demo")], "--threads"),
+        "demo_steps_a_billion": (["demo", "--steps", str(10**9), "--out", str(ws / "demo")], "--steps"),
         "input_truncated_cog": (
             ["predict", "--checkpoint", ckpt, "--input", str(ws / "trunc.tif"), "--out", out, "--quiet"],
             "trunc.tif",
@@ -876,6 +878,8 @@ ISSUE27_CASES = ["aoi_nested_deep", "aoi_huge_number", "aoi_symlink_loop", "inpu
                  "evaluate_out_link_to_checkpoint", "stats_out_is_a_manifest", "map_out_is_its_view",
     "out_name_too_long_for_its_temporary",
     "input_truncated_cog",
+    "demo_threads_zero",
+    "demo_steps_a_billion",
                  "fetch_dates_in_year_9999", "fetch_scale_nan", "fetch_scale_millionth_of_a_metre",
                  "fetch_aoi_symlink_loop", "fetch_antimeridian_strip", "fetch_polar_cap", "train_precision_bogus",
                  "train_accelerator_tpu", "train_devices_minus_one", "train_seed_two_to_the_64",
