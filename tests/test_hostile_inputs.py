@@ -965,7 +965,13 @@ def _signalled_train(argv: list[str], wait_for: Path, signum: int) -> tuple[int,
         assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
         time.sleep(0.5)
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=60)
+        try:
+            _, stderr = process.communicate(timeout=120)  # seconds on an idle machine; minutes only under load
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(
+                f"no exit after signal {signum}: {process.communicate()[1].decode()[-2000:]}"
+            ) from None
     finally:
         if process.poll() is None:
             process.kill()
