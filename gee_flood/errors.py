@@ -33,3 +33,11 @@ class NotBuiltError(GeeFloodError):
 
 class RemoteError(GeeFloodError):
     """A remote service (Earth Engine, Cloud Storage, HTTP) refused or failed a request."""
+
+
+class GeeFloodWarning(UserWarning):
+    """Something the user should know that does not stop the command (an ignored option, a suspect input).
+
+    Raised with :func:`warnings.warn`; the command line prints it as one ``warning: <message>`` line (library
+    warnings are not shown there: see :mod:`gee_flood._boundary`).
+    """

@@ -67,9 +67,9 @@ class DemoOptions(BaseModel):
     scene_size: int = Field(1024, ge=256, le=4096)
     chip_size: int = Field(128, ge=64, le=512)
     hand_scenes: int = Field(3, ge=1, le=20)
-    steps: int = Field(160, ge=10)
-    seed: int = 42
-    threads: int | None = None
+    steps: int = Field(160, ge=10, le=100_000)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    threads: int | None = Field(None, ge=1, le=1024)
     progress: bool = True
 
     @classmethod

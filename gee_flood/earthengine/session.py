@@ -148,6 +148,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                 project = resolve_project(settings.project)
             else:
                 credentials, project = None, settings.project or CUSTOM_ENDPOINT_PROJECT
+            _bound_initialisation(settings.retry.timeout_s, settings.retry.ee_max_retries)
             with _no_google_lookups(enabled=not settings.is_google):
                 ee.Initialize(credentials, url=settings.api_url(), project=project)
         except Exception as error:  # the client raises EEException, google.auth and transport errors
@@ -173,6 +174,21 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
         _initialised_with = settings
 
 
+def _bound_initialisation(timeout_s: float, max_retries: int) -> None:
+    """Give ``ee.Initialize``'s own requests (the API discovery document, the algorithm list) the request timeout.
+
+    ``ee.data.setDeadline`` only works after initialisation (it rebuilds the API client), yet the client built by
+    ``ee.Initialize`` takes its timeout from the same state field: so the field is set first, or a stalling
+    endpoint hangs initialisation forever.
+    """
+    import ee
+
+    ee.data.setMaxRetries(max_retries)
+    state = getattr(ee.data, "_get_state", None)
+    if state is not None and hasattr(state(), "deadline_ms"):
+        state().deadline_ms = timeout_s * 1000.0  # milliseconds, as setDeadline takes them
+
+
 @contextlib.contextmanager
 def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
     """Skip, while initialising, the client's fetch of Google's data catalog (its list of deprecated assets).
@@ -194,8 +210,16 @@ def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
         ee.deprecation._FetchDataCatalogStac = original
 
 
+_HTML_PAGE = re.compile(r"<\s*(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
+    if _HTML_PAGE.search(text):  # a proxy or captive portal answered with a web page, not Earth Engine JSON
+        title = _HTML_TITLE.search(text)
+        page = f" titled {' '.join(title.group(1).split())[:120]!r}" if title else ""
+        text = f"an HTML page{page} came back instead of an Earth Engine answer (a proxy or captive portal?)"
     return text[:400] if text else type(error).__name__
 
 

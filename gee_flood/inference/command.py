@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gee_flood._io import check_writable, temporary_directory
+from gee_flood._io import check_outputs, temporary_directory
 from gee_flood.errors import InputError
 from gee_flood.geo import parse_date, read_aoi
 from gee_flood.inference.aoi import fetch_s1_scene
@@ -65,6 +65,7 @@ def run_predict(request: PredictRequest, *, console: Console | None = None) -> P
 
 
 def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary:
+    request.validate_values()
     checkpoint = request.checkpoint
     card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
     if not card.sar_only:
@@ -76,9 +77,6 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     _refuse_clobbering(request)
     _check([_retry_timeout_ok(request.retry_timeout)])  # fetch's rule and message
-    for option, path in (("--out", out), ("--polygons", request.polygons), ("--keep-scene", request.keep_scene)):
-        if path is not None:
-            check_writable(path, option=option)
     area = read_aoi(request.aoi) if request.aoi is not None else None
     aoi_geometry = area.geometry if area is not None else None
     permanent = (
@@ -88,6 +86,8 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
         if request.input_path is not None:
             if request.date is not None:
                 raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
+            if request.keep_scene is not None:
+                raise InputError("--keep-scene keeps a scene read from Earth Engine (--aoi --date); --input is local")
             source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
         else:
             if area is None or request.date is None:
@@ -113,19 +113,11 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
 
 
 def _refuse_clobbering(request: PredictRequest) -> None:
-    """Refuse a run whose outputs would overwrite one of its inputs or each other (``--out`` = ``--input``...).
+    """Refuse outputs that would overwrite an input, each other or a project file, or cannot be written.
 
     Raises:
-        InputError: Naming both options and the shared path.
+        InputError: Naming the option and the path (:func:`gee_flood._io.check_outputs`).
     """
     inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
               "--permanent-water": request.permanent_water}  # fmt: skip
-    outputs = {"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}
-    seen: dict[Path, str] = {}
-    for option, path in [*inputs.items(), *outputs.items()]:
-        if path is None:
-            continue
-        resolved = Path(path).expanduser().resolve()
-        if resolved in seen and (option in outputs or seen[resolved] in outputs):
-            raise InputError(f"{option} {path}: the same file as {seen[resolved]}; choose another path")
-        seen.setdefault(resolved, option)
+    check_outputs({"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}, inputs)

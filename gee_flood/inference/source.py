@@ -268,7 +268,13 @@ class GeoTiffSceneSource:
         window = rasterio.windows.Window(
             self._window.col_off, self._window.row_off + row_start, self._window.width, row_stop - row_start
         )
-        data = self._open().read(list(self._bands), window=window, out_dtype=np.float32)
+        try:
+            data = self._open().read(list(self._bands), window=window, out_dtype=np.float32)
+        except RasterioIOError as error:  # a truncated or damaged file: its header read, its pixels do not
+            reason = " ".join(str(error.__cause__ or error).split())[:200]
+            raise DataError(
+                f"{self.path}: rows {row_start}-{row_stop} cannot be read, truncated or damaged ({reason})"
+            ) from None
         if self._nodata is not None and np.isfinite(self._nodata):
             data[data == np.float32(self._nodata)] = np.nan
         data[~np.isfinite(data)] = np.nan

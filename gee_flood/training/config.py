@@ -34,6 +34,9 @@ from gee_flood.data.normalization import NormalizationStats
 from gee_flood.errors import InputError
 from gee_flood.models.card import ArchitectureSpec
 
+#: Largest seed: numpy's and Lightning's ``seed_everything`` take an unsigned 32-bit seed.
+MAX_SEED = 2**32 - 1
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -104,7 +107,7 @@ class DataConfig(_Strict):
     labels: str = "hand"
     otsu_method: Literal["global", "tiled"] = "global"
     labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
-    subset_seed: int | None = None
+    subset_seed: int | None = Field(None, ge=0, le=MAX_SEED)
     validation_split: str | None = None
     validation: SourceConfig | None = None
     validation_count: int | None = Field(None, ge=1)
@@ -163,7 +166,7 @@ class OptimConfig(_Strict):
             per step, validated and saved instead of the raw weights (None = off).
     """
 
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(2e-3, gt=0, le=10, allow_inf_nan=False)
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: int = Field(16, ge=1)
     max_steps: int = Field(600, ge=1)
@@ -306,7 +309,7 @@ class TrainerConfig(_Strict):
         select: Which checkpoint becomes ``model.ckpt``: ``best`` (highest validation IoU) or ``last``.
     """
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output_dir: Path = Path("runs")
     run_name: str | None = None
     accelerator: str = "auto"
@@ -317,7 +320,7 @@ class TrainerConfig(_Strict):
     val_every_steps: int = Field(100, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
     num_workers: int = Field(0, ge=0)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=1024)
     progress_bar: bool = True
     deterministic: bool = True
     save_last: bool = True

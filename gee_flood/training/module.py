@@ -23,6 +23,7 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 
+from gee_flood.errors import DataError
 from gee_flood.models.card import ModelCard
 from gee_flood.models.checkpoint import CARD_KEY, build_model
 from gee_flood.models.predictor import predict_logits
@@ -133,6 +134,11 @@ class FloodSegmentationModule(L.LightningModule):
             self.log("train/distill", terms.loss, batch_size=batch_size)
             self.log("train/teacher_signal", terms.signal_fraction, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        if not bool(torch.isfinite(total.detach())):  # one device sync per step; a diverged run must not go on
+            raise DataError(
+                f"training diverged: the loss became {float(total.detach())} at step {self.global_step}; no model "
+                "was written (lower optim.lr, or set optim.gradient_clip)"
+            )
         return total
 
     @torch.no_grad()

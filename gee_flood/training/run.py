@@ -24,6 +24,7 @@ import contextlib
 import csv
 import logging
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -40,7 +41,7 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, check_writable, write_json_atomic, write_text_atomic
 from gee_flood.data.normalization import NormalizationStats, compute_stats
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
 from gee_flood.models.checkpoint import LoadedModel, check_architecture, load_model, read_card, save_checkpoint
 from gee_flood.training.augment import SarAugment
@@ -112,7 +113,96 @@ def train(
             the needed modalities, or a run directory that exists (without ``overwrite``) or cannot be written.
     """
     check_architecture(config.model.architecture)
-    check_run_directory(config, overwrite=overwrite)
+    check_trainer_options(config)
+    final_dir = check_run_directory(config, overwrite=overwrite)
+    final_config = config
+    if overwrite:  # write beside the previous run; it is replaced only when this one has finished
+        config = _staged(config)
+    try:
+        with _run_lock(final_dir):
+            result, trainer = _train_checked(config, splits=splits, teacher=teacher, progress=progress)
+            if result.is_global_zero and overwrite:
+                _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config)
+    except BaseException:
+        if overwrite and _launched_as_rank_zero():
+            shutil.rmtree(Path(config.trainer.output_dir), ignore_errors=True)
+        raise
+    if overwrite:
+        trainer.strategy.barrier("gee_flood.train: run swapped in")
+        return _read_result(final_dir, _selected_checkpoint(config, final_dir), is_global_zero=result.is_global_zero)
+    return result
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``.<run name>.train.lock`` beside the run directory (rank 0): a second identical run refuses at once.
+
+    :mod:`filelock`'s ``flock`` is released by the kernel if the process dies. The lock file is removed on release,
+    and the output folder too if this run created it and left it empty.
+
+    Raises:
+        InputError: Another process is training into the same run directory.
+    """
+    if not _launched_as_rank_zero():
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder = run_dir.parent
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / f".{run_dir.name}.train.lock"
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InputError(
+            f"run directory {run_dir}: another gee-flood train is writing it; wait for it to finish, or choose "
+            "another --out or config name"
+        ) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.release()
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+def _staged(config: TrainConfig) -> TrainConfig:
+    """The config of a run written beside the one it replaces: ``<output_dir>/.<name>.overwrite/<name>``."""
+    staging = Path(config.trainer.output_dir) / f".{config.name}.overwrite"
+    if _launched_as_rank_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a killed --overwrite run
+    trainer = config.trainer.model_copy(update={"output_dir": staging, "run_name": config.name})
+    return config.model_copy(update={"trainer": trainer})
+
+
+def _swap_in(staged: Path, final: Path, final_config: TrainConfig) -> None:
+    """Replace the previous run ``final`` by the finished run ``staged`` (two renames on one file system)."""
+    import yaml
+
+    recorded = TrainConfig.model_validate(yaml.safe_load((staged / "config.yaml").read_text()))
+    config = recorded.model_copy(update={"trainer": final_config.trainer})  # its own folder, not the staging one
+    write_text_atomic(staged / "config.yaml", config.to_yaml())
+    replaced = final.with_name(f".{final.name}.{os.getpid()}-replaced")
+    if final.exists():
+        os.replace(final, replaced)
+    os.replace(staged, final)
+    shutil.rmtree(replaced, ignore_errors=True)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def _train_checked(
+    config: TrainConfig,
+    *,
+    splits: Splits | None,
+    teacher: TeacherSource | Sequence[TeacherSource] | None,
+    progress: bool | None,
+) -> tuple[TrainResult, L.Trainer]:
+    """The body of :func:`train` once the options and run directory are checked: the result and the trainer."""
     started = time.perf_counter()
     progress = (config.trainer.progress_bar if progress is None else progress) and _launched_as_rank_zero()
     _seed(config)
@@ -135,7 +225,7 @@ def train(
     if trainer.is_global_zero:
         _write_outputs(config, run_dir, trainer, checkpointing, splits, data, fit_time, started)
     trainer.strategy.barrier("gee_flood.train: outputs written")
-    return _read_result(run_dir, _selected_checkpoint(config, run_dir), is_global_zero=trainer.is_global_zero)
+    return _read_result(run_dir, _selected_checkpoint(config, run_dir), is_global_zero=trainer.is_global_zero), trainer
 
 
 def train_from_request(request: TrainRequest) -> TrainResult:
@@ -204,6 +294,39 @@ def _checked_splits(
     for one in teachers:
         one.card.check_inputs(specs, where=f"{where} (teacher inputs)")
     return splits, specs
+
+
+def check_trainer_options(config: TrainConfig) -> None:
+    """Refuse, before any data is read, accelerator, devices, nodes or precision that Lightning would not accept.
+
+    Lightning is the judge (a Trainer is built from the options and dropped: it starts no process, writes nothing),
+    so ``--accelerator tpu`` without a TPU, ``--devices -1`` on a CPU or ``trainer.precision=bogus`` is one line here
+    rather than a traceback after the data preparation.
+
+    Raises:
+        InputError: Naming the options and Lightning's reason.
+    """
+    trainer = config.trainer
+    try:
+        with _quiet_lightning(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            L.Trainer(
+                accelerator=trainer.accelerator,
+                devices=trainer.devices,
+                num_nodes=trainer.num_nodes,
+                strategy=_strategy(config),
+                precision=_precision(config),  # type: ignore[arg-type]
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+            )
+    except Exception as error:  # noqa: BLE001 - Lightning raises ValueError, MisconfigurationException, RuntimeError...
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise InputError(
+            f"trainer options --accelerator {trainer.accelerator!r} --devices {trainer.devices!r} --num-nodes "
+            f"{trainer.num_nodes} trainer.precision {trainer.precision!r}: Lightning refuses them ({reason})"
+        ) from None
 
 
 def check_run_directory(config: TrainConfig, *, overwrite: bool) -> Path:
@@ -450,7 +573,9 @@ def _resolve_teachers(
     loaded = [one if isinstance(one, LoadedModel) else load_model(one) for one in sources]
     for one in loaded:
         if one.card.role != "teacher":
-            log.warning("the teacher checkpoint's role is %r, not 'teacher'", one.card.role)
+            where = f"--teacher {one.source}" if one.source is not None else "the teacher"
+            message = f"{where}: its card's role is {one.card.role!r}, not 'teacher'"
+            warnings.warn(message, GeeFloodWarning, stacklevel=2)
     return loaded
 
 
