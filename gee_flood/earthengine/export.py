@@ -173,7 +173,7 @@ def request_id_for(asset: AssetId, uri: str, cog: Path) -> str:
 
 def describe_map(cog: Path) -> list[str]:
     """Band names of a gee-flood map; refuses anything that is not a valid COG written by predict."""
-    from rio_cogeo.cogeo import cog_validate
+    from gee_flood.inference.output import cog_errors
 
     if not cog.is_file():
         raise InputError(f"{cog}: flood map not found")
@@ -190,7 +190,7 @@ def describe_map(cog: Path) -> list[str]:
         raise InputError(f"{cog}: GeoTIFF has no CRS")
     if not bands or any(band not in PYRAMIDING for band in bands):
         raise DataError(f"{cog}: not a gee-flood map (bands {bands}; expected {list(PYRAMIDING)[: len(bands) or 2]})")
-    if not cog_validate(cog, quiet=True)[0]:
+    if cog_errors(cog):
         raise DataError(f"{cog}: not a Cloud-Optimized GeoTIFF; write it with 'gee-flood predict'")
     return bands
 

@@ -238,7 +238,40 @@ def to_cog(tiled: Path, final: str | os.PathLike[str]) -> Path:
             allow_intermediate_compression=True,
             forward_band_tags=True,
         )
-        valid, errors, _warnings = cog_validate(tmp, quiet=True)
-        if not valid:
+        errors = cog_errors(tmp)
+        if errors:
             raise DataError(f"{final}: the written file is not a valid Cloud-Optimized GeoTIFF ({'; '.join(errors)})")
     return final
+
+
+def _untiled_images(path: Path) -> list[int]:
+    """Indexes of the TIFF images (0 the full resolution, then the overviews) stored in strips, not tiles.
+
+    Read from the TIFF tags themselves (tifffile): GDAL (hence rasterio) reports a tiled image exactly one tile
+    wide with the same block shape as a stripped one, so the block shape cannot tell them apart.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return [index for index, page in enumerate(tif.pages) if not getattr(page, "is_tiled", False)]
+
+
+def cog_errors(path: str | os.PathLike[str]) -> list[str]:
+    """rio-cogeo's COG validation errors of ``path`` (empty: a valid COG), without its tiling false positive.
+
+    rio-cogeo (>= 5) calls an image "not tiled" when its block is as wide as the image, which is also true of a
+    tiled image exactly one tile (512 px) wide: a 1500 x 1024 scene's first overview (750 x 512), a 513 x 512
+    scene. Those errors are kept only when the TIFF tags say the image really is stored in strips.
+    """
+    path = Path(path)
+    _valid, errors, _warnings = cog_validate(path, quiet=True)
+    tiling = [error for error in errors if "not tiled" in error]
+    if tiling:
+        untiled = _untiled_images(path)
+        kept = []
+        for error in tiling:
+            index = 0 if error.startswith("The file is greater") else int(error.split("index ")[1].split()[0]) + 1
+            if index in untiled:
+                kept.append(error)
+        errors = [error for error in errors if error not in tiling] + kept
+    return errors
