@@ -33,3 +33,7 @@ class NotBuiltError(GeeFloodError):
 
 class RemoteError(GeeFloodError):
     """A remote service (Earth Engine, Cloud Storage, HTTP) refused or failed a request."""
+
+
+class GeeFloodWarning(UserWarning):
+    """Something the user should know about an input that is still used (e.g. a pixel size far from the model's)."""

@@ -59,8 +59,10 @@ def _flood_overlay(flood: Any, max_size: int) -> tuple[Overlay, dict[str, str]]:
             f"flood of type {type(flood).__name__}: expected a gee_flood.predict result, a COG path, an Earth Engine "
             "asset id or an ee.Image"
         )
+    from gee_flood.inference.encoding import encode_values, stored_encoding
+
     name = "flood_class" if "flood_class" in flood else "water"
-    values = np.asarray(flood[name].values, dtype=np.uint8)
+    values = encode_values(flood[name].values, stored_encoding(flood[name], name)).astype(np.uint8)
     band = BAND_CLASS if name == "flood_class" else BAND_MASK
     with _in_memory_raster([values], [band], flood.rio.crs, flood.rio.transform(), 255) as src:
         return flood_overlay_of(src, max_size=max_size, where="flood map")

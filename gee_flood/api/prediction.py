@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from gee_flood.api._grid import georeferenced
 from gee_flood.api.model import FloodModel, open_model
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.service_requests import RuntimeName, WindowName
 
 if TYPE_CHECKING:
@@ -32,9 +33,27 @@ if TYPE_CHECKING:
 BLOCK_ROWS = 2048
 
 
-def _is_ee_image(value: Any) -> bool:
+def _is_ee(value: Any, name: str) -> bool:
+    """Whether ``value`` is an Earth Engine client object of class ``name`` (``Image``, ``ImageCollection``...)."""
     module = type(value).__module__ or ""
-    return module.startswith("ee") and type(value).__name__ == "Image"
+    return module.startswith("ee") and type(value).__name__ == name
+
+
+def _is_ee_image(value: Any) -> bool:
+    return _is_ee(value, "Image")
+
+
+def _ee_region(region: Any) -> Any:
+    """A ``region=`` as the AOI forms :func:`gee_flood.geo.as_area_of_interest` takes: an ``ee.Geometry`` (or
+    ``ee.Feature``) becomes its GeoJSON (EPSG:4326), anything else is passed on."""
+    if _is_ee(region, "Feature"):
+        region = region.geometry()
+    if _is_ee(region, "Geometry"):
+        try:
+            return region.toGeoJSON()  # client-side for a constructed geometry
+        except Exception:  # a computed geometry (e.g. collection.geometry()) is only known to the server
+            return region.getInfo()
+    return region
 
 
 def _scene_source(
@@ -57,15 +76,22 @@ def _scene_source(
         scene = _s1_of_dataset(scene)
     if isinstance(scene, xr.DataArray):
         return XarraySceneSource(scene, name=str(scene.name or "xarray scene"))
+    if _is_ee(scene, "ImageCollection"):
+        # As predict mosaics the scenes of a date (queries.s1_mosaic): last on top, VV and VH.
+        scene = scene.mosaic()
     if _is_ee_image(scene):
         if region is None:
-            raise InputError("an ee.Image needs region= (a GeoJSON path, geometry dict or shapely polygon, EPSG:4326)")
+            raise InputError(
+                "an ee.Image needs region= (an ee.Geometry, a GeoJSON path, geometry dict or shapely polygon, "
+                "EPSG:4326)"
+            )
         return XarraySceneSource(
             open_ee_image(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url),
             name="ee.Image",
         )
     raise InputError(
-        f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or a GeoTIFF path"
+        f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or "
+        "ee.ImageCollection, or a GeoTIFF path"
     )
 
 
@@ -82,7 +108,16 @@ def _s1_of_dataset(dataset: xr.Dataset) -> xr.DataArray:
         array = array.rename(s1_band="band") if "s1_band" in array.dims else array
         return array.drop_vars([c for c in array.coords if c not in array.dims and c != "spatial_ref"])
     if "VV" in dataset and "VH" in dataset:
-        return dataset[["VV", "VH"]].to_dataarray("band")
+        array = dataset[["VV", "VH"]].to_dataarray("band")
+        # What the variables say and ``to_dataarray`` drops: xee's per-variable CRS, their no-data value.
+        for key in ("crs", "_FillValue"):
+            value = dataset["VV"].attrs.get(key)
+            if value is not None and key not in array.attrs:
+                array.attrs[key] = value
+        fill = dataset["VV"].encoding.get("_FillValue")
+        if fill is not None:
+            array.encoding["_FillValue"] = fill
+        return array
     raise InputError(f"the dataset has no 's1' variable nor 'VV' and 'VH' variables (has {list(dataset.data_vars)})")
 
 
@@ -126,7 +161,7 @@ def open_ee_image(
     from gee_flood.earthengine.session import EESettings
     from gee_flood.geo import PixelGrid, as_area_of_interest
 
-    geometry = as_area_of_interest(region).geometry
+    geometry = as_area_of_interest(_ee_region(region)).geometry
     grid_crs = resolve_crs(crs or "utm", geometry)
     px = pixel_size(grid_crs, scale_m)
     params = helpers.fit_geometry(geometry, geometry_crs="EPSG:4326", grid_crs=grid_crs, grid_scale=(px, -px))
@@ -193,10 +228,12 @@ def predict(
         ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
 
     Returns:
-        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``) with ``probability``
-        (y, x) float32 0-1 (NaN no data), ``water`` (y, x) uint8 1 water / 0 not water / 255 no data and, with
-        ``permanent_water``, ``flood_class`` uint8 0 not water / 1 flood / 2 permanent water / 255 no data.
-        Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
+        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``; an xarray scene's own
+        ``x``/``y`` coordinates, exactly) with ``probability`` (y, x) float32 0-1, ``water`` (y, x) 1 water / 0 not
+        water and, with ``permanent_water``, ``flood_class`` 0 not water / 1 flood / 2 permanent water; NaN where
+        there is no data. Each carries its stored form as its encoding (uint8, ``_FillValue`` 255, probability
+        ``scale_factor`` 0.01: ``rio.encoded_nodata``), which :func:`write_cog`, ``rio.to_raster`` and ``to_netcdf``
+        apply. Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
 
     Raises:
         InputError: A teacher (optical) checkpoint, a scene that is not VV/VH dB, bad options.
@@ -204,15 +241,16 @@ def predict(
     Example:
         >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
         >>> flood = gee_flood.predict(model, "s1_scene.tif")  # doctest: +SKIP
-        >>> float(flood.water.where(flood.water < 255).mean())  # water fraction, computed here  # doctest: +SKIP
+        >>> float(flood.water.mean())  # water fraction of the valid pixels, computed here  # doctest: +SKIP
     """
     import dask
     import dask.array
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
+    from gee_flood.inference.encoding import CLASS_ENCODING, PROBABILITY_ENCODING
     from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
-    from gee_flood.inference.predict import plan_prediction
+    from gee_flood.inference.predict import plan_prediction, resolution_warning
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
@@ -228,6 +266,9 @@ def predict(
         runtime=runtime,
     )
     prediction.runner()  # fail now on a bad device or card
+    warning = resolution_warning(source, loaded.card.pixel_size_m)
+    if warning:  # the CLI prints the same words
+        warnings.warn(warning, GeeFloodWarning, stacklevel=2)
     reference = _permanent_reference(permanent_water, permanent_threshold, source)
     layers = 3 if reference is not None else 2
     # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
@@ -239,18 +280,29 @@ def predict(
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
     probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
-    water_attrs = {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}
+    water_attrs = {
+        "long_name": "water",
+        "meaning": "1 water, 0 not water, NaN no data (255 when stored)",
+        "flag_values": [0, 1],
+        "flag_meanings": "not_water water",
+        "band": BAND_MASK,
+    }
     variables = {
-        "probability": (("y", "x"), stack[0], probability_attrs),
-        "water": (("y", "x"), stack[1].astype(np.uint8), water_attrs),
+        "probability": (("y", "x"), stack[0], probability_attrs, PROBABILITY_ENCODING),
+        "water": (("y", "x"), stack[1], water_attrs, CLASS_ENCODING),
     }
     if reference is not None:
-        variables["flood_class"] = (
-            ("y", "x"),
-            stack[2].astype(np.uint8),
-            {"meaning": "0 not water, 1 flood water, 2 permanent water, 255 no data", "band": BAND_CLASS},
-        )
-    dataset = xr.Dataset(variables)
+        class_attrs = {
+            "long_name": "flood class",
+            "meaning": "0 not water, 1 flood water, 2 permanent water, NaN no data (255 when stored)",
+            "flag_values": [0, 1, 2],
+            "flag_meanings": "not_water flood_water permanent_water",
+            "band": BAND_CLASS,
+        }
+        variables["flood_class"] = (("y", "x"), stack[2], class_attrs, CLASS_ENCODING)
+    dataset = xr.Dataset({name: xr.Variable(*spec[:3]) for name, spec in variables.items()})
+    for name, spec in variables.items():
+        dataset[name].encoding.update(spec[3])
     dataset.attrs.update(
         threshold=prediction.threshold,
         checkpoint=str(loaded.checkpoint),
@@ -259,6 +311,10 @@ def predict(
         tile=prediction.plan.tile,
         overlap=prediction.plan.overlap,
     )
+    coords = getattr(source, "coords", None)
+    if coords is not None:  # the input's own x/y, exactly (no recomputation from the transform, no drift)
+        dataset = dataset.assign_coords(x=coords["x"], y=coords["y"])
+        return dataset.rio.write_crs(source.crs.to_wkt()).rio.write_transform(source.transform)
     return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
 
@@ -335,13 +391,17 @@ def _predict_block(
     row_start: int,
     row_stop: int,
 ) -> np.ndarray:
-    """One Dask task: ``(layers, rows, width)`` float32 probability, water mask (and flood class) of its rows."""
+    """One Dask task: ``(layers, rows, width)`` float32 probability, water (and flood class) of its rows, decoded
+    (NaN no data)."""
+    from gee_flood.inference.encoding import NODATA
     from gee_flood.inference.output import add_flood_class
-    from gee_flood.inference.streaming import encode
+    from gee_flood.inference.streaming import encode, water_of
 
     probability = prediction.probability_rows(row_start, row_stop)
-    encoded = encode(probability, prediction.threshold)
-    layers = [probability, encoded[1]]
+    layers = [probability, water_of(probability, prediction.threshold)]
     if reference is not None:
-        layers.append(add_flood_class(encoded, reference.rows(row_start, row_stop))[2])
+        encoded = encode(probability, prediction.threshold)
+        classes = add_flood_class(encoded, reference.rows(row_start, row_stop))[2].astype(np.float32)
+        classes[classes == NODATA] = np.nan
+        layers.append(classes)
     return np.stack(layers).astype(np.float32)

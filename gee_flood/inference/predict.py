@@ -31,7 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gee_flood._io import temporary_directory
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
-from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
+from gee_flood.inference.encoding import NODATA
+from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
@@ -68,19 +69,29 @@ class PredictionSummary(BaseModel):
     seconds: float
 
 
-def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+def resolution_warning(source: SceneSource, expected_m: float | None) -> str | None:
+    """The warning for a scene whose pixels are not within a factor 2 of the checkpoint's (``None``: fine).
+
+    The same words from the CLI (printed) and :func:`gee_flood.predict` (a :class:`~gee_flood.errors.GeeFloodWarning`).
+    """
     if not expected_m:
-        return
+        return None
     if source.crs.is_geographic:
         pixel_m = abs(source.transform.a) * 111_320.0 * math.cos(math.radians(source.transform.f))
     else:
         pixel_m = abs(source.transform.a) * (source.crs.linear_units_factor[1] if source.crs.linear_units_factor else 1)
-    if not 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
-        console.print(
-            f"[yellow]warning:[/] {source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at "
-            f"{expected_m:g} m; predictions may be poor (resample the scene first)",
-            soft_wrap=True,
-        )
+    if 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
+        return None
+    return (
+        f"{source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at {expected_m:g} m; "
+        "predictions may be poor (resample the scene first)"
+    )
+
+
+def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+    warning = resolution_warning(source, expected_m)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, markup=True, highlight=False)
 
 
 @contextlib.contextmanager
@@ -271,11 +282,14 @@ def flood_map_cog(
     tags: dict[str, str],
     empty_message: str,
     classes: bool = False,
+    bands: list[BandSpec] | None = None,
+    dtype: str = "uint8",
+    nodata: float = NODATA,
 ) -> Iterator[FloodMapWriter]:
     """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
 
     ``permanent`` (a reference to derive it from) or ``classes`` (the caller writes it as a third band) adds the
-    ``flood_class`` band.
+    ``flood_class`` band; ``bands``, ``dtype`` and ``nodata`` describe other bands (:class:`FloodMapWriter`).
 
     The caller writes every row inside the block. On success the map is checked (at least one valid pixel) and
     converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included) nothing is left behind.
@@ -297,6 +311,9 @@ def flood_map_cog(
             permanent=permanent,
             classes=classes,
             tags=tags,
+            bands=bands,
+            dtype=dtype,
+            nodata=nodata,
         )
         try:
             yield writer
