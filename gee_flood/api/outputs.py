@@ -65,7 +65,10 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
         tags = {key: str(variable.attrs[key]) for key in ("long_name", "units", "meaning") if key in variable.attrs}
         specs.append(BandSpec.named(COG_BAND_NAMES.get(str(name), str(name)), tags))
     if len(dtypes) > 1 or len(fills) > 1:
-        stored = {name: (enc.get("dtype", str(result[name].dtype)), enc.get("_FillValue")) for name, enc in encodings.items()}
+        stored = {
+            name: (encoding.get("dtype", str(result[name].dtype)), encoding.get("_FillValue"))
+            for name, encoding in encodings.items()
+        }
         raise InputError(
             f"write_cog: one GeoTIFF has one dtype and one no-data value, but the variables are stored as {stored} "
             "(dtype, _FillValue); give them one encoding, e.g. "

@@ -44,8 +44,10 @@ def _is_ee_image(value: Any) -> bool:
 
 
 def _ee_region(region: Any) -> Any:
-    """A ``region=`` as the AOI forms :func:`gee_flood.geo.as_area_of_interest` takes: an ``ee.Geometry`` (or
-    ``ee.Feature``) becomes its GeoJSON (EPSG:4326), anything else is passed on."""
+    """A ``region=`` in the AOI forms :func:`gee_flood.geo.as_area_of_interest` takes.
+
+    An ``ee.Geometry`` (or ``ee.Feature``) becomes its GeoJSON (EPSG:4326); anything else is passed on.
+    """
     if _is_ee(region, "Feature"):
         region = region.geometry()
     if _is_ee(region, "Geometry"):
@@ -391,8 +393,10 @@ def _predict_block(
     row_start: int,
     row_stop: int,
 ) -> np.ndarray:
-    """One Dask task: ``(layers, rows, width)`` float32 probability, water (and flood class) of its rows, decoded
-    (NaN no data)."""
+    """One Dask task: ``(layers, rows, width)`` float32 probability, water (and flood class) of its rows.
+
+    Decoded: NaN where there is no data.
+    """
     from gee_flood.inference.encoding import NODATA
     from gee_flood.inference.output import add_flood_class
     from gee_flood.inference.streaming import encode, water_of

@@ -39,8 +39,10 @@ def encode_values(values: np.ndarray, encoding: dict[str, Any], dims: tuple[str,
 
 
 def stored_encoding(variable: Any, name: str = "") -> dict[str, Any]:
-    """The CF keys of a variable's encoding (``dtype``, ``scale_factor``, ``add_offset``, ``_FillValue``); for a
-    flood map layer without any, its :data:`LAYER_ENCODINGS` entry."""
+    """The CF keys of a variable's encoding (``dtype``, ``scale_factor``, ``add_offset``, ``_FillValue``).
+
+    For a flood map layer without any (a variable the user replaced), its :data:`LAYER_ENCODINGS` entry.
+    """
     keys = ("dtype", "scale_factor", "add_offset", "_FillValue")
     encoding = {key: variable.encoding[key] for key in keys if key in variable.encoding}
     if not encoding and "_FillValue" not in variable.attrs and variable.dtype.kind == "f":

@@ -108,8 +108,10 @@ def _spatial_dims(array: Any, name: str) -> tuple[str, str]:
 
 
 def _band_labels(array: Any) -> list[str]:
-    """Band labels: string ``band`` coordinates, else rasterio's ``long_name`` (``open_rasterio`` gives band 1, 2
-    with ``long_name = ('VV', 'VH')``), else none."""
+    """Band labels: string ``band`` coordinates, else rasterio's ``long_name``, else none.
+
+    ``rioxarray.open_rasterio`` gives ``band`` = 1, 2 and ``long_name`` = ('VV', 'VH').
+    """
     if "band" in array.coords and array["band"].dtype.kind in "UOS":
         return [str(value) for value in array["band"].values]
     long_name = array.attrs.get("long_name")
@@ -119,8 +121,11 @@ def _band_labels(array: Any) -> list[str]:
 
 
 def scene_nodata(array: Any) -> list[float]:
-    """The no-data values of a DataArray: ``rio.nodata`` (``_FillValue`` attribute) and ``rio.encoded_nodata``
-    (``_FillValue`` encoding of a masked read); NaN is always no data."""
+    """The no-data values of a DataArray (NaN is always no data besides these).
+
+    ``rio.nodata`` (the ``_FillValue`` attribute of an unmasked read) and ``rio.encoded_nodata`` (the ``_FillValue``
+    encoding of a masked one).
+    """
     values = []
     for value in (array.rio.nodata, array.rio.encoded_nodata, array.attrs.get("_FillValue")):
         if value is not None and np.isfinite(value):

@@ -19,7 +19,6 @@ from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
 
 
-
 @dataclass
 class ProbabilityRows:
     """Finished rows of the scene.
