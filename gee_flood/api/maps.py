@@ -119,7 +119,7 @@ def add_flood_layers(
     flood: xr.Dataset | str | os.PathLike[str] | Any,
     m: Any = None,
     *,
-    scene: xr.DataArray | xr.Dataset | str | os.PathLike[str] | None = None,
+    scene: xr.DataArray | xr.Dataset | str | os.PathLike[str] | ee.Image | ee.ImageCollection | None = None,
     backend: Backend = "ipyleaflet",
     title: str = "gee-flood",
     max_size: int = 2048,
@@ -133,7 +133,8 @@ def add_flood_layers(
             Earth Engine must be initialised, e.g. by :func:`gee_flood.export_asset`).
         m: The map to add to: ``geemap.Map`` of either backend (``geemap.geemap.Map``, ``geemap.foliumap.Map``).
             Default: a new map of ``backend``.
-        scene: The Sentinel-1 scene (VV shown in grey, -25 to 0 dB): a DataArray/Dataset or a GeoTIFF path.
+        scene: The Sentinel-1 scene (VV shown in grey, -25 to 0 dB): a DataArray/Dataset, a GeoTIFF path, or an
+            ``ee.Image`` / ``ee.ImageCollection`` (shown as an Earth Engine layer; a collection is mosaicked).
         backend: Backend of a new map, ``"ipyleaflet"`` (interactive widget) or ``"folium"`` (static HTML).
         title: Legend title.
         max_size: Longest side (pixels) of the rendered overlays; the flood map is computed in full to render it.
@@ -146,14 +147,18 @@ def add_flood_layers(
         >>> m = gee_flood.add_flood_layers(flood, scene=scene)  # a new ipyleaflet geemap.Map  # doctest: +SKIP
         >>> m = gee_flood.add_flood_layers("projects/p/assets/floods/po", m)  # the exported asset too  # doctest: +SKIP
     """
-    from gee_flood.api.prediction import _is_ee_image
+    from gee_flood.api.prediction import _is_ee, _is_ee_image
     from gee_flood.mapping.view import ee_flood_visualization, flood_legend, geemap_backend
 
     if m is None:
         m = geemap_backend(backend).Map(ee_initialize=False)
     kind = _backend_of(m)
     bounds = None
-    if scene is not None:
+    if scene is not None and (_is_ee_image(scene) or _is_ee(scene, "ImageCollection")):
+        # An Earth Engine scene stays in Earth Engine: a tile layer of its VV band (as predict mosaics a collection).
+        image = scene.mosaic() if _is_ee(scene, "ImageCollection") else scene
+        m.add_layer(image.select("VV"), {"min": -25, "max": 0}, "Sentinel-1 VV (dB)")
+    elif scene is not None:
         overlay = _scene_overlay(scene, max_size)
         _add_overlay(m, kind, overlay, "Sentinel-1 VV (dB)")
         bounds = overlay.bounds
