@@ -13,16 +13,22 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
 from gee_flood.errors import InputError
 
 if TYPE_CHECKING:
+    import ee
+    import geemap.foliumap
+    import geemap.geemap
     import xarray as xr
 
     from gee_flood.mapping.view import Overlay
+
+    #: The map :func:`add_flood_layers` draws on and returns: ``geemap.Map`` of either backend.
+    GeemapMap: TypeAlias = "geemap.geemap.Map | geemap.foliumap.Map"
 
 Backend = Literal["ipyleaflet", "folium"]
 
@@ -116,15 +122,15 @@ def _add_overlay(m: Any, backend: Backend, overlay: Overlay, name: str) -> None:
 
 
 def add_flood_layers(
-    flood: xr.Dataset | str | os.PathLike[str] | Any,
-    m: Any = None,
+    flood: xr.Dataset | str | os.PathLike[str] | ee.Image,
+    m: GeemapMap | None = None,
     *,
     scene: xr.DataArray | xr.Dataset | str | os.PathLike[str] | ee.Image | ee.ImageCollection | None = None,
     backend: Backend = "ipyleaflet",
     title: str = "gee-flood",
     max_size: int = 2048,
     zoom_to: bool = True,
-) -> Any:
+) -> GeemapMap:
     """Add a flood map, the SAR scene under it and a legend to a ``geemap.Map`` (or to a new one) and return it.
 
     Args:
@@ -156,7 +162,8 @@ def add_flood_layers(
     bounds = None
     if scene is not None and (_is_ee_image(scene) or _is_ee(scene, "ImageCollection")):
         # An Earth Engine scene stays in Earth Engine: a tile layer of its VV band (as predict mosaics a collection).
-        image = scene.mosaic() if _is_ee(scene, "ImageCollection") else scene
+        ee_scene: Any = scene
+        image = ee_scene.mosaic() if _is_ee(scene, "ImageCollection") else ee_scene
         m.add_layer(image.select("VV"), {"min": -25, "max": 0}, "Sentinel-1 VV (dB)")
     elif scene is not None:
         overlay = _scene_overlay(scene, max_size)

@@ -22,6 +22,7 @@ from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.service_requests import RuntimeName, WindowName
 
 if TYPE_CHECKING:
+    import ee
     import xarray as xr
     from shapely.geometry.base import BaseGeometry
 
@@ -124,9 +125,9 @@ def _s1_of_dataset(dataset: xr.Dataset) -> xr.DataArray:
 
 
 def open_ee_image(
-    image: Any,
+    image: ee.Image,
     *,
-    region: str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest,
+    region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest,
     scale_m: float = 10.0,
     crs: str | None = None,
     project: str | None = None,
@@ -186,9 +187,9 @@ def open_ee_image(
 
 def predict(
     model: FloodModel | str | os.PathLike[str],
-    scene: Any,
+    scene: xr.DataArray | xr.Dataset | ee.Image | ee.ImageCollection | str | os.PathLike[str],
     *,
-    region: Any = None,
+    region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest | None = None,
     scale_m: float = 10.0,
     crs: str | None = None,
     permanent_water: str | os.PathLike[str] | xr.DataArray | None = None,
