@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gee_flood.errors import InputError
+from gee_flood.api._words import python_words
+from gee_flood.errors import InputError, InputTypeError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -83,6 +84,7 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
     return specs, next(iter(dtypes)), float(fill), encodings
 
 
+@python_words
 def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a Dataset's variables as a Cloud-Optimized GeoTIFF, one band each, as they are stored.
 
@@ -124,7 +126,7 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"{out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     if not isinstance(result, xr.Dataset) or result.rio.crs is None:
-        raise InputError(
+        raise InputTypeError(
             f"write_cog: expected a georeferenced xarray Dataset (a gee_flood.predict result), got "
             f"{type(result).__name__}"
         )
@@ -173,6 +175,7 @@ def _as_cog(flood: Any, name: str = "flood_map.tif") -> Iterator[Path]:
         yield write_cog(flood, Path(workdir) / name)
 
 
+@python_words
 def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
     """Vectorise the water (or flood / permanent water) of a flood map as GeoJSON or GeoParquet (EPSG:4326).
 
@@ -216,6 +219,7 @@ def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
     return count
 
 
+@python_words
 def export_asset(
     flood: Any,
     asset: str,

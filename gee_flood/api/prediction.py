@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gee_flood.api._grid import georeferenced
-from gee_flood.api.model import FloodModel, open_model
-from gee_flood.errors import GeeFloodWarning, InputError
+from gee_flood.api._words import python_words
+from gee_flood.errors import GeeFloodWarning, InputError, InputTypeError
+from gee_flood.inference.model import FloodModel, open_model
+from gee_flood.inference.source import is_ee_object
 from gee_flood.service_requests import RuntimeName, WindowName
 
 if TYPE_CHECKING:
@@ -34,24 +36,14 @@ if TYPE_CHECKING:
 BLOCK_ROWS = 2048
 
 
-def _is_ee(value: Any, name: str) -> bool:
-    """Whether ``value`` is an Earth Engine client object of class ``name`` (``Image``, ``ImageCollection``...)."""
-    module = type(value).__module__ or ""
-    return module.startswith("ee") and type(value).__name__ == name
-
-
-def _is_ee_image(value: Any) -> bool:
-    return _is_ee(value, "Image")
-
-
 def _ee_region(region: Any) -> Any:
     """A ``region=`` in the AOI forms :func:`gee_flood.geo.as_area_of_interest` takes.
 
     An ``ee.Geometry`` (or ``ee.Feature``) becomes its GeoJSON (EPSG:4326); anything else is passed on.
     """
-    if _is_ee(region, "Feature"):
+    if is_ee_object(region, "Feature"):
         region = region.geometry()
-    if _is_ee(region, "Geometry"):
+    if is_ee_object(region, "Geometry"):
         try:
             return region.toGeoJSON()  # client-side for a constructed geometry
         except Exception:  # a computed geometry (e.g. collection.geometry()) is only known to the server
@@ -71,18 +63,18 @@ def _scene_source(
     """The streaming source of any supported scene (the same sources the CLI reads)."""
     import xarray as xr
 
-    from gee_flood.inference.source import GeoTiffSceneSource, XarraySceneSource
+    from gee_flood.inference.source import GeoTiffSceneSource, XarraySceneSource, s1_of_dataset
 
     if isinstance(scene, str | os.PathLike):
         return GeoTiffSceneSource(Path(scene))
     if isinstance(scene, xr.Dataset):
-        scene = _s1_of_dataset(scene)
+        scene = s1_of_dataset(scene)
     if isinstance(scene, xr.DataArray):
         return XarraySceneSource(scene, name=str(scene.name or "xarray scene"))
-    if _is_ee(scene, "ImageCollection"):
+    if is_ee_object(scene, "ImageCollection"):
         # As predict mosaics the scenes of a date (queries.s1_mosaic): last on top, VV and VH.
         scene = scene.mosaic()
-    if _is_ee_image(scene):
+    if is_ee_object(scene, "Image"):
         if region is None:
             raise InputError(
                 "an ee.Image needs region= (an ee.Geometry, a GeoJSON path, geometry dict or shapely polygon, "
@@ -92,38 +84,13 @@ def _scene_source(
             open_ee_image(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url),
             name="ee.Image",
         )
-    raise InputError(
+    raise InputTypeError(
         f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or "
         "ee.ImageCollection, or a GeoTIFF path"
     )
 
 
-def _s1_of_dataset(dataset: xr.Dataset) -> xr.DataArray:
-    """The VV, VH ``(band, y, x)`` array of a Dataset: its ``s1`` variable (one pair) or ``VV``/``VH`` variables."""
-    if "s1" in dataset:
-        array = dataset["s1"]
-        if "pair" in array.dims:
-            if array.sizes["pair"] != 1:
-                raise InputError(
-                    f"the dataset has {array.sizes['pair']} pairs; select one first, e.g. pairs.isel(pair=0)"
-                )
-            array = array.isel(pair=0)
-        array = array.rename(s1_band="band") if "s1_band" in array.dims else array
-        return array.drop_vars([c for c in array.coords if c not in array.dims and c != "spatial_ref"])
-    if "VV" in dataset and "VH" in dataset:
-        array = dataset[["VV", "VH"]].to_dataarray("band")
-        # What the variables say and ``to_dataarray`` drops: xee's per-variable CRS, their no-data value.
-        for key in ("crs", "_FillValue"):
-            value = dataset["VV"].attrs.get(key)
-            if value is not None and key not in array.attrs:
-                array.attrs[key] = value
-        fill = dataset["VV"].encoding.get("_FillValue")
-        if fill is not None:
-            array.encoding["_FillValue"] = fill
-        return array
-    raise InputError(f"the dataset has no 's1' variable nor 'VV' and 'VH' variables (has {list(dataset.data_vars)})")
-
-
+@python_words
 def open_ee_image(
     image: ee.Image,
     *,
@@ -185,6 +152,7 @@ def open_ee_image(
     return georeferenced(array, grid.crs, grid.transform)
 
 
+@python_words
 def predict(
     model: FloodModel | str | os.PathLike[str],
     scene: xr.DataArray | xr.Dataset | ee.Image | ee.ImageCollection | str | os.PathLike[str],

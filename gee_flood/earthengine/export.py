@@ -50,7 +50,7 @@ import rasterio
 from pydantic import BaseModel
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from gee_flood.errors import DataError, InputError, RemoteError
+from gee_flood.errors import DataError, InputError, InputNotFoundError, RemoteError
 
 #: Band -> pyramiding policy: probabilities average, categories keep the most common value.
 PYRAMIDING = {"water_probability": "MEAN", "water_mask": "MODE", "flood_class": "MODE"}
@@ -176,7 +176,7 @@ def describe_map(cog: Path) -> list[str]:
     from gee_flood.inference.output import cog_errors
 
     if not cog.is_file():
-        raise InputError(f"{cog}: flood map not found")
+        raise InputNotFoundError(f"{cog}: flood map not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -27,7 +27,7 @@ from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from gee_flood._io import atomic_path
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 from gee_flood.inference.encoding import NODATA
 
 #: Output block (and COG tile) size in pixels.
@@ -60,7 +60,7 @@ class PermanentWater:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: permanent-water raster not found")
+            raise InputNotFoundError(f"{self.path}: permanent-water raster not found")
         try:
             with rasterio.open(self.path) as src:
                 if src.crs is None:

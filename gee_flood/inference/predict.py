@@ -41,7 +41,7 @@ from gee_flood.inference.tiling import TilePlan
 from gee_flood.service_requests import PredictOptions, RuntimeName, WindowName
 
 if TYPE_CHECKING:
-    from gee_flood.api.model import FloodModel
+    from gee_flood.inference.model import FloodModel
 
 #: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
 #: memory budget on a large machine.
@@ -356,7 +356,7 @@ def predict_scene(
         InputError: A teacher (optical) checkpoint, bad options, or unreadable files.
         DataError: The scene lacks the bands the checkpoint needs, or has no valid pixel.
     """
-    from gee_flood.api.model import open_model
+    from gee_flood.inference.model import open_model
 
     options = options or PredictOptions()
     console = console or Console(stderr=True)

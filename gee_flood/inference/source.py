@@ -24,7 +24,7 @@ from shapely.geometry import box, mapping
 from shapely.geometry.base import BaseGeometry
 
 from gee_flood.data.chip import S1, ModalitySpec
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 
 
 @runtime_checkable
@@ -131,6 +131,44 @@ def scene_nodata(array: Any) -> list[float]:
         if value is not None and np.isfinite(value):
             values.append(float(value))
     return sorted(set(values))
+
+
+def is_ee_object(value: Any, name: str) -> bool:
+    """Whether ``value`` is an Earth Engine object of class ``name`` (``"Image"``, ``"Geometry"``...).
+
+    Told without importing ``ee`` (slow to import, needed only when the user passes Earth Engine objects).
+    """
+    module = type(value).__module__ or ""
+    return module.startswith("ee") and type(value).__name__ == name
+
+
+def s1_of_dataset(dataset: Any) -> Any:
+    """The VV, VH ``(band, y, x)`` array of a Dataset: its ``s1`` variable (one pair) or ``VV``/``VH`` variables.
+
+    An :func:`gee_flood.open_pairs` Dataset (one pair), or xee's Dataset of an image (``VV``, ``VH``).
+    """
+    if "s1" in dataset:
+        array = dataset["s1"]
+        if "pair" in array.dims:
+            if array.sizes["pair"] != 1:
+                raise InputError(
+                    f"the dataset has {array.sizes['pair']} pairs; select one first, e.g. pairs.isel(pair=0)"
+                )
+            array = array.isel(pair=0)
+        array = array.rename(s1_band="band") if "s1_band" in array.dims else array
+        return array.drop_vars([c for c in array.coords if c not in array.dims and c != "spatial_ref"])
+    if "VV" in dataset and "VH" in dataset:
+        array = dataset[["VV", "VH"]].to_dataarray("band")
+        # What the variables say and ``to_dataarray`` drops: xee's per-variable CRS, their no-data value.
+        for key in ("crs", "_FillValue"):
+            value = dataset["VV"].attrs.get(key)
+            if value is not None and key not in array.attrs:
+                array.attrs[key] = value
+        fill = dataset["VV"].encoding.get("_FillValue")
+        if fill is not None:
+            array.encoding["_FillValue"] = fill
+        return array
+    raise InputError(f"the dataset has no 's1' variable nor 'VV' and 'VH' variables (has {list(dataset.data_vars)})")
 
 
 class XarraySceneSource:
@@ -307,7 +345,7 @@ class GeoTiffSceneSource:
         self.path = Path(self.path)
         self.name = self.name or str(self.path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: input scene not found")
+            raise InputNotFoundError(f"{self.path}: input scene not found")
         try:
             with _quiet_open(self.path) as src:
                 if src.crs is None:

@@ -82,7 +82,7 @@ def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, stu
     ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
     from typer.testing import CliRunner
 
-    from gee_flood.api import model as api_model
+    from gee_flood.inference import model as api_model
     from gee_flood.cli import app
 
     opened = []
@@ -143,3 +143,21 @@ def test_outputs_carry_their_nodata_and_a_plot_of_water_shows_water(flood, tmp_p
     with rasterio.open(tmp_path / "water.tif") as src:
         assert src.nodata == 255 and src.dtypes[0] == "uint8"
         assert set(np.unique(src.read(1))) == {0, 1, 255}
+
+
+def test_api_errors_are_python_errors_in_python_words(s1_db, student_ckpt, tmp_path):
+    """No command-line option in an API message, and the built-in classes a Python user catches."""
+    from gee_flood.api._words import in_python_words
+
+    with pytest.raises(ValueError, match=r"threshold=1.5: expected a probability") as raised:
+        gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
+    assert "--" not in str(raised.value)
+    with pytest.raises(TypeError, match="scene of type int"):
+        gee_flood.predict(student_ckpt, 42)
+    with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
+        gee_flood.open_model(tmp_path / "missing.ckpt")
+    with pytest.raises(FileNotFoundError, match="input scene not found"):
+        gee_flood.predict(student_ckpt, tmp_path / "missing.tif")
+    assert in_python_words("--asset x: the asset already exists; pass --overwrite to replace it") == (
+        "asset=x: the asset already exists; pass overwrite=True to replace it"
+    )
