@@ -82,8 +82,8 @@ def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, stu
     ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
     from typer.testing import CliRunner
 
-    from gee_flood.inference import model as api_model
     from gee_flood.cli import app
+    from gee_flood.inference import model as api_model
 
     opened = []
     open_model = api_model.open_model
