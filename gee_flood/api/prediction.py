@@ -222,6 +222,7 @@ def predict(
     from gee_flood.inference.encoding import CLASS_ENCODING, PROBABILITY_ENCODING
     from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
     from gee_flood.inference.predict import plan_prediction, resolution_warning
+    from gee_flood.inference.source import XarraySceneSource
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
@@ -244,7 +245,13 @@ def predict(
     layers = 3 if reference is not None else 2
     # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
     # reference) to a worker once, not once per row block.
-    shared = dask.delayed(prediction, traverse=False), dask.delayed(reference, traverse=False)
+    lazy = source.lazy if isinstance(source, XarraySceneSource) else None
+    store = _BlockStore(lazy)
+    shared = (
+        dask.delayed(prediction, traverse=False),
+        dask.delayed(reference, traverse=False),
+        dask.delayed(store, traverse=False),
+    )
     blocks = []
     for start, stop in prediction.row_blocks(block_rows):
         task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
@@ -356,21 +363,120 @@ def _permanent_reference(
     return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
 
 
+class _BlockStore:
+    """What one :func:`predict` result has read and computed, kept on disk: each read and each inference once.
+
+    ``flood.water.compute()`` then ``flood.probability.compute()``, or ``write_cog`` then ``write_polygons`` then
+    ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
+    scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk row at a time, each once
+    (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` and memory-mapped, so
+    memory stays bounded whatever the scene. The folder goes with the result (when it is garbage-collected) or at
+    exit. A copy sent to another process (a distributed worker) keeps nothing and reads directly.
+
+    Args:
+        lazy: The scene's ``(2, height, width)`` Dask array, or ``None`` (a block then reads its own rows).
+    """
+
+    def __init__(self, lazy: Any = None) -> None:
+        import tempfile
+        import threading
+        import weakref
+
+        self.lazy = lazy
+        self.folder: Path | None = Path(tempfile.mkdtemp(prefix="gee-flood-blocks-"))
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        weakref.finalize(self, _remove_tree, self.folder)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"lazy": self.lazy}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import threading
+
+        self.lazy = state["lazy"]
+        self.folder = None
+        self._locks, self._guard = {}, threading.Lock()
+
+    def _path(self, name: str) -> Path | None:
+        return None if self.folder is None or not self.folder.is_dir() else self.folder / f"{name}.npy"
+
+    def _save(self, path: Path, values: np.ndarray) -> None:
+        partial = path.with_suffix(f".{os.getpid()}.{id(values)}.partial.npy")  # renamed: never seen half-written
+        np.save(partial, values)
+        partial.replace(path)
+
+    def get(self, row_start: int, row_stop: int) -> np.ndarray | None:
+        """The probability of a block computed before, or ``None``."""
+        path = self._path(f"p{row_start}-{row_stop}")
+        return np.load(path) if path is not None and path.is_file() else None
+
+    def put(self, row_start: int, row_stop: int, probability: np.ndarray) -> None:
+        """Keep a block's probability."""
+        path = self._path(f"p{row_start}-{row_stop}")
+        if path is not None:
+            self._save(path, probability)
+
+    def rows(self, row_start: int, row_stop: int) -> np.ndarray | None:
+        """Rows ``[row_start, row_stop)`` of the lazy scene, each chunk row read once (``None``: not lazy)."""
+        if self.lazy is None:
+            return None
+        if self.folder is None:
+            return np.asarray(self.lazy[:, row_start:row_stop, :].compute())
+        parts, start = [], 0
+        for index, size in enumerate(self.lazy.chunks[1]):
+            stop = start + size
+            if stop > row_start and start < row_stop:
+                chunk = self._chunk_row(index, start, stop)
+                parts.append(chunk[:, max(row_start, start) - start : min(row_stop, stop) - start, :])
+            start = stop
+        return np.concatenate(parts, axis=1)
+
+    def _chunk_row(self, index: int, start: int, stop: int) -> np.ndarray:
+        import threading
+
+        with self._guard:
+            lock = self._locks.setdefault(index, threading.Lock())
+        path = self._path(f"in{index}")
+        assert path is not None
+        with lock:  # two blocks needing the same chunk row: one reads it, the other waits and maps the file
+            if not path.is_file():
+                self._save(path, np.asarray(self.lazy[:, start:stop, :].compute(), dtype=np.float32))
+        values: np.ndarray = np.load(path, mmap_mode="r")
+        return values
+
+
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _predict_block(
     prediction: ScenePrediction,
     reference: _GridReference | _FileReference | None,
+    store: _BlockStore,
     row_start: int,
     row_stop: int,
 ) -> np.ndarray:
     """One Dask task: ``(layers, rows, width)`` float32 probability, water (and flood class) of its rows.
 
-    Decoded: NaN where there is no data.
+    Decoded: NaN where there is no data. The probability (the model's work) is computed once per result and kept
+    (:class:`_BlockStore`); the layers derived from it are derived again, cheaply.
     """
     from gee_flood.inference.encoding import NODATA
     from gee_flood.inference.output import add_flood_class
     from gee_flood.inference.streaming import encode, water_of
 
-    probability = prediction.probability_rows(row_start, row_stop)
+    probability = store.get(row_start, row_stop)
+    if probability is None:
+        values = None
+        rows = store.rows(*prediction.input_rows(row_start, row_stop))
+        if rows is not None:
+            source: Any = prediction.source
+            values = source.clean(rows)
+        probability = prediction.probability_rows(row_start, row_stop, values)
+        store.put(row_start, row_stop, probability)
     layers = [probability, water_of(probability, prediction.threshold)]
     if reference is not None:
         encoded = encode(probability, prediction.threshold)

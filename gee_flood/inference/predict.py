@@ -129,12 +129,12 @@ class _RowWindow:
     again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
     """
 
-    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int, values: np.ndarray | None = None) -> None:
         self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
         self.name = source.name
         self.modalities = source.modalities
         self.row_start = row_start
-        self.values = source.read_rows(row_start, row_stop)
+        self.values = source.read_rows(row_start, row_stop) if values is None else values
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
         """Rows of the scene (within the window read)."""
@@ -174,10 +174,18 @@ class ScenePrediction:
         """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
         return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
 
-    def probability_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once."""
+    def input_rows(self, row_start: int, row_stop: int) -> tuple[int, int]:
+        """The scene rows ``[start, stop)`` the tiles of a row block read."""
         origins = self.plan.row_origins_touching(row_start, row_stop)
-        window = _RowWindow(self.source, origins[0], min(origins[-1] + self.plan.tile, self.source.height))
+        return origins[0], min(origins[-1] + self.plan.tile, self.source.height)
+
+    def probability_rows(self, row_start: int, row_stop: int, values: np.ndarray | None = None) -> np.ndarray:
+        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once.
+
+        ``values``: the block's input rows (:meth:`input_rows`) already read (a Dask dependency), else they are read
+        from the source.
+        """
+        window = _RowWindow(self.source, *self.input_rows(row_start, row_stop), values=values)
         return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
 
     def encoded_rows(self, row_start: int, row_stop: int) -> tuple[int, np.ndarray]:

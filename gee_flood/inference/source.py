@@ -242,13 +242,28 @@ class XarraySceneSource:
     def modalities(self) -> dict[str, ModalitySpec]:  # noqa: D102 - documented on the protocol
         return {"s1": S1}
 
-    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
-        values = np.asarray(self.array.isel(y=slice(row_start, row_stop)).values, dtype=np.float32)
+    @property
+    def lazy(self) -> Any:
+        """The scene's Dask array ``(2, height, width)`` (VV, VH) if it is lazy, else ``None``.
+
+        A prediction then takes its rows as graph dependencies (:func:`gee_flood.predict`), so one compute reads
+        each input chunk once, however many row blocks need it.
+        """
+        from dask.base import is_dask_collection
+
+        return self.array.data if is_dask_collection(self.array.data) else None
+
+    def clean(self, values: Any) -> np.ndarray:
+        """Rows as read: float32, NaN where not finite or equal to a no-data value (a new array)."""
+        values = np.asarray(values, dtype=np.float32)
         # A new array: ``values`` may be a view of the caller's (possibly read-only) NumPy data.
         values = np.where(np.isfinite(values), values, np.float32(np.nan))
         for nodata in self.nodata:
             values[values == np.float32(nodata)] = np.nan
         return values
+
+    def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
+        return self.clean(self.array.isel(y=slice(row_start, row_stop)).values)
 
 
 #: Fraction of sampled VV/VH values at or above 0 from which a scene is taken not to be in dB: Sentinel-1 GRD

@@ -139,3 +139,35 @@ def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
     assert len(flood.probability.data.chunks[0]) == 3
     shipped = sum(len(pickle.dumps(task)) for task in graph.values())
     assert shipped < 2 * tall.values.nbytes
+
+
+def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(student_ckpt, monkeypatch, tmp_path):
+    """``water`` then ``probability`` then the writers: the model runs once per row block, and each chunk of a lazy
+    (xee-like) scene is read once, although neighbouring blocks' tiles overlap the same rows."""
+    values = synthetic_s1(1100, 96, seed=5)
+    reads: list[int] = []
+
+    def read_chunk(chunk, block_info=None):
+        reads.append(block_info[0]["chunk-location"][1])
+        return chunk
+
+    lazy = dask.array.from_array(values, chunks=(2, 200, 96)).map_blocks(read_chunk, dtype=np.float32)
+    scene = as_dataarray(values).copy(data=lazy)
+    calls = []
+    predict_rows = predict_module.predict_rows
+
+    def counting_predict_rows(*args, **kwargs):
+        calls.append(args[3:5])
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512)
+    water = flood.water.compute()
+    probability = flood.probability.compute()
+    gee_flood.write_cog(flood, tmp_path / "flood.tif")
+    gee_flood.write_polygons(flood, tmp_path / "flood.geojson")
+    assert sorted(calls) == [(0, 512), (512, 1024), (1024, 1100)]  # once per block, not once per use
+    assert sorted(reads) == list(range(6))  # each input chunk once
+    np.testing.assert_array_equal(water.values == 1, probability.values >= flood.attrs["threshold"])
+    eager = gee_flood.predict(student_ckpt, as_dataarray(values), tile=64, overlap=16, block_rows=512)
+    np.testing.assert_array_equal(probability.values, eager.probability.values)
