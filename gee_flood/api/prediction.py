@@ -32,8 +32,12 @@ if TYPE_CHECKING:
     from gee_flood.inference.predict import ScenePrediction
     from gee_flood.inference.source import SceneSource
 
-#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
+#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows) on scenes up to
+#: :data:`BLOCK_PIXELS` / ``BLOCK_ROWS`` columns wide.
 BLOCK_ROWS = 2048
+#: Pixels of one Dask task at most (by default): wider scenes get fewer rows per task, so a task's memory (its input
+#: rows with the tiles' halo, float32 layers) stays about the same whatever the width (1024 rows at 20,000 columns).
+BLOCK_PIXELS = 2048 * 8192
 
 
 def _ee_region(region: Any) -> Any:
@@ -169,7 +173,7 @@ def predict(
     batch_size: int = 8,
     device: str | None = None,
     runtime: RuntimeName = "auto",
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int | None = None,
     project: str | None = None,
     ee_url: str | None = None,
 ) -> xr.Dataset:
@@ -194,7 +198,8 @@ def predict(
         batch_size: Tiles per forward pass.
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
-        block_rows: Scene rows per Dask task (rounded up to a multiple of 512).
+        block_rows: Scene rows per Dask task (rounded up to a multiple of 512); default :data:`BLOCK_ROWS`, fewer
+            on scenes wider than 8192 px (:data:`BLOCK_PIXELS`).
         project: For an ``ee.Image``: Earth Engine Cloud project.
         ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
 
@@ -253,6 +258,8 @@ def predict(
         dask.delayed(store, traverse=False),
     )
     blocks = []
+    if block_rows is None:
+        block_rows = min(BLOCK_ROWS, BLOCK_PIXELS // source.width)
     for start, stop in prediction.row_blocks(block_rows):
         task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
         blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
@@ -422,7 +429,7 @@ class _BlockStore:
         if self.lazy is None:
             return None
         if self.folder is None:
-            return np.asarray(self.lazy[:, row_start:row_stop, :].compute())
+            return np.array(self.lazy[:, row_start:row_stop, :].compute(), dtype=np.float32)  # our own copy
         parts, start = [], 0
         for index, size in enumerate(self.lazy.chunks[1]):
             stop = start + size
@@ -474,7 +481,7 @@ def _predict_block(
         rows = store.rows(*prediction.input_rows(row_start, row_stop))
         if rows is not None:
             source: Any = prediction.source
-            values = source.clean(rows)
+            values = source.clean(rows, copy=False)  # a fresh array already
         probability = prediction.probability_rows(row_start, row_stop, values)
         store.put(row_start, row_stop, probability)
     layers = [probability, water_of(probability, prediction.threshold)]

@@ -253,11 +253,14 @@ class XarraySceneSource:
 
         return self.array.data if is_dask_collection(self.array.data) else None
 
-    def clean(self, values: Any) -> np.ndarray:
-        """Rows as read: float32, NaN where not finite or equal to a no-data value (a new array)."""
-        values = np.asarray(values, dtype=np.float32)
-        # A new array: ``values`` may be a view of the caller's (possibly read-only) NumPy data.
-        values = np.where(np.isfinite(values), values, np.float32(np.nan))
+    def clean(self, values: Any, *, copy: bool = True) -> np.ndarray:
+        """Rows as read: float32, NaN where not finite or equal to a no-data value.
+
+        ``copy``: work on a copy (``values`` may be a view of the caller's, possibly read-only, data); ``False`` for
+        a fresh array of one's own (no second copy of a block's rows).
+        """
+        values = np.array(values, dtype=np.float32, copy=True if copy else None)
+        values[~np.isfinite(values)] = np.nan
         for nodata in self.nodata:
             values[values == np.float32(nodata)] = np.nan
         return values
