@@ -79,5 +79,5 @@ def test_a_users_type_checker_finds_the_package_of_a_strict_editable_install(tmp
          str(user)],
         cwd=user.parent, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert "Revealed type is \"xarray.core.dataset.Dataset\"" in result.stdout, result.stdout
-    assert "analysis.py:5: error: Argument 2 to \"predict\" has incompatible type \"int\"" in result.stdout
+    assert 'Revealed type is "xarray.core.dataset.Dataset"' in result.stdout, result.stdout
+    assert 'analysis.py:5: error: Argument 2 to "predict" has incompatible type "int"' in result.stdout
