@@ -96,11 +96,13 @@ class AssetId:
 
     @property
     def object_filename(self) -> str:
-        """The name of the asset's Cloud Storage object below the bucket prefix: ``<project>/<path>.tif``.
+        """The name of the asset's Cloud Storage object below the bucket prefix: ``<asset name>.tif``.
 
-        One object per asset, so pushing another map to another asset never replaces the object this one reads.
+        ``--bucket gs://b/floods`` and ``--asset projects/p/assets/floods/po`` upload ``gs://b/floods/po.tif``: the
+        prefix says where, the asset's name what (no project or folder repeated under the prefix). One object per
+        asset all the same: an object that backs another asset is never replaced (:func:`check_object_owner`).
         """
-        return f"{self.project}/{self.path}.tif"
+        return f"{self.path.rsplit('/', 1)[-1]}.tif"
 
 
 @dataclass(frozen=True)

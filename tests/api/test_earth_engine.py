@@ -93,7 +93,7 @@ def test_a_result_exported_to_an_asset_lands_in_the_emulator(world, pairs, stude
     with storage_emulator(BUCKET):
         pushed = gee_flood.export_asset(flood, asset, f"gs://{BUCKET}/maps", ee_url=world["server"].url,
                                         storage_client=gcs.Client(), poll_s=0.02)  # fmt: skip
-    assert pushed.asset == asset and pushed.uri == f"gs://{BUCKET}/maps/{PROJECT}/api/flood.tif"  # one object per asset
+    assert pushed.asset == asset and pushed.uri == f"gs://{BUCKET}/maps/flood.tif"  # the prefix, then the asset name
     assert ee.data.getAsset(asset)["properties"]["gee_flood_request_id"] == pushed.request_id
     assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask", "flood_class"]
     for backend in ("ipyleaflet", "folium"):
