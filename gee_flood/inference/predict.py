@@ -26,9 +26,9 @@ from affine import Affine
 from pydantic import BaseModel, Field
 from rasterio.crs import CRS
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gee_flood._io import temporary_directory
+from gee_flood._progress import progress_bar
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.encoding import NODATA
@@ -94,18 +94,9 @@ def _warn_resolution(source: SceneSource, expected_m: float | None, console: Con
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, markup=True, highlight=False)
 
 
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, console: Console, label: str) -> Iterator[Any]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, disable=not enabled, transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda advance: bar.update(task, advance=advance)
+def _progress(total: int, enabled: bool, console: Console, label: str) -> contextlib.AbstractContextManager[Any]:
+    """The one progress display (:mod:`gee_flood._progress`): only on a terminal, never with ``--quiet``."""
+    return progress_bar(total, label, enabled=enabled, console=console)
 
 
 def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
