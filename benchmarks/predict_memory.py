@@ -256,7 +256,12 @@ def main() -> None:
 
 
 def _measure_api(args: argparse.Namespace, checkpoint: Path, small: Path, big: Path, predict: list[str]) -> None:
-    """``write_cog(predict(lazy scene))`` on both sizes beside streamed ``gee-flood predict`` on the small one."""
+    """``write_cog(predict(lazy scene))`` on both sizes beside streamed ``gee-flood predict`` on the small one.
+
+    The lazy scene stands in for an xee read, which has no GDAL block cache: GDAL's cache (5 % of RAM by default)
+    is bounded to 128 MiB for the API runs (``GDAL_CACHEMAX``), as ``gee-flood predict`` bounds its own.
+    """
+    os.environ["GDAL_CACHEMAX"] = "128"
     knobs = [str(args.tile), str(args.overlap), str(args.batch_size), str(args.chunk)]
     api = [sys.executable, "-c", API, str(checkpoint)]
     rows = [

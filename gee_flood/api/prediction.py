@@ -448,7 +448,18 @@ class _BlockStore:
         assert path is not None
         with lock:  # two blocks needing the same chunk row: one reads it, the other waits and maps the file
             if not path.is_file():
-                self._save(path, np.asarray(self.lazy[:, start:stop, :].compute(), dtype=np.float32))
+                # Chunk by chunk into the file: never the whole (possibly 20,000 px wide) chunk row in memory twice.
+                partial = path.with_suffix(".partial.npy")
+                shape = (self.lazy.shape[0], stop - start, self.lazy.shape[2])
+                target = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+                column = 0
+                for width in self.lazy.chunks[2]:
+                    window = self.lazy[:, start:stop, column : column + width]
+                    target[:, :, column : column + width] = np.asarray(window.compute(), dtype=np.float32)
+                    column += width
+                target.flush()
+                del target
+                partial.replace(path)
         values: np.ndarray = np.load(path, mmap_mode="r")
         return values
 
@@ -490,4 +501,4 @@ def _predict_block(
         classes = add_flood_class(encoded, reference.rows(row_start, row_stop))[2].astype(np.float32)
         classes[classes == NODATA] = np.nan
         layers.append(classes)
-    return np.stack(layers).astype(np.float32)
+    return np.stack(layers).astype(np.float32, copy=False)
