@@ -304,13 +304,38 @@ def predict(
 
 
 class _GridReference:
-    """A permanent-water reference already on the output grid (from a DataArray): bool rows on demand."""
+    """A permanent-water reference from a DataArray: resampled onto the output grid when first needed.
 
-    def __init__(self, permanent: np.ndarray) -> None:
-        self.permanent = permanent
+    Lazy as the result is: nothing of the reference (e.g. ``pairs.occurrence``, an xee read) is read until a block
+    is computed; then it is read and resampled once per process (not per block) and kept as booleans.
+    """
+
+    def __init__(self, reference: Any, threshold: float, grid: tuple[Any, Any, int, int]) -> None:
+        import threading
+
+        self.reference, self.threshold, self.grid = reference, threshold, grid
+        self._permanent: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"reference": self.reference, "threshold": self.threshold, "grid": self.grid}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["reference"], state["threshold"], state["grid"])  # type: ignore[misc]
 
     def rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        return self.permanent[row_start:row_stop]
+        from rasterio.enums import Resampling
+
+        with self._lock:
+            if self._permanent is None:
+                crs, transform, width, height = self.grid
+                on_grid = self.reference.rio.reproject(
+                    crs.to_wkt(), transform=transform, shape=(height, width), resampling=Resampling.nearest,
+                    nodata=np.nan,
+                )  # fmt: skip
+                values = np.asarray(on_grid.values, dtype=np.float32)
+                self._permanent = np.nan_to_num(values, nan=-np.inf) >= self.threshold
+        return self._permanent[row_start:row_stop]
 
 
 class _FileReference:
@@ -347,7 +372,6 @@ def _permanent_reference(
         )
     import rioxarray  # noqa: F401
     import xarray as xr
-    from rasterio.enums import Resampling
 
     if not isinstance(permanent_water, xr.DataArray) or permanent_water.rio.crs is None:
         raise InputError("permanent_water: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
@@ -359,15 +383,8 @@ def _permanent_reference(
     reference = reference.astype(np.float32)
     if nodata is not None and not np.isnan(nodata):
         reference = reference.where(reference != nodata)
-    on_grid = reference.rio.write_nodata(np.nan).rio.reproject(
-        source.crs.to_wkt(),
-        transform=source.transform,
-        shape=(source.height, source.width),
-        resampling=Resampling.nearest,
-        nodata=np.nan,
-    )
-    values = np.asarray(on_grid.values, dtype=np.float32)
-    return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
+    grid = (source.crs, source.transform, source.width, source.height)
+    return _GridReference(reference.rio.write_nodata(np.nan), threshold, grid)
 
 
 class _BlockStore:

@@ -171,3 +171,21 @@ def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(studen
     np.testing.assert_array_equal(water.values == 1, probability.values >= flood.attrs["threshold"])
     eager = gee_flood.predict(student_ckpt, as_dataarray(values), tile=64, overlap=16, block_rows=512)
     np.testing.assert_array_equal(probability.values, eager.probability.values)
+
+
+def test_a_lazy_permanent_water_reference_stays_lazy_until_computed(s1_db, student_ckpt):
+    scene = as_dataarray(s1_db)
+    reads: list[int] = []
+
+    def read(values):
+        if values.size:  # not dask's call on an empty array to learn the output type
+            reads.append(1)
+        return values
+
+    occurrence = np.zeros(s1_db.shape[1:], np.float32)
+    occurrence[:, :50] = 95.0
+    lazy = scene.isel(band=0, drop=True).copy(data=dask.array.from_array(occurrence, chunks=100).map_blocks(read, dtype=np.float32))
+    flood = gee_flood.predict(student_ckpt, scene, permanent_water=lazy.rio.write_crs(UTM), **OPTIONS)
+    assert reads == []  # nothing of the reference read yet
+    classes = flood.flood_class.values
+    assert reads and (classes[:, :50][~np.isnan(classes[:, :50])] == 2).all()
