@@ -184,7 +184,8 @@ def test_a_lazy_permanent_water_reference_stays_lazy_until_computed(s1_db, stude
 
     occurrence = np.zeros(s1_db.shape[1:], np.float32)
     occurrence[:, :50] = 95.0
-    lazy = scene.isel(band=0, drop=True).copy(data=dask.array.from_array(occurrence, chunks=100).map_blocks(read, dtype=np.float32))
+    chunks = dask.array.from_array(occurrence, chunks=100).map_blocks(read, dtype=np.float32)
+    lazy = scene.isel(band=0, drop=True).copy(data=chunks)
     flood = gee_flood.predict(student_ckpt, scene, permanent_water=lazy.rio.write_crs(UTM), **OPTIONS)
     assert reads == []  # nothing of the reference read yet
     classes = flood.flood_class.values
