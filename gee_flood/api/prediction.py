@@ -512,10 +512,11 @@ def _predict_block(
             values = source.clean(rows, copy=False)  # a fresh array already
         probability = prediction.probability_rows(row_start, row_stop, values)
         store.put(row_start, row_stop, probability)
-    layers = [probability, water_of(probability, prediction.threshold)]
+    out = np.empty((3 if reference is not None else 2, *probability.shape), np.float32)  # the layers, one array
+    out[0] = probability
+    out[1] = water_of(probability, prediction.threshold)
     if reference is not None:
         encoded = encode(probability, prediction.threshold)
-        classes = add_flood_class(encoded, reference.rows(row_start, row_stop))[2].astype(np.float32)
-        classes[classes == NODATA] = np.nan
-        layers.append(classes)
-    return np.stack(layers).astype(np.float32, copy=False)
+        out[2] = add_flood_class(encoded, reference.rows(row_start, row_stop))[2]
+        out[2][encoded[1] == NODATA] = np.nan
+    return out

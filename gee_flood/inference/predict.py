@@ -107,10 +107,10 @@ def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_st
     Returns:
         ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
     """
-    parts = [
-        rows.probability for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
-    ]
-    return np.concatenate(parts, axis=0)
+    out = np.empty((row_stop - row_start, source.width), np.float32)  # filled as rows finish: no second copy
+    for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop):
+        out[rows.row_start - row_start : rows.row_start - row_start + rows.probability.shape[0]] = rows.probability
+    return out
 
 
 class _RowWindow:
