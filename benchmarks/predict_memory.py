@@ -135,13 +135,15 @@ API = r"""
 import collections, json, sys
 import rioxarray
 import gee_flood
-checkpoint, scene, out, tile, overlap, batch, chunk = sys.argv[1:8]
+checkpoint, scene, out, tile, overlap, batch, chunk, rows = sys.argv[1:9]
 reads = collections.Counter()
 def counted(block, block_info=None):
     reads[tuple(block_info[0]["chunk-location"])] += 1
     return block
 array = rioxarray.open_rasterio(scene, chunks={"band": 2, "y": int(chunk), "x": int(chunk)}, lock=False)
 array = array.copy(data=array.data.map_blocks(counted, dtype=array.dtype))
+if int(rows):  # the first rows only: a task's memory depends on the width, the run time on the height
+    array = array.isel(y=slice(0, int(rows)))
 chunks = array.data.npartitions
 flood = gee_flood.predict(checkpoint, array, tile=int(tile), overlap=int(overlap), batch_size=int(batch), device="cpu")
 gee_flood.write_cog(flood, out)
@@ -194,6 +196,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--api", action="store_true", help="measure the notebook API on a lazy scene (see above)")
     parser.add_argument("--chunk", type=int, default=2048, help="with --api: the lazy scene's chunk side (pixels)")
+    parser.add_argument(
+        "--api-rows", type=int, default=0, help="with --api: predict only the first rows of the big scene (0: all)"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.workdir / "tiny_student.ckpt"
@@ -264,6 +269,7 @@ def _measure_api(args: argparse.Namespace, checkpoint: Path, small: Path, big: P
     os.environ["GDAL_CACHEMAX"] = "128"
     knobs = [str(args.tile), str(args.overlap), str(args.batch_size), str(args.chunk)]
     api = [sys.executable, "-c", API, str(checkpoint)]
+    big_rows = f" (first {args.api_rows} rows)" if args.api_rows else ""
     rows = [
         measure(
             [*predict, "--input", str(small), "--out", str(args.workdir / "small.tif")],
