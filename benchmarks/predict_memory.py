@@ -276,12 +276,12 @@ def _measure_api(args: argparse.Namespace, checkpoint: Path, small: Path, big: P
             f"baseline: streamed gee-flood predict {args.baseline_size}^2",
         ),
         measure(
-            [api[0], *api[1:], str(small), str(args.workdir / "api_small.tif"), *knobs],
+            [api[0], *api[1:], str(small), str(args.workdir / "api_small.tif"), *knobs, "0"],
             f"API write_cog(predict(lazy)) {args.baseline_size}^2",
         ),  # fmt: skip
         measure(
-            [api[0], *api[1:], str(big), str(args.workdir / "api_big.tif"), *knobs],
-            f"API write_cog(predict(lazy)) {args.size}^2",
+            [api[0], *api[1:], str(big), str(args.workdir / "api_big.tif"), *knobs, str(args.api_rows)],
+            f"API write_cog(predict(lazy)) {args.size}^2{big_rows}",
         ),  # fmt: skip
     ]
     print(
