@@ -160,8 +160,11 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     ) as writer:
         for start, stop in _strips(result, 4 * BLOCK):
             strip = result[names].isel(y=slice(start, stop)).transpose("y", "x").compute()
-            encoded = [encode_values(strip[name].values, encodings[name]).astype(dtype) for name in names]
-            writer.write_any(start, np.stack(encoded))
+            for row in range(0, stop - start, BLOCK // 2):  # encoded in small pieces: the coder works in float64
+                piece = slice(row, min(row + BLOCK // 2, stop - start))
+                encoded = [encode_values(strip[name].values[piece], encodings[name]).astype(dtype) for name in names]
+                writer.write_any(start + row, np.stack(encoded))
+            del strip
     return out
 
 

@@ -447,16 +447,32 @@ class _BlockStore:
             return None
         if self.folder is None:
             return np.array(self.lazy[:, row_start:row_stop, :].compute(), dtype=np.float32)  # our own copy
-        parts, start = [], 0
+        bands, width = self.lazy.shape[0], self.lazy.shape[2]
+        out = np.empty((bands, row_stop - row_start, width), np.float32)
+        start = 0
         for index, size in enumerate(self.lazy.chunks[1]):
             stop = start + size
             if stop > row_start and start < row_stop:
-                chunk = self._chunk_row(index, start, stop)
-                parts.append(chunk[:, max(row_start, start) - start : min(row_stop, stop) - start, :])
+                first, last = max(row_start, start), min(row_stop, stop)
+                path = self._chunk_row(index, start, stop)
+                # Read (not memory-map) the rows wanted: mapped pages would count in the process's memory.
+                with open(path, "rb") as handle:
+                    version = np.lib.format.read_magic(handle)
+                    reader = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    reader(handle)
+                    data_start = handle.tell()
+                    for band in range(bands):
+                        handle.seek(data_start + ((band * size) + (first - start)) * width * 4)
+                        rows = np.fromfile(handle, dtype=np.float32, count=(last - first) * width)
+                        out[band, first - row_start : last - row_start] = rows.reshape(last - first, width)
             start = stop
-        return np.concatenate(parts, axis=1)
+        return out
 
-    def _chunk_row(self, index: int, start: int, stop: int) -> np.ndarray:
+    def _chunk_row(self, index: int, start: int, stop: int) -> Path:
         import threading
 
         with self._guard:
@@ -477,8 +493,7 @@ class _BlockStore:
                 target.flush()
                 del target
                 partial.replace(path)
-        values: np.ndarray = np.load(path, mmap_mode="r")
-        return values
+        return path
 
 
 def _remove_tree(folder: Path) -> None:
