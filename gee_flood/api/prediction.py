@@ -392,10 +392,11 @@ class _BlockStore:
 
     ``flood.water.compute()`` then ``flood.probability.compute()``, or ``write_cog`` then ``write_polygons`` then
     ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
-    scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk row at a time, each once
-    (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` and memory-mapped, so
-    memory stays bounded whatever the scene. The folder goes with the result (when it is garbage-collected) or at
-    exit. A copy sent to another process (a distributed worker) keeps nothing and reads directly.
+    scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk at a time, each once
+    (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` files and read back in
+    the rows a block needs, so memory stays bounded whatever the scene. The folder goes with the result (when it is
+    garbage-collected) or at exit. A copy sent to another process (a distributed worker) keeps nothing and reads
+    directly.
 
     Args:
         lazy: The scene's ``(2, height, width)`` Dask array, or ``None`` (a block then reads its own rows).
@@ -447,53 +448,55 @@ class _BlockStore:
             return None
         if self.folder is None:
             return np.array(self.lazy[:, row_start:row_stop, :].compute(), dtype=np.float32)  # our own copy
-        bands, width = self.lazy.shape[0], self.lazy.shape[2]
-        out = np.empty((bands, row_stop - row_start, width), np.float32)
+        bands = self.lazy.shape[0]
+        out = np.empty((bands, row_stop - row_start, self.lazy.shape[2]), np.float32)
         start = 0
         for index, size in enumerate(self.lazy.chunks[1]):
             stop = start + size
             if stop > row_start and start < row_stop:
                 first, last = max(row_start, start), min(row_stop, stop)
-                path = self._chunk_row(index, start, stop)
-                # Read (not memory-map) the rows wanted: mapped pages would count in the process's memory.
-                with open(path, "rb") as handle:
-                    version = np.lib.format.read_magic(handle)
-                    reader = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    reader(handle)
-                    data_start = handle.tell()
-                    for band in range(bands):
-                        handle.seek(data_start + ((band * size) + (first - start)) * width * 4)
-                        rows = np.fromfile(handle, dtype=np.float32, count=(last - first) * width)
-                        out[band, first - row_start : last - row_start] = rows.reshape(last - first, width)
+                column = 0
+                for path, width in zip(self._chunk_row(index, start, stop), self.lazy.chunks[2], strict=True):
+                    target = out[:, first - row_start : last - row_start, column : column + width]
+                    _read_rows(path, target, first - start, size, width)
+                    column += width
             start = stop
         return out
 
-    def _chunk_row(self, index: int, start: int, stop: int) -> Path:
+    def _chunk_row(self, index: int, start: int, stop: int) -> list[Path]:
+        """The files of chunk row ``index`` (one per chunk, each read once, by whichever block needs it first)."""
         import threading
 
         with self._guard:
             lock = self._locks.setdefault(index, threading.Lock())
-        path = self._path(f"in{index}")
-        assert path is not None
-        with lock:  # two blocks needing the same chunk row: one reads it, the other waits and maps the file
-            if not path.is_file():
-                # Chunk by chunk into the file: never the whole (possibly 20,000 px wide) chunk row in memory twice.
-                partial = path.with_suffix(".partial.npy")
-                shape = (self.lazy.shape[0], stop - start, self.lazy.shape[2])
-                target = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+        assert self.folder is not None
+        paths = [self.folder / f"in{index}-{column}.npy" for column in range(len(self.lazy.chunks[2]))]
+        with lock:  # two blocks needing the same chunk row: one reads it, the other waits and reads the files
+            if not paths[-1].is_file():
                 column = 0
-                for width in self.lazy.chunks[2]:
-                    window = self.lazy[:, start:stop, column : column + width]
-                    target[:, :, column : column + width] = np.asarray(window.compute(), dtype=np.float32)
+                for path, width in zip(paths, self.lazy.chunks[2], strict=True):
+                    chunk = self.lazy[:, start:stop, column : column + width].compute()
+                    self._save(path, np.asarray(chunk, dtype=np.float32))  # one chunk in memory at a time
                     column += width
-                target.flush()
-                del target
-                partial.replace(path)
-        return path
+        return paths
+
+
+def _read_rows(path: Path, target: np.ndarray, first: int, rows: int, width: int) -> None:
+    """Read rows ``first...`` of a ``(bands, rows, width)`` float32 ``.npy`` into ``target``.
+
+    Plain reads, no memory map: mapped pages would count as the process's memory.
+    """
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(handle)
+        else:
+            np.lib.format.read_array_header_2_0(handle)
+        data_start = handle.tell()
+        count = target.shape[1]
+        for band in range(target.shape[0]):
+            handle.seek(data_start + (band * rows + first) * width * 4)
+            target[band] = np.fromfile(handle, dtype=np.float32, count=count * width).reshape(count, width)
 
 
 def _remove_tree(folder: Path) -> None:
