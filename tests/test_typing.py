@@ -59,7 +59,7 @@ def test_a_users_type_checker_finds_the_package_of_a_strict_editable_install(tmp
     source = tmp_path / "repo"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", ".mypy_cache"))
     environment = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(environment)
+    venv.EnvBuilder(with_pip=False).create(environment)  # pip, setuptools, wheel: this environment's (below)
     python = environment / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
