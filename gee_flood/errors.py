@@ -2,7 +2,9 @@
 
 Every problem a user can cause (a missing file, a wrong band count, a malformed date) is raised as a
 :class:`GeeFloodError` with a one-line message that names the file, argument or value and says what was expected.
-The CLI prints that line and exits non-zero; it never shows a traceback for these.
+The CLI prints that line and exits non-zero; it never shows a traceback for these. In Python they are also the
+built-in exceptions they are (:class:`ValueError`, :class:`TypeError`, :class:`FileNotFoundError`), so
+``except ValueError`` catches a bad value from gee-flood as from any library.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ class GeeFloodError(Exception):
         super().__init__(" ".join(message.split()))
 
 
-class InputError(GeeFloodError):
-    """A file, argument or value is missing, unreadable or of the wrong form."""
+class InputError(GeeFloodError, ValueError):
+    """A file, argument or value is missing, unreadable or of the wrong form (also a :class:`ValueError`)."""
 
 
-class DataError(GeeFloodError):
-    """Data was readable but inconsistent (wrong shape, bounds mismatch, all-NaN...)."""
+class InputTypeError(InputError, TypeError):
+    """An argument of a type that is not accepted (also a :class:`TypeError`)."""
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """A file that does not exist (also a :class:`FileNotFoundError`)."""
+
+
+class DataError(GeeFloodError, ValueError):
+    """Data was readable but inconsistent (wrong shape, bounds mismatch, all-NaN...); also a :class:`ValueError`."""
 
 
 class NotBuiltError(GeeFloodError):

@@ -52,6 +52,10 @@ def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
     assert "FloodModel(" in text and "role: student" in text
     assert "projects/gee-flood-demo/assets/quickstart/flood_map ingested" in text
     assert "Earth Engine: projects/gee-flood-demo/assets/quickstart/flood_map" in text
+    # A static picture of the flood map besides the widget: a rendered notebook shows the result.
+    assert "static picture: flood map" in text
+    pictures = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(pictures) >= 2  # the pair, and the flood map
 
 
 def test_watch_runs_offline_in_this_interpreter(tmp_path):

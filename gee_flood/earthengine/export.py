@@ -64,7 +64,7 @@ from pydantic import BaseModel
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from gee_flood.earthengine.session import RetryPolicy, with_retries
-from gee_flood.errors import DataError, InputError, RemoteError
+from gee_flood.errors import DataError, InputError, InputNotFoundError, RemoteError
 
 #: Band -> pyramiding policy: probabilities average, categories keep the most common value.
 PYRAMIDING = {"water_probability": "MEAN", "water_mask": "MODE", "flood_class": "MODE"}
@@ -116,11 +116,13 @@ class AssetId:
 
     @property
     def object_filename(self) -> str:
-        """The name of the asset's Cloud Storage object below the bucket prefix: ``<project>/<path>.tif``.
+        """The name of the asset's Cloud Storage object below the bucket prefix: ``<asset name>.tif``.
 
-        One object per asset, so pushing another map to another asset never replaces the object this one reads.
+        ``--bucket gs://b/floods`` and ``--asset projects/p/assets/floods/po`` upload ``gs://b/floods/po.tif``: the
+        prefix says where, the asset's name what (no project or folder repeated under the prefix). One object per
+        asset all the same: an object that backs another asset is never replaced (:func:`check_object_owner`).
         """
-        return f"{self.project}/{self.path}.tif"
+        return f"{self.path.rsplit('/', 1)[-1]}.tif"
 
 
 @dataclass(frozen=True)
@@ -193,10 +195,10 @@ def request_id_for(asset: AssetId, uri: str, cog: Path) -> str:
 
 def describe_map(cog: Path) -> list[str]:
     """Band names of a gee-flood map; refuses anything that is not a valid COG written by predict."""
-    from rio_cogeo.cogeo import cog_validate
+    from gee_flood.inference.output import cog_errors
 
     if not cog.is_file():
-        raise InputError(f"{cog}: flood map not found")
+        raise InputNotFoundError(f"{cog}: flood map not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -210,7 +212,7 @@ def describe_map(cog: Path) -> list[str]:
         raise InputError(f"{cog}: GeoTIFF has no CRS")
     if not bands or any(band not in PYRAMIDING for band in bands):
         raise DataError(f"{cog}: not a gee-flood map (bands {bands}; expected {list(PYRAMIDING)[: len(bands) or 2]})")
-    if not cog_validate(cog, quiet=True)[0]:
+    if cog_errors(cog):
         raise DataError(f"{cog}: not a Cloud-Optimized GeoTIFF; write it with 'gee-flood predict'")
     return bands
 

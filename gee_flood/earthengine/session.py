@@ -131,7 +131,10 @@ _initialised_with: EESettings | None = None
 def initialize(settings: EESettings, *, force: bool = False) -> None:
     """Initialise the Earth Engine client in this process once per settings (thread-safe, idempotent).
 
-    Called on the driver and lazily at the start of every task on every Dask worker.
+    Called on the driver and lazily at the start of every task on every Dask worker. A session that is already
+    initialised (the user's own ``ee.Initialize``, ``ee_emulator.initialize_ee``) is reused as it is when the
+    settings ask for no particular project or endpoint URL: gee-flood then initialises nothing (a notebook's
+    session has credentials a new initialisation may not find).
 
     Raises:
         RemoteError: If initialisation fails (no credentials, no project, unreachable server), in one line.
@@ -141,6 +144,11 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
 
     with _init_lock:
         if not force and _initialised_with == settings and ee.data.is_initialized():
+            return
+        if not force and settings.project is None and settings.url is None and ee.data.is_initialized():
+            ee.data.setMaxRetries(settings.retry.ee_max_retries)
+            ee.data.setDeadline(settings.retry.timeout_s * 1000.0)
+            _initialised_with = settings  # the session there is: reused
             return
         try:
             if settings.is_google:

@@ -1,5 +1,6 @@
 """Tiled, streamed inference of a SAR-only student over a scene; COG output, flood polygons."""
 
+from gee_flood.inference.encoding import NODATA
 from gee_flood.inference.output import (
     BAND_CLASS,
     BAND_MASK,
@@ -14,7 +15,7 @@ from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.runner import TileRunner, check_sar_only
 from gee_flood.inference.source import ArraySceneSource, GeoTiffSceneSource, SceneSource
-from gee_flood.inference.streaming import NODATA, encode, iter_probability_rows
+from gee_flood.inference.streaming import encode, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan, blend_weights
 from gee_flood.service_requests import PredictOptions, PredictRequest
 

@@ -27,8 +27,8 @@ from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from gee_flood._io import atomic_path
-from gee_flood.errors import DataError, InputError
-from gee_flood.inference.streaming import NODATA
+from gee_flood.errors import DataError, InputError, InputNotFoundError
+from gee_flood.inference.encoding import NODATA
 
 #: Output block (and COG tile) size in pixels.
 BLOCK = 512
@@ -36,6 +36,8 @@ BAND_PROBABILITY = "water_probability"
 BAND_MASK = "water_mask"
 BAND_CLASS = "flood_class"
 CLASS_NONE, CLASS_FLOOD, CLASS_PERMANENT = 0, 1, 2
+#: The COG band of each :func:`gee_flood.predict` variable (any other variable is a band of its own name).
+COG_BAND_NAMES = {"probability": BAND_PROBABILITY, "water": BAND_MASK, "flood_class": BAND_CLASS}
 
 
 @dataclass
@@ -58,7 +60,7 @@ class PermanentWater:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: permanent-water raster not found")
+            raise InputNotFoundError(f"{self.path}: permanent-water raster not found")
         try:
             with rasterio.open(self.path) as src:
                 if src.crs is None:
@@ -105,6 +107,27 @@ def add_flood_class(encoded: np.ndarray, permanent: np.ndarray) -> np.ndarray:
     return np.concatenate([encoded, classes[None]])
 
 
+#: The tags of the flood map's own bands (band name -> GDAL band metadata).
+BAND_TAGS: dict[str, dict[str, str]] = {
+    BAND_PROBABILITY: {"units": "percent", "meaning": "probability of water, 0-100; 255 no data"},
+    BAND_MASK: {"meaning": "1 water, 0 not water; 255 no data"},
+    BAND_CLASS: {"meaning": "0 not water, 1 flood water, 2 permanent water; 255 no data"},
+}
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """One band of a written map: its description (name) and GDAL metadata tags."""
+
+    name: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def named(cls, name: str, tags: dict[str, str] | None = None) -> BandSpec:
+        """A band with the flood map's tags for its name (:data:`BAND_TAGS`), else ``tags``."""
+        return cls(name, dict(BAND_TAGS.get(name, tags or {})))
+
+
 class FloodMapWriter:
     """Writes encoded rows into a tiled GeoTIFF (temporary), one or more whole block rows at a time.
 
@@ -121,6 +144,10 @@ class FloodMapWriter:
         classes: Add the ``flood_class`` band without a reference: every write then brings it as a third band
             already computed (a :func:`gee_flood.predict` result's ``flood_class``).
         tags: Dataset metadata tags.
+        bands: The bands, in order, when they are not the flood map's own (:func:`gee_flood.write_cog` of any
+            variables); every write then brings them all, encoded.
+        dtype: Their stored dtype.
+        nodata: Their no-data value (NaN for a float map without one).
     """
 
     def __init__(
@@ -134,22 +161,31 @@ class FloodMapWriter:
         permanent: PermanentWater | None = None,
         classes: bool = False,
         tags: dict[str, str] | None = None,
+        bands: list[BandSpec] | None = None,
+        dtype: str = "uint8",
+        nodata: float = NODATA,
     ) -> None:
         self.height, self.width = height, width
         self.permanent = permanent
-        count = 3 if permanent is not None or classes else 2
-        self.bands = count
+        if bands is None:
+            count = 3 if permanent is not None or classes else 2
+            bands = [BandSpec.named(name) for name in (BAND_PROBABILITY, BAND_MASK, BAND_CLASS)[:count]]
+        elif permanent is not None:
+            raise ValueError("a permanent-water reference derives the flood map's own bands only")
+        self.bands = len(bands)
+        self.names = [band.name for band in bands]
+        self.nodata = nodata
         self.dataset = rasterio.open(
             path,
             "w",
             driver="GTiff",
             width=width,
             height=height,
-            count=count,
-            dtype="uint8",
+            count=self.bands,
+            dtype=dtype,
             crs=crs,
             transform=transform,
-            nodata=NODATA,
+            nodata=nodata,
             tiled=True,
             blockxsize=BLOCK,
             blockysize=BLOCK,
@@ -157,14 +193,12 @@ class FloodMapWriter:
             zlevel=1,
             BIGTIFF="IF_SAFER",
         )
-        descriptions = [BAND_PROBABILITY, BAND_MASK, BAND_CLASS][:count]
-        for index, description in enumerate(descriptions, start=1):
-            self.dataset.set_band_description(index, description)
+        for index, band in enumerate(bands, start=1):
+            self.dataset.set_band_description(index, band.name)
         self.dataset.update_tags(**(tags or {}))
-        self.dataset.update_tags(1, units="percent", meaning="probability of water, 0-100; 255 no data")
-        self.dataset.update_tags(2, meaning="1 water, 0 not water; 255 no data")
-        if count == 3:  # the class band
-            self.dataset.update_tags(3, meaning="0 not water, 1 flood water, 2 permanent water; 255 no data")
+        for index, band in enumerate(bands, start=1):
+            if band.tags:
+                self.dataset.update_tags(index, **band.tags)
         if permanent is not None:
             permanent.attach(crs, transform, width, height)
         self._pending: list[np.ndarray] = []
@@ -173,8 +207,17 @@ class FloodMapWriter:
         self.water_pixels = 0
         self.flood_pixels = 0
 
+    def _count(self, encoded: np.ndarray) -> None:
+        first = encoded[0]
+        valid = np.isfinite(first) if np.isnan(self.nodata) else first != self.nodata
+        self.valid_pixels += int(np.count_nonzero(valid))
+        if BAND_MASK in self.names:
+            self.water_pixels += int(np.count_nonzero(encoded[self.names.index(BAND_MASK)] == 1))
+        if BAND_CLASS in self.names:
+            self.flood_pixels += int(np.count_nonzero(encoded[self.names.index(BAND_CLASS)] == CLASS_FLOOD))
+
     def write_block_rows(self, row_start: int, encoded: np.ndarray) -> None:
-        """Write ``(2, rows, width)`` encoded bands (3 with ``classes``) starting at an aligned ``row_start``."""
+        """Write ``(bands, rows, width)`` encoded bands starting at an aligned ``row_start``."""
         rows = encoded.shape[1]
         if row_start % BLOCK or (rows % BLOCK and row_start + rows != self.height):
             raise ValueError(f"unaligned write of rows {row_start}..{row_start + rows}")
@@ -182,10 +225,7 @@ class FloodMapWriter:
             encoded = add_flood_class(encoded, self.permanent.read_rows(row_start, row_start + rows))
         if encoded.shape[0] != self.bands:
             raise ValueError(f"{encoded.shape[0]} bands written to a {self.bands}-band flood map")
-        if self.bands == 3:
-            self.flood_pixels += int(np.count_nonzero(encoded[2] == CLASS_FLOOD))
-        self.valid_pixels += int(np.count_nonzero(encoded[1] != NODATA))
-        self.water_pixels += int(np.count_nonzero(encoded[1] == 1))
+        self._count(encoded)
         self.dataset.write(encoded, window=rasterio.windows.Window(0, row_start, self.width, rows))
 
     def write_any(self, row_start: int, encoded: np.ndarray) -> None:
@@ -238,7 +278,40 @@ def to_cog(tiled: Path, final: str | os.PathLike[str]) -> Path:
             allow_intermediate_compression=True,
             forward_band_tags=True,
         )
-        valid, errors, _warnings = cog_validate(tmp, quiet=True)
-        if not valid:
+        errors = cog_errors(tmp)
+        if errors:
             raise DataError(f"{final}: the written file is not a valid Cloud-Optimized GeoTIFF ({'; '.join(errors)})")
     return final
+
+
+def _untiled_images(path: Path) -> list[int]:
+    """Indexes of the TIFF images (0 the full resolution, then the overviews) stored in strips, not tiles.
+
+    Read from the TIFF tags themselves (tifffile): GDAL (hence rasterio) reports a tiled image exactly one tile
+    wide with the same block shape as a stripped one, so the block shape cannot tell them apart.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return [index for index, page in enumerate(tif.pages) if not getattr(page, "is_tiled", False)]
+
+
+def cog_errors(path: str | os.PathLike[str]) -> list[str]:
+    """rio-cogeo's COG validation errors of ``path`` (empty: a valid COG), without its tiling false positive.
+
+    rio-cogeo (>= 5) calls an image "not tiled" when its block is as wide as the image, which is also true of a
+    tiled image exactly one tile (512 px) wide: a 1500 x 1024 scene's first overview (750 x 512), a 513 x 512
+    scene. Those errors are kept only when the TIFF tags say the image really is stored in strips.
+    """
+    path = Path(path)
+    _valid, errors, _warnings = cog_validate(path, quiet=True)
+    tiling = [error for error in errors if "not tiled" in error]
+    if tiling:
+        untiled = _untiled_images(path)
+        kept = []
+        for error in tiling:
+            index = 0 if error.startswith("The file is greater") else int(error.split("index ")[1].split()[0]) + 1
+            if index in untiled:
+                kept.append(error)
+        errors = [error for error in errors if error not in tiling] + kept
+    return errors

@@ -26,12 +26,13 @@ from affine import Affine
 from pydantic import BaseModel, Field
 from rasterio.crs import CRS
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gee_flood._io import temporary_directory
+from gee_flood._progress import progress_bar
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
-from gee_flood.inference.output import BLOCK, FloodMapWriter, PermanentWater, to_cog
+from gee_flood.inference.encoding import NODATA
+from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, PermanentWater, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
@@ -40,7 +41,7 @@ from gee_flood.inference.tiling import TilePlan
 from gee_flood.service_requests import PredictOptions, RuntimeName, WindowName
 
 if TYPE_CHECKING:
-    from gee_flood.api.model import FloodModel
+    from gee_flood.inference.model import FloodModel
 
 #: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
 #: memory budget on a large machine.
@@ -68,33 +69,34 @@ class PredictionSummary(BaseModel):
     seconds: float
 
 
-def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+def resolution_warning(source: SceneSource, expected_m: float | None) -> str | None:
+    """The warning for a scene whose pixels are not within a factor 2 of the checkpoint's (``None``: fine).
+
+    The same words from the CLI (printed) and :func:`gee_flood.predict` (a :class:`~gee_flood.errors.GeeFloodWarning`).
+    """
     if not expected_m:
-        return
+        return None
     if source.crs.is_geographic:
         pixel_m = abs(source.transform.a) * 111_320.0 * math.cos(math.radians(source.transform.f))
     else:
         pixel_m = abs(source.transform.a) * (source.crs.linear_units_factor[1] if source.crs.linear_units_factor else 1)
-    if not 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
-        console.print(
-            f"[yellow]warning:[/] {source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at "
-            f"{expected_m:g} m; predictions may be poor (resample the scene first)",
-            soft_wrap=True,
-        )
-
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, console: Console, label: str) -> Iterator[Any]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+    if 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
+        return None
+    return (
+        f"{source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at {expected_m:g} m; "
+        "predictions may be poor (resample the scene first)"
     )
-    with Progress(*columns, console=console, disable=not enabled, transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda advance: bar.update(task, advance=advance)
+
+
+def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+    warning = resolution_warning(source, expected_m)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, markup=True, highlight=False)
+
+
+def _progress(total: int, enabled: bool, console: Console, label: str) -> contextlib.AbstractContextManager[Any]:
+    """The one progress display (:mod:`gee_flood._progress`): only on a terminal, never with ``--quiet``."""
+    return progress_bar(total, label, enabled=enabled, console=console)
 
 
 def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
@@ -105,10 +107,10 @@ def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_st
     Returns:
         ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
     """
-    parts = [
-        rows.probability for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
-    ]
-    return np.concatenate(parts, axis=0)
+    out = np.empty((row_stop - row_start, source.width), np.float32)  # filled as rows finish: no second copy
+    for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop):
+        out[rows.row_start - row_start : rows.row_start - row_start + rows.probability.shape[0]] = rows.probability
+    return out
 
 
 class _RowWindow:
@@ -118,12 +120,12 @@ class _RowWindow:
     again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
     """
 
-    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int, values: np.ndarray | None = None) -> None:
         self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
         self.name = source.name
         self.modalities = source.modalities
         self.row_start = row_start
-        self.values = source.read_rows(row_start, row_stop)
+        self.values = source.read_rows(row_start, row_stop) if values is None else values
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
         """Rows of the scene (within the window read)."""
@@ -163,10 +165,18 @@ class ScenePrediction:
         """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
         return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
 
-    def probability_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once."""
+    def input_rows(self, row_start: int, row_stop: int) -> tuple[int, int]:
+        """The scene rows ``[start, stop)`` the tiles of a row block read."""
         origins = self.plan.row_origins_touching(row_start, row_stop)
-        window = _RowWindow(self.source, origins[0], min(origins[-1] + self.plan.tile, self.source.height))
+        return origins[0], min(origins[-1] + self.plan.tile, self.source.height)
+
+    def probability_rows(self, row_start: int, row_stop: int, values: np.ndarray | None = None) -> np.ndarray:
+        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once.
+
+        ``values``: the block's input rows (:meth:`input_rows`) already read (a Dask dependency), else they are read
+        from the source.
+        """
+        window = _RowWindow(self.source, *self.input_rows(row_start, row_stop), values=values)
         return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
 
     def encoded_rows(self, row_start: int, row_stop: int) -> tuple[int, np.ndarray]:
@@ -271,11 +281,14 @@ def flood_map_cog(
     tags: dict[str, str],
     empty_message: str,
     classes: bool = False,
+    bands: list[BandSpec] | None = None,
+    dtype: str = "uint8",
+    nodata: float = NODATA,
 ) -> Iterator[FloodMapWriter]:
     """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
 
     ``permanent`` (a reference to derive it from) or ``classes`` (the caller writes it as a third band) adds the
-    ``flood_class`` band.
+    ``flood_class`` band; ``bands``, ``dtype`` and ``nodata`` describe other bands (:class:`FloodMapWriter`).
 
     The caller writes every row inside the block. On success the map is checked (at least one valid pixel) and
     converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included) nothing is left behind.
@@ -297,6 +310,9 @@ def flood_map_cog(
             permanent=permanent,
             classes=classes,
             tags=tags,
+            bands=bands,
+            dtype=dtype,
+            nodata=nodata,
         )
         try:
             yield writer
@@ -339,7 +355,7 @@ def predict_scene(
         InputError: A teacher (optical) checkpoint, bad options, or unreadable files.
         DataError: The scene lacks the bands the checkpoint needs, or has no valid pixel.
     """
-    from gee_flood.api.model import open_model
+    from gee_flood.inference.model import open_model
 
     options = options or PredictOptions()
     console = console or Console(stderr=True)

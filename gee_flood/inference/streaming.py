@@ -13,12 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gee_flood.inference.encoding import CLASS_ENCODING, PROBABILITY_ENCODING, encode_values
 from gee_flood.inference.runner import TileRunner
-from gee_flood.inference.source import SceneSource
+from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
-
-#: Probability band: 0-100 (percent), this value where there is no data.
-NODATA = 255
 
 
 @dataclass
@@ -77,6 +75,7 @@ def iter_probability_rows(
             base = origin
         rows = min(tile, height - origin)
         s1_db = source.read_rows(origin, origin + rows)
+        check_decibels(s1_db, source.name)  # every source, every strip: no map of linear or DN input
         strip_valid = np.isfinite(s1_db).all(axis=0)
         valid[:rows, :width] = strip_valid
         normalised = runner.normalize(s1_db)  # NaN -> 0 (the band mean)
@@ -111,11 +110,16 @@ def encode(probability: np.ndarray, threshold: float) -> np.ndarray:
 
     Returns:
         ``(2, rows, cols)`` uint8: band 0 probability in percent (0-100), band 1 water mask (0/1); 255 = no data.
+        Both with the encodings of :mod:`gee_flood.inference.encoding` (the bytes :func:`gee_flood.write_cog` writes
+        of the decoded layers).
     """
+    percent = encode_values(probability, PROBABILITY_ENCODING)
+    return np.stack([percent, encode_values(water_of(probability, threshold), CLASS_ENCODING)])
+
+
+def water_of(probability: np.ndarray, threshold: float) -> np.ndarray:
+    """The decoded water layer of probabilities: float32 1 water (``>= threshold``), 0 not water, NaN no data."""
     nodata = ~np.isfinite(probability)
-    filled = np.where(nodata, 0.0, probability)
-    percent = np.clip(np.rint(filled * 100.0), 0, 100).astype(np.uint8)
-    water = (filled >= threshold).astype(np.uint8)
-    percent[nodata] = NODATA
-    water[nodata] = NODATA
-    return np.stack([percent, water])
+    water = (np.where(nodata, 0.0, probability) >= threshold).astype(np.float32)
+    water[nodata] = np.nan
+    return water

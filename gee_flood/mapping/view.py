@@ -26,7 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 
 WEB_MERCATOR = "EPSG:3857"
 #: RGBA of each map value: flood / water, permanent water, not water (faint, shows where the model looked).
@@ -55,7 +55,7 @@ class Overlay:
 
 def _open(path: Path, what: str) -> Any:
     if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
+        raise InputNotFoundError(f"{path}: {what} not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from gee_flood._io import atomic_path
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 from gee_flood.models.card import ArchitectureSpec, ModelCard
 
 CARD_KEY = "gee_flood_card"
@@ -193,7 +193,7 @@ def convert_trusted_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLi
     """
     source = Path(src)
     if not source.is_file():
-        raise InputError(f"{source}: checkpoint file not found")
+        raise InputNotFoundError(f"{source}: checkpoint file not found")
     try:
         payload = torch.load(source, map_location="cpu", weights_only=False)  # trusted by the caller
     except Exception as error:  # torch raises many types for non-checkpoint files
@@ -240,7 +240,7 @@ def _card(payload: Mapping[str, Any], checkpoint: Path) -> ModelCard:
 def _load_payload(path: Path, *, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint as plain data (``weights_only=True``); never run code named in the file."""
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint file not found")
+        raise InputNotFoundError(f"{path}: checkpoint file not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for non-checkpoint files

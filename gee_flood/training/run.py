@@ -40,6 +40,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, check_writable, write_json_atomic, write_text_atomic
+from gee_flood._progress import shown, step_progress, track
 from gee_flood.data.normalization import NormalizationStats, compute_stats
 from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
@@ -217,7 +218,7 @@ def _train_checked(
     module = _module(config, card, teachers, online=online)
     checkpointing = _best_checkpoint(run_dir)
     with _quiet_lightning():
-        trainer = _trainer(config, _callbacks(config, checkpointing), run_dir, progress)
+        trainer = _trainer(config, _callbacks(config, checkpointing, progress=progress), run_dir, progress)
     with _quiet_lightning(), _Stopwatch() as fit_time:
         trainer.fit(module, datamodule=data)
         _validate_after_last_step(trainer, module, data, checkpointing, config)
@@ -398,8 +399,10 @@ def _best_checkpoint(run_dir: Path) -> ModelCheckpoint:
     )
 
 
-def _callbacks(config: TrainConfig, checkpointing: ModelCheckpoint) -> list[L.Callback]:
+def _callbacks(config: TrainConfig, checkpointing: ModelCheckpoint, *, progress: bool = False) -> list[L.Callback]:
     callbacks: list[L.Callback] = [checkpointing]
+    if shown(progress):  # gee-flood's one progress display, in steps (Lightning's own bar is off)
+        callbacks.append(step_progress(config.optim.max_steps))
     if config.optim.ema_decay is not None:
         callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
     if config.trainer.early_stopping_patience:
@@ -427,7 +430,7 @@ def _trainer(config: TrainConfig, callbacks: list[L.Callback], run_dir: Path, pr
         gradient_clip_val=config.optim.gradient_clip,
         callbacks=callbacks,
         logger=CSVLogger(save_dir=run_dir, name="", version=""),
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # gee_flood._progress.step_progress instead (see _callbacks)
         enable_model_summary=False,
         default_root_dir=run_dir,
     )
@@ -581,14 +584,13 @@ def _resolve_teachers(
 
 def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> NormalizationStats:
     """Per-band mean/std of the model inputs over training chips (labelled and unlabelled; no labels read)."""
-    from tqdm.auto import tqdm
-
     sources = [splits.labelled] + ([splits.unlabelled] if splits.unlabelled is not None else [])
     flat = [(source, i) for source in sources for i in range(len(source))]
     take = set(np.linspace(0, len(flat) - 1, min(len(flat), STATS_CHIPS)).round().astype(int).tolist())
     picked = [flat[i] for i in sorted(take)]
-    bar = tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False)
-    chips = (source[index] for source, index in bar)
+    chips = (
+        source[index] for source, index in track(picked, len(picked), "normalisation statistics", enabled=progress)
+    )
     return compute_stats(
         chips,
         config.data.inputs,

@@ -93,7 +93,8 @@ class WatchRequest:
         since: First UTC day (YYYY-MM-DD).
         checkpoint: SAR-only checkpoint.
         collection: Earth Engine ImageCollection ``projects/<project>/assets/<path>`` (created if missing).
-        bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion.
+        bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion, as
+            ``<prefix>/<collection name>/<image>.tif``.
         until: Last UTC day (default: today, UTC).
         project: Earth Engine Cloud project (default: the collection's).
         ee_url: Another Earth Engine REST endpoint (the emulator).
@@ -352,7 +353,9 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 export.push_flood_map,
                 out,
                 name,
-                request.bucket,
+                # One folder per collection below the prefix: an object is named after its image only
+                # (AssetId.object_filename), so two collections watched into one bucket prefix never share objects.
+                f"{request.bucket.rstrip('/')}/{request.collection.rsplit('/', 1)[-1]}",
                 project=project,
                 ee_url=request.ee_url,
                 poll_s=request.poll_s,

@@ -90,7 +90,7 @@ def add_watch_layers(
     Returns:
         The map.
     """
-    from gee_flood.api.maps import _add_overlay, _backend_of, _zoom_to, add_flood_layers
+    from gee_flood.mapping.layers import _add_overlay, _backend_of, _zoom_to, add_flood_layers
     from gee_flood.mapping.view import geemap_backend
 
     if m is None:
@@ -131,7 +131,7 @@ def add_watch_layers(
 
 
 def _add_one_map(m: Any, kind: str, path: Path, max_size: int) -> None:
-    from gee_flood.api.maps import _add_overlay
+    from gee_flood.mapping.layers import _add_overlay
     from gee_flood.mapping.view import render_flood_overlay
 
     overlay, _ = render_flood_overlay(path, max_size=max_size)

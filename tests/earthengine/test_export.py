@@ -28,7 +28,7 @@ from tests.inference.maps import write_flood_map
 runner = CliRunner()
 BUCKET = "flood-maps"
 ASSET = "projects/emulator/assets/floods/test_map"
-OBJECT = "emulator/floods/test_map.tif"  # the asset's object below the bucket prefix
+OBJECT = "test_map.tif"  # the asset's object below the bucket prefix: its name, nothing repeated
 #: More buckets of the Cloud Storage stand-in: name -> location (BUCKET is in the US multi-region).
 LOCATIONS = {"maps-central": "US-CENTRAL1", "maps-nam4": "NAM4", "maps-dual-central": "US-CENTRAL1+US-EAST4",
              "maps-dual-east": "US-EAST1+US-EAST4", "maps-east": "US-EAST4", "maps-europe": "EUROPE-WEST1",
@@ -329,22 +329,22 @@ def test_two_maps_of_one_file_name_get_two_objects(storage, fake_ee, tmp_path):
     export.push_flood_map(second, other, f"gs://{BUCKET}/maps", client=storage, poll_s=0.01)
     bucket = storage.bucket(BUCKET)
     assert bucket.blob(f"maps/{OBJECT}").download_as_bytes() == first.read_bytes()
-    assert bucket.blob("maps/emulator/floods/other_map.tif").download_as_bytes() == second.read_bytes()
+    assert bucket.blob("maps/other_map.tif").download_as_bytes() == second.read_bytes()
     assert [manifest["tilesets"][0]["sources"][0]["uris"][0] for _, manifest, _ in fake_ee.ingestions] == [
         f"gs://{BUCKET}/maps/{OBJECT}",
-        f"gs://{BUCKET}/maps/emulator/floods/other_map.tif",
+        f"gs://{BUCKET}/maps/other_map.tif",
     ]
 
 
 def test_an_object_that_backs_another_asset_is_never_replaced(storage, fake_ee, flood_map):
-    # prefix 'x' + projects/emulator/assets/floods/test_map and prefix 'x/emulator' + projects/floods/assets/test_map
-    # name the same object: the second push must not take the first asset's object
+    # projects/emulator/assets/floods/test_map and projects/floods/assets/test_map under the same prefix name the
+    # same object (the asset's name): the second push must not take the first asset's object
     export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/x", client=storage, poll_s=0.01)
     before = storage.bucket(BUCKET).get_blob(f"x/{OBJECT}")
     for overwrite in (False, True):
         with pytest.raises(InputError) as caught:
             export.push_flood_map(
-                flood_map, "projects/floods/assets/test_map", f"gs://{BUCKET}/x/emulator", client=storage,
+                flood_map, "projects/floods/assets/test_map", f"gs://{BUCKET}/x", client=storage,
                 overwrite=overwrite,
             )  # fmt: skip
         assert str(caught.value) == (

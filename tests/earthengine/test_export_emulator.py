@@ -50,7 +50,7 @@ def test_cli_ingests_into_the_emulator(storage, earth_engine, flood_map):
             "--ee-url", earth_engine.url]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert f"asset {asset}: ingested from gs://{BUCKET}/runs/emulator/floods/ingested.tif" in result.output
+    assert f"asset {asset}: ingested from gs://{BUCKET}/runs/ingested.tif" in result.output
     info = ee.data.getAsset(asset)
     assert info["properties"]["gee_flood_request_id"]
     assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
@@ -86,7 +86,7 @@ def test_the_readme_example_works_on_an_empty_project(storage, earth_engine, flo
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "created folder projects/my-project/assets/floods",
-        f"asset {asset}: ingested from gs://my-bucket/floods/my-project/floods/po_2019.tif",
+        f"asset {asset}: ingested from gs://my-bucket/floods/po_2019.tif",
     ]
     assert ee.data.getAsset("projects/my-project/assets/floods")["type"] == "FOLDER"
     assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
