@@ -34,8 +34,9 @@ def test_the_live_notebook_says_it_needs_credentials():
     assert "Needs credentials" in "".join(notebook["cells"][0]["source"])
 
 
-def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
-    notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
+def _run_offline(name: str, tmp_path: Path) -> tuple[list, str]:
+    """Execute ``docs/examples/<name>`` in a fresh kernel of this interpreter; its outputs and their text."""
+    notebook = nbformat.read(EXAMPLES / name, as_version=4)
     # The kernel must be this interpreter (and so this gee_flood): check it from inside, first thing.
     check = nbformat.v4.new_code_cell(f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable")
     notebook.cells.insert(0, check)
@@ -48,6 +49,11 @@ def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
     text = "\n".join(
         str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs
     )
+    return outputs, text
+
+
+def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
+    outputs, text = _run_offline("quickstart.ipynb", tmp_path)
     assert "lazy: Array" in text and "chips written" in text
     assert "FloodModel(" in text and "role: student" in text
     assert "projects/gee-flood-demo/assets/quickstart/flood_map ingested" in text
@@ -59,18 +65,7 @@ def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
 
 
 def test_watch_runs_offline_in_this_interpreter(tmp_path):
-    notebook = nbformat.read(EXAMPLES / "watch.ipynb", as_version=4)
-    check = nbformat.v4.new_code_cell(f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable")
-    notebook.cells.insert(0, check)
-    client = NotebookClient(
-        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert not [output for output in outputs if output.output_type == "error"]
-    text = "\n".join(
-        str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs
-    )
+    outputs, text = _run_offline("watch.ipynb", tmp_path)
     assert "2 found, 2 mapped, 2 pushed" in text
     assert "rerun: 0 mapped, 2 skipped (already in the collection)" in text
     assert "'max_extent', 'observations', 'flooded_observations'" in text
