@@ -436,12 +436,32 @@ def predict(
         Path | None, typer.Option("--keep-scene", help=field_doc(PredictRequest, "keep_scene"))
     ] = None,
     polygons: Annotated[Path | None, typer.Option("--polygons", help=field_doc(PredictRequest, "polygons"))] = None,
-    permanent_water: Annotated[
-        Path | None, typer.Option("--permanent-water", help=field_doc(PredictRequest, "permanent_water"))
+    reference_water: Annotated[
+        Path | None, typer.Option("--reference-water", help=field_doc(PredictRequest, "reference_water"))
     ] = None,
-    permanent_threshold: Annotated[
-        float, typer.Option("--permanent-threshold", help=field_doc(PredictRequest, "permanent_threshold"))
+    reference_kind: Annotated[
+        str, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
+    ] = "seasonality",
+    reference_threshold: Annotated[
+        float | None, typer.Option("--reference-threshold", help=field_doc(PredictRequest, "reference_threshold"))
+    ] = None,
+    dem: Annotated[Path | None, typer.Option("--dem", help=field_doc(PredictRequest, "dem"))] = None,
+    hand: Annotated[Path | None, typer.Option("--hand", help=field_doc(PredictRequest, "hand"))] = None,
+    worldcover: Annotated[
+        Path | None, typer.Option("--worldcover", help=field_doc(PredictRequest, "worldcover"))
+    ] = None,
+    slope_max: Annotated[float, typer.Option("--slope-max", help=field_doc(PredictRequest, "slope_max"))] = 5.0,
+    hand_max: Annotated[float, typer.Option("--hand-max", help=field_doc(PredictRequest, "hand_max"))] = 15.0,
+    incidence_angle: Annotated[
+        float, typer.Option("--incidence-angle", help=field_doc(PredictRequest, "incidence_angle"))
+    ] = 37.0,
+    look_azimuth: Annotated[
+        float, typer.Option("--look-azimuth", help=field_doc(PredictRequest, "look_azimuth"))
     ] = 80.0,
+    min_mapping_unit: Annotated[
+        int, typer.Option("--min-mapping-unit", help=field_doc(PredictRequest, "min_mapping_unit"))
+    ] = 8,
+    border_noise: Annotated[int, typer.Option("--border-noise", help=field_doc(PredictRequest, "border_noise"))] = 0,
     threshold: Annotated[float | None, typer.Option("--threshold", help=field_doc(PredictOptions, "threshold"))] = None,
     tile: Annotated[int, typer.Option("--tile", help=field_doc(PredictOptions, "tile"))] = 512,
     overlap: Annotated[int, typer.Option("--overlap", help=field_doc(PredictOptions, "overlap"))] = 128,
@@ -466,7 +486,8 @@ def predict(
     summary = run_predict(PredictRequest(**_request_values(PredictRequest, ctx), options=options))
     typer.echo(
         f"wrote {summary.output}: {summary.width} x {summary.height} px, {summary.crs}, "
-        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels "
+        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels, "
+        f"flooded {summary.flooded_km2:.3f} km², excluded {summary.excluded_km2:.3f} km² "
         f"({summary.tiles} tiles, {summary.device}, {summary.scheduler}, {summary.seconds:.1f} s)"
     )
     if summary.polygons:

@@ -276,10 +276,22 @@ class PredictRequest:
     scale_m: float = _documented(10.0, doc="Pixel size (m) of the Earth Engine read.")
     keep_scene: Path | None = _documented(None, doc="Keep the S1 scene read from Earth Engine.")
     polygons: Path | None = _documented(None, doc="Also write water polygons (GeoJSON, EPSG:4326).")
-    permanent_water: Path | None = _documented(
-        None, doc="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
+    reference_water: Path | None = _documented(
+        None, doc="Reference-water raster (JRC Global Surface Water seasonality or occurrence), any CRS."
     )
-    permanent_threshold: float = _documented(80.0, doc="Value >= this is permanent.")
+    reference_kind: str = _documented("seasonality", doc="What --reference-water holds: seasonality or occurrence.")
+    reference_threshold: float | None = _documented(
+        None, doc="Reference value >= this is normal water (default: 10 months seasonality, 80 % occurrence)."
+    )
+    dem: Path | None = _documented(None, doc="Elevation raster (m) for slope and radar shadow/layover exclusion.")
+    hand: Path | None = _documented(None, doc="Height above nearest drainage raster (m; MERIT Hydro hnd).")
+    worldcover: Path | None = _documented(None, doc="ESA WorldCover raster: built-up (50) is excluded.")
+    slope_max: float = _documented(5.0, doc="Exclude slopes steeper than this (degrees).")
+    hand_max: float = _documented(15.0, doc="Exclude height above nearest drainage over this (m).")
+    incidence_angle: float = _documented(37.0, doc="Radar incidence angle (degrees) for shadow/layover.")
+    look_azimuth: float = _documented(80.0, doc="Radar look direction, clockwise from north (deg; ~80 asc, ~280 desc).")
+    min_mapping_unit: int = _documented(8, doc="Remove flood regions of fewer pixels (8-connected); 0 disables.")
+    border_noise: int = _documented(0, doc="Mask this many pixels along the scene's no-data edge (S1 border noise).")
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)

@@ -8,7 +8,7 @@ Steps (each timed; the first failure stops the run, the cleanup always runs):
    is of the plumbing, not of the map's quality);
 3. export: upload to your bucket and ingest into a new folder it creates, ``projects/<project>/assets/
    gee_flood_live_check_<UTC time>_<random>/flood_map`` (``push_flood_map``, as ``gee-flood map --mask --asset``);
-4. read back: the asset's bands, and its ``water_mask`` read over the map's own grid compared pixel by pixel;
+4. read back: the asset's bands, and its ``water`` read over the map's own grid compared pixel by pixel;
 5. cleanup: the asset, the folder and the Cloud Storage object it created, and the local working folder.
 
 Without Earth Engine credentials (or a project, or a bucket) it prints ``skipped: ...`` and exits 0: nothing is
@@ -46,7 +46,7 @@ DEFAULT_AOI = {
 DEFAULT_DATES = "2019-06-01/2019-06-30"
 DEFAULT_PREDICT_DATE = "2019-06-15"
 BUCKET_ENV = "GEE_FLOOD_LIVE_BUCKET"
-#: Smallest share of the map's valid pixels whose water_mask must read back identically from the asset.
+#: Smallest share of the map's valid pixels whose water must read back identically from the asset.
 AGREEMENT_MIN = 0.99
 
 
@@ -131,7 +131,7 @@ def untrained_checkpoint(path: Path) -> Path:
 
 
 def read_back(asset: str, flood_map: Path) -> str:
-    """The asset's bands, and its water_mask over the map's grid compared with the map; raise if they disagree."""
+    """The asset's bands, and its water over the map's grid compared with the map; raise if they disagree."""
     import ee
     import numpy as np
     import rasterio
@@ -147,16 +147,16 @@ def read_back(asset: str, flood_map: Path) -> str:
             "crsCode": src.crs.to_string(),
         }
     pixels = ee.data.computePixels(
-        {"expression": ee.Image(asset).select(["water_mask"]), "fileFormat": "NUMPY_NDARRAY", "grid": grid}
+        {"expression": ee.Image(asset).select(["water"]), "fileFormat": "NUMPY_NDARRAY", "grid": grid}
     )
-    remote = np.asarray(pixels["water_mask"])
+    remote = np.asarray(pixels["water"])
     valid = local != 255
     if not valid.any():
         raise RuntimeError("the flood map has no valid pixel to compare")
     agreement = float(np.mean(remote[valid] == local[valid]))
     if agreement < AGREEMENT_MIN:
-        raise RuntimeError(f"water_mask read back from {asset} agrees on {agreement:.1%} of pixels only")
-    return f"bands {bands}; water_mask agrees on {agreement:.1%} of {int(valid.sum())} pixels"
+        raise RuntimeError(f"water read back from {asset} agrees on {agreement:.1%} of pixels only")
+    return f"bands {bands}; water agrees on {agreement:.1%} of {int(valid.sum())} pixels"
 
 
 def cleanup(check: Check, project: str, ee_ready: bool) -> str:

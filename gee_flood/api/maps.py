@@ -47,22 +47,21 @@ def _in_memory_raster(
 
 
 def _flood_overlay(flood: Any, max_size: int) -> tuple[Overlay, dict[str, str]]:
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK
     from gee_flood.mapping.view import flood_overlay_of, render_flood_overlay
+    from gee_flood.product.layers import EXCLUSION, FLOOD, REFERENCE_WATER
 
     if isinstance(flood, str | os.PathLike):
         return render_flood_overlay(Path(flood), max_size=max_size)
     import xarray as xr
 
-    if not isinstance(flood, xr.Dataset) or "water" not in flood:
+    if not isinstance(flood, xr.Dataset) or FLOOD not in flood or EXCLUSION not in flood:
         raise InputError(
             f"flood of type {type(flood).__name__}: expected a gee_flood.predict result, a COG path, an Earth Engine "
             "asset id or an ee.Image"
         )
-    name = "flood_class" if "flood_class" in flood else "water"
-    values = np.asarray(flood[name].values, dtype=np.uint8)
-    band = BAND_CLASS if name == "flood_class" else BAND_MASK
-    with _in_memory_raster([values], [band], flood.rio.crs, flood.rio.transform(), 255) as src:
+    names = [name for name in (FLOOD, REFERENCE_WATER, EXCLUSION) if name in flood]
+    values = [np.asarray(flood[name].values, dtype=np.uint8) for name in names]
+    with _in_memory_raster(values, names, flood.rio.crs, flood.rio.transform(), 255) as src:
         return flood_overlay_of(src, max_size=max_size, where="flood map")
 
 
@@ -163,7 +162,7 @@ def add_flood_layers(
         image = ee.Image(flood)
         bands = image.bandNames().getInfo()
         m.add_layer(image, ee_flood_visualization(bands), f"Earth Engine: {flood if is_asset else 'flood map'}")
-        legend = flood_legend("flood_class" in bands)
+        legend = flood_legend("reference_water" in bands)
     else:
         overlay, legend = _flood_overlay(flood, max_size)
         _add_overlay(m, kind, overlay, "flood map")

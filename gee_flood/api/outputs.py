@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
     """Row ranges to compute at once: the Dask row blocks (each predicted once) or ``default_rows`` strips."""
-    chunks = result["probability"].chunks
+    chunks = result["likelihood"].chunks
     sizes = chunks[0] if chunks else None
     if not sizes:
         height = result.sizes["y"]
@@ -41,8 +41,10 @@ def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
 def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a :func:`gee_flood.predict` result as the Cloud-Optimized GeoTIFF ``gee-flood predict`` writes.
 
-    Bands ``water_probability`` (percent, uint8), ``water_mask`` and, when present, ``flood_class``; 255 is no data.
-    The result is computed one Dask row block at a time (bounded memory); the file appears atomically.
+    Bands: the product's layers (``likelihood``, ``water``, ``flood``, ``reference_water``, ``exclusion``; uint8, 255
+    no data), named after the variables. The result is computed one Dask row block at a time (bounded memory), then
+    cleaned as ``gee-flood predict`` cleans its map (minimum mapping unit, border noise; the settings are the
+    result's ``product_*`` attributes); the file appears atomically.
 
     Args:
         result: From :func:`gee_flood.predict`.
@@ -63,16 +65,15 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
 
     from gee_flood.inference.output import BLOCK
     from gee_flood.inference.predict import flood_map_cog, flood_map_tags
-    from gee_flood.inference.streaming import encode
+    from gee_flood.product.layers import LAYERS
 
     out = Path(path)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"{out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     attrs = result.attrs
-    if "probability" not in result or "threshold" not in attrs:
-        raise InputError("write_cog: expected a result of gee_flood.predict (probability and its threshold)")
+    if any(name not in result for name in LAYERS) or "threshold" not in attrs:
+        raise InputError(f"write_cog: expected a result of gee_flood.predict (variables {', '.join(LAYERS)})")
     threshold = float(attrs["threshold"])
-    classes = "flood_class" in result
     tags = flood_map_tags(
         checkpoint=str(attrs.get("checkpoint", "")),
         role=str(attrs.get("checkpoint_role", "")),
@@ -80,6 +81,7 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         source=str(attrs.get("source", "")),
         tile=attrs.get("tile", ""),
         overlap=attrs.get("overlap", ""),
+        product={name: str(value) for name, value in attrs.items() if name.startswith("product_")},
     )
     with flood_map_cog(
         out,
@@ -87,18 +89,14 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         transform=result.rio.transform(),
         width=int(result.sizes["x"]),
         height=int(result.sizes["y"]),
-        permanent=None,
-        classes=classes,  # computed by predict: written as they are
         tags=tags,
         empty_message=f"{out}: no valid pixel in the flood map (all no data)",
+        min_mapping_unit=int(attrs.get("product_min_mapping_unit", 0)),
+        border_px=int(attrs.get("product_border_px", 0)),
     ) as writer:
         for start, stop in _strips(result, 4 * BLOCK):
-            names = ["probability", *(["flood_class"] if classes else [])]
-            strip = result[names].isel(y=slice(start, stop)).compute()
-            encoded = encode(strip["probability"].values, threshold)
-            if classes:
-                encoded = np.concatenate([encoded, strip["flood_class"].values.astype(np.uint8)[None]])
-            writer.write_any(start, encoded)
+            strip = result[list(LAYERS)].isel(y=slice(start, stop)).compute()
+            writer.write_any(start, np.stack([strip[name].values.astype(np.uint8) for name in LAYERS]))
     return out
 
 
@@ -113,10 +111,10 @@ def _as_cog(flood: Any, name: str = "flood_map.tif") -> Iterator[Path]:
 
 
 def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
-    """Vectorise the water (or flood / permanent water) of a flood map as GeoJSON or GeoParquet (EPSG:4326).
+    """Vectorise the flood, reference water and other water of a flood map as GeoJSON or GeoParquet (EPSG:4326).
 
-    Features carry ``class`` (``water``; or ``flood`` / ``permanent_water`` with ``flood_class``) and ``area_m2``,
-    as ``gee-flood predict --polygons`` writes them.
+    Features carry ``class`` (``flood``, ``reference_water`` or ``water``) and ``area_m2``, as ``gee-flood predict
+    --polygons`` writes them.
 
     Args:
         flood: A :func:`gee_flood.predict` result or a gee-flood COG path.

@@ -2,8 +2,8 @@
 
 Each row block of the result is one Dask task that streams its rows through the same code as ``gee-flood predict``
 (:class:`gee_flood.inference.predict.ScenePrediction`: the global overlapping tile grid, Hann blending, the card's
-preprocessing) and encodes them as predict does (:func:`gee_flood.inference.streaming.encode`), so the numbers are
-the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
+preprocessing) and turns them into the product's layers as predict does (:mod:`gee_flood.product`), so the numbers
+are the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gee_flood.geo import AreaOfInterest
     from gee_flood.inference.predict import ScenePrediction
     from gee_flood.inference.source import SceneSource
+    from gee_flood.product.layers import ProductSettings  # noqa: TC004 - imported again where used
 
 #: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
 BLOCK_ROWS = 2048
@@ -154,8 +155,11 @@ def predict(
     region: Any = None,
     scale_m: float = 10.0,
     crs: str | None = None,
-    permanent_water: str | os.PathLike[str] | xr.DataArray | None = None,
-    permanent_threshold: float = 80.0,
+    reference_water: str | os.PathLike[str] | xr.DataArray | None = None,
+    dem: str | os.PathLike[str] | xr.DataArray | None = None,
+    hand: str | os.PathLike[str] | xr.DataArray | None = None,
+    worldcover: str | os.PathLike[str] | xr.DataArray | None = None,
+    settings: ProductSettings | None = None,
     threshold: float | None = None,
     tile: int = 512,
     overlap: int = 128,
@@ -177,10 +181,13 @@ def predict(
         region: For an ``ee.Image``: the area to read (EPSG:4326 GeoJSON path, dict or shapely polygon).
         scale_m: For an ``ee.Image``: pixel size in metres.
         crs: For an ``ee.Image``: grid CRS (default: the UTM zone of the region).
-        permanent_water: A permanent-water reference (e.g. JRC occurrence, percent): a GeoTIFF path (any CRS,
-            resampled nearest as ``predict --permanent-water`` does) or a georeferenced DataArray (such as
-            ``pairs.occurrence``). Adds ``flood_class``.
-        permanent_threshold: Reference value at or above which a pixel is permanent water.
+        reference_water: JRC Global Surface Water seasonality (months) or occurrence (percent, say so in
+            ``settings.reference_kind``): a GeoTIFF path (any CRS, resampled nearest as ``predict
+            --reference-water`` does) or a georeferenced DataArray (such as ``pairs.occurrence``).
+        dem: Elevation (m) for the slope and radar shadow/layover exclusions (path or DataArray).
+        hand: Height above nearest drainage (m; MERIT Hydro ``hnd``) for the HAND exclusion.
+        worldcover: ESA WorldCover classes for the urban exclusion (built-up, 50).
+        settings: The product's thresholds, viewing geometry and cleanup (default: :class:`ProductSettings`'s).
         threshold: Water probability threshold (default: the card's).
         tile: Tile side in pixels (a multiple of 32).
         overlap: Pixels shared by neighbouring tiles.
@@ -193,9 +200,10 @@ def predict(
         ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
 
     Returns:
-        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``) with ``probability``
-        (y, x) float32 0-1 (NaN no data), ``water`` (y, x) uint8 1 water / 0 not water / 255 no data and, with
-        ``permanent_water``, ``flood_class`` uint8 0 not water / 1 flood / 2 permanent water / 255 no data.
+        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``) with the product's layers,
+        each (y, x) uint8: ``likelihood`` (percent), ``water``, ``flood``, ``reference_water`` (0/1, 255 no data)
+        and ``exclusion`` (bit flags; docs/flood-product.md). ``flood`` is before the cleanup (minimum mapping unit,
+        border noise), which needs the whole map: :func:`write_cog` applies it as ``gee-flood predict`` does.
         Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
 
     Raises:
@@ -204,18 +212,25 @@ def predict(
     Example:
         >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
         >>> flood = gee_flood.predict(model, "s1_scene.tif")  # doctest: +SKIP
-        >>> float(flood.water.where(flood.water < 255).mean())  # water fraction, computed here  # doctest: +SKIP
+        >>> float(flood.flood.where(flood.flood < 255).mean())  # flood fraction, computed here  # doctest: +SKIP
     """
     import dask
     import dask.array
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
-    from gee_flood.inference.predict import plan_prediction
+    from gee_flood.inference.predict import plan_prediction, product_tags
+    from gee_flood.product.inputs import AuxRaster, ProductInputs
+    from gee_flood.product.layers import LAYER_MEANINGS, LAYERS, ProductSettings
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
+    rasters = {"reference": (reference_water, "reference_water", "nearest"), "dem": (dem, "dem", "bilinear"),
+               "hand": (hand, "hand", "bilinear"), "worldcover": (worldcover, "worldcover", "nearest")}  # fmt: skip
+    inputs = ProductInputs(
+        settings=settings or ProductSettings(),
+        **{name: AuxRaster(value, what, kind) for name, (value, what, kind) in rasters.items() if value is not None},  # type: ignore[arg-type]
+    )
     prediction = plan_prediction(
         loaded,
         source,
@@ -226,31 +241,24 @@ def predict(
         device=device,
         batch_size=batch_size,
         runtime=runtime,
+        product=inputs,
     )
     prediction.runner()  # fail now on a bad device or card
-    reference = _permanent_reference(permanent_water, permanent_threshold, source)
-    layers = 3 if reference is not None else 2
-    # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
-    # reference) to a worker once, not once per row block.
-    shared = dask.delayed(prediction, traverse=False), dask.delayed(reference, traverse=False)
+    # One graph key (not embedded in every block's task): a distributed scheduler ships the scene (and the
+    # auxiliary rasters) to a worker once, not once per row block.
+    shared = dask.delayed(prediction, traverse=False)
     blocks = []
     for start, stop in prediction.row_blocks(block_rows):
-        task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
-        blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
+        task = dask.delayed(_predict_block, pure=False)(shared, start, stop)
+        shape = (len(LAYERS), stop - start, source.width)
+        blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.uint8))
     stack = dask.array.concatenate(blocks, axis=1)
-    probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
-    water_attrs = {"meaning": "1 water, 0 not water, 255 no data", "band": BAND_MASK}
     variables = {
-        "probability": (("y", "x"), stack[0], probability_attrs),
-        "water": (("y", "x"), stack[1].astype(np.uint8), water_attrs),
+        name: (("y", "x"), stack[index], {"meaning": LAYER_MEANINGS[name]}) for index, name in enumerate(LAYERS)
     }
-    if reference is not None:
-        variables["flood_class"] = (
-            ("y", "x"),
-            stack[2].astype(np.uint8),
-            {"meaning": "0 not water, 1 flood water, 2 permanent water, 255 no data", "band": BAND_CLASS},
-        )
+    variables["likelihood"][2]["units"] = "percent"
     dataset = xr.Dataset(variables)
+    dataset.attrs.update(product_tags(prediction.product))
     dataset.attrs.update(
         threshold=prediction.threshold,
         checkpoint=str(loaded.checkpoint),
@@ -262,86 +270,6 @@ def predict(
     return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
 
-class _GridReference:
-    """A permanent-water reference already on the output grid (from a DataArray): bool rows on demand."""
-
-    def __init__(self, permanent: np.ndarray) -> None:
-        self.permanent = permanent
-
-    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        return self.permanent[row_start:row_stop]
-
-
-class _FileReference:
-    """A permanent-water GeoTIFF resampled onto the output grid (:class:`~gee_flood.inference.PermanentWater`).
-
-    Each block opens its own warped VRT: GDAL handles are neither picklable nor shared between threads.
-    """
-
-    def __init__(self, path: Path, threshold: float, grid: tuple[Any, Any, int, int]) -> None:
-        from gee_flood.inference.output import PermanentWater
-
-        self.reference = PermanentWater(path, threshold)
-        self.grid = grid
-
-    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        from gee_flood.inference.output import PermanentWater
-
-        reference = PermanentWater(self.reference.path, self.reference.threshold)
-        reference.attach(*self.grid)
-        try:
-            return reference.read_rows(row_start, row_stop)
-        finally:
-            reference.close()
-
-
-def _permanent_reference(
-    permanent_water: Any, threshold: float, source: SceneSource
-) -> _GridReference | _FileReference | None:
-    if permanent_water is None:
-        return None
-    if isinstance(permanent_water, str | os.PathLike):
-        return _FileReference(
-            Path(permanent_water), threshold, (source.crs, source.transform, source.width, source.height)
-        )
-    import rioxarray  # noqa: F401
-    import xarray as xr
-    from rasterio.enums import Resampling
-
-    if not isinstance(permanent_water, xr.DataArray) or permanent_water.rio.crs is None:
-        raise InputError("permanent_water: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
-    # As float with NaN for no data, as the GeoTIFF reference is read masked: reprojected as it is, an integer
-    # reference (JRC occurrence is uint8) would fill what it does not cover with its dtype's default no data (255)
-    # and count its own no-data value as water.
-    reference = permanent_water.squeeze(drop=True)
-    nodata = reference.rio.nodata
-    reference = reference.astype(np.float32)
-    if nodata is not None and not np.isnan(nodata):
-        reference = reference.where(reference != nodata)
-    on_grid = reference.rio.write_nodata(np.nan).rio.reproject(
-        source.crs.to_wkt(),
-        transform=source.transform,
-        shape=(source.height, source.width),
-        resampling=Resampling.nearest,
-        nodata=np.nan,
-    )
-    values = np.asarray(on_grid.values, dtype=np.float32)
-    return _GridReference(np.nan_to_num(values, nan=-np.inf) >= threshold)
-
-
-def _predict_block(
-    prediction: ScenePrediction,
-    reference: _GridReference | _FileReference | None,
-    row_start: int,
-    row_stop: int,
-) -> np.ndarray:
-    """One Dask task: ``(layers, rows, width)`` float32 probability, water mask (and flood class) of its rows."""
-    from gee_flood.inference.output import add_flood_class
-    from gee_flood.inference.streaming import encode
-
-    probability = prediction.probability_rows(row_start, row_stop)
-    encoded = encode(probability, prediction.threshold)
-    layers = [probability, encoded[1]]
-    if reference is not None:
-        layers.append(add_flood_class(encoded, reference.rows(row_start, row_stop))[2])
-    return np.stack(layers).astype(np.float32)
+def _predict_block(prediction: ScenePrediction, row_start: int, row_stop: int) -> np.ndarray:
+    """One Dask task: the ``(5, rows, width)`` uint8 layers of its rows (the CLI's code)."""
+    return prediction.encoded_rows(row_start, row_stop)[1]

@@ -18,10 +18,11 @@ from gee_flood._io import check_writable, temporary_directory
 from gee_flood.errors import InputError
 from gee_flood.geo import parse_date, read_aoi
 from gee_flood.inference.aoi import fetch_s1_scene
-from gee_flood.inference.output import PermanentWater
 from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
+from gee_flood.product.inputs import AuxRaster, ProductInputs
+from gee_flood.product.layers import ProductSettings
 from gee_flood.service_requests import PredictRequest, _check, _retry_timeout_ok
 
 
@@ -81,9 +82,7 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             check_writable(path, option=option)
     area = read_aoi(request.aoi) if request.aoi is not None else None
     aoi_geometry = area.geometry if area is not None else None
-    permanent = (
-        PermanentWater(Path(request.permanent_water), request.permanent_threshold) if request.permanent_water else None
-    )
+    product = product_inputs(request)
     with contextlib.ExitStack() as cleanup:
         if request.input_path is not None:
             if request.date is not None:
@@ -107,7 +106,7 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             out,
             options=request.options,
             polygons=request.polygons,
-            permanent_water=permanent,
+            product=product,
             console=console,
         )
 
@@ -119,7 +118,8 @@ def _refuse_clobbering(request: PredictRequest) -> None:
         InputError: Naming both options and the shared path.
     """
     inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
-              "--permanent-water": request.permanent_water}  # fmt: skip
+              "--reference-water": request.reference_water, "--dem": request.dem, "--hand": request.hand,
+              "--worldcover": request.worldcover}  # fmt: skip
     outputs = {"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}
     seen: dict[Path, str] = {}
     for option, path in [*inputs.items(), *outputs.items()]:
@@ -129,3 +129,50 @@ def _refuse_clobbering(request: PredictRequest) -> None:
         if resolved in seen and (option in outputs or seen[resolved] in outputs):
             raise InputError(f"{option} {path}: the same file as {seen[resolved]}; choose another path")
         seen.setdefault(resolved, option)
+
+
+#: PredictRequest field -> (ProductSettings field, CLI option) of the product's thresholds.
+_SETTINGS = {
+    "reference_kind": ("reference_kind", "--reference-kind"),
+    "reference_threshold": ("reference_threshold", "--reference-threshold"),
+    "slope_max": ("slope_max_deg", "--slope-max"),
+    "hand_max": ("hand_max_m", "--hand-max"),
+    "incidence_angle": ("incidence_deg", "--incidence-angle"),
+    "look_azimuth": ("look_azimuth_deg", "--look-azimuth"),
+    "min_mapping_unit": ("min_mapping_unit", "--min-mapping-unit"),
+    "border_noise": ("border_px", "--border-noise"),
+}
+
+
+def product_settings(request: PredictRequest) -> ProductSettings:
+    """The product's thresholds from the request, validated.
+
+    Raises:
+        InputError: One line naming the option, its value and what is expected.
+    """
+    from pydantic import ValidationError
+
+    values = {target: getattr(request, name) for name, (target, _option) in _SETTINGS.items()}
+    try:
+        return ProductSettings(**values)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = str(problem["loc"][0])
+        option = next(option for target, option in _SETTINGS.values() if target == field)
+        raise InputError(f"{option} {values[field]!r}: {problem['msg'].lower()}") from None
+
+
+def product_inputs(request: PredictRequest) -> ProductInputs:
+    """The product's auxiliary rasters (checked: readable, georeferenced) and thresholds from the request."""
+    rasters = {
+        "reference": (request.reference_water, "--reference-water", "nearest"),
+        "dem": (request.dem, "--dem", "bilinear"),
+        "hand": (request.hand, "--hand", "bilinear"),
+        "worldcover": (request.worldcover, "--worldcover", "nearest"),
+    }
+    given = {
+        name: AuxRaster(Path(path), option, resampling)  # type: ignore[arg-type]
+        for name, (path, option, resampling) in rasters.items()
+        if path is not None
+    }
+    return ProductInputs(settings=product_settings(request), **given)

@@ -16,9 +16,9 @@ import numpy as np
 from gee_flood.inference.runner import TileRunner
 from gee_flood.inference.source import SceneSource
 from gee_flood.inference.tiling import TilePlan
+from gee_flood.product.layers import NODATA
 
-#: Probability band: 0-100 (percent), this value where there is no data.
-NODATA = 255
+__all__ = ["NODATA", "ProbabilityRows", "iter_probability_rows"]
 
 
 @dataclass
@@ -100,22 +100,3 @@ def iter_probability_rows(
             probability = weighted_sum[lo:hi, :width] / weight_sum[lo:hi, :width]
             probability[~valid[lo:hi, :width]] = np.nan
             yield ProbabilityRows(final_start, probability)
-
-
-def encode(probability: np.ndarray, threshold: float) -> np.ndarray:
-    """Encode probabilities as the two output bands.
-
-    Args:
-        probability: ``(rows, cols)`` float water probability 0-1, NaN = no data.
-        threshold: Probability at or above which a pixel is water.
-
-    Returns:
-        ``(2, rows, cols)`` uint8: band 0 probability in percent (0-100), band 1 water mask (0/1); 255 = no data.
-    """
-    nodata = ~np.isfinite(probability)
-    filled = np.where(nodata, 0.0, probability)
-    percent = np.clip(np.rint(filled * 100.0), 0, 100).astype(np.uint8)
-    water = (filled >= threshold).astype(np.uint8)
-    percent[nodata] = NODATA
-    water[nodata] = NODATA
-    return np.stack([percent, water])

@@ -11,6 +11,7 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 import gee_flood
+import gee_flood.product
 from gee_flood.errors import InputError
 from gee_flood.inference import GeoTiffSceneSource, PredictOptions, predict_scene
 from tests.api.conftest import as_dataarray
@@ -28,31 +29,35 @@ def test_write_cog_writes_the_bands_predict_writes(flood, scene_tif, student_ckp
     cli = predict_scene(student_ckpt, GeoTiffSceneSource(scene_tif), tmp_path / "cli.tif",
                         options=PredictOptions(tile=128, overlap=32, progress=False))  # fmt: skip
     with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
-        assert api_map.descriptions == cli_map.descriptions == ("water_probability", "water_mask")
+        assert api_map.descriptions == cli_map.descriptions == gee_flood.product.LAYERS
+        product = {key: value for key, value in cli_map.tags().items() if key.startswith("product_")}
+        assert product and product.items() <= api_map.tags().items()
         assert api_map.crs == cli_map.crs and api_map.transform == cli_map.transform
         np.testing.assert_array_equal(api_map.read(), cli_map.read())
         assert api_map.nodata == 255
 
 
-def test_flood_classes_are_written_as_the_third_band(s1_db, student_ckpt, tmp_path):
+def test_every_variable_is_written_as_its_band(s1_db, student_ckpt, tmp_path):
     scene = as_dataarray(s1_db)
     occurrence = scene.isel(band=0, drop=True).copy(data=np.where(np.arange(280) < 40, 90.0, 0.0)[None].repeat(300, 0))
-    flood = gee_flood.predict(student_ckpt, scene, tile=128, overlap=32, permanent_water=occurrence)
-    path = gee_flood.write_cog(flood, tmp_path / "classes.tif")
+    settings = gee_flood.product.ProductSettings(reference_kind="occurrence", min_mapping_unit=0)
+    flood = gee_flood.predict(student_ckpt, scene, tile=128, overlap=32, reference_water=occurrence, settings=settings)
+    path = gee_flood.write_cog(flood, tmp_path / "layers.tif")
     with rasterio.open(path) as src:
-        assert src.descriptions[2] == "flood_class"
-        np.testing.assert_array_equal(src.read(3), flood.flood_class.values)
+        for index, name in enumerate(gee_flood.product.LAYERS, start=1):
+            assert src.descriptions[index - 1] == name
+            np.testing.assert_array_equal(src.read(index), flood[name].values)
 
 
 def test_polygons_as_geojson_and_geoparquet(flood, tmp_path):
     count = gee_flood.write_polygons(flood, tmp_path / "water.geojson")
     collection = json.loads((tmp_path / "water.geojson").read_text())
     assert count == len(collection["features"]) > 0
-    assert {feature["properties"]["class"] for feature in collection["features"]} == {"water"}
+    assert {feature["properties"]["class"] for feature in collection["features"]} <= {"flood", "water"}
     assert gee_flood.write_polygons(flood, tmp_path / "water.parquet") == count
     frame = geopandas.read_parquet(tmp_path / "water.parquet")
     assert len(frame) == count and frame.crs.to_epsg() == 4326
-    assert frame.geometry.is_valid.all() and set(frame["class"]) == {"water"}
+    assert frame.geometry.is_valid.all() and "flood" in set(frame["class"])
     assert frame["area_m2"].sum() == pytest.approx(sum(f["properties"]["area_m2"] for f in collection["features"]))
 
 

@@ -14,6 +14,7 @@ from gee_flood.cli import app
 from gee_flood.data.chip import S1, S2
 from gee_flood.errors import InputError
 from gee_flood.inference import predict as predict_module
+from gee_flood.product import ProductSettings
 from tests.api.conftest import WIDTH, as_dataarray
 from tests.inference.conftest import ORIGIN, UTM, make_checkpoint, synthetic_s1
 
@@ -37,8 +38,10 @@ def test_xarray_in_gives_the_cli_water_map_pixel_for_pixel(s1_db, student_ckpt, 
     assert water.dtype == np.uint8 and water.shape == cli_map.shape[1:]
     np.testing.assert_array_equal(water, cli_map[1])
     assert (water == 255).any() and (water == 1).any() and (water == 0).any()
-    percent = np.where(np.isnan(flood.probability.values), 255, np.rint(flood.probability.values * 100))
-    np.testing.assert_array_equal(percent.astype(np.uint8), cli_map[0])
+    np.testing.assert_array_equal(flood.likelihood.values, cli_map[0])
+    np.testing.assert_array_equal(flood.exclusion.values, cli_map[4])
+    # the Dataset's flood is before the cleanup (minimum mapping unit), which needs the whole map
+    assert ((cli_map[2] == 1) <= (flood.flood.values == 1)).all()
 
 
 def test_geotiff_in_equals_xarray_in_and_is_georeferenced(scene_tif, s1_db, student_ckpt):
@@ -69,7 +72,7 @@ def test_a_lazy_input_stays_lazy_until_computed(s1_db, student_ckpt, monkeypatch
 
     monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
     flood = gee_flood.predict(student_ckpt, lazy_scene, **OPTIONS)
-    assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.probability.data, dask.array.Array)
+    assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.likelihood.data, dask.array.Array)
     assert (calls, reads) == ([], [])  # nothing read or predicted yet
     assert flood.water.data.chunks[0] == (300,)  # one 512-row block
     computed = flood.compute()
@@ -85,19 +88,22 @@ def test_row_blocks_do_not_change_the_pixels(student_ckpt):
     one = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=4096)
     many = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=1)  # rounded up to 512-row blocks
     assert one.water.data.chunks[0] == (1100,) and many.water.data.chunks[0] == (512, 512, 76)
-    np.testing.assert_array_equal(one.probability.values, many.probability.values)
+    np.testing.assert_array_equal(one.likelihood.values, many.likelihood.values)
 
 
-def test_permanent_water_from_an_array_adds_flood_classes(s1_db, student_ckpt):
+OCCURRENCE = ProductSettings(reference_kind="occurrence")
+
+
+def test_reference_water_from_an_array_is_not_flood(s1_db, student_ckpt):
     scene = as_dataarray(s1_db)
     occurrence = scene.isel(band=0, drop=True).copy(data=np.zeros(s1_db.shape[1:], np.float32))
     occurrence[:, :50] = 95.0
-    flood = gee_flood.predict(student_ckpt, scene, permanent_water=occurrence.rio.write_crs(UTM), **OPTIONS)
-    classes, water = flood.flood_class.values, flood.water.values
-    assert set(np.unique(classes)) <= {0, 1, 2, 255}
-    assert (classes[:, :50][water[:, :50] != 255] == 2).all()
-    right = classes[:, 50:]
-    np.testing.assert_array_equal(right == 1, water[:, 50:] == 1)
+    flood = gee_flood.predict(student_ckpt, scene, reference_water=occurrence.rio.write_crs(UTM),
+                              settings=OCCURRENCE, **OPTIONS)  # fmt: skip
+    reference, water, flooded = flood.reference_water.values, flood.water.values, flood.flood.values
+    assert (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()
+    assert (flooded[:, :50][water[:, :50] != 255] == 0).all()
+    np.testing.assert_array_equal(flooded[:, 50:] == 1, water[:, 50:] == 1)
 
 
 def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
@@ -110,7 +116,7 @@ def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
         gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
 
 
-def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodata(s1_db, student_ckpt):
+def test_a_uint8_reference_is_no_reference_water_outside_itself_nor_at_its_nodata(s1_db, student_ckpt):
     scene = as_dataarray(s1_db)
     # JRC occurrence as uint8 over the left half of the scene only, 255 (its no data) in its first 20 rows.
     left = scene.isel(band=0, drop=True, x=slice(0, WIDTH // 2))
@@ -118,14 +124,15 @@ def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodat
     values[:20] = 255
     occurrence = left.copy(data=values).rio.write_crs(UTM)
     water_everywhere = gee_flood.predict(student_ckpt, scene, threshold=1e-6, **OPTIONS).water.values
-    classes = gee_flood.predict(
-        student_ckpt, scene, permanent_water=occurrence.rio.write_nodata(255), threshold=1e-6, **OPTIONS
-    ).flood_class.values
+    result = gee_flood.predict(student_ckpt, scene, reference_water=occurrence.rio.write_nodata(255),
+                               settings=OCCURRENCE, threshold=1e-6, **OPTIONS)  # fmt: skip
+    flooded, reference = result.flood.values, result.reference_water.values
     mapped = water_everywhere == 1
     assert mapped[20:, : WIDTH // 2].any() and mapped[:, WIDTH // 2 :].any() and mapped[:20, : WIDTH // 2].any()
-    assert (classes[20:, : WIDTH // 2][mapped[20:, : WIDTH // 2]] == 2).all()
-    assert (classes[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
-    assert (classes[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
+    assert (reference[20:, : WIDTH // 2] == 1).all() and (flooded[20:, : WIDTH // 2] != 1).all()
+    assert (reference[:, WIDTH // 2 :] == 255).all() and (reference[:20] == 255).all()  # unknown, not water
+    assert (flooded[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
+    assert (flooded[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
 
 
 def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
@@ -134,7 +141,7 @@ def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
 
     tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
     flood = gee_flood.predict(student_ckpt, tall, tile=64, overlap=16, block_rows=1)
-    graph = dict(flood.probability.__dask_graph__())
-    assert len(flood.probability.data.chunks[0]) == 3
+    graph = dict(flood.likelihood.__dask_graph__())
+    assert len(flood.likelihood.data.chunks[0]) == 3
     shipped = sum(len(pickle.dumps(task)) for task in graph.values())
     assert shipped < 2 * tall.values.nbytes

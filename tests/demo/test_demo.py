@@ -42,7 +42,7 @@ def test_demo_outputs(demo_run):
     out, _ = demo_run
     with rasterio.open(out / "flood_map.tif") as src:
         assert src.crs is not None and src.count >= 2
-        assert src.descriptions[:2] == ("water_probability", "water_mask")
+        assert src.descriptions == ("likelihood", "water", "flood", "reference_water", "exclusion")
     html = (out / "map.html").read_text()
     assert "data:image/png;base64" in html
     assert (out / "overview.png").stat().st_size > 10_000

@@ -165,8 +165,11 @@ def test_push_uploads_then_ingests_with_a_deterministic_request_id(storage, fake
     assert manifest["name"] == ASSET
     assert manifest["tilesets"][0]["sources"][0]["uris"] == [result.uri]
     assert [(b["id"], b["tilesetBandIndex"], b["pyramidingPolicy"]) for b in manifest["bands"]] == [
-        ("water_probability", 0, "MEAN"),
-        ("water_mask", 1, "MODE"),
+        ("likelihood", 0, "MEAN"),
+        ("water", 1, "MODE"),
+        ("flood", 2, "MODE"),
+        ("reference_water", 3, "MODE"),
+        ("exclusion", 4, "MODE"),
     ]
     assert all(b["missingData"] == {"values": [255]} for b in manifest["bands"])
     assert progress[-1] == 1.0 and progress[0] < 1.0

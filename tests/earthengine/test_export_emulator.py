@@ -51,7 +51,7 @@ def test_cli_ingests_into_the_emulator(storage, earth_engine, flood_map):
     assert f"asset {asset}: ingested from gs://{BUCKET}/runs/emulator/floods/ingested.tif" in result.output
     info = ee.data.getAsset(asset)
     assert info["properties"]["gee_flood_request_id"]
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
     again = runner.invoke(app, args)  # same map, same asset: nothing redone
     assert again.exit_code == 0 and "already up to date" in again.output
 
@@ -62,7 +62,7 @@ def test_cog_backed_asset_in_the_emulator(storage, earth_engine, flood_map):
         flood_map, asset, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True, ee_url=earth_engine.url
     )
     assert result.mode == "cog-backed"
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
 
 
 def test_html_gets_the_asset_as_an_earth_engine_layer(storage, earth_engine, flood_map, tmp_path):
@@ -87,7 +87,7 @@ def test_the_readme_example_works_on_an_empty_project(storage, earth_engine, flo
         f"asset {asset}: ingested from gs://my-bucket/floods/my-project/floods/po_2019.tif",
     ]
     assert ee.data.getAsset("projects/my-project/assets/floods")["type"] == "FOLDER"
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
 
 
 def ee_assets_of(server: EmulatorServer, project: str) -> list[str]:

@@ -74,7 +74,7 @@ def test_the_whole_path_against_the_emulators(tmp_path, capsys):
             "fetch": "ok", "predict": "ok", "export": "ok", "read back": "ok", "cleanup": "ok",
         }  # fmt: skip
         assert "**passed**: 5/5 steps ok" in report
-        assert "water_mask agrees on 100.0%" in report
+        assert "water agrees on 100.0%" in report
         # it used the emulator for every step, and left nothing behind: no asset, no folder, no object
         requests = server.stats.snapshot()["requests"]
         assert requests.get("image:computePixels", 0) > 0 and requests["image:import"] == 1
