@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
 
@@ -46,3 +47,10 @@ def simple_layers(
         "likelihood": water * 90,
         "reference_water": np.zeros_like(flood),
     }
+
+
+@pytest.fixture(scope="session")
+def student_ckpt(tmp_path_factory) -> Path:
+    from tests.inference.conftest import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "student.ckpt")
