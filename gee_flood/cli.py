@@ -494,6 +494,39 @@ def predict(
         typer.echo(f"wrote {summary.polygons}: {summary.polygon_count} polygons")
 
 
+@app.command()
+@user_errors
+def stats(
+    flood_map: Annotated[Path, typer.Option("--map", help="Flood map COG written by gee-flood predict.")],
+    out: Annotated[Path, typer.Option("--out", help="File: the statistics, .csv or .geojson (with --zones).")],
+    zones: Annotated[
+        Path | None, typer.Option("--zones", help="Zones: GeoJSON or GeoParquet polygons (default: the whole map).")
+    ] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Column naming each zone.")] = None,
+    population: Annotated[
+        Path | None, typer.Option("--population", help="Population count raster (people per cell), any CRS.")
+    ] = None,
+    worldcover: Annotated[
+        Path | None, typer.Option("--worldcover", help="ESA WorldCover raster (cropland 40, built-up 50), any CRS.")
+    ] = None,
+) -> None:
+    """Flooded and excluded km² on the ground and exposure per zone of a flood map (the local route)."""
+    from gee_flood.product.stats import check_outputs, write_statistics, zone_statistics
+
+    check_outputs(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
+                               "--worldcover": worldcover})  # fmt: skip
+    check_writable(out, option="--out")
+    if out.suffix.lower() in (".geojson", ".json") and zones is None:
+        raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
+    frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
+    write_statistics(frame, out, zones)
+    for row in frame.itertuples():
+        typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
+                   + (f", {row.people_exposed:.0f} people" if population else "")
+                   + (f", cropland {row.cropland_flooded_km2:.3f} km²" if worldcover else ""))  # fmt: skip
+    typer.echo(f"wrote {out}: {len(frame)} zone(s)")
+
+
 @app.command(name="map")
 @user_errors
 def map_command(

@@ -11,6 +11,7 @@ The same pipeline as the command line (which calls the same code), as a few type
 - :func:`write_cog`, :func:`write_polygons`, :func:`export_asset`: the COG, GeoJSON/GeoParquet polygons, an Earth
   Engine asset.
 - :func:`add_flood_layers`: the flood map, the SAR under it and a legend on a ``geemap.Map`` (either backend).
+- :func:`flood_statistics`: flooded and excluded km² and exposure per zone, a pandas DataFrame.
 """
 
 from gee_flood.api.maps import add_flood_layers
@@ -18,6 +19,7 @@ from gee_flood.api.model import FloodModel, open_model
 from gee_flood.api.outputs import export_asset, write_cog, write_polygons
 from gee_flood.api.pairs import fetch_corpus, open_pairs, write_corpus
 from gee_flood.api.prediction import open_ee_image, predict
+from gee_flood.api.statistics import flood_statistics
 from gee_flood.service_requests import FetchRequest
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "add_flood_layers",
     "export_asset",
     "fetch_corpus",
+    "flood_statistics",
     "open_ee_image",
     "open_model",
     "open_pairs",

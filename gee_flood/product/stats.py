@@ -377,6 +377,19 @@ def zone_statistics(
     return pd.DataFrame.from_records(records)
 
 
+def check_outputs(out: Path, *, inputs: dict[str, Path | None]) -> None:
+    """Refuse statistics written over one of their inputs, or to an unknown format.
+
+    Raises:
+        InputError: Naming the option and the path.
+    """
+    if out.suffix.lower() not in (".csv", ".geojson", ".json"):
+        raise InputError(f"--out {out}: expected a .csv or .geojson path for the statistics")
+    for option, path in inputs.items():
+        if path is not None and Path(path).expanduser().resolve() == out.expanduser().resolve():
+            raise InputError(f"--out {out}: the same file as {option}; choose another path")
+
+
 def write_statistics(frame: pd.DataFrame, out: str | os.PathLike[str], zones: Any = None) -> Path:
     """Write zone statistics as CSV (``.csv``) or as the zones with their statistics (``.geojson``), atomically.
 

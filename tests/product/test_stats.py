@@ -133,3 +133,26 @@ def test_bad_zones_are_refused_in_one_line(tmp_path):
                     name="far.geojson")  # fmt: skip
     with pytest.raises(InputError, match="no zone overlaps"):
         zone_statistics(path, far)
+
+
+def test_stats_command_and_api_give_the_same_table(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    import gee_flood
+    from gee_flood.cli import app
+
+    transform = Affine(10.0, 0, ORIGIN[0], 0, -10.0, ORIGIN[1])
+    path = write_product(tmp_path / "map.tif", simple_layers(200, 120, (slice(10, 110), slice(20, 70)),
+                                                             (slice(150, 190), slice(0, 80))))  # fmt: skip
+    zones = zone_file(tmp_path, transform, UTM, {"north": (0, 0, 120, 60), "south": (0, 60, 120, 200)})
+    result = CliRunner().invoke(app, ["stats", "--map", str(path), "--zones", str(zones), "--out",
+                                      str(tmp_path / "stats.geojson")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("north: flooded 0.25")
+    table = gee_flood.flood_statistics(path, zones)
+    assert isinstance(table, pd.DataFrame) and list(table["zone"]) == ["north", "south"]
+    written = json.loads((tmp_path / "stats.geojson").read_text())
+    assert [f["properties"]["flooded_km2"] for f in written["features"]] == pytest.approx(
+        table["flooded_km2"].tolist(), rel=1e-9
+    )
