@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from gee_flood.api import (
         FetchRequest,
         FloodModel,
+        ProductSettings,
         add_flood_layers,
         export_asset,
         fetch_corpus,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FetchRequest",
     "FloodModel",
+    "ProductSettings",
     "__version__",
     "add_flood_layers",
     "export_asset",

@@ -20,11 +20,13 @@ from gee_flood.api.outputs import export_asset, write_cog, write_polygons
 from gee_flood.api.pairs import fetch_corpus, open_pairs, write_corpus
 from gee_flood.api.prediction import open_ee_image, predict
 from gee_flood.api.statistics import flood_statistics
+from gee_flood.product.layers import ProductSettings
 from gee_flood.service_requests import FetchRequest
 
 __all__ = [
     "FetchRequest",
     "FloodModel",
+    "ProductSettings",
     "add_flood_layers",
     "export_asset",
     "fetch_corpus",
