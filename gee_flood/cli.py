@@ -125,6 +125,7 @@ class Method(StrEnum):
     """Methods ``evaluate`` runs without training (``--method``)."""
 
     OTSU = "otsu"
+    CHANGE = "change"
 
 
 class OtsuVariant(StrEnum):
