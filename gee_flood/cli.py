@@ -427,8 +427,12 @@ def _evaluation_predictor(
 @user_errors
 def predict(
     ctx: typer.Context,
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))],
     out: Annotated[Path, typer.Option("--out", help=field_doc(PredictRequest, "out"))],
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help=field_doc(PredictRequest, "method"))] = "model",
+    pre: Annotated[Path | None, typer.Option("--pre", help=field_doc(PredictRequest, "pre"))] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help=field_doc(PredictRequest, "input_path"))] = None,
     aoi: Annotated[Path | None, typer.Option("--aoi", help=field_doc(PredictRequest, "aoi"))] = None,
     date: Annotated[str | None, typer.Option("--date", help=field_doc(PredictRequest, "date"))] = None,

@@ -268,8 +268,10 @@ class PredictRequest:
     :func:`gee_flood.inference.command.run_predict`, which checks it.
     """
 
-    checkpoint: Path = _documented(doc="SAR-only student (or baseline) checkpoint.")
     out: Path = _documented(doc="File: the Cloud-Optimized GeoTIFF to write (.tif).")
+    checkpoint: Path | None = _documented(None, doc="SAR-only student (or baseline) checkpoint (--method model).")
+    method: str = _documented("model", doc="model (a checkpoint) or change (UN-SPIDER change detection, --pre).")
+    pre: Path | None = _documented(None, doc="Pre-event S1 GeoTIFF (VV, VH dB) on --input's grid, for --method change.")
     input_path: Path | None = _documented(None, doc="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
     aoi: Path | None = _documented(None, doc="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
     date: str | dt.date | None = _documented(None, doc="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")

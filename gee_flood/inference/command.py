@@ -18,7 +18,7 @@ from gee_flood._io import check_writable, temporary_directory
 from gee_flood.errors import InputError
 from gee_flood.geo import parse_date, read_aoi
 from gee_flood.inference.aoi import fetch_s1_scene
-from gee_flood.inference.predict import PredictionSummary, predict_scene
+from gee_flood.inference.predict import PredictionSummary, predict_change_scene, predict_scene
 from gee_flood.inference.source import GeoTiffSceneSource
 from gee_flood.models import read_card
 from gee_flood.product.inputs import AuxRaster, ProductInputs
@@ -66,12 +66,22 @@ def run_predict(request: PredictRequest, *, console: Console | None = None) -> P
 
 
 def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary:
+    if request.method not in ("model", "change"):
+        raise InputError(f"--method {request.method!r}: expected model (a checkpoint) or change (with --pre)")
     checkpoint = request.checkpoint
-    card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
-    if not card.sar_only:
-        from gee_flood.inference.runner import check_sar_only
+    if request.method == "change":
+        if checkpoint is not None or request.pre is None or request.input_path is None:
+            raise InputError(
+                "--method change maps --input against --pre (two local S1 scenes) and takes no --checkpoint"
+            )
+    elif checkpoint is None:
+        raise InputError("give --checkpoint student.ckpt (or --method change with --pre pre_event.tif)")
+    else:
+        card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
+        if not card.sar_only:
+            from gee_flood.inference.runner import check_sar_only
 
-        check_sar_only(card, checkpoint, {})
+            check_sar_only(card, checkpoint, {})
     out = Path(request.out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
@@ -88,6 +98,12 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             if request.date is not None:
                 raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
             source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
+            if request.method == "change":
+                assert request.pre is not None
+                pre = GeoTiffSceneSource(Path(request.pre), aoi_wgs84=aoi_geometry)
+                return predict_change_scene(
+                    pre, source, out, product=product, polygons=request.polygons, options=request.options
+                )
         else:
             if area is None or request.date is None:
                 raise InputError("give --input scene.tif, or --aoi region.geojson with --date YYYY-MM-DD")
@@ -118,8 +134,8 @@ def _refuse_clobbering(request: PredictRequest) -> None:
         InputError: Naming both options and the shared path.
     """
     inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
-              "--reference-water": request.reference_water, "--dem": request.dem, "--hand": request.hand,
-              "--worldcover": request.worldcover}  # fmt: skip
+              "--pre": request.pre, "--reference-water": request.reference_water, "--dem": request.dem,
+              "--hand": request.hand, "--worldcover": request.worldcover}  # fmt: skip
     outputs = {"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}
     seen: dict[Path, str] = {}
     for option, path in [*inputs.items(), *outputs.items()]:

@@ -50,3 +50,35 @@ def test_the_evaluate_method_on_a_bi_temporal_chip():
     assert mask[15:35, 15:35].all() and not mask[60:62, 60:62].any() and not mask[:5].any()
     with pytest.raises(InputError, match="pre-event"):
         select_predictor("sen1floods11", method="change")
+
+
+def test_predict_method_change_streams_the_whole_array_result(tmp_path):
+    import rasterio
+    from scipy import ndimage
+    from typer.testing import CliRunner
+
+    from gee_flood.cli import app
+    from tests.inference.conftest import write_s1
+
+    rng = np.random.default_rng(3)
+    before = np.stack([np.full((700, 90), -9.0), np.full((700, 90), -15.0)]) + rng.normal(0, 1.5, (2, 700, 90))
+    after = before.copy()
+    after[1, 100:600, 20:60] -= 8.0  # VH darkens across block boundaries (rows 512)
+    after[1, 650:652, 5:7] -= 8.0  # a speck, removed by the focal mean or the minimum mapping unit
+    pre = write_s1(tmp_path / "pre.tif", before.astype(np.float32))
+    post = write_s1(tmp_path / "post.tif", after.astype(np.float32))
+    out = tmp_path / "change.tif"
+    result = CliRunner().invoke(app, ["predict", "--method", "change", "--pre", str(pre), "--input", str(post),
+                                      "--out", str(out), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = change_flood(before[1], after[1], pixel_m=10.0) == 1  # the whole scene at once
+    labels, _ = ndimage.label(expected, np.ones((3, 3), bool))
+    expected &= np.bincount(labels.ravel())[labels] >= 8
+    with rasterio.open(out) as src:
+        flood = src.read(3)
+        assert src.tags()["checkpoint_role"] == "change-unspider" and src.tags()["pre_source"] == "pre.tif"
+    np.testing.assert_array_equal(flood == 1, expected)
+    assert expected[150:550, 30:50].all() and not expected[:50].any()
+    refused = CliRunner().invoke(app, ["predict", "--method", "change", "--input", str(post), "--out",
+                                       str(tmp_path / "x.tif")])  # fmt: skip
+    assert refused.exit_code != 0 and "--pre" in refused.output and not (tmp_path / "x.tif").exists()
