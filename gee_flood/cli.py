@@ -502,8 +502,16 @@ def predict(
 @app.command()
 @user_errors
 def stats(
-    flood_map: Annotated[Path, typer.Option("--map", help="Flood map COG written by gee-flood predict.")],
     out: Annotated[Path, typer.Option("--out", help="File: the statistics, .csv or .geojson (with --zones).")],
+    flood_map: Annotated[
+        Path | None, typer.Option("--map", help="Flood map COG written by gee-flood predict (the local route).")
+    ] = None,
+    asset: Annotated[
+        str | None,
+        typer.Option("--asset", help="Flood map asset in Earth Engine (the server-side route: reduceRegions)."),
+    ] = None,
+    project: _Project = None,
+    ee_url: _EEUrl = None,
     zones: Annotated[
         Path | None, typer.Option("--zones", help="Zones: GeoJSON or GeoParquet polygons (default: the whole map).")
     ] = None,
@@ -515,15 +523,27 @@ def stats(
         Path | None, typer.Option("--worldcover", help="ESA WorldCover raster (cropland 40, built-up 50), any CRS.")
     ] = None,
 ) -> None:
-    """Flooded and excluded km² on the ground and exposure per zone of a flood map (the local route)."""
+    """Flooded and excluded km² on the ground and exposure per zone of a flood map (local COG or Earth Engine)."""
     from gee_flood.product.stats import check_outputs, write_statistics, zone_statistics
 
+    if (flood_map is None) == (asset is None):
+        raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
     check_outputs(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
                                "--worldcover": worldcover})  # fmt: skip
     check_writable(out, option="--out")
     if out.suffix.lower() in (".geojson", ".json") and zones is None:
         raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
-    frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
+    if asset is not None:
+        if population is not None or worldcover is not None:
+            raise InputError("--population and --worldcover apply to --map (the Earth Engine route gives areas)")
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_stats import ee_zone_statistics
+
+        settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
+        frame = ee_zone_statistics(asset, zones, id_field=id_field, settings=settings)
+    else:
+        assert flood_map is not None
+        frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
     write_statistics(frame, out, zones)
     for row in frame.itertuples():
         typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"

@@ -63,3 +63,17 @@ def test_a_missing_asset_is_one_line(pushed):
     with pytest.raises(RemoteError, match="'projects/emulator/assets/floods/none' not found") as caught:
         ee_zone_statistics("projects/emulator/assets/floods/none", zones, settings=settings)
     assert "\n" not in str(caught.value)
+
+
+def test_stats_command_earth_engine_route(pushed, tmp_path):
+    from typer.testing import CliRunner
+
+    from gee_flood.cli import app
+
+    cog, asset, zones, settings = pushed
+    out = tmp_path / "remote.csv"
+    result = CliRunner().invoke(app, ["stats", "--asset", asset, "--zones", str(zones), "--out", str(out),
+                                      "--ee-url", settings.url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[0].startswith("zone,flooded_km2,excluded_km2")
+    assert result.output.splitlines()[0].startswith("north: flooded 0.25")
