@@ -467,6 +467,9 @@ def predict(
         int, typer.Option("--min-mapping-unit", help=field_doc(PredictRequest, "min_mapping_unit"))
     ] = 8,
     border_noise: Annotated[int, typer.Option("--border-noise", help=field_doc(PredictRequest, "border_noise"))] = 0,
+    ee_auxiliary: Annotated[
+        bool, typer.Option("--ee-auxiliary", help=field_doc(PredictRequest, "ee_auxiliary"))
+    ] = False,
     threshold: Annotated[float | None, typer.Option("--threshold", help=field_doc(PredictOptions, "threshold"))] = None,
     tile: Annotated[int, typer.Option("--tile", help=field_doc(PredictOptions, "tile"))] = 512,
     overlap: Annotated[int, typer.Option("--overlap", help=field_doc(PredictOptions, "overlap"))] = 128,

@@ -294,6 +294,9 @@ class PredictRequest:
     look_azimuth: float = _documented(80.0, doc="Radar look direction, clockwise from north (deg; ~80 asc, ~280 desc).")
     min_mapping_unit: int = _documented(8, doc="Remove flood regions of fewer pixels (8-connected); 0 disables.")
     border_noise: int = _documented(0, doc="Mask this many pixels along the scene's no-data edge (S1 border noise).")
+    ee_auxiliary: bool = _documented(
+        False, doc="With --aoi --date: read JRC GSW, SRTM, MERIT Hydro hnd, ESA WorldCover from Earth Engine."
+    )
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)

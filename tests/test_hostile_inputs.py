@@ -663,3 +663,13 @@ def test_predict_refuses_bad_product_inputs_in_one_line(inputs, workspace, extra
     argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--input", str(inputs["scene"]),
             "--out", str(workspace / "flood.tif"), *extra]  # fmt: skip
     run_refused(workspace, argv, culprit)
+
+
+def test_predict_refuses_an_auxiliary_dataset_missing_on_the_server(inputs, workspace, tmp_path_factory):
+    from tests.product.test_ee_inputs import aoi, predict_args, write_catalog
+
+    catalog = write_catalog(tmp_path_factory.mktemp("no-merit") / "catalog", with_hand=False)
+    area = aoi(workspace / "aoi.geojson")
+    with EmulatorServer(catalog) as server:
+        run_refused(workspace, predict_args(inputs["ckpt"], area, workspace / "flood.tif", server.url),
+                    "MERIT/Hydro/v1_0_1")  # fmt: skip

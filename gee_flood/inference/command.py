@@ -97,6 +97,8 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
         if request.input_path is not None:
             if request.date is not None:
                 raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
+            if request.ee_auxiliary:
+                raise InputError("--ee-auxiliary applies to --aoi --date (give a local scene's auxiliary files)")
             source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
             if request.method == "change":
                 assert request.pre is not None
@@ -114,8 +116,15 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
 
             retry = RetryPolicy(timeout_s=request.retry_timeout)
             settings = EESettings(project=request.project, endpoint="standard", url=request.ee_url, retry=retry)
+            if request.ee_auxiliary:  # cheap: a missing dataset fails before the scene is read
+                from gee_flood.product.ee_inputs import check_auxiliary
+
+                missing = tuple(name for name in _AUXILIARY_RESAMPLING if getattr(product, name) is None)
+                check_auxiliary(settings, names=missing, reference_kind=product.settings.reference_kind)
             fetch_s1_scene(area, when, scene_path, scale_m=request.scale_m, ee_settings=settings, console=console)
             source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
+            if request.ee_auxiliary:
+                _read_auxiliary_from_ee(product, scene_path, Path(workdir), settings)
         return predict_scene(
             checkpoint,
             source,
@@ -192,3 +201,21 @@ def product_inputs(request: PredictRequest) -> ProductInputs:
         if path is not None
     }
     return ProductInputs(settings=product_settings(request), **given)
+
+
+#: Auxiliary raster -> resampling onto the scene's grid.
+_AUXILIARY_RESAMPLING = {"reference": "nearest", "dem": "bilinear", "hand": "bilinear", "worldcover": "nearest"}
+
+
+def _read_auxiliary_from_ee(product: ProductInputs, scene: Path, workdir: Path, settings: object) -> None:
+    """Fill the product's missing auxiliary rasters from Earth Engine, on the scene's grid (files given win)."""
+    from gee_flood.product.ee_inputs import ee_datasets, fetch_auxiliary
+
+    resampling = _AUXILIARY_RESAMPLING
+    names = tuple(name for name in resampling if getattr(product, name) is None)
+    kind = product.settings.reference_kind
+    paths = fetch_auxiliary(scene, workdir, settings, names=names, reference_kind=kind)  # type: ignore[arg-type]
+    datasets = ee_datasets(kind)
+    for name, path in paths.items():
+        what = f"{datasets[name].dataset_id} ({datasets[name].band})"
+        setattr(product, name, AuxRaster(path, what, resampling[name]))  # type: ignore[arg-type]
