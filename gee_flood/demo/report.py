@@ -233,6 +233,10 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(scores['under_cloud']['iou'])} | {_fmt(scores['all']['omission'])} | "
             f"{_fmt(scores['all']['commission'])} |"
         )
+    if "product" in report:
+        from gee_flood.demo.product import product_markdown
+
+        lines += product_markdown(report["product"])
     lines += [
         "",
         "## Corpus chips (what fetch accepted): every method, the teacher included",
