@@ -525,8 +525,18 @@ def stats(
     worldcover: Annotated[
         Path | None, typer.Option("--worldcover", help="ESA WorldCover raster (cropland 40, built-up 50), any CRS.")
     ] = None,
+    ee_population: Annotated[
+        str | None,
+        typer.Option("--ee-population", help="With --asset: population image, e.g. JRC/GHSL/P2023A/GHS_POP/2020."),
+    ] = None,
+    ee_worldcover: Annotated[
+        str | None,
+        typer.Option("--ee-worldcover", help="With --asset: WorldCover image, e.g. ESA/WorldCover/v200/2021."),
+    ] = None,
 ) -> None:
     """Flooded and excluded km² on the ground and exposure per zone of a flood map (local COG or Earth Engine)."""
+    import math
+
     from gee_flood.product.stats import check_outputs, write_statistics, zone_statistics
 
     if (flood_map is None) == (asset is None):
@@ -538,20 +548,24 @@ def stats(
         raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
     if asset is not None:
         if population is not None or worldcover is not None:
-            raise InputError("--population and --worldcover apply to --map (the Earth Engine route gives areas)")
+            raise InputError("--population and --worldcover are files for --map; with --asset use --ee-population "
+                             "and --ee-worldcover (Earth Engine image ids)")  # fmt: skip
         from gee_flood.earthengine import EESettings
         from gee_flood.product.ee_stats import ee_zone_statistics
 
         settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
-        frame = ee_zone_statistics(asset, zones, id_field=id_field, settings=settings)
+        frame = ee_zone_statistics(asset, zones, id_field=id_field, population=ee_population,
+                                   worldcover=ee_worldcover, settings=settings)  # fmt: skip
     else:
         assert flood_map is not None
         frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
     write_statistics(frame, out, zones)
     for row in frame.itertuples():
         typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
-                   + (f", {row.people_exposed:.0f} people" if population else "")
-                   + (f", cropland {row.cropland_flooded_km2:.3f} km²" if worldcover else ""))  # fmt: skip
+                   + (f", {row.people_exposed:.0f} people" if "people_exposed" in frame
+                      and not math.isnan(row.people_exposed) else "")
+                   + (f", cropland {row.cropland_flooded_km2:.3f} km²" if "cropland_flooded_km2" in frame
+                      and not math.isnan(row.cropland_flooded_km2) else ""))  # fmt: skip
     typer.echo(f"wrote {out}: {len(frame)} zone(s)")
 
 

@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 AREA_COLUMNS = ("flooded_km2", "excluded_km2", "water_km2", "reference_water_km2", "nodata_km2", "mapped_km2")
 
 
-def _area_image(ee: Any, asset: str) -> Any:
-    """The asset's areas as bands (m²): pixel area masked by each layer rule of :mod:`gee_flood.product.stats`."""
+def _area_image(ee: Any, asset: str, population: str | None = None, worldcover: str | None = None) -> Any:
+    """The asset's areas as bands (m²): pixel area masked by each layer rule of :mod:`gee_flood.product.stats`.
+
+    With ``population`` (an image of people per cell, e.g. ``JRC/GHSL/P2023A/GHS_POP/2020``), ``people_exposed``:
+    each cell's people spread over its true area (``pixelArea`` on the population's own grid), summed over the
+    flooded pixels. With ``worldcover`` (``ESA/WorldCover/v200/2021``), the flooded cropland (40) and built-up (50)
+    areas.
+    """
     image = ee.Image(asset)
     area = ee.Image.pixelArea()
     exclusion = image.select(EXCLUSION)
@@ -38,6 +44,15 @@ def _area_image(ee: Any, asset: str) -> Any:
         "mapped_km2": valid,
     }
     bands = [area.updateMask(rule).rename(name) for name, rule in layers.items()]
+    flooded = layers["flooded_km2"]
+    if population is not None:
+        people = ee.Image(population).select(["population_count"])
+        density = people.divide(ee.Image.pixelArea().reproject(people.projection()))  # people per m²
+        bands.append(density.multiply(area).updateMask(flooded).rename("people_exposed"))
+    if worldcover is not None:
+        cover = ee.Image(worldcover).select(["Map"])
+        bands.append(area.updateMask(flooded.And(cover.eq(40))).rename("cropland_flooded_km2"))
+        bands.append(area.updateMask(flooded.And(cover.eq(50))).rename("built_up_flooded_km2"))
     stacked = bands[0]
     for band in bands[1:]:
         stacked = stacked.addBands(band)
@@ -49,6 +64,8 @@ def ee_zone_statistics(
     zones: Any = None,
     *,
     id_field: str | None = None,
+    population: str | None = None,
+    worldcover: str | None = None,
     settings: EESettings | None = None,
 ) -> pd.DataFrame:
     """Flooded, excluded, water, reference-water, no-data and mapped km² per zone, computed by Earth Engine.
@@ -58,10 +75,13 @@ def ee_zone_statistics(
         zones: GeoJSON / GeoParquet path or GeoDataFrame (see :func:`gee_flood.product.stats.read_zones`), or
             ``None``: one zone, ``map``, the asset's footprint.
         id_field: The column naming each zone.
+        population: Earth Engine image of people per cell (band ``population_count``; GHS-POP).
+        worldcover: Earth Engine ESA WorldCover image (band ``Map``).
         settings: Earth Engine project and endpoint (the emulator's URL in tests); default: the current session.
 
     Returns:
-        One row per zone: ``zone`` and :data:`AREA_COLUMNS` (km²).
+        One row per zone: ``zone``, :data:`AREA_COLUMNS` (km²) and, when asked, ``people_exposed``,
+        ``cropland_flooded_km2`` and ``built_up_flooded_km2``.
 
     Raises:
         InputError: Bad zones.
@@ -98,7 +118,7 @@ def ee_zone_statistics(
             ee.Feature(ee.Geometry(json.loads(json.dumps(geometry.__geo_interface__))), {"zone": str(zone)})
             for zone, geometry in zip(frame["zone"], frame.geometry, strict=True)
         ]
-    reduced = _area_image(ee, asset).reduceRegions(
+    reduced = _area_image(ee, asset, population, worldcover).reduceRegions(
         collection=ee.FeatureCollection(features),
         reducer=ee.Reducer.sum(),
         crs=projection["crs"],
@@ -108,6 +128,11 @@ def ee_zone_statistics(
     rows = []
     for feature in result["features"]:
         properties = feature["properties"]
-        rows.append({"zone": properties["zone"],
-                     **{name: (properties.get(name) or 0.0) / 1e6 for name in AREA_COLUMNS}})  # fmt: skip
+        row = {"zone": properties["zone"], **{name: (properties.get(name) or 0.0) / 1e6 for name in AREA_COLUMNS}}
+        if population is not None:
+            row["people_exposed"] = properties.get("people_exposed") or 0.0
+        if worldcover is not None:
+            for name in ("cropland_flooded_km2", "built_up_flooded_km2"):
+                row[name] = (properties.get(name) or 0.0) / 1e6
+        rows.append(row)
     return pd.DataFrame.from_records(rows)

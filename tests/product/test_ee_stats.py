@@ -33,12 +33,41 @@ def pushed(tmp_path_factory):
     cog = to_cog(tiled, root / "flood.tif")
     zones = zone_file(root, TRANSFORM, UTM, {"north": (0, 0, 120, 60), "south": (0, 60, 120, 200)})
     asset = "projects/emulator/assets/floods/stats"
+    catalog, _files = exposure_catalog(root)
     with (
         storage_emulator(BUCKET),
-        EmulatorServer(None, assets_dir=root / "assets", operation_step_s=0.01) as server,
+        EmulatorServer(catalog, assets_dir=root / "assets", operation_step_s=0.01) as server,
     ):
         export.push_flood_map(cog, asset, f"gs://{BUCKET}/maps", client=gcs.Client(), poll_s=0.01, ee_url=server.url)
         yield cog, asset, zones, EESettings(project="emulator", endpoint="standard", url=server.url)
+
+
+def exposure_catalog(root):
+    """GHS-POP (7 people per 100 m cell) and WorldCover (cropland in the map's top 100 rows) over the map, served
+    under their Earth Engine ids and written as the local files a user would download."""
+    import datetime as dt
+
+    import numpy as np
+    import rasterio
+
+    from ee_emulator import CatalogBuilder
+    from gee_flood.geo import PixelGrid
+
+    people = np.full((20, 12), 7.0, np.float32)
+    people_grid = PixelGrid(UTM, Affine(100.0, 0, TRANSFORM.c, 0, -100.0, TRANSFORM.f), 12, 20)
+    cover = np.where(np.arange(200)[:, None] < 100, 40, 10).repeat(120, axis=1).astype(np.uint8)
+    cover_grid = PixelGrid(UTM, TRANSFORM, 120, 200)
+    when = {"system:time_start": dt.datetime(2021, 1, 1)}
+    with CatalogBuilder(root / "catalog") as builder:
+        builder.add_image("JRC/GHSL/P2023A/GHS_POP", "2020", people, people_grid, ["population_count"], when)
+        builder.add_image("ESA/WorldCover/v200", "2021", cover, cover_grid, ["Map"], when)
+    files = {}
+    for name, values, grid in (("pop", people, people_grid), ("cover", cover, cover_grid)):
+        files[name] = root / f"{name}.tif"
+        with rasterio.open(files[name], "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
+                           dtype=values.dtype, crs=UTM, transform=grid.transform) as dst:  # fmt: skip
+            dst.write(values, 1)
+    return root / "catalog", files
 
 
 def test_earth_engine_and_local_routes_agree_and_match_the_truth(pushed):
@@ -58,6 +87,24 @@ def test_earth_engine_and_local_routes_agree_and_match_the_truth(pushed):
     assert whole["flooded_km2"].iloc[0] == pytest.approx(truth_north + truth_south, rel=0.01)
 
 
+def test_exposure_agrees_between_the_routes_and_with_the_truth(pushed):
+    cog, asset, zones, settings = pushed
+    files = pushed_files(cog)
+    remote = ee_zone_statistics(asset, zones, settings=settings, population="JRC/GHSL/P2023A/GHS_POP/2020",
+                                worldcover="ESA/WorldCover/v200/2021")  # fmt: skip
+    local = zone_statistics(cog, zones, population=files["pop"], worldcover=files["cover"])
+    for column in ("people_exposed", "cropland_flooded_km2", "built_up_flooded_km2"):
+        assert remote[column].tolist() == pytest.approx(local[column].tolist(), rel=0.01, abs=1e-9), column
+    # the flood covers 10 x 5 whole cells of 7 people; cropland is its part above row 100
+    assert remote["people_exposed"].sum() == pytest.approx(50 * 7, rel=0.01)
+    cropland = geodesic_area_of_box(UTM, TRANSFORM, slice(10, 100), slice(20, 70)) / 1e6
+    assert remote["cropland_flooded_km2"].sum() == pytest.approx(cropland, rel=0.01)
+
+
+def pushed_files(cog):
+    return {"pop": cog.parent / "pop.tif", "cover": cog.parent / "cover.tif"}
+
+
 def test_a_missing_asset_is_one_line(pushed):
     _, _, zones, settings = pushed
     with pytest.raises(RemoteError, match="'projects/emulator/assets/floods/none' not found") as caught:
@@ -73,7 +120,8 @@ def test_stats_command_earth_engine_route(pushed, tmp_path):
     cog, asset, zones, settings = pushed
     out = tmp_path / "remote.csv"
     result = CliRunner().invoke(app, ["stats", "--asset", asset, "--zones", str(zones), "--out", str(out),
-                                      "--ee-url", settings.url])  # fmt: skip
+                                      "--ee-url", settings.url, "--ee-population",
+                                      "JRC/GHSL/P2023A/GHS_POP/2020"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines()[0].startswith("zone,flooded_km2,excluded_km2")
-    assert result.output.splitlines()[0].startswith("north: flooded 0.25")
+    assert result.output.splitlines()[0].startswith("north: flooded 0.25") and "175 people" in result.output
