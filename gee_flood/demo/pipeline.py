@@ -460,7 +460,7 @@ def _statistics_table(product: dict[str, Any] | None) -> Any:
     """The page's statistics table (a DataFrame) of the product section."""
     if product is None:
         return None
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     columns = ["zone", "method", "flooded_km2", "truth_flooded_km2", "excluded_km2", "people_exposed",
                "cropland_flooded_km2"]  # fmt: skip

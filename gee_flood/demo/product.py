@@ -114,7 +114,7 @@ def product_section(
     for method, path in maps.items():
         table = zone_statistics(path, zones, population=population, worldcover=paths["worldcover"])
         tables.append(table.assign(method=method))
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     frame = pd.concat(tables, ignore_index=True)
     truth = truth_flooded_km2(scene, student_map, zones)

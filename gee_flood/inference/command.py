@@ -125,6 +125,7 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
             if request.ee_auxiliary:
                 _read_auxiliary_from_ee(product, scene_path, Path(workdir), settings)
+        assert checkpoint is not None  # --method model: checked above
         return predict_scene(
             checkpoint,
             source,

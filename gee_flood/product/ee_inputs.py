@@ -8,6 +8,7 @@ a local auxiliary file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,11 @@ def _image(dataset_id: str) -> Callable[[Any, str], Any]:
 
 def _first_of(collection_id: str) -> Callable[[Any, str], Any]:
     return lambda ee, band: ee.ImageCollection(collection_id).first().select([band])
+
+
+def _build_float(ee: Any, dataset: EEDataset) -> Any:
+    """The dataset's band as float32 (the reader's pixel type)."""
+    return dataset.build(ee, dataset.band).toFloat()
 
 
 def ee_datasets(reference_kind: str = "seasonality") -> dict[str, EEDataset]:
@@ -116,7 +122,7 @@ def fetch_auxiliary(
             bands=(dataset.band,),
             itemsize=4,
             mask_value=S1_MASK_VALUE,
-            build=lambda dataset=dataset: dataset.build(ee, dataset.band).toFloat(),
+            build=functools.partial(_build_float, ee, dataset),
         )
         values = reader.open(spec, grid, what=f"{dataset.dataset_id} ({dataset.band})").values[0]
         path = dest / f"{name}.tif"

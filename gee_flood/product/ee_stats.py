@@ -14,7 +14,7 @@ from gee_flood.errors import DataError
 from gee_flood.product.layers import EXCLUSION, FLOOD, REFERENCE_WATER, WATER
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     from gee_flood.earthengine.session import EESettings
 

@@ -79,6 +79,10 @@ class ProductSettings(BaseModel):
         min_mapping_unit: Flood regions (8-connected) of fewer pixels are removed (UN-SPIDER: 8); 0 disables.
         border_px: Pixels next to the scene's no data (the Sentinel-1 swath edge) masked as border noise; 0
             disables.
+
+    Example:
+        >>> settings = gee_flood.ProductSettings(reference_kind="occurrence", hand_max_m=20)  # doctest: +SKIP
+        >>> flood = gee_flood.predict(model, scene, reference_water=jrc, settings=settings)  # doctest: +SKIP
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

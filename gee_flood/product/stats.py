@@ -34,7 +34,7 @@ from gee_flood.product.layers import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
 #: Rows read at once.
 STRIP_ROWS = 512
@@ -74,7 +74,8 @@ def pixel_area_m2(crs: CRS, transform: Affine, row_start: int, row_stop: int, wi
     cols = np.unique(np.r_[np.arange(0, width, SCALE_STEP), width - 1]).astype(np.float64)
     lines = np.unique(np.r_[np.arange(row_start, row_stop, SCALE_STEP), row_stop - 1]).astype(np.float64)
     grid_cols, grid_rows = np.meshgrid(cols + 0.5, lines + 0.5)
-    xs, ys = transform * (grid_cols, grid_rows)
+    xs = transform.a * grid_cols + transform.b * grid_rows + transform.c
+    ys = transform.d * grid_cols + transform.e * grid_rows + transform.f
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
     scale = np.asarray(Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale, np.float64).reshape(grid_cols.shape)
     # bilinear interpolation of the coarse scale grid onto every pixel (rows first, then columns)
