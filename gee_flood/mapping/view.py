@@ -123,6 +123,36 @@ def flood_overlay_of(src: Any, *, max_size: int = 2048, where: str = "flood map"
     Returns:
         The overlay and its legend (label -> hex colour).
     """
+    layers, legend = flood_layer_overlays_of(src, max_size=max_size, where=where)
+    base = layers[0][1]
+    rgba = np.array(Image.open(io.BytesIO(base.png)).convert("RGBA"))
+    for _name, overlay in layers[1:]:  # the layers drawn over each other: one picture
+        top = np.array(Image.open(io.BytesIO(overlay.png)).convert("RGBA"))
+        painted = top[..., 3] > 0
+        rgba[painted] = top[painted]
+    return Overlay(_png(rgba), base.bounds, base.size), legend
+
+
+def render_flood_layer_overlays(
+    flood_map: Path, *, max_size: int = 2048
+) -> tuple[list[tuple[str, Overlay]], dict[str, str]]:
+    """:func:`flood_layer_overlays_of` of a flood map file."""
+    with _open(flood_map, "flood map") as src:
+        return flood_layer_overlays_of(src, max_size=max_size, where=str(flood_map))
+
+
+#: Layer names of a flood map on a map, bottom to top (each its own toggleable overlay).
+FLOOD_LAYER_NAMES = ("flood map", "excluded", "reference water")
+
+
+def flood_layer_overlays_of(
+    src: Any, *, max_size: int = 2048, where: str = "flood map"
+) -> tuple[list[tuple[str, Overlay]], dict[str, str]]:
+    """The flood map's layers as Web Mercator PNG overlays, one per toggleable map layer, and their legend.
+
+    ``flood map`` (flood, and the faint grey of mapped land that is not flood), ``excluded`` (pixels with an
+    exclusion bit other than no data) and ``reference water``, bottom to top (:data:`FLOOD_LAYER_NAMES`).
+    """
     from gee_flood.product.layers import EXCLUDED_NODATA, EXCLUSION, FLOOD, REFERENCE_WATER
 
     names = list(src.descriptions)
@@ -132,16 +162,21 @@ def flood_overlay_of(src: Any, *, max_size: int = 2048, where: str = "flood map"
     exclusion = _warp_to_mercator(src, names.index(EXCLUSION) + 1, max_size, Resampling.nearest)[0].filled(1)
     reference = np.zeros(flood.shape, bool)
     if REFERENCE_WATER in names:
-        reference = (
-            _warp_to_mercator(src, names.index(REFERENCE_WATER) + 1, max_size, Resampling.nearest)[0].filled(0) == 1
-        )
-    rgba = np.zeros((*flood.shape, 4), np.uint8)
+        warped = _warp_to_mercator(src, names.index(REFERENCE_WATER) + 1, max_size, Resampling.nearest)[0]
+        reference = warped.filled(0) == 1
     filled = flood.filled(255)
-    rgba[filled == 0] = LAND_RGBA
-    rgba[(exclusion != 0) & ((exclusion & EXCLUDED_NODATA) == 0)] = EXCLUDED_RGBA
-    rgba[reference] = PERMANENT_RGBA
-    rgba[filled == 1] = WATER_RGBA
-    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2])), flood_legend(bool(reference.any()))
+    excluded = (exclusion != 0) & ((exclusion & EXCLUDED_NODATA) == 0)
+    layers = []
+    for name, paint in (
+        ("flood map", [(filled == 0, LAND_RGBA), (filled == 1, WATER_RGBA)]),
+        ("excluded", [(excluded & (filled != 1), EXCLUDED_RGBA)]),
+        ("reference water", [(reference & (filled != 1), PERMANENT_RGBA)]),
+    ):
+        rgba = np.zeros((*flood.shape, 4), np.uint8)
+        for where_painted, colour in paint:
+            rgba[where_painted] = colour
+        layers.append((name, Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2]))))
+    return layers, flood_legend(bool(reference.any()))
 
 
 def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[float, float] = (-25.0, 0.0)) -> Overlay:
