@@ -10,8 +10,9 @@ Both run on the temporary tiled GeoTIFF that predict writes, before it becomes a
 
 The connected regions are labelled by hand across strips: ``scipy.ndimage.label`` needs the whole array, and
 dask-image (whose ``label`` merges chunk labels the same way) is not a dependency. Each strip is labelled with
-scipy, labels touching across a strip boundary are merged with a union-find, and a second pass relabels each strip
-(identically) and drops the pixels of small regions. Memory: a strip plus two int64 per region.
+scipy; only regions touching a strip's first or last row can continue into another strip, so only those enter a
+union-find that merges them across boundaries, and a second pass relabels each strip (identically) and drops the
+pixels of small regions. Memory: a strip plus a few int64 per boundary region (at most two rows per strip).
 """
 
 from __future__ import annotations
@@ -90,18 +91,22 @@ def mask_border_noise(dataset: Any, border_px: int, strip_rows: int = STRIP_ROWS
 
 
 class _UnionFind:
-    """Region labels over the whole map: parent links and pixel counts (int64 arrays, grown per strip)."""
+    """Regions that touch a strip boundary, over the whole map: parent links and pixel counts (int64, grown).
+
+    Only those regions need merging across strips; a region inside one strip is measured by that strip alone, so
+    the union-find holds at most two rows of labels per strip, whatever the number of regions in the map.
+    """
 
     def __init__(self) -> None:
-        self.parent = np.zeros(1, np.int64)  # label 0 is the background
-        self.size = np.zeros(1, np.int64)
+        self.parent = np.zeros(0, np.int64)
+        self.size = np.zeros(0, np.int64)
 
     def add(self, counts: np.ndarray) -> int:
-        """Register new labels with these pixel counts; return the offset of their first label minus 1."""
-        offset = len(self.parent) - 1
-        self.parent = np.concatenate([self.parent, np.arange(offset + 1, offset + 1 + len(counts))])
-        self.size = np.concatenate([self.size, counts])
-        return offset
+        """Register new regions with these pixel counts; return the global id of the first."""
+        first = len(self.parent)
+        self.parent = np.concatenate([self.parent, np.arange(first, first + len(counts))])
+        self.size = np.concatenate([self.size, counts.astype(np.int64)])
+        return first
 
     def find(self, label: int) -> int:
         root = label
@@ -117,7 +122,7 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
     def roots(self) -> np.ndarray:
-        """The root of every label (vectorised pointer jumping)."""
+        """The root of every region (vectorised pointer jumping)."""
         parent = self.parent.copy()
         while True:
             jumped = parent[parent]
@@ -132,10 +137,18 @@ def _touching_pairs(above: np.ndarray, below: np.ndarray) -> np.ndarray:
     for shift in (-1, 0, 1):
         upper = above[max(0, shift) : len(above) + min(0, shift)]
         lower = below[max(0, -shift) : len(below) + min(0, -shift)]
-        both = (upper > 0) & (lower > 0)
+        both = (upper >= 0) & (lower >= 0)
         pairs.append(np.stack([upper[both], lower[both]], axis=1))
     joined = np.concatenate(pairs)
     return np.unique(joined, axis=0) if len(joined) else joined
+
+
+def _global_ids(labels_row: np.ndarray, boundary: np.ndarray, first: int) -> np.ndarray:
+    """Global region id of each pixel of a boundary row (-1 where there is no region)."""
+    index = np.searchsorted(boundary, labels_row)
+    index = np.clip(index, 0, max(len(boundary) - 1, 0))
+    found = (labels_row > 0) & (boundary[index] == labels_row) if len(boundary) else np.zeros_like(labels_row, bool)
+    return np.where(found, first + index, -1)
 
 
 def remove_small_regions(dataset: Any, min_pixels: int, strip_rows: int = STRIP_ROWS) -> tuple[int, int]:
@@ -153,30 +166,41 @@ def remove_small_regions(dataset: Any, min_pixels: int, strip_rows: int = STRIP_
         return 0, 0
     band = _band(dataset, FLOOD)
     regions = _UnionFind()
-    offsets: list[int] = []
+    boundaries: list[tuple[np.ndarray, int]] = []  # per strip: sorted local ids touching its edges, first global id
     previous_last: np.ndarray | None = None
+    inner_small = 0
     for start in range(0, dataset.height, strip_rows):  # pass 1: label strips, merge across their boundaries
         stop = min(start + strip_rows, dataset.height)
-        labels, count = ndimage.label(dataset.read(band, window=_window(dataset, start, stop)) == 1, _EIGHT)
-        offset = regions.add(np.bincount(labels.ravel(), minlength=count + 1)[1:])
-        offsets.append(offset)
-        labels = np.where(labels > 0, labels + offset, 0)
+        labels, _count = ndimage.label(dataset.read(band, window=_window(dataset, start, stop)) == 1, _EIGHT)
+        counts = np.bincount(labels.ravel())
+        boundary = np.union1d(labels[0], labels[-1])
+        boundary = boundary[boundary > 0]
+        first = regions.add(counts[boundary])
+        boundaries.append((boundary, first))
+        inner = np.ones(len(counts), bool)
+        inner[0] = False
+        inner[boundary] = False
+        inner_small += int(np.count_nonzero(inner & (counts < min_pixels)))
+        top = _global_ids(labels[0], boundary, first)
         if previous_last is not None:
-            for a, b in _touching_pairs(previous_last, labels[0]):
+            for a, b in _touching_pairs(previous_last, top):
                 regions.union(int(a), int(b))
-        previous_last = labels[-1].copy()
+        previous_last = _global_ids(labels[-1], boundary, first)
     roots = regions.roots()
-    region_size = np.bincount(roots, weights=regions.size, minlength=len(roots))
-    keep = region_size[roots] >= min_pixels
+    region_size = np.bincount(roots, weights=regions.size, minlength=len(roots)) if len(roots) else np.zeros(0)
+    keep_global = region_size[roots] >= min_pixels if len(roots) else np.zeros(0, bool)
     is_root = roots == np.arange(len(roots))
-    removed_regions = int(np.count_nonzero(is_root[1:] & ~keep[1:] & (region_size[1:] > 0)))
+    removed_regions = inner_small + int(np.count_nonzero(is_root & (region_size < min_pixels)))
     removed = 0
     for index, start in enumerate(range(0, dataset.height, strip_rows)):  # pass 2: drop small regions' pixels
         stop = min(start + strip_rows, dataset.height)
         window = _window(dataset, start, stop)
         flood = dataset.read(band, window=window)
-        labels, _count = ndimage.label(flood == 1, _EIGHT)
-        drop = (labels > 0) & ~keep[np.where(labels > 0, labels + offsets[index], 0)]
+        labels, _count = ndimage.label(flood == 1, _EIGHT)  # the same labels as in pass 1
+        keep = np.bincount(labels.ravel()) >= min_pixels
+        boundary, first = boundaries[index]
+        keep[boundary] = keep_global[first : first + len(boundary)]
+        drop = (labels > 0) & ~keep[labels]
         if drop.any():
             flood[drop] = 0
             dataset.write(flood, band, window=window)

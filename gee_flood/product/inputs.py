@@ -29,6 +29,8 @@ from gee_flood.product.layers import ProductSettings, block_layers, reference_ro
 
 #: Metres per degree of latitude (mean; for the slope of a DEM on a geographic grid).
 M_PER_DEGREE = 111_320.0
+#: Rows whose layers are computed at once (bounds the terrain arithmetic's float64 temporaries).
+CHUNK_ROWS = 128
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,18 @@ class ProductInputs:
         return self
 
     def layers(self, probability: np.ndarray, threshold: float, row_start: int) -> np.ndarray:
-        """``(5, rows, width)`` uint8 layers (:data:`gee_flood.product.LAYERS` order) of rows from ``row_start``."""
+        """``(5, rows, width)`` uint8 layers (:data:`gee_flood.product.LAYERS` order) of rows from ``row_start``.
+
+        Computed :data:`CHUNK_ROWS` rows at a time: the terrain arithmetic holds several float64 copies of the rows
+        it works on, which for a whole 20,000-px-wide block would dominate predict's memory.
+        """
+        parts = [
+            self._layers(probability[lo : lo + CHUNK_ROWS], threshold, row_start + lo)
+            for lo in range(0, probability.shape[0], CHUNK_ROWS)
+        ]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def _layers(self, probability: np.ndarray, threshold: float, row_start: int) -> np.ndarray:
         grid = self.grid
         if grid is None:
             raise ValueError("ProductInputs.attach(grid) first")

@@ -56,3 +56,27 @@ def test_settings_are_validated():
         ProductSettings(min_mapping_unit=-1)
     with pytest.raises(ValidationError):
         ProductSettings(slope_max_deg=0)
+
+
+def test_layers_do_not_depend_on_the_chunking(tmp_path, monkeypatch):
+    import rasterio
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from gee_flood.product import inputs as inputs_module
+    from gee_flood.product.inputs import AuxRaster, Grid, ProductInputs
+
+    rng = np.random.default_rng(1)
+    dem = np.cumsum(rng.normal(0, 3, (60, 40)), axis=0)  # rough terrain: slopes change row by row
+    transform = Affine(10.0, 0, 500_000.0, 0, -10.0, 5_000_000.0)
+    path = tmp_path / "dem.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=60, count=1, dtype="float32", crs="EPSG:32633",
+                       transform=transform) as dst:  # fmt: skip
+        dst.write(dem.astype(np.float32), 1)
+    grid = Grid(CRS.from_epsg(32633), transform, 40, 60)
+    product = ProductInputs(dem=AuxRaster(path, "--dem", "bilinear")).attach(grid)
+    probability = rng.random((60, 40)).astype(np.float32)
+    whole = product.layers(probability, 0.5, 0)
+    monkeypatch.setattr(inputs_module, "CHUNK_ROWS", 7)
+    np.testing.assert_array_equal(product.layers(probability, 0.5, 0), whole)
+    assert (whole[4] & EXCLUDED_SLOPE).any() and not (whole[4] & EXCLUDED_SLOPE).all()
