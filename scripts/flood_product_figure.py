@@ -59,7 +59,8 @@ def main() -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     with atomic_path(args.out, suffix=".png") as tmp:
-        Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE, colors=64).save(tmp, format="PNG", optimize=True)
+        picture = Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+        picture.save(tmp, format="PNG", optimize=True)
     print(f"wrote {args.out}")
 
 
