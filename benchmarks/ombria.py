@@ -22,6 +22,13 @@ Examples (from the repository root)::
     python -m benchmarks.ombria --seed 1 --seed 2        # more seeds (or separate invocations)
     python -m benchmarks.ombria --seed 0 --settings bi-temporal   # add the bi-temporal rows to seed 0
     python -m benchmarks.ombria --merge-only             # rebuild docs/results/ombria.{md,json}
+    python -m benchmarks.ombria --recipe robust --seed 0 --groups 4   # the robust recipe, with leave-one-group-out
+
+``--recipe`` applies a named set of config overrides (:data:`RECIPES`) to the rows, and writes to
+``docs/results/<recipe>/`` unless ``--results`` says otherwise; the merge refuses seed files of different recipes.
+``--groups K`` also splits OMBRIA ``train`` into K groups of similar scenes (:func:`scene_groups`) and trains every
+single-date row K more times, each time without one group, scored on that group (leave-one-group-out: an estimate of
+skill on scenes unlike the training ones), reported beside the test table.
 
 Each seed writes docs/results/seeds/seed<N>.json; the merge writes docs/results/ombria.md and ombria.json.
 Run directories (checkpoints, curves) go to --work-dir and are never committed (they derive from OMBRIA).
@@ -84,6 +91,34 @@ CONFIG_FILES = {
 }
 
 
+#: Named sets of config overrides: ``"*"`` for every trained row, a row name (``student``) for that row only;
+#: ``single-date:`` / ``bi-temporal:`` prefixed keys only in that setting. ``default`` is the published table's recipe.
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    # SAR augmentation on every row's training batches (the teacher's SAR channels too) and thresholds from a
+    # water-fraction prior instead of the 12 validation chips (students: the teacher on the pool; other rows:
+    # their training labels); same steps, last checkpoint, EMA as the default recipe.
+    "robust": {"*": {"augment.enabled": True, "threshold.method": "prior"}},
+    # robust, and the single-date student's pool grows by the BEFORE image of every training chip.
+    "robust-pool": {
+        "*": {"augment.enabled": True, "threshold.method": "prior"},
+        "single-date:student": {"data.pre_event_pool": True},
+    },
+}
+
+
+def recipe_overrides(recipe: str, row: str, setting: str) -> dict[str, Any]:
+    """The config overrides of ``recipe`` for ``row`` in ``setting``.
+
+    Raises:
+        InputError: An unknown recipe.
+    """
+    if recipe not in RECIPES:
+        raise InputError(f"--recipe {recipe!r}: unknown; expected one of {sorted(RECIPES)}")
+    parts = RECIPES[recipe]
+    return {**parts.get("*", {}), **parts.get(row, {}), **parts.get(f"{setting}:{row}", {})}
+
+
 @dataclass
 class BenchmarkOptions:
     """Settings of one benchmark invocation.
@@ -101,8 +136,11 @@ class BenchmarkOptions:
             follows the protocol's teacher inputs; adding ``bi-temporal`` averages in the teacher that also saw
             pre-event data (an ensemble teacher; it is trained anyway for the bi-temporal rows). The bi-temporal
             student distils from the bi-temporal teacher plus these.
-        overrides: Dotted config overrides applied to every trained row.
+        overrides: Dotted config overrides applied to every trained row (after the recipe's).
         progress: Show progress bars.
+        recipe: Name of the recipe (:data:`RECIPES`) applied to the rows.
+        groups: Leave-one-group-out over this many scene groups of ``train`` (0: none).
+        groups_seed: Seed of the scene clustering (the same groups for every training seed).
     """
 
     data_root: Path
@@ -116,22 +154,40 @@ class BenchmarkOptions:
     student_teachers: Sequence[str] = ("single-date",)
     overrides: dict[str, Any] | None = None
     progress: bool = False
+    recipe: str = "default"
+    groups: int = 0
+    groups_seed: int = 0
 
 
-def row_config(options: BenchmarkOptions, row: str, setting: str, seed: int) -> TrainConfig:
-    """Return the config of a trained ``row`` in ``setting`` for ``seed`` (inputs, data root, steps, seed set)."""
+def row_config(
+    options: BenchmarkOptions, row: str, setting: str, seed: int, *, fold: tuple[int, list[str]] | None = None
+) -> TrainConfig:
+    """Return the config of a trained ``row`` in ``setting`` for ``seed`` (inputs, data root, steps, seed set).
+
+    Args:
+        options: The invocation's settings (recipe and overrides included).
+        row: The row name.
+        setting: ``single-date`` or ``bi-temporal``.
+        seed: The training seed.
+        fold: ``(group, training ids)`` of a leave-one-group-out fold: train on these OMBRIA train samples only
+            (run directories under ``seed<N>/group<g>/``).
+    """
     sar_inputs, teacher_inputs = INPUTS[setting]
     suffix = "" if setting == "single-date" else "-bt"
+    output = options.work_dir / f"seed{seed}" / (f"group{fold[0]}" if fold is not None else "")
     overrides: dict[str, Any] = {
         "data.root": str(options.data_root),
         "data.inputs": teacher_inputs if row == "teacher" else sar_inputs,
         "trainer.seed": seed,
-        "trainer.output_dir": str(options.work_dir / f"seed{seed}"),
+        "trainer.output_dir": str(output),
         "trainer.run_name": f"{row}{suffix}",
         "trainer.threads": options.threads,
         "trainer.progress_bar": options.progress,
+        **recipe_overrides(options.recipe, row, setting),
         **(options.overrides or {}),
     }
+    if fold is not None:
+        overrides["data.options"] = {"ids": list(fold[1])}
     if row in ("supervised-subset", "teacher", "student"):
         overrides["data.labelled_fraction"] = options.labelled_fraction
     if options.max_steps is not None:
@@ -150,36 +206,47 @@ def otsu_row(test: ChipDataset, *, progress: bool = False) -> dict[str, float]:
     return evaluate_predictor(test, OtsuPredictor("global", "s1_uint8/sar_uint8"), progress=progress)
 
 
-def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
-    """Run every row of every setting for one seed and write ``seeds/seed<seed>.json``; return its path.
+def train_rows(
+    options: BenchmarkOptions,
+    seed: int,
+    settings: Sequence[str],
+    scored_on: ChipDataset,
+    *,
+    fold: tuple[int, list[str]] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Train every row of ``settings`` for ``seed`` (teachers first) and score each on ``scored_on``.
 
-    Where the seed file exists, its rows of the settings not run now are kept, so a setting can be added by a
-    later invocation (``--settings bi-temporal``); rows of the settings run now are replaced.
+    Args:
+        options: The invocation's settings.
+        seed: The training seed.
+        settings: The settings whose rows are trained.
+        scored_on: The chips every row is scored on (OMBRIA ``test``, or a held-out group of ``train``).
+        fold: A leave-one-group-out fold (see :func:`row_config`).
+        log: Progress lines.
+
+    Returns:
+        One row record per row and setting (Otsu first), with scores and training facts.
     """
-    if not (options.data_root / "OmbriaS1").is_dir():
-        raise InputError(f"{options.data_root}: OMBRIA not found (expected OmbriaS1/ and OmbriaS2/ inside)")
-    torch.set_num_threads(options.threads)
-    started = time.perf_counter()
-    cpu_started = time.process_time()
     rows: list[dict[str, Any]] = []
-    test = OmbriaDataset(options.data_root, "test")
-    otsu = otsu_row(test, progress=options.progress)
-    for setting in options.settings:
+    otsu = otsu_row(scored_on, progress=options.progress)
+    for setting in settings:
         rows.append(_row("otsu", setting, options.labelled_fraction, seed, otsu, {}))
     teachers: dict[str, Path] = {}
-    unknown = [s for s in [*options.settings, *options.student_teachers] if s not in SETTINGS]
+    unknown = [s for s in [*settings, *options.student_teachers] if s not in SETTINGS]
     if unknown:
         raise InputError(f"unknown setting(s) {unknown}; expected {list(SETTINGS)}")
     student_teachers = {
         "single-date": list(dict.fromkeys(options.student_teachers)),
         "bi-temporal": list(dict.fromkeys(["bi-temporal", *options.student_teachers])),
     }
-    needed = {s for setting in options.settings for s in [setting, *student_teachers[setting]]}
+    needed = {s for setting in settings for s in [setting, *student_teachers[setting]]}
     teacher_settings = [s for s in SETTINGS if s in needed]
     plan = [("teacher", s) for s in teacher_settings]
-    plan += [(row, s) for s in SETTINGS if s in options.settings for row in TRAINED_ROWS[s] if row != "teacher"]
+    plan += [(row, s) for s in SETTINGS if s in settings for row in TRAINED_ROWS[s] if row != "teacher"]
+    where = f" group {fold[0]}" if fold is not None else ""
     for row, setting in plan:
-        config = row_config(options, row, setting, seed)
+        config = row_config(options, row, setting, seed, fold=fold)
         teacher = None
         if row == "student":
             teacher = [teachers[s] for s in student_teachers[setting]]
@@ -187,14 +254,15 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         result = train(config, teacher=teacher)
         if row == "teacher":
             teachers[setting] = result.checkpoint
-            if setting not in options.settings:
+            if setting not in settings:
                 continue
         predictor = CheckpointPredictor(result.checkpoint)
-        scores = evaluate_predictor(test, predictor, progress=options.progress)
+        scores = evaluate_predictor(scored_on, predictor, progress=options.progress)
         info = {
             "steps": result.summary["steps"],
             "val_iou": result.best_val_iou,
             "threshold": result.card.labels.threshold,
+            "threshold_method": result.summary.get("threshold_method", "validation"),
             "wall_seconds": time.perf_counter() - row_started,
             "cpu_seconds": time.process_time() - row_cpu,
             "fit_seconds": result.summary["fit_seconds"],
@@ -207,11 +275,109 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
             info["teacher_inputs"] = [CheckpointPredictor(t).required_modalities for t in teacher]
         rows.append(_row(row, setting, options.labelled_fraction, seed, scores, info))
         log(
-            f"seed {seed} {setting:11s} {row:17s} test total IoU {scores['total_iou']:.4f} "
+            f"seed {seed}{where} {setting:11s} {row:17s} total IoU {scores['total_iou']:.4f} "
             f"(val {result.best_val_iou:.4f}, {info['wall_seconds']:.0f} s)"
         )
-    invocation = {
+    return rows
+
+
+def scene_descriptors(dataset: ChipDataset, *, modality: str = "s2_falsecolor_uint8", size: int = 32) -> np.ndarray:
+    """A cheap scene descriptor per chip: colour histograms and band statistics of the down-sampled image.
+
+    OMBRIA has no coordinates, so scenes are grouped by what they look like: each chip's image of ``modality`` is
+    block-averaged to about ``size`` px, then described by an 8-bin histogram per band (values 0-255) and each
+    band's mean and standard deviation (scaled to 0-1).
+
+    Returns:
+        ``(chips, features)`` float array.
+    """
+    rows = []
+    for chip in dataset:
+        image = np.nan_to_num(chip.modalities[modality].astype(np.float64), nan=0.0)
+        step = max(1, image.shape[-1] // size)
+        height, width = (image.shape[-2] // step) * step, (image.shape[-1] // step) * step
+        small = image[:, :height, :width].reshape(image.shape[0], height // step, step, width // step, step)
+        small = small.mean(axis=(2, 4))
+        features = []
+        for band in small:
+            histogram, _ = np.histogram(band, bins=8, range=(0, 256))
+            features += [*(histogram / band.size), band.mean() / 255, band.std() / 255]
+        rows.append(features)
+    return np.asarray(rows, dtype=np.float64)
+
+
+def scene_groups(data_root: Path, count: int, *, seed: int = 0) -> list[list[str]]:
+    """Split OMBRIA ``train`` into ``count`` groups of similar scenes: seeded k-means (k-means++ starts).
+
+    The descriptor is :func:`scene_descriptors` of the S2 AFTER false-colour image (standardised per feature);
+    scipy's ``kmeans2`` clusters it.
+
+    Returns:
+        The sample ids of each group (every group non-empty), groups ordered by their first id.
+
+    Raises:
+        InputError: ``count`` below 2 or above the number of samples, or a clustering that leaves a group empty.
+    """
+    from scipy.cluster.vq import kmeans2
+
+    dataset = OmbriaDataset(data_root, "train", modalities=["s2_falsecolor_uint8"], with_labels=False)
+    ids = dataset.chip_ids()
+    if not 2 <= count <= len(ids):
+        raise InputError(f"--groups {count}: expected 2 to {len(ids)} (the OMBRIA train samples)")
+    features = scene_descriptors(dataset)
+    spread = features.std(axis=0)
+    features = (features - features.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+    _, assignment = kmeans2(features, count, minit="++", seed=seed)
+    groups = [sorted(ids[i] for i in np.flatnonzero(assignment == g)) for g in range(count)]
+    if any(not group for group in groups):
+        raise InputError(f"--groups {count}: k-means left a group empty; use fewer groups or another --groups-seed")
+    return sorted(groups, key=lambda group: group[0])
+
+
+def run_groups(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Leave-one-group-out: for each scene group, train the single-date rows without it and score them on it.
+
+    Returns:
+        ``{"groups", "groups_seed", "group_sizes", "rows"}``; each row record carries its ``group`` (the clustering
+        is seeded, so ``scene_groups`` gives the same groups again).
+    """
+    groups = scene_groups(options.data_root, options.groups, seed=options.groups_seed)
+    everything = [sample for group in groups for sample in group]
+    rows: list[dict[str, Any]] = []
+    for index, group in enumerate(groups):
+        held_out = set(group)
+        training = sorted(sample for sample in everything if sample not in held_out)
+        scored_on = OmbriaDataset(options.data_root, "train", ids=group)
+        fold = train_rows(options, seed, ("single-date",), scored_on, fold=(index, training), log=log)
+        rows += [{**row, "group": index, "group_chips": len(group)} for row in fold]
+    return {
+        "groups": options.groups,
+        "groups_seed": options.groups_seed,
+        "group_sizes": [len(group) for group in groups],
+        "rows": rows,
+    }
+
+
+def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
+    """Run every row of every setting for one seed and write ``seeds/seed<seed>.json``; return its path.
+
+    Where the seed file exists, its rows of the settings not run now are kept, so a setting can be added by a
+    later invocation (``--settings bi-temporal``); rows of the settings run now are replaced. With
+    ``options.groups``, the leave-one-group-out folds run too and go under the file's ``logo`` key (an earlier
+    file's ``logo`` is kept when this invocation runs none).
+    """
+    if not (options.data_root / "OmbriaS1").is_dir():
+        raise InputError(f"{options.data_root}: OMBRIA not found (expected OmbriaS1/ and OmbriaS2/ inside)")
+    recipe_overrides(options.recipe, "student", "single-date")  # an unknown recipe fails before any training
+    torch.set_num_threads(options.threads)
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    test = OmbriaDataset(options.data_root, "test")
+    rows = train_rows(options, seed, options.settings, test, log=log)
+    logo = run_groups(options, seed, log=log) if options.groups else None
+    invocation: dict[str, Any] = {
         "settings": list(options.settings),
+        **({"groups": options.groups} if options.groups else {}),
         "wall_seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu_started,
         "threads": options.threads,
@@ -224,8 +390,11 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         if kept:
             rows = sorted([*kept, *rows], key=lambda row: SETTINGS.index(row["setting"]))
             invocations = [*kept_invocations(earlier, options.settings), invocation]
+    if logo is None and path.is_file():
+        logo = json.loads(path.read_text()).get("logo")
     payload = {
         "seed": seed,
+        "recipe": options.recipe,
         "labelled_fraction": options.labelled_fraction,
         "student_teachers": list(options.student_teachers),
         "wall_seconds": sum(one["wall_seconds"] for one in invocations),
@@ -235,6 +404,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch": torch.__version__,
         "rows": rows,
+        **({"logo": logo} if logo is not None else {}),
     }
     write_json_atomic(path, payload)
     return path
@@ -293,6 +463,12 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
             grouped.setdefault((row["setting"], row["name"]), []).append(row)
             if "steps" in row:
                 steps_seen.setdefault(int(row["steps"]), path)
+    recipes = {run.get("recipe", "default") for run in runs}
+    if len(recipes) > 1:
+        raise InputError(
+            f"{results_dir / 'seeds'}: seed files of different recipes ({', '.join(sorted(recipes))}); "
+            "merge each recipe's results folder on its own"
+        )
     if len(steps_seen) > 1:  # a mean over seeds of different schedules would be no row at all
         found = ", ".join(f"{steps} steps in {path.name}" for steps, path in sorted(steps_seen.items()))
         raise InputError(
@@ -326,6 +502,7 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
     comparisons = _comparisons(grouped)
     payload = {
         "protocol": "A (OMBRIA, label-scarce)",
+        "recipe": recipes.pop(),
         "test_split": "test (70 samples)",
         "seeds": [run["seed"] for run in runs],
         "seed_wall_seconds": {str(run["seed"]): run["wall_seconds"] for run in runs},
@@ -334,10 +511,71 @@ def merge_results(results_dir: Path) -> tuple[Path, Path]:
         "steps": next(iter(steps_seen), None),
         "rows": merged,
         "comparisons": comparisons,
+        **({"logo": logo} if (logo := merge_groups(runs)) else {}),
     }
     json_path = write_json_atomic(results_dir / "ombria.json", payload)
     md_path = write_text_atomic(results_dir / "ombria.md", _markdown(payload, runs))
     return json_path, md_path
+
+
+def merge_groups(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Leave-one-group-out results of the seed files: per row, total IoU over every (seed, group) fold.
+
+    Returns:
+        ``{"groups", "group_sizes", "seeds", "rows", "gaps"}`` (rows: mean, sample std, min and max over folds,
+        and the mean per group over seeds; gaps: the student minus each SAR baseline, paired by seed and group), or
+        None when no seed file has leave-one-group-out results.
+
+    Raises:
+        InputError: Seed files whose groups differ (count or clustering seed).
+    """
+    with_groups = [run for run in runs if run.get("logo")]
+    if not with_groups:
+        return None
+    kinds = {(run["logo"]["groups"], run["logo"]["groups_seed"]) for run in with_groups}
+    if len(kinds) > 1:
+        raise InputError(f"seed files split train into different groups {sorted(kinds)}; run them with one --groups")
+    first = with_groups[0]["logo"]
+    folds: dict[str, dict[tuple[int, int], float]] = {}
+    for run in with_groups:
+        for row in run["logo"]["rows"]:
+            folds.setdefault(row["name"], {})[(run["seed"], row["group"])] = float(row["total_iou"])
+    rows = []
+    for name in ROW_ORDER:
+        if name not in folds:
+            continue
+        values = np.array(list(folds[name].values()))
+        per_group = {
+            str(g): float(np.mean([v for (_, group), v in folds[name].items() if group == g]))
+            for g in sorted({group for _, group in folds[name]})
+        }
+        rows.append(
+            {
+                "name": name,
+                "folds": len(values),
+                "total_iou_mean": float(values.mean()),
+                "total_iou_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "total_iou_min": float(values.min()),
+                "total_iou_max": float(values.max()),
+                "per_group": per_group,
+            }
+        )
+    gaps = []
+    for baseline in ("weak", "supervised-subset", "supervised-all"):
+        keys = sorted(set(folds.get("student", {})) & set(folds.get(baseline, {})))
+        if keys:
+            diff = 100 * np.array([folds["student"][k] - folds[baseline][k] for k in keys])
+            std = float(diff.std(ddof=1)) if len(diff) > 1 else None
+            gaps.append({"student_minus": baseline, "gap_points_mean": float(diff.mean()), "gap_points_std": std,
+                         "gap_points_min": float(diff.min()), "gap_points_max": float(diff.max())})  # fmt: skip
+    return {
+        "groups": first["groups"],
+        "groups_seed": first["groups_seed"],
+        "group_sizes": first["group_sizes"],
+        "seeds": [run["seed"] for run in with_groups],
+        "rows": rows,
+        "gaps": gaps,
+    }
 
 
 def _comparisons(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -371,8 +609,10 @@ def _comparisons(grouped: dict[tuple[str, str], list[dict[str, Any]]]) -> list[d
 def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     seeds = ", ".join(str(s) for s in payload["seeds"])
     lines = [
-        "# OMBRIA benchmark (Protocol A)",
+        "# OMBRIA benchmark (Protocol A)"
+        + ("" if payload["recipe"] == "default" else f", recipe `{payload['recipe']}`"),
         "",
+        *_recipe_lines(payload["recipe"]),
         "Measured by `python -m benchmarks.ombria` (see README, section Training). Flooded-class scores on",
         f"OMBRIA `test` (70 samples), in %: mean ± sample standard deviation over the seeds of each row ({seeds}).",
         "Labelled subset: f = 10 % of `train` by a seeded permutation; 12 of its chips are held out for validation",
@@ -419,6 +659,8 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             + f" | {per_seed} | ≥ {comparison['target_points']:+.1f} | "
             f"{'yes' if comparison['meets_target'] else 'no'} | {'yes' if comparison['gap_exceeds_spread'] else 'no'} |"
         )
+    if payload.get("logo"):
+        lines += _groups_markdown(payload["logo"])
     lines += ["", "## Compute", ""]
     for run in runs:
         for one in _invocations(run):
@@ -431,6 +673,48 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _recipe_lines(recipe: str) -> list[str]:
+    """What a non-default recipe changes (``--recipe``), for the table's header."""
+    if recipe == "default" or recipe not in RECIPES:
+        return []
+    parts = [
+        f"{who}: " + ", ".join(f"`{k}={v}`" for k, v in overrides.items()) for who, overrides in RECIPES[recipe].items()
+    ]
+    return [f"Recipe `{recipe}` (`--recipe {recipe}`) overrides the row configs ({'; '.join(parts)}).", ""]
+
+
+def _groups_markdown(logo: dict[str, Any]) -> list[str]:
+    sizes = ", ".join(str(size) for size in logo["group_sizes"])
+    seeds = ", ".join(str(seed) for seed in logo["seeds"])
+    lines = [
+        "",
+        f"## Leave-one-group-out (OMBRIA train in {logo['groups']} scene groups; single-date)",
+        "",
+        f"OMBRIA `train` split into {logo['groups']} groups of similar scenes (k-means on down-sampled S2 colour",
+        f"histograms, clustering seed {logo['groups_seed']}; group sizes {sizes}). Each row is trained without one",
+        "group (labelled subset, validation chips and pool drawn from the rest) and scored on it: total IoU in %",
+        f"over every (seed, group) fold, seeds {seeds}; the spread is over folds.",
+        "",
+        "| row | folds | total IoU (mean ± std) | min | max | per group (mean over seeds) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in logo["rows"]:
+        per_group = ", ".join(f"{100 * v:.1f}" for v in row["per_group"].values())
+        lines.append(
+            f"| {row['name']} | {row['folds']} | {100 * row['total_iou_mean']:.1f} ± {100 * row['total_iou_std']:.1f}"
+            f" | {100 * row['total_iou_min']:.1f} | {100 * row['total_iou_max']:.1f} | {per_group} |"
+        )
+    if logo["gaps"]:
+        lines += ["", "| student minus | gap, IoU points (mean ± std over folds) | min | max |", "|---|---|---|---|"]
+        for gap in logo["gaps"]:
+            spread = "" if gap["gap_points_std"] is None else f" ± {gap['gap_points_std']:.1f}"
+            lines.append(
+                f"| {gap['student_minus']} | {gap['gap_points_mean']:+.1f}{spread} | {gap['gap_points_min']:+.1f} | "
+                f"{gap['gap_points_max']:+.1f} |"
+            )
+    return lines
+
+
 def main(
     seed: Annotated[list[int] | None, typer.Option(help="Seed(s) to run (each writes its own result file).")] = None,
     data: Annotated[
@@ -440,9 +724,10 @@ def main(
     work_dir: Annotated[Path, typer.Option(help="Run directories (not committed).")] = ROOT
     / "runs"
     / "benchmark_ombria",
-    results: Annotated[Path, typer.Option(help="Where seeds/*.json and ombria.{md,json} go.")] = ROOT
-    / "docs"
-    / "results",
+    results: Annotated[
+        Path | None,
+        typer.Option(help="Where seeds/*.json and ombria.{md,json} go (default docs/results, or docs/results/RECIPE)."),
+    ] = None,
     steps: Annotated[
         int | None, typer.Option(help="Optimizer steps of every trained row (default: the configs').")
     ] = None,
@@ -462,8 +747,17 @@ def main(
     ] = None,
     merge_only: Annotated[bool, typer.Option(help="Only merge existing seed files.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = False,
+    recipe: Annotated[
+        str, typer.Option(help=f"Config overrides of every row by name: {', '.join(RECIPES)} (default: the configs).")
+    ] = "default",
+    groups: Annotated[
+        int, typer.Option(help="Also leave-one-group-out over this many scene groups of train (K x the training).")
+    ] = 0,
+    groups_seed: Annotated[int, typer.Option(help="Seed of the scene clustering (same groups for every seed).")] = 0,
 ) -> None:
     """Run Protocol A on OMBRIA and write the merged table."""
+    if results is None:
+        results = ROOT / "docs" / "results" / ("" if recipe == "default" else recipe)
     try:
         options = BenchmarkOptions(
             data_root=data.resolve(),
@@ -477,7 +771,11 @@ def main(
             student_teachers=tuple(t.strip() for t in student_teacher.split(",") if t.strip()),
             overrides=parse_set_options(set_ or []),
             progress=progress,
+            recipe=recipe,
+            groups=groups,
+            groups_seed=groups_seed,
         )
+        recipe_overrides(recipe, "student", "single-date")  # an unknown recipe: one line, nothing run
         if not merge_only:
             for one in seed or [0]:
                 path = run_seed(options, one, log=lambda line: print(line, flush=True))

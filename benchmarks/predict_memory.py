@@ -15,6 +15,12 @@
      minimum mapping unit (8 px) and a 3-px border-noise mask, on the big size.
 ``--runs`` picks which of ``baseline``, ``small``, ``big``, ``product`` run (default: all).
 Prints a table and the ratios.
+
+With ``--api``: the notebook API on a *lazy* scene instead (``rioxarray.open_rasterio(..., chunks=2048)``, the
+chunking of an xee read, each chunk read counted), ``gee_flood.write_cog(gee_flood.predict(...))``, on the baseline
+size and the big size, beside the named baseline ``gee-flood predict`` (streamed) on the baseline size:
+
+    OMP_NUM_THREADS=1 python -m benchmarks.predict_memory --api --size 20000 --baseline-size 6000
 """
 
 from __future__ import annotations
@@ -154,6 +160,27 @@ with rasterio.open(out, "w", **profile) as dst:
 """
 
 
+API = r"""
+import collections, json, sys
+import rioxarray
+import gee_flood
+checkpoint, scene, out, tile, overlap, batch, chunk, rows = sys.argv[1:9]
+reads = collections.Counter()
+def counted(block, block_info=None):
+    reads[tuple(block_info[0]["chunk-location"])] += 1
+    return block
+array = rioxarray.open_rasterio(scene, chunks={"band": 2, "y": int(chunk), "x": int(chunk)}, lock=False)
+array = array.copy(data=array.data.map_blocks(counted, dtype=array.dtype))
+if int(rows):  # the first rows only: a task's memory depends on the width, the run time on the height
+    array = array.isel(y=slice(0, int(rows)))
+chunks = array.data.npartitions
+flood = gee_flood.predict(checkpoint, array, tile=int(tile), overlap=int(overlap), batch_size=int(batch), device="cpu")
+gee_flood.write_cog(flood, out)
+print(json.dumps({"chunks": chunks, "chunks_read": len(reads), "reads": sum(reads.values()),
+                  "max_reads_of_a_chunk": max(reads.values())}))
+"""
+
+
 def measure(command: list[str], label: str) -> dict:
     """Run ``command`` from the repository root; return its peak RSS in MiB, wall seconds and last output line.
 
@@ -197,6 +224,11 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--runs", default="baseline,small,big,product", help="which runs, comma-separated")
+    parser.add_argument("--api", action="store_true", help="measure the notebook API on a lazy scene (see above)")
+    parser.add_argument("--chunk", type=int, default=2048, help="with --api: the lazy scene's chunk side (pixels)")
+    parser.add_argument(
+        "--api-rows", type=int, default=0, help="with --api: predict only the first rows of the big scene (0: all)"
+    )
     args = parser.parse_args()
     runs = set(args.runs.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -211,6 +243,9 @@ def main() -> None:
         )
     knobs = ["--tile", str(args.tile), "--overlap", str(args.overlap), "--batch-size", str(args.batch_size)]
     predict = [sys.executable, "-m", "gee_flood.cli", "predict", "--checkpoint", str(checkpoint), "--quiet", *knobs]
+    if args.api:
+        _measure_api(args, checkpoint, small, big, predict)
+        return
     named = {}
     if "baseline" in runs:
         baseline_command = [sys.executable, "-c", BASELINE, str(checkpoint), str(small),
@@ -247,6 +282,42 @@ def main() -> None:
         if numerator in named and denominator in named:
             ratio = named[numerator]["peak_rss_mib_psutil"] / named[denominator]["peak_rss_mib_psutil"]
             print(f"{named[numerator]['run']} / {named[denominator]['run']}: {ratio:.2f}x")
+    print(json.dumps(rows, indent=1))
+
+
+def _measure_api(args: argparse.Namespace, checkpoint: Path, small: Path, big: Path, predict: list[str]) -> None:
+    """``write_cog(predict(lazy scene))`` on both sizes beside streamed ``gee-flood predict`` on the small one.
+
+    The lazy scene stands in for an xee read, which has no GDAL block cache: GDAL's cache (5 % of RAM by default)
+    is bounded to 128 MiB for the API runs (``GDAL_CACHEMAX``), as ``gee-flood predict`` bounds its own.
+    """
+    os.environ["GDAL_CACHEMAX"] = "128"
+    knobs = [str(args.tile), str(args.overlap), str(args.batch_size), str(args.chunk)]
+    api = [sys.executable, "-c", API, str(checkpoint)]
+    big_rows = f" (first {args.api_rows} rows)" if args.api_rows else ""
+    rows = [
+        measure(
+            [*predict, "--input", str(small), "--out", str(args.workdir / "small.tif")],
+            f"baseline: streamed gee-flood predict {args.baseline_size}^2",
+        ),
+        measure(
+            [api[0], *api[1:], str(small), str(args.workdir / "api_small.tif"), *knobs, "0"],
+            f"API write_cog(predict(lazy)) {args.baseline_size}^2",
+        ),  # fmt: skip
+        measure(
+            [api[0], *api[1:], str(big), str(args.workdir / "api_big.tif"), *knobs, str(args.api_rows)],
+            f"API write_cog(predict(lazy)) {args.size}^2{big_rows}",
+        ),  # fmt: skip
+    ]
+    print(
+        f"\nmachine: {platform.machine()}, {psutil.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.platform()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '2')}, lazy chunks {args.chunk}^2"
+    )
+    print("| run | peak RSS (MiB, psutil) | seconds | input chunk reads |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['run']} | {row['peak_rss_mib_psutil']} | {row['seconds']} | {row['output']} |")
     print(json.dumps(rows, indent=1))
 
 

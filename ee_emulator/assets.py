@@ -57,6 +57,15 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,60}")
 #: the wording (and 404 NOT_FOUND the status) the real service gives for a missing or unwritable parent, as reported
 #: by its users (``Asset '...' does not exist or doesn't allow this operation.``); it names the parent.
 MISSING_PARENT_MESSAGE = "Asset '{parent}' does not exist or doesn't allow this operation."
+#: Google's IAM answer for a resource the caller may not use or that does not exist (assets in unknown projects).
+PERMISSION_DENIED_MESSAGE = "Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
+#: The answer for calls through a Cloud project that does not exist. Assumption: the wording Google's API front end
+#: gives for an unknown consumer project (the real answer depends on whether the project exists at all).
+UNKNOWN_PROJECT_MESSAGE = "Project '{project}' not found or deleted."
+#: The Cloud projects an emulator knows when none are configured (``initialize_ee``'s and gee-flood's default).
+DEFAULT_PROJECTS = ("emulator",)
+#: Earth Engine's limit on the bands of one image.
+MAX_BANDS = 1024
 
 
 def asset_id_from_name(name: str) -> str:
@@ -156,6 +165,8 @@ class AssetService:
         bucket_dir: Path | None,
         step_s: float,
         evaluate: Callable[[Any, str], Any],
+        projects: list[str] | tuple[str, ...] | None = None,
+        bucket_locations: dict[str, str] | None = None,
     ) -> None:
         """Serve assets into ``catalog``, storing files under ``assets_dir``.
 
@@ -165,6 +176,9 @@ class AssetService:
             bucket_dir: Local stand-in for Cloud Storage (``bucket_dir/bucket/object``), or None.
             step_s: Seconds an operation stays PENDING and then RUNNING before it works (observable states).
             evaluate: Evaluates an expression graph for a project (exports).
+            projects: The Cloud projects that exist (None: :data:`DEFAULT_PROJECTS`).
+            bucket_locations: Location spec of each ``bucket_dir`` bucket (see
+                :func:`ee_emulator.storage.bucket_location_fields`); a bucket not named is in ``US``.
         """
         self.catalog = catalog
         self.assets_dir = assets_dir
@@ -176,12 +190,44 @@ class AssetService:
         self.request_ids: dict[tuple[str, str], str] = {}  # (project, requestId) -> operation name
         self.folders: set[str] = set()
         self.pyramiding: dict[str, dict[str, str]] = {}
+        self.projects: frozenset[str] = frozenset(DEFAULT_PROJECTS if projects is None else projects)
+        self.bucket_locations = {name: spec for name, spec in (bucket_locations or {}).items()}
         self._lock = threading.RLock()
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gee-flood-emulator-op")
 
     def shutdown(self) -> None:
         """Wait for running operations to finish."""
         self._executor.shutdown(wait=True, cancel_futures=False)
+
+    # -- projects ----------------------------------------------------------------------------------------------
+
+    def check_consumer_project(self, project: str) -> None:
+        """Refuse a call through a Cloud project that does not exist (is not configured).
+
+        Raises:
+            EEError: 403 PERMISSION_DENIED with :data:`UNKNOWN_PROJECT_MESSAGE`.
+        """
+        if project not in self.projects and project not in _PUBLIC_PROJECTS:
+            raise EEError(UNKNOWN_PROJECT_MESSAGE.format(project=f"projects/{project}"), 403)
+
+    def require_project(self, asset_id: str, permission: str) -> None:
+        """Refuse an asset in a project that does not exist, as Earth Engine's IAM check does.
+
+        Public catalog ids and ``earthengine-public``/``earthengine-legacy`` names are always there; so is a project
+        the catalog itself holds images of.
+
+        Raises:
+            EEError: 403 PERMISSION_DENIED with :data:`PERMISSION_DENIED_MESSAGE`.
+        """
+        match = _ASSET_NAME.fullmatch(asset_id)
+        if match is None or match["project"] in _PUBLIC_PROJECTS:
+            return
+        project = match["project"]
+        if project in self.projects or any(
+            image_id.startswith(f"projects/{project}/") for image_id in self.catalog.images
+        ):
+            return
+        raise EEError(PERMISSION_DENIED_MESSAGE.format(permission=permission, resource=asset_id), 403)
 
     # -- dispatch ----------------------------------------------------------------------------------------------
 
@@ -192,7 +238,7 @@ class AssetService:
         if endpoint == "image:import":
             return self.start_ingestion(payload, project)
         if endpoint == "image:importExternal":
-            return self.import_external(payload)
+            return self.import_external(payload, overwrite=bool(payload.get("overwrite")))
         if endpoint == "image:export":
             return self.start_export(payload, project)
         if endpoint == "assets.create":
@@ -207,11 +253,13 @@ class AssetService:
             parent = f"projects/{params['project']}/assets/{params.get('asset', '')}".rstrip("/")
             return self.list_assets(parent, query)
         if endpoint == "assets.getPixels":
+            self.require_project(f"projects/{params['project']}/assets/{params['asset']}", "earthengine.assets.get")
             image = self._load(asset_id_from_name(f"projects/{params['project']}/assets/{params['asset']}"))
             return self._pixels(image, payload)
         if endpoint == "operations.list":
-            with self._lock:
-                return {"operations": [op.to_json() for op in self.operations.values()]}
+            own = f"projects/{params['project']}/operations/"
+            with self._lock:  # a project's own operations only
+                return {"operations": [op.to_json() for op in self.operations.values() if op.name.startswith(own)]}
         if endpoint == "operations.get":
             return self._operation(params["project"], params["operation"]).to_json()
         if endpoint == "operations.cancel":
@@ -288,9 +336,11 @@ class AssetService:
             raise EEError("image:import: imageManifest is required.")
         name = str(manifest.get("name") or "")
         asset_id = asset_id_from_name(name)
+        self.require_project(asset_id, "earthengine.assets.create")
         tilesets = manifest.get("tilesets")
         if not isinstance(tilesets, list) or not tilesets:
             raise EEError("image:import: the manifest needs at least one tileset with sources.")
+        _check_manifest_bands(manifest)
         overwrite = bool(payload.get("overwrite"))
         self.require_parent(asset_id)
         request_id = str(payload.get("requestId") or "")
@@ -301,10 +351,10 @@ class AssetService:
         description = f'Ingest image: "{asset_id}"'
         with self._lock:
             earlier = self.operations.get(self.request_ids.get((project, request_id), "")) if request_id else None
-            if earlier is not None and earlier.state not in ("FAILED", "CANCELLED"):
-                # Assumption (AIP-155, and the REST reference: "only one of those requests may successfully start a
-                # long-running operation"): a duplicate answers the operation the first request started. A failed
-                # or cancelled one frees its id, so a fixed rerun can ingest.
+            if earlier is not None:
+                # The REST reference: "only one of those requests may successfully start a long-running operation".
+                # Assumption (AIP-155): a duplicate answers the operation the first request started, whatever its
+                # state - a FAILED or CANCELLED one included, so a rerun after a failure needs a new request id.
                 return earlier.to_json()
             started = self._start(project, "INGEST_IMAGE", description, name, lambda: self._ingest(manifest, overwrite))
             if request_id:
@@ -361,6 +411,12 @@ class AssetService:
                 if key not in datasets:
                     raise EEError(f"Ingestion: band '{band.get('id')}' names unknown tileset '{key}'.")
                 dataset = datasets[key]
+                if "tilesetBandIndex" not in band and dataset.count > 1:
+                    # Assumption: the service does not guess which band of a multi-band file is meant.
+                    raise EEError(
+                        f"Ingestion: band '{band.get('id')}' has no tilesetBandIndex and tileset '{key}' has "
+                        f"{dataset.count} bands."
+                    )
                 index = int(band.get("tilesetBandIndex", 0))
                 if not 0 <= index < dataset.count:
                     raise EEError(f"Ingestion: band '{band.get('id')}' tilesetBandIndex {index} is out of range.")
@@ -371,9 +427,10 @@ class AssetService:
                 policies[str(band["id"])] = str(
                     band.get("pyramidingPolicy") or manifest.get("pyramidingPolicy") or "MEAN"
                 )
-            if any(value is None for value in nodata_values):
-                nodata = first.nodata
-                nodata_values = [value if value is not None else nodata for value in nodata_values]
+            if len(arrays) > MAX_BANDS:
+                raise EEError(f"Ingestion: the image would have {len(arrays)} bands; at most {MAX_BANDS} are allowed.")
+            # Without missingData no value is missing data: the file's own nodata tag is not used (assumption: the
+            # service takes missing data from the manifest only; the reference documents no fallback).
             profile = {"crs": first.crs, "transform": first.transform}
         finally:
             for dataset in datasets.values():
@@ -440,6 +497,7 @@ class AssetService:
         name = f"{parent}/assets/{asset_path}"
         asset_id = asset_id_from_name(name)
         kind = str(payload.get("type", "")).upper()
+        self.require_project(asset_id, "earthengine.assets.create")
         if self.catalog.find_image(asset_id) is not None or self.catalog.find_collection(asset_id) is not None or (
             asset_id in self.folders
         ):  # fmt: skip
@@ -468,57 +526,88 @@ class AssetService:
             raise EEError(f"assets.create: asset type '{payload.get('type')}' is not implemented by the emulator.")
         return self.describe(name)
 
-    def import_external(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """``image:importExternal``: a COG-backed image from a manifest (one tileset, one source)."""
+    def import_external(self, payload: dict[str, Any], *, overwrite: bool = False) -> dict[str, Any]:
+        """``image:importExternal``: a COG-backed image from a manifest (one tileset, one source).
+
+        The manifest's bands name the file's bands in order (``tilesetBandIndex`` 0, 1...); their ``missingData``
+        (or the manifest's) is the image's missing data - without it no value is missing, whatever the file's
+        nodata tag says; ``pyramidingPolicy`` and ``startTime``/``endTime`` are kept.
+        """
         manifest = payload.get("imageManifest") or {}
         name = str(manifest.get("name") or "")
         asset_id = asset_id_from_name(name)
-        if self.catalog.find_image(asset_id) is not None and not payload.get("overwrite"):
+        self.require_project(asset_id, "earthengine.assets.create")
+        if self.catalog.find_image(asset_id) is not None and not overwrite:
             raise EEError(f"Cannot overwrite asset '{name}'.", 409, "ALREADY_EXISTS")
         self.require_parent(asset_id)
         tilesets = manifest.get("tilesets") or []
         try:
-            uri = tilesets[0]["sources"][0]["uris"][0]
-        except (IndexError, KeyError, TypeError):
+            (tileset,) = tilesets
+            ((uri,),) = [source["uris"] for source in tileset["sources"]]
+        except (ValueError, KeyError, TypeError):
             raise EEError("image:importExternal: the manifest needs one tileset with one source uri.") from None
+        _check_manifest_bands(manifest)
         properties = dict(manifest.get("properties") or {})
-        if manifest.get("startTime") is not None:
-            properties["system:time_start"] = _millis_from_timestamp(manifest["startTime"], "startTime")
-        bands = [str(band["id"]) for band in manifest.get("bands") or []] or None
-        self._register_cog(asset_id, str(uri), properties, bands=bands, overwrite=bool(payload.get("overwrite")))
+        for key, system in (("startTime", "system:time_start"), ("endTime", "system:time_end")):
+            if manifest.get(key) is not None:
+                properties[system] = _millis_from_timestamp(manifest[key], key)
+        self._register_cog(asset_id, str(uri), properties, bands=None, overwrite=overwrite, manifest=manifest)
         return {}
 
     def _register_cog(
-        self, asset_id: str, uri: str, properties: dict[str, Any], *, bands: list[str] | None, overwrite: bool = False
+        self,
+        asset_id: str,
+        uri: str,
+        properties: dict[str, Any],
+        *,
+        bands: list[str] | None,
+        overwrite: bool = False,
+        manifest: dict[str, Any] | None = None,
     ) -> None:
         from rio_cogeo.cogeo import cog_validate
 
         self._check_cog_bucket(uri)
         path = self._asset_path(asset_id)
+        nodata: list[float | None] | None = None
         with atomic_path(path) as tmp:
             self.fetch_object(uri, tmp)
             valid, errors, _ = cog_validate(str(tmp), quiet=True)
             if not valid:
                 raise EEError(f"'{uri}' is not a valid Cloud Optimized GeoTIFF: {'; '.join(errors)[:300]}")
-        image = image_from_geotiff(path, asset_id, bands=bands, properties=properties)
+            if manifest is not None:
+                with rasterio.open(tmp) as dataset:
+                    bands, nodata, policies = _external_bands(manifest, dataset.count, dataset.descriptions)
+        image = image_from_geotiff(path, asset_id, bands=bands, properties=properties, nodata=nodata)
         self.catalog.add_asset(image, overwrite=overwrite)
+        if manifest is not None:
+            self.pyramiding[asset_id] = policies
 
     def _check_cog_bucket(self, uri: str) -> None:
         """Refuse a COG-backed source whose bucket Earth Engine cannot read from (see :data:`COG_BUCKET_RULE`).
 
-        A source served from ``bucket_dir`` has no location and passes. Assumption: Earth Engine's wording is not
-        published; the message states the documented rule and names the bucket and its location.
+        One rule for both stand-ins of Cloud Storage: a bucket served from ``bucket_dir`` has the location given in
+        ``bucket_locations`` (``US`` when not named), one served through google-cloud-storage the location it
+        reports. Assumption: Earth Engine's wording is not published; the message states the documented rule and
+        names the bucket and its location.
         """
+        from ee_emulator.storage import bucket_location_fields
+
         match = re.fullmatch(r"gs://([^/]+)/(.+)", uri)
-        if match is None or (self.bucket_dir is not None and (self.bucket_dir / match[1] / match[2]).is_file()):
+        if match is None:
             return
-        try:
-            bucket = _storage_client().get_bucket(match[1])
-        except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
-            raise EEError(f"Unable to read '{uri}': {' '.join(str(error).split())[:300]}") from None
-        if not cog_bucket_allowed(bucket.location, bucket.location_type, bucket.data_locations):
+        if self.bucket_dir is not None and (self.bucket_dir / match[1] / match[2]).is_file():
+            fields = bucket_location_fields(self.bucket_locations.get(match[1], "US"))
+            location, location_type = fields["location"], fields["locationType"]
+            data_locations = fields.get("customPlacementConfig", {}).get("dataLocations")
+        else:
+            try:
+                bucket = _storage_client().get_bucket(match[1])
+            except Exception as error:  # noqa: BLE001 - storage, auth and transport errors all mean "unreadable"
+                raise EEError(f"Unable to read '{uri}': {' '.join(str(error).split())[:300]}") from None
+            location, location_type, data_locations = bucket.location, bucket.location_type, bucket.data_locations
+        if not cog_bucket_allowed(location, location_type, data_locations):
             raise EEError(
-                f"Cloud Storage bucket '{match[1]}' is in {bucket.location_type or 'location'} {bucket.location}; "
+                f"Cloud Storage bucket '{match[1]}' is in {location_type or 'location'} {location}; "
                 f"COG-backed assets need a bucket in {COG_BUCKET_RULE}.",
                 400,
                 "FAILED_PRECONDITION",
@@ -540,6 +629,7 @@ class AssetService:
                 "implemented by the gee-flood emulator."
             )
         asset_id = asset_id_from_name(str(destination))
+        self.require_project(asset_id, "earthengine.assets.create")
         self.require_parent(asset_id)
         overwrite = bool((options.get("earthEngineDestination") or {}).get("overwrite"))
         image = self.evaluate(payload.get("expression"), project)
@@ -597,6 +687,7 @@ class AssetService:
     def describe(self, name: str) -> dict[str, Any]:
         """``assets.get``: an EarthEngineAsset description."""
         asset_id = asset_id_from_name(name)
+        self.require_project(asset_id, "earthengine.assets.get")
         record = self.catalog.find_image(asset_id)
         if record is not None:
             return self._image_description(record)
@@ -648,6 +739,7 @@ class AssetService:
     def list_assets(self, parent: str, query: dict[str, str]) -> dict[str, Any]:
         """``listAssets``: the children of a folder, collection or project root (``projects/P/assets``)."""
         root = re.fullmatch(r"projects/([^/]+)/assets/?", parent)
+        self.require_project(f"{parent.rstrip('/')}/x" if root is not None else parent, "earthengine.assets.list")
         if root is not None:
             parent_id = "" if root.group(1) in _PUBLIC_PROJECTS else parent.rstrip("/")
         else:
@@ -682,6 +774,7 @@ class AssetService:
         asset deletes that value; the path ``properties`` replaces them all; no mask updates everything given.
         """
         asset_id = asset_id_from_name(name)
+        self.require_project(asset_id, "earthengine.assets.update")
         record = self.catalog.find_image(asset_id)
         if record is None:
             raise EEError(f"Asset '{asset_id}' not found (does not exist or caller does not have access).", 404)
@@ -716,9 +809,25 @@ class AssetService:
         return self.describe(name)
 
     def delete(self, name: str) -> dict[str, Any]:
-        """``assets.delete``."""
+        """``assets.delete``: an image, an empty folder or an empty image collection.
+
+        A folder or collection that still holds assets is refused (400 FAILED_PRECONDITION), as Earth Engine refuses
+        it; nothing is orphaned. Assumption: the wording is the emulator's (the service's is not published).
+        """
         asset_id = asset_id_from_name(name)
+        self.require_project(asset_id, "earthengine.assets.delete")
         record = self.catalog.find_image(asset_id)
+        if asset_id in self.folders or (record is None and self.catalog.find_collection(asset_id) is not None):
+            prefix = asset_id + "/"
+            inside = [child for child, _ in self.catalog.children(asset_id)]
+            inside += [folder for folder in self.folders if folder.startswith(prefix)]
+            if inside:
+                raise EEError(
+                    f"Cannot delete asset '{asset_id}': it is not empty ({len(inside)} asset(s) inside, e.g. "
+                    f"'{sorted(inside)[0]}'); delete them first.",
+                    400,
+                    "FAILED_PRECONDITION",
+                )
         if asset_id in self.folders:
             self.folders.discard(asset_id)
             return {}
@@ -746,6 +855,57 @@ class _RawAnswer:
 
     body: bytes
     content_type: str
+
+
+def _check_manifest_bands(manifest: dict[str, Any]) -> None:
+    """Refuse, when the request arrives, band lists the service cannot map onto the tilesets.
+
+    More than :data:`MAX_BANDS` bands; a band naming a tileset the manifest lacks; two bands of one tileset of which
+    one has no ``tilesetBandIndex`` (assumption: the service does not default it to 0 - the wording is the
+    emulator's).
+    """
+    bands = manifest.get("bands") or []
+    if len(bands) > MAX_BANDS:
+        raise EEError(f"The manifest has {len(bands)} bands; an image may have at most {MAX_BANDS}.")
+    tileset_ids = [str(tileset.get("id", "")) for tileset in manifest.get("tilesets") or []]
+    per_tileset: dict[str, int] = {}
+    for band in bands:
+        key = str(band.get("tilesetId", ""))
+        if key not in tileset_ids:
+            raise EEError(f"Band '{band.get('id')}' refers to tileset '{key}', which the manifest does not define.")
+        per_tileset[key] = per_tileset.get(key, 0) + 1
+    for band in bands:
+        key = str(band.get("tilesetId", ""))
+        if per_tileset[key] > 1 and "tilesetBandIndex" not in band:
+            raise EEError(
+                f"Band '{band.get('id')}' has no tilesetBandIndex; tileset '{key}' provides {per_tileset[key]} bands."
+            )
+
+
+def _external_bands(
+    manifest: dict[str, Any], count: int, descriptions: tuple[str | None, ...]
+) -> tuple[list[str], list[float | None], dict[str, str]]:
+    """Band names, missing-data values and pyramiding policies of a COG-backed image from its manifest."""
+    bands = manifest.get("bands") or [
+        {"id": descriptions[index] or f"b{index + 1}", "tilesetBandIndex": index} for index in range(count)
+    ]
+    if count > MAX_BANDS:
+        raise EEError(f"The image has {count} bands; an image may have at most {MAX_BANDS}.")
+    indexes = [band.get("tilesetBandIndex", 0 if count == 1 else None) for band in bands]
+    if indexes != list(range(count)):
+        raise EEError(
+            f"image:importExternal: bands with tilesetBandIndex {indexes} for a file of {count} bands: the gee-flood "
+            "emulator serves every band of the file, in order.",
+            501,
+        )
+    default_missing = _missing_value(manifest.get("missingData"))
+    names, nodata, policies = [], [], {}
+    for band in bands:
+        names.append(str(band["id"]))
+        missing = _missing_value(band.get("missingData"))
+        nodata.append(missing if missing is not None else default_missing)
+        policies[str(band["id"])] = str(band.get("pyramidingPolicy") or manifest.get("pyramidingPolicy") or "MEAN")
+    return names, nodata, policies
 
 
 def _missing_value(missing: Any) -> float | None:

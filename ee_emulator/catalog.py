@@ -208,6 +208,38 @@ class Catalog:
             catalog.images[image_id] = _image_from_record(root, record, None, version, catalog_path)
         return catalog
 
+    def refresh(self) -> list[str]:
+        """Re-read ``root/catalog.json`` and serve the images it now lists that this catalog lacks.
+
+        A catalog grows while the emulator runs, as Earth Engine's does when new acquisitions land (rewrite the
+        catalog with :class:`CatalogBuilder`, then call this). Images already served and assets created at run time
+        are kept as they are; nothing is removed.
+
+        Returns:
+            The ids of the images added, in catalog order.
+
+        Raises:
+            InputError: For an in-memory catalog (no root), or the errors of :meth:`load`.
+        """
+        if self.root is None:
+            raise InputError("emulator catalog: an in-memory catalog has no catalog.json to refresh from")
+        fresh = Catalog.load(self.root)
+        added: list[str] = []
+        with self._lock:
+            for collection_id, images in fresh.collections.items():
+                members = self.collections.setdefault(collection_id, [])
+                self.collection_properties.setdefault(collection_id, fresh.collection_properties[collection_id])
+                known = {image.image_id for image in members}
+                for image in images:
+                    if image.image_id not in known:
+                        members.append(image)
+                        added.append(image.image_id)
+            for image_id, image in fresh.images.items():
+                if image_id not in self.images:
+                    self.images[image_id] = image
+                    added.append(image_id)
+        return added
+
     def find_image(self, image_id: str) -> CatalogImage | None:
         """Return the standalone or collection image with this id, or None."""
         with self._lock:

@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
-from ee_emulator.errors import EmulatorError
+from ee_emulator.errors import EmulatorError, InputError
 from ee_emulator.serve import serve
+from ee_emulator.storage import bucket_location_fields
 
 app = typer.Typer(
     name="ee-emulator",
@@ -52,6 +53,14 @@ def serve_command(
     bucket_dir: Annotated[
         Path | None, typer.Option("--bucket-dir", help="Local stand-in for gs:// buckets (<dir>/<bucket>/<object>).")
     ] = None,
+    project: Annotated[
+        list[str] | None,
+        typer.Option("--project", help="A Cloud project that exists (repeat; default: emulator)."),
+    ] = None,
+    bucket_location: Annotated[
+        list[str] | None,
+        typer.Option("--bucket-location", help="BUCKET=LOCATION of a --bucket-dir bucket (repeat; default US)."),
+    ] = None,
     resampling: Annotated[
         Resampling,
         typer.Option(
@@ -62,8 +71,16 @@ def serve_command(
 ) -> None:
     """Serve the Earth Engine emulator over a catalog of GeoTIFFs on loopback (Ctrl-C stops)."""
     try:
+        locations = {}
+        for item in bucket_location or []:
+            name, sep, spec = item.partition("=")
+            if not sep or not name or not spec:
+                raise InputError(f"--bucket-location {item!r}: expected BUCKET=LOCATION, e.g. my-bucket=EUROPE-WEST1")
+            bucket_location_fields(spec)  # a bad spec is one line now, not a failure at the first request
+            locations[name] = spec
         serve(catalog, host=host, port=port, faults_file=faults, assets_dir=assets_dir, bucket_dir=bucket_dir,
-              default_resampling=resampling.value, announce=typer.echo)  # fmt: skip
+              default_resampling=resampling.value, projects=project or None, bucket_locations=locations,
+              announce=typer.echo)  # fmt: skip
     except EmulatorError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -10,6 +10,8 @@ package at run time (never copied), so the contract follows the client version i
 - :meth:`EarthEngineContract.check_request`: an HTTP method and URL path match a method of the discovery document
   (``v1/{+project}/image:computePixels`` becomes a regular expression, each ``{+var}`` replaced by the parameter's own
   ``pattern``). The document says ``v1alpha``; the client calls ``v1``, so both are accepted.
+- :meth:`EarthEngineContract.check_request` also checks a JSON request body against the method's request message as
+  transcribed from the REST reference (:mod:`ee_emulator.schemas`): unknown fields, wrong types, invalid enums.
 - :class:`RequestRecorder`: collects the requests an :class:`~ee_emulator.server.EmulatorServer` receives (opt-in:
   ``server.recorder = RequestRecorder()``, or :func:`recording` for every server of the process), to check them.
 
@@ -32,6 +34,7 @@ from typing import Any
 
 from ee_emulator.discovery import ALGORITHMS_PATH, DISCOVERY_PATH
 from ee_emulator.errors import DataError
+from ee_emulator.schemas import check_body, request_message
 
 __all__ = [
     "ALGORITHMS_PATH",
@@ -152,7 +155,8 @@ class EarthEngineContract:
         self.methods = _rest_methods(discovery)
         project = {"project": {"pattern": "^projects/[^/]+$"}}
         for http_method, template in extra_methods:
-            self.methods.append(_RestMethod(f"extra:{template}", http_method, _path_regex(template, project)))
+            method_id = "earthengine." + re.sub(r"^v1\w*/\{\+project\}/", "projects.", template).replace(":", ".")
+            self.methods.append(_RestMethod(method_id, http_method, _path_regex(template, project)))
 
     @staticmethod
     def installed() -> EarthEngineContract:
@@ -181,11 +185,30 @@ class EarthEngineContract:
                 return method.method_id
         return None
 
-    def check_request(self, http_method: str, path: str) -> list[str]:
-        """Return the problems of one REST request (empty when Earth Engine has such a method)."""
-        if self.rest_method(http_method, path) is None:
+    def check_request(self, http_method: str, path: str, body: Any = None) -> list[str]:
+        """Return the problems of one REST request (empty when Earth Engine has such a method and would parse it).
+
+        Args:
+            http_method: ``GET``, ``POST``...
+            path: The URL path (see :meth:`rest_method`).
+            body: The parsed JSON body, checked against the method's request message
+                (:data:`ee_emulator.schemas.REQUEST_MESSAGES`) when there is one; None skips the check.
+        """
+        method_id = self.rest_method(http_method, path)
+        if method_id is None:
             return [f"{http_method} {path}: no such method in Earth Engine's discovery document"]
-        return []
+        return [f"{http_method} {path}: {problem}" for problem in self.check_body(method_id, body)]
+
+    @staticmethod
+    def check_body(method_id: str, body: Any) -> list[str]:
+        """Return the violations of a request body of the method ``method_id`` (see :mod:`ee_emulator.schemas`).
+
+        Methods whose request message is not transcribed, and absent bodies, have none.
+        """
+        message = request_message(method_id)
+        if message is None or body is None:
+            return []
+        return check_body(message, body)
 
     # -- expression graphs -----------------------------------------------------------------------------------------
 
@@ -250,6 +273,7 @@ class RecordedRequest:
         expression: The ``expression`` of a JSON body (value:compute, computePixels, maps, thumbnails, export), or
             None.
         body_bytes: Size of the request body in bytes.
+        body: The parsed JSON body (an object), or None (no body, or not JSON).
     """
 
     method: str
@@ -257,6 +281,7 @@ class RecordedRequest:
     query: dict[str, str]
     expression: Any
     body_bytes: int
+    body: Any = None
 
 
 @dataclass(eq=False)  # identity: recording() removes exactly the recorder it added
@@ -272,15 +297,15 @@ class RequestRecorder:
         self._lock = threading.Lock()
 
     def record(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> None:
-        """Record one request (a JSON body's ``expression`` is kept; other bodies only by size)."""
-        expression = None
+        """Record one request (a JSON body is kept parsed, its ``expression`` apart; other bodies only by size)."""
+        expression = parsed = None
         if body[:1] == b"{":
             with contextlib.suppress(ValueError):
                 payload = json.loads(body)
                 if isinstance(payload, dict):
-                    expression = payload.get("expression")
+                    expression, parsed = payload.get("expression"), payload
         with self._lock:
-            self.requests.append(RecordedRequest(method, path, dict(query), expression, len(body)))
+            self.requests.append(RecordedRequest(method, path, dict(query), expression, len(body), parsed))
 
     def drain(self) -> list[RecordedRequest]:
         """Return the requests recorded so far and forget them."""
@@ -295,7 +320,7 @@ class RequestRecorder:
             requests = list(self.requests)
         found: list[str] = []
         for request in requests:
-            found.extend(contract.check_request(request.method, request.path))
+            found.extend(contract.check_request(request.method, request.path, request.body))
             if request.expression is not None:
                 found.extend(contract.check_expression(request.expression))
         return sorted(set(found))

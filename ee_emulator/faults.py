@@ -25,7 +25,7 @@ from typing import Literal
 
 from ee_emulator.errors import InputError
 
-FaultKind = Literal["quota", "server_error", "unavailable", "slow", "response_lost"]
+FaultKind = Literal["quota", "server_error", "unavailable", "slow", "response_lost", "connection_reset"]
 
 #: Earth Engine's answer when a project exceeds its request rate or concurrency quota.
 QUOTA_MESSAGE = "Too Many Requests: Request was rejected because the request rate or concurrency limit was exceeded."
@@ -51,7 +51,8 @@ class FaultRule:
         endpoint: Endpoint label or glob (``"image:computePixels"``, ``"value:compute"``, ``"*"``). Labels are
             listed in :data:`ee_emulator.server.ENDPOINTS`.
         kind: ``"quota"`` (429 with Earth Engine's quota message), ``"server_error"`` (500), ``"unavailable"``
-            (503), ``"slow"`` (answer normally after ``delay_s``) or ``"response_lost"`` (do the request, then
+            (503), ``"slow"`` (answer normally after ``delay_s``), ``"connection_reset"`` (drop the connection
+            with a TCP reset before answering; the request is not done) or ``"response_lost"`` (do the request, then
             answer 503 instead of its result).
         probability: Chance that a matching request is hit (0-1).
         count: Most times the rule fires (None: unlimited).
@@ -67,9 +68,10 @@ class FaultRule:
     delay_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in (*_KINDS, "slow"):
+        if self.kind not in (*_KINDS, "slow", "connection_reset"):
             raise InputError(
-                f"fault kind {self.kind!r}: expected one of quota, server_error, unavailable, slow, response_lost"
+                f"fault kind {self.kind!r}: expected one of quota, server_error, unavailable, slow, response_lost, "
+                "connection_reset"
             )
         if not 0.0 <= self.probability <= 1.0:
             raise InputError(f"fault probability {self.probability}: expected a number in [0, 1]")
@@ -136,8 +138,8 @@ class FaultInjector:
                     continue
                 self._fired[index] += 1
                 self.injected[rule.kind] = self.injected.get(rule.kind, 0) + 1
-                if rule.kind == "slow":
-                    return Fault("slow", None, "", "", rule.delay_s)
+                if rule.kind in ("slow", "connection_reset"):
+                    return Fault(rule.kind, None, "", "", rule.delay_s)
                 status, message, status_name = _KINDS[rule.kind]
                 return Fault(rule.kind, status, message, status_name)
         return None

@@ -48,6 +48,8 @@ def serve(
     assets_dir: str | Path | None = None,
     bucket_dir: str | Path | None = None,
     default_resampling: str = "nearest",
+    projects: list[str] | None = None,
+    bucket_locations: dict[str, str] | None = None,
     announce: Callable[[str], Any] = print,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
@@ -61,12 +63,15 @@ def serve(
         assets_dir: Where ingested/exported assets are kept (a temporary directory if None).
         bucket_dir: Local stand-in for Cloud Storage buckets (``bucket_dir/<bucket>/<object>``).
         default_resampling: ``"nearest"`` (Earth Engine's default) or ``"bilinear"`` (float bands).
+        projects: The Cloud projects that exist (None: ``emulator`` only).
+        bucket_locations: Location spec of each ``bucket_dir`` bucket (default ``US``).
         announce: Where the URL and instructions are printed.
         stop: Event that ends serving (Ctrl-C does too).
     """
     faults = load_faults(faults_file)
     server = EmulatorServer(catalog_dir, host=host, port=port, faults=faults, assets_dir=assets_dir,
-                            bucket_dir=bucket_dir, default_resampling=default_resampling)  # fmt: skip
+                            bucket_dir=bucket_dir, default_resampling=default_resampling, projects=projects,
+                            bucket_locations=bucket_locations)  # fmt: skip
     stop = stop or threading.Event()
     with server:
         counts = {name: len(images) for name, images in server.catalog.collections.items()}

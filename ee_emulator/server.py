@@ -45,6 +45,8 @@ import contextlib
 import json
 import logging
 import re
+import socket
+import struct
 import tempfile
 import threading
 import time
@@ -65,6 +67,7 @@ from ee_emulator.evaluator import EvalContext, Evaluator
 from ee_emulator.faults import FaultConfig, FaultInjector
 from ee_emulator.objects import to_info
 from ee_emulator.pixels import compute_pixels
+from ee_emulator.schemas import check_body, invalid_argument_body
 
 __all__ = ["ENDPOINTS", "EmulatorServer", "EmulatorStats", "initialize_ee"]
 
@@ -95,6 +98,14 @@ ENDPOINTS = (
 )
 
 HIGH_VOLUME_PREFIX = "/highvolume"
+#: Endpoint label -> the request message its JSON body is checked against (:mod:`ee_emulator.schemas`).
+_BODY_MESSAGES = {
+    "image:import": "ImportImageRequest",
+    "image:importExternal": "ImportExternalImageRequest",
+    "image:computePixels": "ComputePixelsRequest",
+    "value:compute": "ComputeValueRequest",
+    "assets.create": "EarthEngineAsset",
+}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -157,6 +168,10 @@ class EmulatorStats:
             self.bytes_out = 0
             self.responses.clear()
             self.faults.clear()
+
+
+#: Pseudo-status of a response that is never sent: the connection is reset instead (fault ``connection_reset``).
+_RESET = 0
 
 
 @dataclass
@@ -241,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
         response = emulator.handle(method, endpoint, params, query, body, high_volume)
         # Count before answering, so a client that has its answer also sees it counted.
         emulator.stats.record(endpoint, high_volume, len(body), len(response.body), response.status)
+        if response.status == _RESET:  # a TCP reset (SO_LINGER 0), no answer: the client sees "connection reset"
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True  # the server closes the socket after this handler: with linger 0, a reset
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -312,6 +331,8 @@ class EmulatorServer:
         operation_step_s: float = 0.05,
         default_resampling: str = "nearest",
         allow_remote: bool = False,
+        projects: list[str] | tuple[str, ...] | None = None,
+        bucket_locations: dict[str, str] | None = None,
     ) -> None:
         """Configure (not start) the server.
 
@@ -330,6 +351,13 @@ class EmulatorServer:
                 neighbour unless the expression calls ``Image.resample``) or ``"bilinear"`` (floating-point bands
                 are warped bilinearly by default; integer bands - labels, masks, classes - stay nearest).
             allow_remote: Allow a non-loopback ``host``.
+            projects: The Cloud projects that exist (registered for Earth Engine); None: ``["emulator"]``
+                (:data:`ee_emulator.assets.DEFAULT_PROJECTS`, ``initialize_ee``'s default). A call through another
+                project answers 403 ``Project 'projects/P' not found or deleted.``; an asset named in another
+                project 403 ``Permission '...' denied on resource '...' (or it may not exist).``
+            bucket_locations: Location spec (``US``, ``US-CENTRAL1``, ``EUROPE-WEST1``...) of each ``bucket_dir``
+                bucket; a bucket not named is in ``US``. COG-backed assets follow one location rule whether their
+                bucket is served from ``bucket_dir`` or through Cloud Storage.
 
         Raises:
             InputError: For a non-loopback host without ``allow_remote``, or a bad catalog directory.
@@ -360,6 +388,8 @@ class EmulatorServer:
             bucket_dir=Path(bucket_dir) if bucket_dir is not None else None,
             step_s=operation_step_s,
             evaluate=self.evaluate,
+            projects=projects,
+            bucket_locations=bucket_locations,
         )
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -443,6 +473,8 @@ class EmulatorServer:
         fault = self.faults.decide(endpoint)
         if fault is not None:
             self.stats.record_fault(fault.kind)
+            if fault.kind == "connection_reset":
+                return _Response(_RESET, b"")
             if fault.status is None:
                 self._sleep(fault.delay_s)
             elif fault.kind != "response_lost":
@@ -480,10 +512,15 @@ class EmulatorServer:
                 raise EEError(f"The emulator serves API version v1, not {version}", 404)
             root = self.high_volume_url if high_volume else self.url
             return _Response(200, discovery_document(root))
+        project = params.get("project", "emulator")
+        self.assets.check_consumer_project(project)
         if endpoint == "algorithms":
             return _Response(200, algorithms_payload())
-        project = params.get("project", "emulator")
         payload = _parse_body(body) if method in ("POST", "PATCH") else {}
+        message = _BODY_MESSAGES.get(endpoint)
+        problems = check_body(message, payload) if message else []
+        if problems:  # what Google's API front end answers before the service sees the request
+            return _json(invalid_argument_body(problems), 400)
         if endpoint == "value:compute":
             value = self.evaluate(payload.get("expression"), project)
             return _json({"result": to_info(value)})

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,26 @@ def check_writable(path: str | os.PathLike[str], *, option: str = "--out", direc
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise InputError(f"{option} {target}: cannot write in {probe_in} ({reason})") from None
+    _check_temporary_name(target, probe_in, option)
     return target
+
+
+#: Characters a temporary's name adds to its output's: ``.``, ``.<pid>-``, a label, 8 random, the suffix, ``.part``.
+_TEMPORARY_NAME_EXTRA = 40
+
+
+def _check_temporary_name(target: Path, folder: Path, option: str) -> None:
+    """Refuse, before any work, an output whose temporary name (longer than its own) the file system cannot hold."""
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = len(os.fsencode(target.name)) + len(os.fsencode(target.suffix)) + _TEMPORARY_NAME_EXTRA
+    if longest > name_max:
+        raise InputError(
+            f"{option} {target}: the name is too long to be written safely ({len(target.name)} characters; its "
+            f"temporary name needs {longest} of the {name_max} this file system allows); choose a shorter name"
+        )
 
 
 def describe_os_error(error: OSError) -> str:
@@ -215,12 +234,18 @@ def atomic_path(final_path: str | os.PathLike[str], *, suffix: str | None = None
     tmp = Path(tmp_name)
     tmp.unlink()  # let the writer create it; some writers refuse to overwrite
     try:
-        yield tmp
-        if not tmp.exists():
-            raise FileNotFoundError(f"{tmp}: writer produced no file")
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        try:
+            yield tmp
+            if not tmp.exists():
+                raise FileNotFoundError(f"{tmp}: writer produced no file")
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except OSError as error:
+            if error.errno is None or str(error.filename) != str(tmp):
+                raise
+            # The user knows the output, not its hidden temporary: a full disk is reported against ``final``.
+            raise OSError(error.errno, error.strerror, str(final)) from error
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -249,3 +274,64 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+#: Files the project writes for a role of their own, which no command's ``--out`` may replace: by suffix, and by name.
+_PROJECT_SUFFIXES = {".ckpt": "a checkpoint", ".pt": "a checkpoint", ".pth": "a checkpoint"}
+_PROJECT_NAMES = {"manifest.json": "a corpus manifest", ".gee-flood-fetch.lock": "a corpus lock"}
+
+
+def resolved(path: str | os.PathLike[str], *, option: str) -> Path:
+    """Return ``path`` with ``~`` expanded and symlinks followed, or refuse it in one line (a symlink loop).
+
+    Raises:
+        InputError: Naming ``option`` and the path.
+    """
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as error:  # Python raises RuntimeError for a symlink loop
+        reason = "a symlink loop" if "loop" in str(error).lower() or isinstance(error, RuntimeError) else error
+        raise InputError(f"{option} {path}: cannot be resolved ({reason})") from None
+
+
+def _project_role(path: Path) -> str | None:
+    """The role of an existing file the project wrote (a checkpoint, a corpus manifest...), or None."""
+    if not path.is_file():
+        return None
+    return _PROJECT_SUFFIXES.get(path.suffix.lower()) or _PROJECT_NAMES.get(path.name)
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    *,
+    directories: frozenset[str] = frozenset(),
+) -> None:
+    """The one check every command makes of its outputs before any work: no input is ever an output.
+
+    Each output (symlinks followed) must not be one of the inputs, another output, or an existing file the project
+    wrote for another role (a checkpoint, a corpus manifest), and must be writable (:func:`check_writable`).
+
+    Args:
+        outputs: The command's outputs by option (``{"--out": path}``); None entries are skipped.
+        inputs: The command's inputs by option (files or folders); None entries are skipped.
+        directories: The options of ``outputs`` that are folders.
+
+    Raises:
+        InputError: Naming the option, the path and what it would have replaced.
+    """
+    seen: dict[Path, str] = {}
+    for option, path in (inputs or {}).items():
+        if path is not None:
+            seen.setdefault(resolved(path, option=option), option)
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        target = resolved(path, option=option)
+        if target in seen:
+            raise InputError(f"{option} {path}: the same file as {seen[target]}; choose another path")
+        role = _project_role(target)
+        if role is not None and option not in directories:
+            raise InputError(f"{option} {path}: is {role} (an input of another command); choose another path")
+        seen[target] = option
+        check_writable(path, option=option, directory=option in directories)

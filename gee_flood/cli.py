@@ -1,8 +1,10 @@
 """The ``gee-flood`` command line. It only parses arguments and calls typed functions of the packages.
 
-Every user error (:class:`gee_flood.errors.GeeFloodError`) is printed as one line on stderr with a non-zero exit
-code; no traceback. Malformed command lines (an unknown option, a value outside an option's choices) are refused
-by the CLI framework before any command runs, with exit code 2.
+Every failure of every command is printed as one line on stderr with a true exit code, by one app-level boundary
+(:mod:`gee_flood._boundary`: the app's group class, so commands added later get it too); a traceback only with
+``--debug`` or ``GEE_FLOOD_DEBUG=1``, and always in the log file the line names. Malformed command lines (an
+unknown option, a value outside an option's choices) are refused by the CLI framework before any command runs, with
+exit code 2.
 
 Conventions shared by every command (also in the README's "Commands" section):
 
@@ -22,7 +24,6 @@ Help is rendered without Rich markup (``rich_markup_mode=None``): help texts hol
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 from enum import Enum, StrEnum
@@ -31,7 +32,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
-from gee_flood._io import check_writable
+from gee_flood._boundary import BoundaryGroup, install_sigterm_handler
+from gee_flood._io import check_outputs
 from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.service_requests import (
     EE_URL_DOC,
@@ -56,6 +58,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
     rich_markup_mode=_MARKUP,
+    cls=BoundaryGroup,
 )
 data_app = typer.Typer(
     help="Download and inspect datasets (Sen1Floods11, OMBRIA).", no_args_is_help=True, rich_markup_mode=_MARKUP
@@ -161,38 +164,14 @@ class BaselineKind(StrEnum):
 
 
 def user_errors(func: F) -> F:
-    """Turn the errors a user can cause, raised by ``func``, into one line on stderr and a non-zero exit.
+    """Mark a command as running inside the app-level boundary (kept so commands read alike; changes nothing).
 
-    :class:`GeeFloodError` is the command's own one-line message. What no check could foresee is translated here,
-    at the boundary, so no command shows a traceback for it: an :class:`OSError` (the disk filled up, a folder
-    became read-only: ``error: cannot write <path>: <reason>``, exit 1) and a pydantic ``ValidationError`` that
-    escaped a loader (its first problem, exit 2). Ctrl-C prints ``interrupted`` and exits 130.
+    The boundary itself (:class:`gee_flood._boundary.BoundaryGroup`, the app's group class) turns every failure of
+    every command into one ``error:`` line and an exit code: a :class:`GeeFloodError` its own line (exit 2 for bad
+    input), an :class:`OSError` the file it is about (exit 1), anything else ``<command>: <Class>: <message>`` with
+    the log file of its traceback (exit 1), Ctrl-C exit 130, SIGTERM exit 143.
     """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pydantic import ValidationError
-
-        try:
-            return func(*args, **kwargs)
-        except GeeFloodError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
-        except OSError as error:
-            from gee_flood._io import describe_os_error
-
-            typer.echo(f"error: {describe_os_error(error)}", err=True)
-            raise typer.Exit(1) from None
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or error.title
-            typer.echo(f"error: invalid {error.title} ({where}: {first['msg']})", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
+    return func
 
 
 def renamed(new_value: T, old_value: T | None, *, new: str, old: str) -> T:
@@ -236,12 +215,22 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="GEE_FLOOD_DEBUG",
+            help="On a failure, also print the traceback (always written to the log file the error line names).",
+        ),
+    ] = False,
 ) -> None:
     """Map flood extent from Sentinel-1 SAR, learnt from Sentinel-2 by cross-modal distillation."""
+    ctx.find_root().meta["gee_flood.debug"] = debug
 
 
 _Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
@@ -281,7 +270,7 @@ def demo(
     from gee_flood.demo.pipeline import DemoOptions, run_demo
 
     quiet = renamed(quiet, no_progress, new="--quiet", old="--no-progress")
-    check_writable(out, option="--out", directory=True)
+    check_outputs({"--out": out}, directories=frozenset({"--out"}))
     overrides = {"steps": steps} if steps is not None else {}
     options = DemoOptions.for_run(out, quick=quick, threads=threads, progress=not quiet, **overrides)
     result = run_demo(options)
@@ -391,8 +380,7 @@ def evaluate(
     from gee_flood.evaluation.evaluate import print_report, run_evaluation
 
     out = renamed(out, json_out, new="--out", old="--json")
-    if out is not None:
-        check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--checkpoint": checkpoint, "--root": root})
     predictor = _evaluation_predictor(
         dataset.value,
         method=method.value if method is not None else None,
@@ -537,13 +525,12 @@ def stats(
     """Flooded and excluded km² on the ground and exposure per zone of a flood map (local COG or Earth Engine)."""
     import math
 
-    from gee_flood.product.stats import check_outputs, write_statistics, zone_statistics
+    from gee_flood.product.stats import check_statistics_output, write_statistics, zone_statistics
 
     if (flood_map is None) == (asset is None):
         raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
-    check_outputs(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
-                               "--worldcover": worldcover})  # fmt: skip
-    check_writable(out, option="--out")
+    check_statistics_output(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
+                                         "--worldcover": worldcover})  # fmt: skip
     if out.suffix.lower() in (".geojson", ".json") and zones is None:
         raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
     if asset is not None:
@@ -598,6 +585,18 @@ def map_command(
         typer.Option("--project", envvar="EE_PROJECT", help="Earth Engine Cloud project (default: the asset's)."),
     ] = None,
     ee_url: _EEUrl = None,
+    start_time: Annotated[
+        str | None,
+        typer.Option(
+            "--start-time",
+            help="Acquisition time of the map (ISO 8601, UTC if no offset), set as the asset's startTime/endTime "
+            "(default: the map's acquisition_start tag).",
+        ),
+    ] = None,
+    retry_timeout: Annotated[
+        float,
+        typer.Option("--retry-timeout", envvar=RETRY_TIMEOUT_ENV, help=field_doc(PredictRequest, "retry_timeout")),
+    ] = RETRY_TIMEOUT_S,
     view: Annotated[Path | None, typer.Option("--view", help="Flood map to show in an HTML page.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="File: the HTML page to write (with --view).")] = None,
     html: Annotated[Path | None, typer.Option("--html", hidden=True, help="Deprecated: use --out.")] = None,
@@ -610,13 +609,15 @@ def map_command(
         raise InputError("give --mask flood.tif with --asset and --bucket, and/or --view flood.tif with --out map.html")
     if view is not None and out is None:
         raise InputError("--view needs --out map.html")
-    if out is not None:
-        check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--mask": mask, "--view": view, "--s1": s1})
     if mask is not None:
         if asset is None or bucket is None:
             raise InputError("--mask needs --asset projects/<project>/assets/<path> and --bucket gs://bucket[/prefix]")
         from gee_flood.earthengine.export import push_flood_map
+        from gee_flood.service_requests import RetryPolicy
 
+        if not retry_timeout > 0 or retry_timeout == float("inf"):
+            raise InputError(f"--retry-timeout: {retry_timeout} must be a positive number of seconds")
         result = push_flood_map(
             mask,
             asset,
@@ -627,6 +628,8 @@ def map_command(
             project=project,
             ee_url=ee_url,
             progress=not quiet,
+            start_time=start_time,
+            retry=RetryPolicy(timeout_s=retry_timeout),
         )
         for folder in result.created_folders:
             typer.echo(f"created folder {folder}")
@@ -637,6 +640,53 @@ def map_command(
 
         page = write_map_html(view, out, s1=s1, asset=asset, project=project, ee_url=ee_url)
         typer.echo(f"wrote {page}")
+
+
+@app.command()
+@user_errors
+def watch(
+    aoi: Annotated[Path, typer.Option("--aoi", help="GeoJSON area to watch (EPSG:4326).")],
+    since: Annotated[str, typer.Option("--since", help="First UTC day YYYY-MM-DD.")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
+    collection: Annotated[
+        str, typer.Option("--collection", help="Earth Engine ImageCollection projects/<project>/assets/<path>.")
+    ],
+    bucket: Annotated[str, typer.Option("--bucket", help="Cloud Storage gs://bucket[/prefix] the maps go through.")],
+    until: Annotated[str | None, typer.Option("--until", help="Last UTC day YYYY-MM-DD (default: today).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="One run, then exit (cron, CI).")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between runs without --once.", min=1.0)
+    ] = 3600.0,
+    log: Annotated[Path | None, typer.Option("--log", help="File: append one JSON line per event.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Folder: keep each acquisition's map.")] = None,
+    scale_m: Annotated[float, typer.Option("--scale", help="Pixel size (m) of the Sentinel-1 read.")] = 10.0,
+    project: _Project = None,
+    ee_url: _EEUrl = None,
+) -> None:
+    """Map every new Sentinel-1 acquisition over an area into an Earth Engine ImageCollection (the ledger)."""
+    from gee_flood.watch import EventLog, WatchEvent, WatchRequest, watch_loop, watch_once
+
+    request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, collection=collection,
+                           bucket=bucket, project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
+    sink = EventLog(log) if log is not None else None
+
+    def show(event: WatchEvent) -> None:
+        typer.echo(event.line())
+        if sink is not None:
+            sink(event)
+
+    try:
+        if once:
+            result = watch_once(request, on_event=show)
+            typer.echo(
+                f"{result.collection}: {result.found} found, {result.mapped} mapped, {result.pushed} pushed, "
+                f"{result.skipped} skipped"
+            )
+        else:
+            watch_loop(request, interval_s=interval, on_event=show)
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 @data_app.command("download", context_settings={"allow_extra_args": True})
@@ -683,7 +733,7 @@ def data_download(
         raise InputError("missing option --dataset (sen1floods11)")
     if out is None:
         raise InputError("missing option --out (the destination folder)")
-    check_writable(out, option="--out", directory=True)
+    check_outputs({"--out": out}, directories=frozenset({"--out"}))
     report = download_dataset(
         name, out, part.value, list_url=list_url, object_url=object_url, workers=workers, progress=not quiet
     )
@@ -709,7 +759,7 @@ def data_stats(
     """Compute per-band normalisation statistics (mean, std over valid pixels) from a training split."""
     from gee_flood.data.dataset_config import compute_dataset_stats, format_stats, write_stats
 
-    check_writable(out, option="--out")
+    check_outputs({"--out": out}, {"--root": root})
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
     options: dict[str, Any] = {"part": part.value} if part is not None else {}
     stats = compute_dataset_stats(dataset.value, root, split, names, max_chips=max_chips, progress=not quiet, **options)
@@ -907,15 +957,16 @@ def train_baseline(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM unwinds the command (exit 143), Ctrl-C too (130); see ``user_errors``."""
+    install_sigterm_handler()
     try:
         app()
-    except GeeFloodError as error:  # raised outside a command (e.g. in a callback)
+    except GeeFloodError as error:  # raised outside a command (e.g. in a root option's callback)
         typer.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
     except SystemExit as done:
-        if done.code == 130:
-            _exit_now(130)
+        if done.code in (130, 143):
+            _exit_now(done.code)
         raise
 
 

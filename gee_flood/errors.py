@@ -2,7 +2,9 @@
 
 Every problem a user can cause (a missing file, a wrong band count, a malformed date) is raised as a
 :class:`GeeFloodError` with a one-line message that names the file, argument or value and says what was expected.
-The CLI prints that line and exits non-zero; it never shows a traceback for these.
+The CLI prints that line and exits non-zero; it never shows a traceback for these. In Python they are also the
+built-in exceptions they are (:class:`ValueError`, :class:`TypeError`, :class:`FileNotFoundError`), so
+``except ValueError`` catches a bad value from gee-flood as from any library.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ class GeeFloodError(Exception):
         super().__init__(" ".join(message.split()))
 
 
-class InputError(GeeFloodError):
-    """A file, argument or value is missing, unreadable or of the wrong form."""
+class InputError(GeeFloodError, ValueError):
+    """A file, argument or value is missing, unreadable or of the wrong form (also a :class:`ValueError`)."""
 
 
-class DataError(GeeFloodError):
-    """Data was readable but inconsistent (wrong shape, bounds mismatch, all-NaN...)."""
+class InputTypeError(InputError, TypeError):
+    """An argument of a type that is not accepted (also a :class:`TypeError`)."""
+
+
+class InputNotFoundError(InputError, FileNotFoundError):
+    """A file that does not exist (also a :class:`FileNotFoundError`)."""
+
+
+class DataError(GeeFloodError, ValueError):
+    """Data was readable but inconsistent (wrong shape, bounds mismatch, all-NaN...); also a :class:`ValueError`."""
 
 
 class NotBuiltError(GeeFloodError):
@@ -33,3 +43,11 @@ class NotBuiltError(GeeFloodError):
 
 class RemoteError(GeeFloodError):
     """A remote service (Earth Engine, Cloud Storage, HTTP) refused or failed a request."""
+
+
+class GeeFloodWarning(UserWarning):
+    """Something the user should know that does not stop the command (an ignored option, a suspect input).
+
+    Raised with :func:`warnings.warn`; the command line prints it as one ``warning: <message>`` line (library
+    warnings are not shown there: see :mod:`gee_flood._boundary`).
+    """

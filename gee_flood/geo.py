@@ -151,8 +151,10 @@ def read_geojson(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{file}: no such file; expected a GeoJSON file")
     try:
         payload = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{file}: not valid GeoJSON ({error})") from None
+    except RecursionError:
+        raise InputError(f"{file}: not valid GeoJSON (nested too deep)") from None
+    except (OSError, ValueError) as error:  # ValueError: malformed JSON, or an integer of over 4,300 digits
+        raise InputError(f"{file}: not valid GeoJSON ({' '.join(str(error).split())[:200]})") from None
     if not isinstance(payload, dict) or "type" not in payload:
         raise InputError(f"{file}: not valid GeoJSON (no 'type' member)")
     check_declared_crs(payload, source=str(file))
@@ -235,6 +237,11 @@ def _checked_polygon(geom: BaseGeometry, *, source: str, where: str) -> Polygon 
             f"{source}: {where} has coordinates outside longitude/latitude range ({geom.bounds}); "
             "GeoJSON must be in EPSG:4326"
         )
+    if max_x - min_x > 180:  # geodesic edges would cross the antimeridian: a small area read as a band round Earth
+        raise InputError(
+            f"{source}: {where} spans {max_x - min_x:.1f}° of longitude (it crosses the antimeridian or circles a "
+            "pole); split it at ±180° into polygons each under 180° wide (RFC 7946)"
+        )
     if not geom.is_valid:
         raise InputError(f"{source}: {where} is not a valid polygon ({explain_validity(geom)}), e.g. self-intersecting")
     return geom
@@ -281,7 +288,8 @@ def read_aoi(path: str | os.PathLike[str], *, allow_large: bool = False) -> Area
     """Read an area of interest: GeoJSON Polygon/MultiPolygon(s), bare, as a Feature or a FeatureCollection.
 
     Rules (the same for ``fetch --aoi`` and ``predict --aoi``): every feature is a valid, non-empty (multi)polygon
-    (a self-intersecting polygon is refused, never repaired); coordinates are longitude/latitude and a declared
+    (a self-intersecting polygon is refused, never repaired) and under 180° of longitude wide (one that crosses the
+    antimeridian is split there, as RFC 7946 asks); coordinates are longitude/latitude and a declared
     CRS must be EPSG:4326 or CRS84; features are unioned; the geodesic area is at most :data:`MAX_AOI_AREA_KM2`
     unless ``allow_large``.
 
@@ -351,16 +359,43 @@ class DateRange:
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
 
+#: First day of Sentinel-1 data (Sentinel-1A's first acquisitions); no satellite day of this project is earlier.
+SENTINEL_ERA_START = dt.date(2014, 4, 3)
+#: How far after today a day may be (a request for the coming days: scheduling slack across time zones).
+SENTINEL_ERA_SLACK = dt.timedelta(days=31)
+
+
+def check_sentinel_era(day: dt.date, *, what: str) -> dt.date:
+    """Return ``day`` if it lies in the Sentinel era (2014-04-03 to a month from today); refuse it in one line.
+
+    A day in year 9999 would overflow the date arithmetic of the queries (a day's end is the next midnight).
+
+    Raises:
+        InputError: Naming ``what`` and the allowed range.
+    """
+    latest = dt.datetime.now(dt.UTC).date() + SENTINEL_ERA_SLACK
+    if not SENTINEL_ERA_START <= day <= latest:
+        raise InputError(
+            f"{what}: {day.isoformat()} is outside the Sentinel era; expected a day from "
+            f"{SENTINEL_ERA_START.isoformat()} to {latest.isoformat()}"
+        )
+    return day
+
+
 def parse_date(text: str | dt.date, *, what: str) -> dt.date:
-    """Parse a UTC day: ``YYYY-MM-DD`` (also ``YYYY/MM/DD`` or an ISO date-time, whose UTC day is taken).
+    """Parse a UTC day of the Sentinel era: ``YYYY-MM-DD`` (also ``YYYY/MM/DD`` or an ISO date-time, UTC day taken).
 
     Args:
         text: The text (a :class:`datetime.date` is returned as it is; a datetime gives its UTC day).
         what: The option or field named in errors, e.g. ``"--date"``.
 
     Raises:
-        InputError: If ``text`` is not a date.
+        InputError: If ``text`` is not a date, or one outside :func:`check_sentinel_era`.
     """
+    return check_sentinel_era(_parse_day(text, what=what), what=what)
+
+
+def _parse_day(text: str | dt.date, *, what: str) -> dt.date:
     if isinstance(text, dt.datetime):
         return text.astimezone(dt.UTC).date() if text.tzinfo is not None else text.date()
     if isinstance(text, dt.date):
@@ -373,7 +408,7 @@ def parse_date(text: str | dt.date, *, what: str) -> dt.date:
         if parsed.tzinfo is not None:
             parsed = parsed.astimezone(dt.UTC)
         return parsed.date()
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError(f"{what}: {text!r} is not a date; expected YYYY-MM-DD") from None
 
 

@@ -92,6 +92,24 @@ def _retry_timeout_ok(seconds: float) -> tuple[bool, str]:
     )
 
 
+#: Pixel sizes (metres) ``--scale`` accepts: Sentinel-1 GRD is 10 m; below 1 m is no more detail, only a read
+#: millions of times larger; above 10 km a scene is a handful of pixels.
+SCALE_RANGE_M = (1.0, 10_000.0)
+#: Largest ``--tile`` (pixels): a batch of 4096 x 4096 tiles is already a few GiB of float32.
+MAX_TILE_PX = 4096
+#: Largest worker / thread / batch counts (a typo such as 10000 would start that many threads).
+MAX_WORKERS = 256
+MAX_BATCH = 1024
+
+
+def _in_range(value: float, low: float, high: float, flag: str, unit: str = "", *, sep: str = ":") -> tuple[bool, str]:
+    """A range check that also refuses NaN and infinities (``nan`` compares false with every bound)."""
+    return (
+        math.isfinite(value) and low <= value <= high,
+        f"{flag}{sep} {value} must be a number from {low:g} to {high:g}{unit}",
+    )
+
+
 #: Help of ``--ee-url`` (fetch, predict, map) and documentation of the ``ee_url`` request fields.
 EE_URL_DOC = "An Earth Engine-compatible REST endpoint such as a local emulator; default: Earth Engine."
 
@@ -213,13 +231,10 @@ class FetchRequest:
                 (0.0 <= self.max_scene_cloud <= 100.0, f"--max-scene-cloud: {self.max_scene_cloud} must be 0-100 (%)"),
                 (0.0 <= self.min_valid <= 1.0, f"--min-valid: {self.min_valid} must be a fraction between 0 and 1"),
                 (8 <= self.chip_size <= 8192, f"--chip-size: {self.chip_size} must be 8-8192 pixels"),
-                (
-                    self.scale > 0 and math.isfinite(self.scale),
-                    f"--scale: {self.scale} must be a positive number of metres",
-                ),
-                (self.workers >= 1, f"--workers: {self.workers} must be >= 1"),
-                (self.io_threads >= 1, f"--io-threads: {self.io_threads} must be >= 1"),
-                (self.block_px >= 1, f"--block-size: {self.block_px} must be >= 1 pixel"),
+                _in_range(self.scale, *SCALE_RANGE_M, "--scale", " metres"),
+                (1 <= self.workers <= MAX_WORKERS, f"--workers: {self.workers} must be 1-{MAX_WORKERS}"),
+                (1 <= self.io_threads <= MAX_WORKERS, f"--io-threads: {self.io_threads} must be 1-{MAX_WORKERS}"),
+                (1 <= self.block_px <= 32768, f"--block-size: {self.block_px} must be 1-32768 pixels"),
                 (self.max_candidates >= 1, f"max_candidates: {self.max_candidates} must be >= 1"),
                 (0.0 < self.min_coverage <= 1.0, f"min_coverage: {self.min_coverage} must be in (0, 1]"),
                 (self.byte_limit is None or self.byte_limit >= 1, f"byte_limit: {self.byte_limit} must be >= 1"),
@@ -256,6 +271,35 @@ class PredictOptions:
     scheduler: str | None = _documented(None, doc="Run as Dask tasks: 'local' (local cluster) or tcp://host:port.")
     workers: int = _documented(2, doc="Workers of a --scheduler local cluster.")
     progress: bool = _documented(True, doc="Show a progress bar on stderr.")
+
+    def validate_values(self) -> None:
+        """Check ranges before any work (a ``--tile 1000000`` would allocate terabytes), one line per problem.
+
+        Raises:
+            InputError: On the first bad value.
+        """
+        _check(
+            [
+                (
+                    32 <= self.tile <= MAX_TILE_PX and self.tile % 32 == 0,
+                    f"--tile {self.tile}: expected a multiple of 32 pixels from 32 to {MAX_TILE_PX}",
+                ),
+                (
+                    0 <= self.overlap < self.tile,
+                    f"--overlap {self.overlap}: expected 0 <= overlap < tile ({self.tile})",
+                ),
+                (1 <= self.batch_size <= MAX_BATCH, f"--batch-size {self.batch_size}: expected 1-{MAX_BATCH}"),
+                (1 <= self.workers <= MAX_WORKERS, f"--workers {self.workers}: expected 1-{MAX_WORKERS}"),
+                (1 <= self.block_rows <= 1_000_000, f"--block-rows {self.block_rows}: expected 1-1000000"),
+                (
+                    _in_range(self.threshold, 0.0, 1.0, "--threshold", sep="")
+                    if self.threshold is not None
+                    else (True, "")
+                ),
+            ]
+        )
+        _check_choice(self.runtime, RuntimeName, "--runtime")
+        _check_choice(self.window, WindowName, "window")
 
 
 @_with_field_docs
@@ -301,3 +345,17 @@ class PredictRequest:
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")
+
+    def validate_values(self) -> None:
+        """Check ranges and options before any work, one line per problem.
+
+        Raises:
+            InputError: On the first bad value.
+        """
+        _check(
+            [
+                _in_range(self.scale_m, *SCALE_RANGE_M, "--scale", " metres"),
+                _retry_timeout_ok(self.retry_timeout),
+            ]
+        )
+        self.options.validate_values()

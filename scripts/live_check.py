@@ -6,10 +6,19 @@ Steps (each timed; the first failure stops the run, the cleanup always runs):
 2. predict: a flood map of the AOI from Sentinel-1 read through Earth Engine (``run_predict``, as ``gee-flood predict
    --aoi --date``), with your ``--checkpoint`` or, without one, a tiny randomly initialised SAR-only model (the check
    is of the plumbing, not of the map's quality);
-3. export: upload to your bucket and ingest into a new folder it creates, ``projects/<project>/assets/
-   gee_flood_live_check_<UTC time>_<random>/flood_map`` (``push_flood_map``, as ``gee-flood map --mask --asset``);
-4. read back: the asset's bands, and its ``water`` read over the map's own grid compared pixel by pixel;
-5. cleanup: the asset, the folder and the Cloud Storage object it created, and the local working folder.
+3. export: upload to your bucket and ingest (``image:import``, polled through the bounded retry of
+   ``--retry-timeout``) into a new folder it creates, ``projects/<project>/assets/gee_flood_live_check_<UTC time>_
+   <random>/flood_map`` (``push_flood_map``, as ``gee-flood map --mask --asset``), with the predict date as the
+   image's ``startTime``;
+4. COG-backed: the same map registered in place through ``image:importExternal`` (``flood_map_cog``, as
+   ``--cog-backed``), also with its ``startTime``; skipped (not passed) when the bucket is outside the US
+   multi-region, a US dual-region with us-central1 or us-central1;
+5. read back: each asset's bands and ``startTime``, and its ``water`` read over the map's own grid compared
+   pixel by pixel;
+6. cleanup: the assets, the folder and the Cloud Storage objects it created, and the local working folder.
+
+At the first failure the report says which of project registration, API enablement, IAM role or bucket permission
+is missing (:func:`diagnose`), with the fix.
 
 Without Earth Engine credentials (or a project, or a bucket) it prints ``skipped: ...`` and exits 0: nothing is
 counted as passed. With them it exits 0 when every step passed, 1 otherwise. ``--ee-url`` runs it against an Earth
@@ -60,14 +69,63 @@ class Step:
     details: str = ""
 
 
+#: What a first failure says is missing, tried in order: (name, fix, phrases of the error message, lowercase).
+#: Phrases are those of Google's answers (Earth Engine's registration and IAM errors, Service Usage's
+#: SERVICE_DISABLED, Cloud Storage's 403s) and of gee-flood's own one-line messages for them.
+DIAGNOSES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "bucket permission",
+        "grant your account roles/storage.objectAdmin on the bucket (and roles/storage.legacyBucketReader to read "
+        "its location), or pass another --bucket",
+        ("storage.buckets.", "storage.objects.", "not allowed to read the bucket", "bucket not found or not "
+         "accessible", "does not have storage", "cannot upload to cloud storage"),
+    ),
+    (
+        "API enablement",
+        "enable the Earth Engine API: gcloud services enable earthengine.googleapis.com --project <project>",
+        ("has not been used in project", "service_disabled", "api is disabled", "it is disabled", "accessnotconfigured",
+         "enable it by visiting"),
+    ),
+    (
+        "project registration",
+        "register the Cloud project for Earth Engine at https://code.earthengine.google.com/register",
+        ("not registered to use earth engine", "not signed up for earth engine", "is not registered",
+         "not found or deleted", "project is not registered"),
+    ),
+    (
+        "IAM role",
+        "grant your account roles/earthengine.writer (and roles/serviceusage.serviceUsageConsumer) on the project",
+        ("permission 'earthengine.", "caller does not have required permission", "user_project_denied",
+         "serviceusage.services.use", "permission_denied", "permission denied", "does not have permission"),
+    ),
+)  # fmt: skip
+
+
+def diagnose(error: str) -> str | None:
+    """Which of project registration, API enablement, IAM role or bucket permission an error says is missing.
+
+    Args:
+        error: The failure's message.
+
+    Returns:
+        ``"<what> is missing: <fix>"``, or None when the message names none of them.
+    """
+    text = error.lower()
+    for name, fix, phrases in DIAGNOSES:
+        if any(phrase in text for phrase in phrases):
+            return f"{name} is missing: {fix}"
+    return None
+
+
 @dataclass
 class Check:
     """What the check did so far (the cleanup reads it)."""
 
     steps: list[Step] = field(default_factory=list)
     folder: str | None = None
-    asset: str | None = None
-    object_uri: str | None = None
+    assets: list[str] = field(default_factory=list)
+    object_uris: list[str] = field(default_factory=list)
+    diagnosis: str | None = None
 
     def failed(self) -> bool:
         return any(step.status == "failed" for step in self.steps)
@@ -80,11 +138,15 @@ class Check:
         start = time.monotonic()
         try:
             yield step
-            step.status = "ok"
+            if step.status == "not run":
+                step.status = "ok"
         except Exception as error:  # noqa: BLE001 - every failure is reported in the report, as one line
+            first = not self.failed()
             step.status = "failed"
             text = " ".join(str(error).split()) or type(error).__name__
             step.details = f"{type(error).__name__}: {text[:300]}"
+            if first:
+                self.diagnosis = diagnose(text)
         finally:
             step.seconds = time.monotonic() - start
 
@@ -130,14 +192,20 @@ def untrained_checkpoint(path: Path) -> Path:
     return save_checkpoint(build_model(card).eval(), card, path)
 
 
-def read_back(asset: str, flood_map: Path) -> str:
-    """The asset's bands, and its water over the map's grid compared with the map; raise if they disagree."""
+def read_back(asset: str, flood_map: Path, start_time: str | None = None) -> str:
+    """The asset's bands and startTime, and its water over the map's grid compared with the map.
+
+    Raises:
+        RuntimeError: If the start time or the pixels disagree.
+    """
     import ee
     import numpy as np
     import rasterio
 
     info = ee.data.getAsset(asset)
     bands = [band["id"] for band in info.get("bands", [])]
+    if start_time is not None and str(info.get("startTime", ""))[:19] != start_time[:19]:
+        raise RuntimeError(f"{asset}: startTime is {info.get('startTime')!r}, expected {start_time}")
     with rasterio.open(flood_map) as src:
         local = src.read(2)
         a, b, c, d, e, f = src.transform[:6]
@@ -156,7 +224,10 @@ def read_back(asset: str, flood_map: Path) -> str:
     agreement = float(np.mean(remote[valid] == local[valid]))
     if agreement < AGREEMENT_MIN:
         raise RuntimeError(f"water read back from {asset} agrees on {agreement:.1%} of pixels only")
-    return f"bands {bands}; water agrees on {agreement:.1%} of {int(valid.sum())} pixels"
+    return (
+        f"bands {bands}; startTime {info.get('startTime')}; water agrees on {agreement:.1%} of "
+        f"{int(valid.sum())} pixels"
+    )
 
 
 def cleanup(check: Check, project: str, ee_ready: bool) -> str:
@@ -167,28 +238,35 @@ def cleanup(check: Check, project: str, ee_ready: bool) -> str:
     if ee_ready:
         import ee
 
-        for name in (check.asset, check.folder):
-            if name is None:
-                continue
+        for name in [*check.assets, *([check.folder] if check.folder else [])]:
             with contextlib.suppress(ee.EEException):
                 ee.data.deleteAsset(name)
                 deleted.append(name)
-    if check.object_uri is not None and check.asset is not None:
-        bucket, _, name = check.object_uri[len("gs://") :].partition("/")
+    if check.object_uris:
         client = storage_client(project, ee_credentials=earth_engine_credentials() if ee_ready else None)
+    for uri, asset in zip(check.object_uris, check.assets, strict=True):
+        bucket, _, name = uri[len("gs://") :].partition("/")
         blob = client.bucket(bucket).get_blob(name)
-        if blob is not None and (blob.metadata or {}).get(OBJECT_ASSET_KEY) == check.asset:
+        if blob is not None and (blob.metadata or {}).get(OBJECT_ASSET_KEY) == asset:
             blob.delete()
-            deleted.append(check.object_uri)
+            deleted.append(uri)
     return "deleted " + ", ".join(deleted) if deleted else "nothing to delete"
 
 
 def run_check(args: argparse.Namespace, project: str, bucket: str, workdir: Path) -> Check:
-    """Run the five steps; return what happened."""
+    """Run the six steps; return what happened."""
     from gee_flood.earthengine import FetchRequest, run_fetch
-    from gee_flood.earthengine.export import ensure_initialized, parse_asset_id, parse_gcs_location, push_flood_map
+    from gee_flood.earthengine.export import (
+        COG_LOCATION_RULE,
+        ensure_initialized,
+        parse_asset_id,
+        parse_gcs_location,
+        push_flood_map,
+        rfc3339,
+    )
+    from gee_flood.errors import InputError
     from gee_flood.inference.command import run_predict
-    from gee_flood.service_requests import PredictOptions, PredictRequest
+    from gee_flood.service_requests import PredictOptions, PredictRequest, RetryPolicy
 
     check = Check()
     aoi = Path(args.aoi) if args.aoi else workdir / "aoi.geojson"
@@ -197,6 +275,9 @@ def run_check(args: argparse.Namespace, project: str, bucket: str, workdir: Path
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     folder = f"projects/{project}/assets/gee_flood_live_check_{stamp}_{secrets.token_hex(2)}"
     asset = f"{folder}/flood_map"
+    cog_asset = f"{folder}/flood_map_cog"
+    start_time = rfc3339(args.predict_date, "--predict-date")
+    retry = RetryPolicy(timeout_s=args.retry_timeout)
 
     def fetch(step: Step) -> None:
         summary = run_fetch(
@@ -227,23 +308,38 @@ def run_check(args: argparse.Namespace, project: str, bucket: str, workdir: Path
             f"{summary.width} x {summary.height} px ({summary.crs}), water {summary.water_fraction:.1%} ({model})"
         )
 
-    def export(step: Step) -> None:
-        check.folder, check.asset = folder, asset
+    def push(step: Step, name: str, *, cog_backed: bool) -> None:
         # known before the push, so the cleanup finds the object even when the push fails after uploading it
-        check.object_uri = parse_gcs_location(bucket).uri(parse_asset_id(asset).object_filename)
+        check.assets.append(name)
+        check.object_uris.append(parse_gcs_location(bucket).uri(parse_asset_id(name).object_filename))
         result = push_flood_map(
-            workdir / "flood.tif", asset, bucket, project=project, ee_url=args.ee_url, poll_s=args.poll_s
-        )
-        check.object_uri = result.uri
+            workdir / "flood.tif", name, bucket, project=project, ee_url=args.ee_url, poll_s=args.poll_s,
+            cog_backed=cog_backed, start_time=start_time, retry=retry,
+        )  # fmt: skip
         size = (workdir / "flood.tif").stat().st_size
-        created = ", ".join(result.created_folders)
-        step.details = f"{result.asset} {result.mode} from {result.uri} ({size} bytes); created {created}"
+        created = f"; created {', '.join(result.created_folders)}" if result.created_folders else ""
+        step.details = f"{result.asset} {result.mode} from {result.uri} ({size} bytes), startTime {start_time}{created}"
+
+    def export(step: Step) -> None:
+        check.folder = folder
+        push(step, asset, cog_backed=False)
+
+    def cog_backed(step: Step) -> None:
+        try:
+            push(step, cog_asset, cog_backed=True)
+        except InputError as error:
+            if COG_LOCATION_RULE not in str(error):
+                raise
+            check.assets.pop()
+            check.object_uris.pop()
+            step.status, step.details = "skipped", f"the bucket cannot hold COG-backed assets ({error})"
 
     def verify(step: Step) -> None:
-        step.details = read_back(asset, workdir / "flood.tif")
+        lines = [read_back(name, workdir / "flood.tif", start_time) for name in check.assets]
+        step.details = " / ".join(lines)
 
     steps: list[tuple[str, Callable[[Step], None]]] = [
-        ("fetch", fetch), ("predict", predict), ("export", export), ("read back", verify)
+        ("fetch", fetch), ("predict", predict), ("export", export), ("COG-backed", cog_backed), ("read back", verify)
     ]  # fmt: skip
     ee_ready = False
     for name, action in steps:
@@ -282,6 +378,8 @@ def report(check: Check, args: argparse.Namespace, project: str, total_s: float)
         "",
         f"**{'failed' if check.failed() else 'passed'}**: {passed}/{len(check.steps)} steps ok in {total_s:.0f} s",
     ]
+    if check.diagnosis:
+        lines += ["", f"diagnosis: {check.diagnosis}"]
     return "\n".join(lines)
 
 
@@ -295,7 +393,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dates", default=DEFAULT_DATES, help="Fetch dates START/END.")
     parser.add_argument("--predict-date", default=DEFAULT_PREDICT_DATE, help="Predict date YYYY-MM-DD.")
     parser.add_argument("--chip-size", type=int, default=64, help="Chip side in pixels.")
-    parser.add_argument("--poll-s", type=float, default=2.0, help="Seconds between ingestion status polls.")
+    parser.add_argument("--poll-s", type=float, default=2.0, help="Seconds before the second ingestion poll.")
+    parser.add_argument(
+        "--retry-timeout", type=float, default=120.0, help="Seconds to keep retrying a failing poll (429, 5xx)."
+    )
     parser.add_argument("--workdir", help="Local working folder (default: a temporary one, removed).")
     return parser.parse_args(argv)
 

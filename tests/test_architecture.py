@@ -188,3 +188,25 @@ def test_the_checker_passes_an_acyclic_package(tmp_path):
     graph = import_graph(tmp_path, "toy")
     assert graph == {"toy": {"toy.a"}, "toy.a": {"toy.b"}, "toy.b": set()}
     assert import_cycles(graph) == []
+
+
+def test_the_engine_and_the_mapping_layer_do_not_reach_up_into_the_api():
+    """The notebook API is the face: the engine (inference, models, earthengine, data) and the mapping layer (which
+    ``gee-flood map --view``'s page builds on) import nothing of ``gee_flood.api``."""
+    imports = all_imports(REPOSITORY, "gee_flood")
+    below = (
+        "gee_flood.inference",
+        "gee_flood.models",
+        "gee_flood.earthengine",
+        "gee_flood.data",
+        "gee_flood.mapping",
+        "gee_flood.watch",
+    )
+    offenders = sorted(
+        f"{module} -> {target}"
+        for module, targets in imports.items()
+        if module.startswith(below)
+        for target in targets
+        if target == "gee_flood.api" or target.startswith("gee_flood.api.")
+    )
+    assert offenders == []

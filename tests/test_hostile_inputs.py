@@ -17,6 +17,7 @@ killed ``predict``. Fault storms and SIGKILLs of ``fetch`` ending in byte-identi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -150,6 +151,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "bowtie": polygon(root / "bowtie.geojson", bowtie),
         "continent": polygon(root / "continent.geojson", continent),
         "not_a_tif": (root / "notes.txt").resolve(),
+        "small_aoi": polygon(root / "small.geojson", [[16.0, 45.0], [16.01, 45.0], [16.01, 45.01], [16.0, 45.0]]),
     }
 
 
@@ -673,3 +675,519 @@ def test_predict_refuses_an_auxiliary_dataset_missing_on_the_server(inputs, work
     with EmulatorServer(catalog) as server:
         run_refused(workspace, predict_args(inputs["ckpt"], area, workspace / "flood.tif", server.url),
                     "MERIT/Hydro/v1_0_1")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------- watch
+
+
+def _watch_argv(world, ckpt: Path, *changes: str, aoi: Path | None = None) -> list[str]:
+    values = {"--aoi": str(aoi or world["aoi"]), "--since": "2019-03-01", "--until": "2019-03-20",
+              "--checkpoint": str(ckpt), "--collection": "projects/emulator/assets/hostile/watch",
+              "--bucket": "gs://flood-maps/watch", "--ee-url": world["server"].url}  # fmt: skip
+    values.update(dict(zip(changes[::2], changes[1::2], strict=True)))
+    return ["watch", "--once", *(item for pair in values.items() for item in pair)]
+
+
+@pytest.mark.parametrize("case", ["collection_is_an_image", "unknown_project", "since_after_until", "no_s1_cover"])
+def test_watch_refuses_in_one_line(world, inputs, workspace, case):
+    from ee_emulator.catalog import image_from_geotiff
+
+    server = world["server"]
+    image_id = "projects/emulator/assets/hostile/an_image"
+    if server.catalog.find_image(image_id) is None:
+        server.catalog.add_asset(image_from_geotiff(inputs["scene"], image_id))
+    far = polygon(workspace / "far.geojson", [[-150.0, 10.0], [-149.99, 10.0], [-149.99, 10.01], [-150.0, 10.0]])
+    argv, culprit = {
+        "collection_is_an_image": (_watch_argv(world, inputs["ckpt"], "--collection", image_id), "--collection"),
+        "unknown_project": (
+            _watch_argv(world, inputs["ckpt"], "--collection", "projects/no-such-project/assets/watch"),
+            "no-such-project",
+        ),
+        "since_after_until": (_watch_argv(world, inputs["ckpt"], "--since", "2019-03-21"), "--since"),
+        "no_s1_cover": (_watch_argv(world, inputs["ckpt"], aoi=far), "--aoi"),
+    }[case]
+    line = run_refused(workspace, argv, culprit)  # the emulator knows only its configured projects
+    assert {"collection_is_an_image": "expected an image collection", "unknown_project": "no-such-project' not found",
+            "since_after_until": "is after --until", "no_s1_cover": "no Sentinel-1 scene"}[case] in line  # fmt: skip
+    assert server.catalog.find_collection("projects/emulator/assets/hostile/watch") is None  # nothing created
+
+
+# ------------------------------------------------------------------------------ the last-resort boundary (issue 27)
+
+
+@pytest.fixture
+def log_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Where the boundary writes its failure logs in these tests (outside every case's snapshotted folder)."""
+    folder = tmp_path_factory.mktemp("failure-logs")
+    monkeypatch.setenv("GEE_FLOOD_LOG_DIR", str(folder))
+    monkeypatch.delenv("GEE_FLOOD_DEBUG", raising=False)
+    return folder
+
+
+def _command_calls(inputs: dict[str, Path], ws: Path) -> dict[str, tuple[str, list[str]]]:
+    """Each command: the typed function it calls (``module:attribute``) and a command line that reaches it."""
+    scene, ckpt, aoi = str(inputs["scene"]), str(inputs["ckpt"]), str(inputs["small_aoi"])
+    train = ["--seed", "0", "--out", str(ws / "runs"), "--quiet"]
+    return {
+        "demo": ("gee_flood.demo.pipeline:run_demo", ["demo", "--out", str(ws / "demo"), "--quick", "--quiet"]),
+        "fetch": ("gee_flood.earthengine:run_fetch", ["fetch", "--out", str(ws / "c"), "--aoi", aoi, "--dates", DATES]),
+        "evaluate": ("gee_flood.evaluation.evaluate:run_evaluation",
+                     ["evaluate", "--dataset", "synthetic", "--method", "otsu", "--quiet"]),
+        "predict": ("gee_flood.inference.command:run_predict",
+                    ["predict", "--checkpoint", ckpt, "--input", scene, "--out", str(ws / "f.tif")]),
+        "map": ("gee_flood.mapping:write_map_html", ["map", "--view", scene, "--out", str(ws / "m.html")]),
+        "data download": ("gee_flood.data.download:download_dataset",
+                          ["data", "download", "--dataset", "sen1floods11", "--out", str(ws / "d"), "--quiet"]),
+        "data stats": ("gee_flood.data.dataset_config:compute_dataset_stats",
+                       ["data", "stats", "--dataset", "synthetic", "--root", str(ws), "--out", str(ws / "s.yaml")]),
+        "train teacher": ("gee_flood.training.run:train_from_request",
+                          ["train", "teacher", "--config", "ombria_teacher", *train]),
+        "train student": ("gee_flood.training.run:train_from_request",
+                          ["train", "student", "--teacher", ckpt, "--config", "ombria_student", *train]),
+        "train baseline": ("gee_flood.training.run:train_from_request",
+                           ["train", "baseline", "--kind", "weak", "--config", "ombria", *train]),
+    }  # fmt: skip
+
+
+def _inject(monkeypatch, target: str, error: BaseException) -> None:
+    import importlib
+
+    module, name = target.split(":")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(importlib.import_module(module), name, fail)
+
+
+@pytest.mark.parametrize("command", ["demo", "fetch", "evaluate", "predict", "map", "data download", "data stats",
+                                     "train teacher", "train student", "train baseline"])  # fmt: skip
+def test_an_unexpected_exception_in_any_command_is_one_line_with_its_log(inputs, workspace, log_dir, monkeypatch,
+                                                                         command):  # fmt: skip
+    target, argv = _command_calls(inputs, workspace)[command]
+    _inject(monkeypatch, target, RuntimeError("an unforeseen\nfailure"))
+    before = snapshot(workspace)
+    result = runner.invoke(app, argv)
+    line = assert_one_line_error(result.output, f"error: {command}: RuntimeError: an unforeseen failure", 1)
+    assert result.exit_code == 1 and snapshot(workspace) == before
+    logs = [path for path in log_dir.glob("*.log") if str(path) in line]
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "--debug" in line
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (RecursionError("maximum recursion depth exceeded"), 1),
+        (OverflowError("date value out of range"), 1),
+        (MemoryError(), 1),
+        (KeyError("chip_id"), 1),
+        (ValueError("x" * 5000), 1),
+        (InputError("--thing: a bad value"), 2),
+        (KeyboardInterrupt(), 130),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_every_exception_class_gets_one_line_and_its_exit_code(inputs, workspace, log_dir, monkeypatch, error, code):
+    target, argv = _command_calls(inputs, workspace)["predict"]
+    _inject(monkeypatch, target, error)
+    result = runner.invoke(app, argv)
+    assert result.exit_code == code, result.output
+    line = assert_one_line_error(result.output, "error: ", result.exit_code)
+    assert len(line) < 700  # a 5,000-character message is cut (the log keeps it)
+    if code == 1:
+        assert f"predict: {type(error).__name__}" in line
+
+
+def test_a_command_added_later_gets_the_boundary_without_doing_anything(workspace, log_dir):
+    @app.command("hostile-late-command")
+    def late() -> None:
+        json.loads('{"chip": 1}')["chip_id"]  # a hand-edited manifest without chip_id
+
+    try:
+        result = runner.invoke(app, ["hostile-late-command"])
+    finally:
+        app.registered_commands.pop()
+    line = assert_one_line_error(result.output, "error: hostile-late-command: KeyError: 'chip_id'", result.exit_code)
+    assert result.exit_code == 1 and str(log_dir) in line
+
+
+@pytest.mark.parametrize("how", ["--debug", "GEE_FLOOD_DEBUG"])
+def test_debug_prints_the_traceback(inputs, workspace, log_dir, monkeypatch, how):
+    target, argv = _command_calls(inputs, workspace)["predict"]
+    _inject(monkeypatch, target, ZeroDivisionError("division by zero"))
+    argv, env = ([how, *argv], None) if how == "--debug" else (argv, {"GEE_FLOOD_DEBUG": "1"})
+    result = runner.invoke(app, argv, env=env)
+    assert result.exit_code == 1 and "Traceback" in result.output and "ZeroDivisionError" in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_library_warnings_do_not_leak_and_ours_are_warning_lines(inputs, workspace, log_dir, monkeypatch):
+    import importlib
+    import warnings
+
+    from gee_flood.errors import GeeFloodWarning
+
+    def noisy(*args, **kwargs):
+        warnings.warn("You are using torch.load with weights_only=False", FutureWarning, stacklevel=1)
+        warnings.warn("--keep-scene is ignored with --input", GeeFloodWarning, stacklevel=1)
+        raise InputError("--checkpoint x.ckpt: refused")
+
+    monkeypatch.setattr(importlib.import_module("gee_flood.inference.command"), "run_predict", noisy)
+    result = runner.invoke(app, _command_calls(inputs, workspace)["predict"][1])
+    lines = result.output.splitlines()
+    assert lines == ["warning: --keep-scene is ignored with --input", "error: --checkpoint x.ckpt: refused"]
+    assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------- hostile inputs of issue 27, one line each
+
+
+def _damaged_weights(path: Path) -> Path:
+    tiny_checkpoint(path)
+    payload = torch.load(path, weights_only=True)
+    first = next(name for name, value in payload["state_dict"].items() if value.is_floating_point())
+    payload["state_dict"][first] = payload["state_dict"][first] * float("nan")
+    torch.save(payload, path)
+    return path
+
+
+def _issue27_case(inputs: dict[str, Path], ws: Path, case: str) -> tuple[list[str], str]:
+    """A hostile command line and the culprit its one ``error:`` line must name (files are made in ``ws``)."""
+    ckpt, scene, small = str(inputs["ckpt"]), str(inputs["scene"]), str(inputs["small_aoi"])
+    out = str(ws / "flood.tif")
+    local = ["predict", "--checkpoint", ckpt, "--input", scene, "--quiet"]
+
+    def on(day: str) -> list[str]:
+        return ["predict", "--checkpoint", ckpt, "--aoi", small, "--date", day, "--out", out, "--quiet"]
+
+    remote = on("2019-03-05")
+    fetch = ["fetch", "--out", str(ws / "corpus"), "--ee-url", "http://127.0.0.1:9", "--fast-retries", "--quiet",
+             "--retry-timeout", "2"]  # fmt: skip
+    train = ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--out", str(ws / "runs"),
+             "--set", f"data.root={ws / 'no-such-dataset'}", "--quiet"]  # fmt: skip
+    loop = ws / "loop"
+    if case.endswith("_loop"):
+        loop.symlink_to(loop)
+    if case == "aoi_nested_deep":
+        (ws / "deep.geojson").write_text("[" * 100_000 + "]" * 100_000)
+    if case == "aoi_huge_number":
+        (ws / "digits.geojson").write_text('{"type": "Polygon", "coordinates": [[[1' + "0" * 5000 + ", 45]]]}")
+    if case == "out_link_to_input":
+        (ws / "link.tif").symlink_to(scene)
+    if case.startswith("card_"):
+        edits = {
+            "card_three_means_for_two_bands": lambda c: c["normalization"]["modalities"]["s1"].update(
+                mean=[-12.0, -19.0, 0.0]
+            ),
+            "card_zero_std": lambda c: c["normalization"]["modalities"]["s1"].update(std=[4.0, 0.0]),
+            "card_threshold_above_one": lambda c: c["labels"].update(threshold=1.5),
+        }
+        if case == "card_nan_weights":
+            _damaged_weights(ws / "card.ckpt")
+        else:
+            tiny_checkpoint(ws / "card.ckpt", card_edit=edits[case])
+    if case == "input_truncated_cog":
+        with rasterio.open(write_scene(ws / "scene.tif", size=256)) as source:
+            profile, pixels, names = {**source.profile, "driver": "COG"}, source.read(), source.descriptions
+        with rasterio.open(ws / "cog.tif", "w", **profile) as cog:
+            cog.write(pixels)
+            cog.descriptions = names
+        whole = (ws / "cog.tif").read_bytes()
+        (ws / "trunc.tif").write_bytes(whole[: len(whole) // 2])  # header and tile index whole, pixels cut
+    if case == "stats_out_is_a_manifest":
+        (ws / "manifest.json").write_text('{"version": 1}\n')
+    if case == "evaluate_out_link_to_checkpoint":
+        (ws / "report.json").symlink_to(ckpt)
+    if case in ("fetch_antimeridian_strip", "fetch_polar_cap"):
+        ring = ([[179.9, 0.0], [-179.9, 0.0], [-179.9, 0.1], [179.9, 0.1], [179.9, 0.0]]
+                if case == "fetch_antimeridian_strip" else
+                [[-180.0, 80.0], [180.0, 80.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, 80.0]])  # fmt: skip
+        polygon(ws / "strip.geojson", ring)
+    card = ["predict", "--checkpoint", str(ws / "card.ckpt"), "--input", scene, "--out", out, "--quiet"]
+    return {
+        "aoi_nested_deep": ([*local, "--out", out, "--aoi", str(ws / "deep.geojson")], "deep.geojson"),
+        "aoi_huge_number": ([*local, "--out", out, "--aoi", str(ws / "digits.geojson")], "digits.geojson"),
+        "aoi_symlink_loop": ([*local, "--out", out, "--aoi", str(loop)], "--aoi"),
+        "input_symlink_loop": (["predict", "--checkpoint", ckpt, "--input", str(loop), "--out", out], "--input"),
+        "out_symlink_loop": ([*local, "--out", str(loop)], "--out"),
+        "out_link_to_input": ([*local, "--out", str(ws / "link.tif")], "--input"),
+        "scale_nan": ([*remote, "--scale", "nan"], "--scale"),
+        "scale_millionth_of_a_metre": ([*remote, "--scale", "0.000001"], "--scale"),
+        "tile_a_million": ([*local, "--out", out, "--tile", "1000000"], "--tile"),
+        "threshold_above_one": ([*local, "--out", out, "--threshold", "1.5"], "--threshold"),
+        "batch_size_zero": ([*local, "--out", out, "--batch-size", "0"], "--batch-size"),
+        "date_in_year_9999": (on("9999-12-31"), "--date"),
+        "date_before_sentinel": (on("2010-01-01"), "--date"),
+        "keep_scene_with_input": ([*local, "--out", out, "--keep-scene", str(ws / "s1.tif")], "--keep-scene"),
+        "card_three_means_for_two_bands": (card, "card.ckpt"),
+        "card_zero_std": (card, "card.ckpt"),
+        "card_threshold_above_one": (card, "card.ckpt"),
+        "card_nan_weights": (card, "card.ckpt"),
+        "evaluate_out_is_its_checkpoint": (
+            ["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", ckpt, "--quiet"],
+            "--out",
+        ),  # fmt: skip
+        "evaluate_out_link_to_checkpoint": (
+            ["evaluate", "--dataset", "synthetic", "--checkpoint", ckpt, "--out", str(ws / "report.json"), "--quiet"],
+            "--out",
+        ),  # fmt: skip
+        "stats_out_is_a_manifest": (
+            [
+                "data",
+                "stats",
+                "--dataset",
+                "sen1floods11",
+                "--root",
+                str(ws),
+                "--out",
+                str(ws / "manifest.json"),
+                "--quiet",
+            ],
+            "corpus manifest",
+        ),  # fmt: skip
+        "map_out_is_its_view": (["map", "--view", scene, "--out", scene], "--out"),
+        "demo_threads_zero": (["demo", "--threads", "0", "--out", str(ws / "demo")], "--threads"),
+        "demo_steps_a_billion": (["demo", "--steps", str(10**9), "--out", str(ws / "demo")], "--steps"),
+        "input_truncated_cog": (
+            ["predict", "--checkpoint", ckpt, "--input", str(ws / "trunc.tif"), "--out", out, "--quiet"],
+            "trunc.tif",
+        ),
+        "out_name_too_long_for_its_temporary": ([*local, "--out", str(ws / ("f" * 240 + ".tif"))], "--out"),
+        "fetch_dates_in_year_9999": ([*fetch, "--aoi", small, "--dates", "9999-01-01/9999-12-31"], "--dates"),
+        "fetch_scale_nan": ([*fetch, "--aoi", small, "--dates", DATES, "--scale", "nan"], "--scale"),
+        "fetch_scale_millionth_of_a_metre": (
+            [*fetch, "--aoi", small, "--dates", DATES, "--scale", "0.000001"],
+            "--scale",
+        ),  # fmt: skip
+        "fetch_aoi_symlink_loop": ([*fetch, "--aoi", str(loop), "--dates", DATES], "--aoi"),
+        "fetch_antimeridian_strip": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
+        "fetch_polar_cap": ([*fetch, "--aoi", str(ws / "strip.geojson"), "--dates", DATES], "strip.geojson"),
+        "train_precision_bogus": ([*train, "--set", "trainer.precision=bogus"], "bogus"),
+        "train_accelerator_tpu": ([*train, "--accelerator", "tpu"], "tpu"),
+        "train_devices_minus_one": ([*train, "--devices", "-1"], "--devices"),
+        "train_seed_two_to_the_64": ([*train, "--seed", str(2**64)], "trainer.seed"),
+        "train_learning_rate_nan": ([*train, "--set", "optim.lr=nan"], "optim.lr"),
+        "train_threads_zero": ([*train, "--set", "trainer.threads=0"], "trainer.threads"),
+    }[case]
+
+
+ISSUE27_CASES = ["aoi_nested_deep", "aoi_huge_number", "aoi_symlink_loop", "input_symlink_loop", "out_symlink_loop",
+                 "out_link_to_input", "scale_nan", "scale_millionth_of_a_metre", "tile_a_million",
+                 "threshold_above_one", "batch_size_zero", "date_in_year_9999", "date_before_sentinel",
+                 "keep_scene_with_input", "card_three_means_for_two_bands", "card_zero_std",
+                 "card_threshold_above_one", "card_nan_weights", "evaluate_out_is_its_checkpoint",
+                 "evaluate_out_link_to_checkpoint", "stats_out_is_a_manifest", "map_out_is_its_view",
+    "out_name_too_long_for_its_temporary",
+    "input_truncated_cog",
+    "demo_threads_zero",
+    "demo_steps_a_billion",
+                 "fetch_dates_in_year_9999", "fetch_scale_nan", "fetch_scale_millionth_of_a_metre",
+                 "fetch_aoi_symlink_loop", "fetch_antimeridian_strip", "fetch_polar_cap", "train_precision_bogus",
+                 "train_accelerator_tpu", "train_devices_minus_one", "train_seed_two_to_the_64",
+                 "train_learning_rate_nan", "train_threads_zero"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ISSUE27_CASES)
+def test_hostile_inputs_of_issue_27_are_one_line_with_exit_2(inputs, workspace, log_dir, case):
+    """Bad input is refused before any work, in one line naming it, exit 2; inputs stay byte-identical."""
+    argv, culprit = _issue27_case(inputs, workspace, case)
+    before_inputs = {name: path.read_bytes() for name, path in inputs.items() if path.is_file()}
+    before = snapshot(workspace)
+    result = runner.invoke(app, argv)
+    assert_one_line_error(result.output, culprit, result.exit_code)
+    assert result.exit_code == 2, result.output
+    assert snapshot(workspace) == before
+    assert {name: path.read_bytes() for name, path in inputs.items() if path.is_file()} == before_inputs
+
+
+def test_a_student_given_as_teacher_is_a_warning_line(inputs, workspace, log_dir):
+    missing = f"data.root={workspace / 'no-such-dataset'}"
+    argv = ["train", "student", "--teacher", str(inputs["ckpt"]), "--config", str(CONFIGS / "ombria_student.yaml"),
+            "--out", str(workspace / "runs"), "--set", missing, "--quiet"]  # fmt: skip
+    result = runner.invoke(app, argv)
+    assert_one_line_error(result.output, "no-such-dataset", result.exit_code)
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "student.ckpt" in warned[0] and "'student', not 'teacher'" in warned[0]
+
+
+# ------------------------------------------------------------------- exit codes that tell the truth (issue 27)
+
+
+def _tiny_train_argv(data: Path, out: Path, *extra: str, steps: int = 2) -> list[str]:
+    from tests.fixtures.training import TINY_OMBRIA
+
+    sets = {**TINY_OMBRIA, "data.root": str(data), "data.labelled_fraction": 1.0, "optim.max_steps": steps,
+            "trainer.val_every_steps": steps}  # fmt: skip
+    argv = ["train", "teacher", "--config", str(CONFIGS / "ombria_teacher.yaml"), "--seed", "0", "--out", str(out)]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={value}"]
+    return [*argv, *extra]
+
+
+@pytest.fixture(scope="module")
+def tiny_ombria(tmp_path_factory) -> Path:
+    from tests.fixtures.datasets import write_ombria_fixture
+
+    return write_ombria_fixture(tmp_path_factory.mktemp("tiny-ombria") / "ombria", train=8, test=1)
+
+
+def test_a_diverging_training_fails_in_one_line_and_writes_no_model(tiny_ombria, tmp_path, log_dir, monkeypatch):
+    import gee_flood.training.module as module
+
+    real_loss = module.supervised_loss
+    monkeypatch.setattr(module, "supervised_loss", lambda *args, **kwargs: real_loss(*args, **kwargs) * float("nan"))
+    result = runner.invoke(app, _tiny_train_argv(tiny_ombria, tmp_path / "runs"))
+    line = assert_one_line_error(result.output, "training diverged", result.exit_code)
+    assert "nan" in line and result.exit_code != 0
+    assert not list((tmp_path / "runs").rglob("model.ckpt"))  # never a "finished" model
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written(tmp_path):
+    from gee_flood.errors import DataError
+    from gee_flood.models import read_card
+
+    good = tiny_checkpoint(tmp_path / "good.ckpt")
+    model = build_model(read_card(good))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        save_checkpoint(model, read_card(good), tmp_path / "bad.ckpt")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["good.ckpt"]
+
+
+def _signalled_train(argv: list[str], wait_for: Path, signum: int) -> tuple[int, str]:
+    """Run ``gee-flood argv``; once ``wait_for`` exists (training under way) send ``signum``; return code, stderr."""
+    process = subprocess.Popen([sys.executable, "-m", "gee_flood.cli", *argv], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not wait_for.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        time.sleep(0.5)
+        process.send_signal(signum)
+        try:
+            _, stderr = process.communicate(timeout=120)  # seconds on an idle machine; minutes only under load
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise AssertionError(
+                f"no exit after signal {signum}: {process.communicate()[1].decode()[-2000:]}"
+            ) from None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stderr.decode(errors="replace")
+
+
+def test_sigterm_and_ctrl_c_during_train_exit_143_and_130_and_overwrite_keeps_the_finished_run(tiny_ombria, tmp_path):
+    """SIGTERM -> 143 and Ctrl-C -> 130, each with one line; an interrupted --overwrite leaves the old run whole."""
+    terminated_out, interrupted_out = tmp_path / "terminated", tmp_path / "interrupted"
+    finished = interrupted_out / "teacher-seed0"
+    finished.mkdir(parents=True)
+    (finished / "model.ckpt").write_bytes(b"finished weights")
+    (finished / "config.yaml").write_text("name: teacher-seed0\n")
+    staged = interrupted_out / ".teacher-seed0.overwrite" / "teacher-seed0" / "config.yaml"
+    results: dict[str, tuple[int, str]] = {}
+    jobs = [
+        ("term", _tiny_train_argv(tiny_ombria, terminated_out, "--quiet", steps=100_000),
+         terminated_out / "teacher-seed0" / "config.yaml", signal.SIGTERM),
+        ("int", _tiny_train_argv(tiny_ombria, interrupted_out, "--quiet", "--overwrite", steps=100_000), staged,
+         signal.SIGINT),
+    ]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda name, *rest: results.__setitem__(name, _signalled_train(*rest)), args=job)
+        for job in jobs
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    code, stderr = results["term"]
+    assert code == 143, stderr
+    assert_one_line_error(stderr, "train teacher: terminated (SIGTERM)", code)
+    code, stderr = results["int"]
+    assert code == 130, stderr
+    assert_one_line_error(stderr, "train teacher: interrupted (Ctrl-C)", code)
+    assert (finished / "model.ckpt").read_bytes() == b"finished weights"  # the finished run is untouched
+    assert sorted(path.name for path in interrupted_out.iterdir()) == ["teacher-seed0"]  # no staging left
+    assert not list(terminated_out.rglob("model.ckpt"))
+
+
+# ------------------------------------------------------------------------------------ bounded time (issue 27)
+
+
+def test_retry_timeout_bounds_earth_engine_initialisation_against_a_stalling_endpoint(inputs, workspace):
+    """An endpoint that accepts connections and never answers: ``ee.Initialize`` gives up after --retry-timeout."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept_and_stall() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept_and_stall, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--aoi", str(inputs["small_aoi"]), "--date", "2019-03-05",
+            "--out", str(workspace / "flood.tif"), "--ee-url", url, "--retry-timeout", "1", "--quiet"]  # fmt: skip
+    outcome: list = []
+    call = threading.Thread(target=lambda: outcome.append(runner.invoke(app, argv)), daemon=True)
+    call.start()
+    call.join(timeout=120)  # a generous bound far above 2 x 1 s: only a hang fails here
+    server.close()
+    for connection in held:
+        connection.close()
+    assert outcome, "predict hung on a stalling Earth Engine endpoint"
+    line = assert_one_line_error(outcome[0].output, "could not initialise Earth Engine", outcome[0].exit_code)
+    assert "timed out" in line
+
+
+def test_a_second_identical_train_run_refuses_in_one_line(tiny_ombria, tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "runs"
+    out.mkdir()
+    with FileLock(out / ".teacher-seed0.train.lock", timeout=0):  # what the first run holds while it trains
+        result = runner.invoke(app, _tiny_train_argv(tiny_ombria, out, "--quiet"))
+    assert_one_line_error(result.output, "another gee-flood train is writing it", result.exit_code)
+    assert result.exit_code == 2 and not (out / "teacher-seed0").exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>\n<body><h1>Forbidden</h1>\n</body></html>",
+        "<html>\n<body>\n<p>Your request was blocked by the corporate proxy.</p>"
+        + "<p>x</p>\n" * 500
+        + "</body></html>",
+    ],
+)
+def test_an_html_error_page_from_a_proxy_is_one_short_line(body):
+    from gee_flood.earthengine.session import explain_error
+
+    line = explain_error(Exception(body), what="pixels of chip c1")
+    assert "\n" not in line and "<" not in line and len(line) < 300
+    assert "HTML page" in line and ("403 Forbidden" in line or "title" not in line)
+
+
+def test_a_full_disk_names_the_output_not_its_temporary(inputs, workspace, log_dir, monkeypatch):
+    """ENOSPC while the report is written under its temporary name: the line names ``--out`` (exit 1)."""
+    import errno as errno_codes
+
+    real_write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name.endswith(".part"):
+            raise OSError(errno_codes.ENOSPC, "No space left on device", str(self))
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    out = workspace / "report.json"
+    argv = ["evaluate", "--dataset", "synthetic", "--method", "otsu", "--out", str(out), "--quiet"]
+    line = run_refused(workspace, argv, f"cannot write {out}: No space left on device")
+    assert ".part" not in line

@@ -14,8 +14,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
-def test_both_notebooks_are_there():
-    assert {path.name for path in NOTEBOOKS} == {"quickstart.ipynb", "live-earth-engine.ipynb"}
+def test_the_notebooks_are_there():
+    assert {path.name for path in NOTEBOOKS} == {"quickstart.ipynb", "live-earth-engine.ipynb", "watch.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
@@ -52,3 +52,27 @@ def test_quickstart_runs_offline_in_this_interpreter(tmp_path):
     assert "FloodModel(" in text and "role: student" in text
     assert "projects/gee-flood-demo/assets/quickstart/flood_map ingested" in text
     assert "Earth Engine: projects/gee-flood-demo/assets/quickstart/flood_map" in text
+    # A static picture of the flood map besides the widget: a rendered notebook shows the result.
+    assert "static picture: flood map" in text
+    pictures = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(pictures) >= 2  # the pair, and the flood map
+
+
+def test_watch_runs_offline_in_this_interpreter(tmp_path):
+    notebook = nbformat.read(EXAMPLES / "watch.ipynb", as_version=4)
+    check = nbformat.v4.new_code_cell(f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable")
+    notebook.cells.insert(0, check)
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    text = "\n".join(
+        str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs
+    )
+    assert "2 found, 2 mapped, 2 pushed" in text
+    assert "rerun: 0 mapped, 2 skipped (already in the collection)" in text
+    assert "'max_extent', 'observations', 'flooded_observations'" in text
+    assert "flood map 2023-" in text and "per-acquisition maps" in text  # a layer per date; geemap's time slider
+    assert (tmp_path / "gee-flood-watch" / "series" / "flood_duration_days.tif").is_file()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gee_flood.errors import InputError
+from gee_flood.api._words import python_words
+from gee_flood.errors import InputError, InputTypeError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 
 def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
     """Row ranges to compute at once: the Dask row blocks (each predicted once) or ``default_rows`` strips."""
-    chunks = result["likelihood"].chunks
-    sizes = chunks[0] if chunks else None
+    first = next(iter(result.data_vars.values()))
+    chunks = first.chunks
+    sizes = chunks[first.dims.index("y")] if chunks else None
     if not sizes:
         height = result.sizes["y"]
         sizes = tuple(min(default_rows, height - start) for start in range(0, height, default_rows))
@@ -38,51 +40,113 @@ def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
         start += size
 
 
-def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
-    """Write a :func:`gee_flood.predict` result as the Cloud-Optimized GeoTIFF ``gee-flood predict`` writes.
+def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, dict[str, dict[str, Any]]]:
+    """The COG bands of a Dataset's variables: specs, the common stored dtype and no-data, each one's encoding.
 
-    Bands: the product's layers (``likelihood``, ``water``, ``flood``, ``reference_water``, ``exclusion``; uint8, 255
-    no data), named after the variables. The result is computed one Dask row block at a time (bounded memory), then
-    cleaned as ``gee-flood predict`` cleans its map (minimum mapping unit, border noise; the settings are the
-    result's ``product_*`` attributes); the file appears atomically.
+    Raises:
+        InputError: No variable, a variable not ``(y, x)``, or variables stored as different dtypes / no data.
+    """
+    from gee_flood.inference.encoding import stored_encoding
+    from gee_flood.inference.output import BandSpec
+
+    if not result.data_vars:
+        raise InputError(f"{out}: the Dataset has no variable to write")
+    specs, encodings, dtypes, fills = [], {}, set(), set()
+    for name, variable in result.data_vars.items():
+        if set(variable.dims) != {"y", "x"}:
+            raise InputError(f"write_cog: variable {name!r} has dims {variable.dims}; expected (y, x)")
+        encoding = stored_encoding(variable, str(name))
+        dtype = str(np.dtype(encoding.get("dtype", variable.dtype)))
+        fill = encoding.get("_FillValue", variable.attrs.get("_FillValue"))
+        if fill is None and np.dtype(dtype).kind == "f":
+            fill = float("nan")
+        encodings[str(name)] = encoding
+        dtypes.add(dtype)
+        fills.add("nan" if fill is None or (isinstance(fill, float) and np.isnan(fill)) else float(fill))
+        tags = {key: str(variable.attrs[key]) for key in ("long_name", "units", "meaning") if key in variable.attrs}
+        specs.append(BandSpec.named(str(name), tags))
+    if len(dtypes) > 1 or len(fills) > 1:
+        stored = {
+            name: (encoding.get("dtype", str(result[name].dtype)), encoding.get("_FillValue"))
+            for name, encoding in encodings.items()
+        }
+        raise InputError(
+            f"write_cog: one GeoTIFF has one dtype and one no-data value, but the variables are stored as {stored} "
+            "(dtype, _FillValue); give them one encoding, e.g. "
+            "result[name].encoding.update(dtype='uint8', _FillValue=255)"
+        )
+    (fill,) = fills
+    if fill == "nan" and np.dtype(next(iter(dtypes))).kind != "f":
+        raise InputError(
+            f"write_cog: variables stored as {next(iter(dtypes))} need a no-data value "
+            "(result[name].encoding['_FillValue'])"
+        )
+    return specs, next(iter(dtypes)), float(fill), encodings
+
+
+@python_words
+def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
+    """Write a Dataset's variables as a Cloud-Optimized GeoTIFF, one band each, as they are stored.
+
+    Every data variable (``(y, x)``, in order) becomes a band named after it (a :func:`gee_flood.predict` result's
+    layers, ``likelihood``, ``water``, ``flood``, ``reference_water`` and ``exclusion``, are the bands
+    ``gee-flood predict`` writes, pixel for pixel). Values are encoded with each variable's encoding
+    (``dtype``, ``scale_factor``, ``add_offset``, ``_FillValue``: xarray's CF coder), so what the variables hold is
+    what is written: an edited ``water`` is written as edited, nothing is re-thresholded. The variables must be
+    stored as one dtype with one no-data value (a GeoTIFF has one of each).
+
+    The result is computed one Dask row block at a time (bounded memory). A map holding every layer of the product
+    is then cleaned as ``gee-flood predict`` cleans its map (minimum mapping unit, border noise on ``flood``; the
+    settings are the result's ``product_*`` attributes). The file appears atomically.
 
     Args:
-        result: From :func:`gee_flood.predict`.
+        result: From :func:`gee_flood.predict` (any ``(y, x)`` variables with a rioxarray CRS).
         path: The ``.tif`` to write.
 
     Returns:
         ``path``.
 
     Raises:
-        InputError: ``path`` is not a ``.tif``, or ``result`` is not a gee-flood result.
+        InputError: ``path`` is not a ``.tif``; ``result`` is not a georeferenced Dataset of ``(y, x)`` variables
+            with one stored dtype and no-data value.
         DataError: No valid pixel, or the COG does not validate.
 
     Example:
         >>> gee_flood.write_cog(flood, "flood_map.tif")  # doctest: +SKIP
         PosixPath('flood_map.tif')
     """
+    import rioxarray  # noqa: F401  - the .rio accessor
+    import xarray as xr
     from rasterio.crs import CRS
 
+    from gee_flood.inference.encoding import encode_values
     from gee_flood.inference.output import BLOCK
     from gee_flood.inference.predict import flood_map_cog, flood_map_tags
-    from gee_flood.product.layers import LAYERS
 
     out = Path(path)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"{out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
+    if not isinstance(result, xr.Dataset) or result.rio.crs is None:
+        raise InputTypeError(
+            f"write_cog: expected a georeferenced xarray Dataset (a gee_flood.predict result), got "
+            f"{type(result).__name__}"
+        )
+    bands, dtype, nodata, encodings = _band_layout(result, out)
     attrs = result.attrs
-    if any(name not in result for name in LAYERS) or "threshold" not in attrs:
-        raise InputError(f"write_cog: expected a result of gee_flood.predict (variables {', '.join(LAYERS)})")
-    threshold = float(attrs["threshold"])
-    tags = flood_map_tags(
-        checkpoint=str(attrs.get("checkpoint", "")),
-        role=str(attrs.get("checkpoint_role", "")),
-        threshold=threshold,
-        source=str(attrs.get("source", "")),
-        tile=attrs.get("tile", ""),
-        overlap=attrs.get("overlap", ""),
-        product={name: str(value) for name, value in attrs.items() if name.startswith("product_")},
+    tags = (
+        flood_map_tags(
+            checkpoint=str(attrs.get("checkpoint", "")),
+            role=str(attrs.get("checkpoint_role", "")),
+            threshold=float(attrs["threshold"]),
+            source=str(attrs.get("source", "")),
+            tile=attrs.get("tile", ""),
+            overlap=attrs.get("overlap", ""),
+            product={name: str(value) for name, value in attrs.items() if name.startswith("product_")},
+        )
+        if "threshold" in attrs
+        else {}
     )
+    names = list(encodings)
     with flood_map_cog(
         out,
         crs=CRS.from_user_input(result.rio.crs),
@@ -90,13 +154,20 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         width=int(result.sizes["x"]),
         height=int(result.sizes["y"]),
         tags=tags,
-        empty_message=f"{out}: no valid pixel in the flood map (all no data)",
+        empty_message=f"{out}: no valid pixel in the map (all no data)",
+        bands=bands,
+        dtype=dtype,
+        nodata=nodata,
         min_mapping_unit=int(attrs.get("product_min_mapping_unit", 0)),
         border_px=int(attrs.get("product_border_px", 0)),
     ) as writer:
         for start, stop in _strips(result, 4 * BLOCK):
-            strip = result[list(LAYERS)].isel(y=slice(start, stop)).compute()
-            writer.write_any(start, np.stack([strip[name].values.astype(np.uint8) for name in LAYERS]))
+            strip = result[names].isel(y=slice(start, stop)).transpose("y", "x").compute()
+            for row in range(0, stop - start, BLOCK // 2):  # encoded in small pieces: the coder works in float64
+                piece = slice(row, min(row + BLOCK // 2, stop - start))
+                encoded = [encode_values(strip[name].values[piece], encodings[name]).astype(dtype) for name in names]
+                writer.write_any(start + row, np.stack(encoded))
+            del strip
     return out
 
 
@@ -110,6 +181,7 @@ def _as_cog(flood: Any, name: str = "flood_map.tif") -> Iterator[Path]:
         yield write_cog(flood, Path(workdir) / name)
 
 
+@python_words
 def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
     """Vectorise the flood, reference water and other water of a flood map as GeoJSON or GeoParquet (EPSG:4326).
 
@@ -153,6 +225,7 @@ def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
     return count
 
 
+@python_words
 def export_asset(
     flood: Any,
     asset: str,

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gee_flood.api._words import python_words
 from gee_flood.errors import DataError
 from gee_flood.service_requests import CloudMaskName, EndpointName, FetchRequest, OrbitPassName
 
@@ -32,6 +33,7 @@ def _request_attrs(request: FetchRequest) -> dict[str, Any]:
     return {name: str(value) if isinstance(value, Path) else value for name, value in values.items()}
 
 
+@python_words
 def open_pairs(
     aoi: str | os.PathLike[str],
     dates: str,
@@ -197,6 +199,7 @@ def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
+@python_words
 def write_corpus(
     pairs: xr.Dataset,
     out: str | os.PathLike[str],
@@ -243,6 +246,7 @@ def write_corpus(
     return fetch_corpus(FetchRequest(**values))
 
 
+@python_words
 def fetch_corpus(request: FetchRequest) -> FetchSummary:
     """Write a gee-flood corpus without opening the pairs first: exactly ``gee-flood fetch`` (its function).
 

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gee_flood.api._grid import georeferenced
-from gee_flood.api.model import FloodModel, open_model
-from gee_flood.errors import InputError
+from gee_flood.api._words import python_words
+from gee_flood.errors import GeeFloodWarning, InputError, InputTypeError
+from gee_flood.inference.model import FloodModel, open_model
+from gee_flood.inference.source import is_ee_object
 from gee_flood.service_requests import RuntimeName, WindowName
 
 if TYPE_CHECKING:
+    import ee
     import xarray as xr
     from shapely.geometry.base import BaseGeometry
 
@@ -29,13 +33,27 @@ if TYPE_CHECKING:
     from gee_flood.inference.source import SceneSource
     from gee_flood.product.layers import ProductSettings  # noqa: TC004 - imported again where used
 
-#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
+#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows) on scenes up to
+#: :data:`BLOCK_PIXELS` / ``BLOCK_ROWS`` columns wide.
 BLOCK_ROWS = 2048
+#: Pixels of one Dask task at most (by default): wider scenes get fewer rows per task, so a task's memory (its input
+#: rows with the tiles' halo, float32 layers) stays about the same whatever the width (1024 rows at 20,000 columns).
+BLOCK_PIXELS = 2048 * 8192
 
 
-def _is_ee_image(value: Any) -> bool:
-    module = type(value).__module__ or ""
-    return module.startswith("ee") and type(value).__name__ == "Image"
+def _ee_region(region: Any) -> Any:
+    """A ``region=`` in the AOI forms :func:`gee_flood.geo.as_area_of_interest` takes.
+
+    An ``ee.Geometry`` (or ``ee.Feature``) becomes its GeoJSON (EPSG:4326); anything else is passed on.
+    """
+    if is_ee_object(region, "Feature"):
+        region = region.geometry()
+    if is_ee_object(region, "Geometry"):
+        try:
+            return region.toGeoJSON()  # client-side for a constructed geometry
+        except Exception:  # a computed geometry (e.g. collection.geometry()) is only known to the server
+            return region.getInfo()
+    return region
 
 
 def _scene_source(
@@ -50,47 +68,38 @@ def _scene_source(
     """The streaming source of any supported scene (the same sources the CLI reads)."""
     import xarray as xr
 
-    from gee_flood.inference.source import GeoTiffSceneSource, XarraySceneSource
+    from gee_flood.inference.source import GeoTiffSceneSource, XarraySceneSource, s1_of_dataset
 
     if isinstance(scene, str | os.PathLike):
         return GeoTiffSceneSource(Path(scene))
     if isinstance(scene, xr.Dataset):
-        scene = _s1_of_dataset(scene)
+        scene = s1_of_dataset(scene)
     if isinstance(scene, xr.DataArray):
         return XarraySceneSource(scene, name=str(scene.name or "xarray scene"))
-    if _is_ee_image(scene):
+    if is_ee_object(scene, "ImageCollection"):
+        # As predict mosaics the scenes of a date (queries.s1_mosaic): last on top, VV and VH.
+        scene = scene.mosaic()
+    if is_ee_object(scene, "Image"):
         if region is None:
-            raise InputError("an ee.Image needs region= (a GeoJSON path, geometry dict or shapely polygon, EPSG:4326)")
+            raise InputError(
+                "an ee.Image needs region= (an ee.Geometry, a GeoJSON path, geometry dict or shapely polygon, "
+                "EPSG:4326)"
+            )
         return XarraySceneSource(
             open_ee_image(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url),
             name="ee.Image",
         )
-    raise InputError(
-        f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or a GeoTIFF path"
+    raise InputTypeError(
+        f"scene of type {type(scene).__name__}: expected an xarray DataArray/Dataset, an ee.Image or "
+        "ee.ImageCollection, or a GeoTIFF path"
     )
 
 
-def _s1_of_dataset(dataset: xr.Dataset) -> xr.DataArray:
-    """The VV, VH ``(band, y, x)`` array of a Dataset: its ``s1`` variable (one pair) or ``VV``/``VH`` variables."""
-    if "s1" in dataset:
-        array = dataset["s1"]
-        if "pair" in array.dims:
-            if array.sizes["pair"] != 1:
-                raise InputError(
-                    f"the dataset has {array.sizes['pair']} pairs; select one first, e.g. pairs.isel(pair=0)"
-                )
-            array = array.isel(pair=0)
-        array = array.rename(s1_band="band") if "s1_band" in array.dims else array
-        return array.drop_vars([c for c in array.coords if c not in array.dims and c != "spatial_ref"])
-    if "VV" in dataset and "VH" in dataset:
-        return dataset[["VV", "VH"]].to_dataarray("band")
-    raise InputError(f"the dataset has no 's1' variable nor 'VV' and 'VH' variables (has {list(dataset.data_vars)})")
-
-
+@python_words
 def open_ee_image(
-    image: Any,
+    image: ee.Image,
     *,
-    region: str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest,
+    region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest,
     scale_m: float = 10.0,
     crs: str | None = None,
     project: str | None = None,
@@ -127,7 +136,7 @@ def open_ee_image(
     from gee_flood.earthengine.session import EESettings
     from gee_flood.geo import PixelGrid, as_area_of_interest
 
-    geometry = as_area_of_interest(region).geometry
+    geometry = as_area_of_interest(_ee_region(region)).geometry
     grid_crs = resolve_crs(crs or "utm", geometry)
     px = pixel_size(grid_crs, scale_m)
     params = helpers.fit_geometry(geometry, geometry_crs="EPSG:4326", grid_crs=grid_crs, grid_scale=(px, -px))
@@ -148,11 +157,12 @@ def open_ee_image(
     return georeferenced(array, grid.crs, grid.transform)
 
 
+@python_words
 def predict(
     model: FloodModel | str | os.PathLike[str],
-    scene: Any,
+    scene: xr.DataArray | xr.Dataset | ee.Image | ee.ImageCollection | str | os.PathLike[str],
     *,
-    region: Any = None,
+    region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest | None = None,
     scale_m: float = 10.0,
     crs: str | None = None,
     reference_water: str | os.PathLike[str] | xr.DataArray | None = None,
@@ -167,7 +177,7 @@ def predict(
     batch_size: int = 8,
     device: str | None = None,
     runtime: RuntimeName = "auto",
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int | None = None,
     project: str | None = None,
     ee_url: str | None = None,
 ) -> xr.Dataset:
@@ -195,16 +205,20 @@ def predict(
         batch_size: Tiles per forward pass.
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
-        block_rows: Scene rows per Dask task (rounded up to a multiple of 512).
+        block_rows: Scene rows per Dask task (rounded up to a multiple of 512); default :data:`BLOCK_ROWS`, fewer
+            on scenes wider than 8192 px (:data:`BLOCK_PIXELS`).
         project: For an ``ee.Image``: Earth Engine Cloud project.
         ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
 
     Returns:
-        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``) with the product's layers,
-        each (y, x) uint8: ``likelihood`` (percent), ``water``, ``flood``, ``reference_water`` (0/1, 255 no data)
-        and ``exclusion`` (bit flags; docs/flood-product.md). ``flood`` is before the cleanup (minimum mapping unit,
-        border noise), which needs the whole map: :func:`write_cog` applies it as ``gee-flood predict`` does.
-        Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
+        A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``; an xarray scene's own
+        ``x``/``y`` coordinates, exactly) with the product's layers, each (y, x) float32, decoded: ``likelihood``
+        (percent, 0-100), ``water``, ``flood``, ``reference_water`` (1/0) and ``exclusion`` (bit flags, never no
+        data; docs/flood-product.md); NaN where there is no data. Each carries its stored form as its encoding
+        (uint8, ``_FillValue`` 255), which :func:`write_cog`, ``rio.to_raster`` and ``to_netcdf`` apply. ``flood`` is
+        before the cleanup (minimum mapping unit, border noise), which needs the whole map: :func:`write_cog`
+        applies it as ``gee-flood predict`` does. Nothing is read or predicted until it is computed
+        (``.compute()``, ``.values``, a plot, a writer).
 
     Raises:
         InputError: A teacher (optical) checkpoint, a scene that is not VV/VH dB, bad options.
@@ -212,14 +226,16 @@ def predict(
     Example:
         >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
         >>> flood = gee_flood.predict(model, "s1_scene.tif")  # doctest: +SKIP
-        >>> float(flood.flood.where(flood.flood < 255).mean())  # flood fraction, computed here  # doctest: +SKIP
+        >>> float(flood.flood.mean())  # flood fraction of the valid pixels, computed here  # doctest: +SKIP
     """
     import dask
     import dask.array
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
-    from gee_flood.inference.predict import plan_prediction, product_tags
+    from gee_flood.inference.encoding import LAYER_ENCODING
+    from gee_flood.inference.predict import plan_prediction, product_tags, resolution_warning
+    from gee_flood.inference.source import XarraySceneSource
     from gee_flood.product.inputs import AuxRaster, ProductInputs
     from gee_flood.product.layers import LAYER_MEANINGS, LAYERS, ProductSettings
 
@@ -244,20 +260,30 @@ def predict(
         product=inputs,
     )
     prediction.runner()  # fail now on a bad device or card
-    # One graph key (not embedded in every block's task): a distributed scheduler ships the scene (and the
+    warning = resolution_warning(source, loaded.card.pixel_size_m)
+    if warning:  # the CLI prints the same words
+        warnings.warn(warning, GeeFloodWarning, stacklevel=2)
+    # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
     # auxiliary rasters) to a worker once, not once per row block.
-    shared = dask.delayed(prediction, traverse=False)
+    lazy = source.lazy if isinstance(source, XarraySceneSource) else None
+    store = _BlockStore(lazy)
+    shared = (dask.delayed(prediction, traverse=False), dask.delayed(store, traverse=False))
     blocks = []
+    if block_rows is None:
+        block_rows = min(BLOCK_ROWS, BLOCK_PIXELS // source.width)
     for start, stop in prediction.row_blocks(block_rows):
-        task = dask.delayed(_predict_block, pure=False)(shared, start, stop)
+        task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
         shape = (len(LAYERS), stop - start, source.width)
-        blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.uint8))
+        blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
-    variables = {
-        name: (("y", "x"), stack[index], {"meaning": LAYER_MEANINGS[name]}) for index, name in enumerate(LAYERS)
-    }
-    variables["likelihood"][2]["units"] = "percent"
-    dataset = xr.Dataset(variables)
+    dataset = xr.Dataset()
+    for index, name in enumerate(LAYERS):
+        meaning = LAYER_MEANINGS[name].replace("; 255 no data", "; NaN no data (255 when stored)")
+        attrs = {"long_name": name.replace("_", " "), "meaning": meaning}
+        if name == "likelihood":
+            attrs["units"] = "percent"
+        dataset[name] = xr.Variable(("y", "x"), stack[index], attrs)
+        dataset[name].encoding.update(LAYER_ENCODING)
     dataset.attrs.update(product_tags(prediction.product))
     dataset.attrs.update(
         threshold=prediction.threshold,
@@ -267,9 +293,151 @@ def predict(
         tile=prediction.plan.tile,
         overlap=prediction.plan.overlap,
     )
+    coords = getattr(source, "coords", None)
+    if coords is not None:  # the input's own x/y, exactly (no recomputation from the transform, no drift)
+        dataset = dataset.assign_coords(x=coords["x"], y=coords["y"])
+        return dataset.rio.write_crs(source.crs.to_wkt()).rio.write_transform(source.transform)
     return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
 
-def _predict_block(prediction: ScenePrediction, row_start: int, row_stop: int) -> np.ndarray:
-    """One Dask task: the ``(5, rows, width)`` uint8 layers of its rows (the CLI's code)."""
-    return prediction.encoded_rows(row_start, row_stop)[1]
+class _BlockStore:
+    """What one :func:`predict` result has read and computed, kept on disk: each read and each inference once.
+
+    ``flood.water.compute()`` then ``flood.probability.compute()``, or ``write_cog`` then ``write_polygons`` then
+    ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
+    scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk at a time, each once
+    (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` files and read back in
+    the rows a block needs, so memory stays bounded whatever the scene. The folder goes with the result (when it is
+    garbage-collected) or at exit. A copy sent to another process (a distributed worker) keeps nothing and reads
+    directly.
+
+    Args:
+        lazy: The scene's ``(2, height, width)`` Dask array, or ``None`` (a block then reads its own rows).
+    """
+
+    def __init__(self, lazy: Any = None) -> None:
+        import tempfile
+        import threading
+        import weakref
+
+        self.lazy = lazy
+        self.folder: Path | None = Path(tempfile.mkdtemp(prefix="gee-flood-blocks-"))
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        weakref.finalize(self, _remove_tree, self.folder)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"lazy": self.lazy}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import threading
+
+        self.lazy = state["lazy"]
+        self.folder = None
+        self._locks, self._guard = {}, threading.Lock()
+
+    def _path(self, name: str) -> Path | None:
+        return None if self.folder is None or not self.folder.is_dir() else self.folder / f"{name}.npy"
+
+    def _save(self, path: Path, values: np.ndarray) -> None:
+        partial = path.with_suffix(f".{os.getpid()}.{id(values)}.partial.npy")  # renamed: never seen half-written
+        np.save(partial, values)
+        partial.replace(path)
+
+    def get(self, row_start: int, row_stop: int) -> np.ndarray | None:
+        """The probability of a block computed before, or ``None``."""
+        path = self._path(f"p{row_start}-{row_stop}")
+        return np.load(path) if path is not None and path.is_file() else None
+
+    def put(self, row_start: int, row_stop: int, probability: np.ndarray) -> None:
+        """Keep a block's probability."""
+        path = self._path(f"p{row_start}-{row_stop}")
+        if path is not None:
+            self._save(path, probability)
+
+    def rows(self, row_start: int, row_stop: int) -> np.ndarray | None:
+        """Rows ``[row_start, row_stop)`` of the lazy scene, each chunk row read once (``None``: not lazy)."""
+        if self.lazy is None:
+            return None
+        if self.folder is None:
+            return np.array(self.lazy[:, row_start:row_stop, :].compute(), dtype=np.float32)  # our own copy
+        bands = self.lazy.shape[0]
+        out = np.empty((bands, row_stop - row_start, self.lazy.shape[2]), np.float32)
+        start = 0
+        for index, size in enumerate(self.lazy.chunks[1]):
+            stop = start + size
+            if stop > row_start and start < row_stop:
+                first, last = max(row_start, start), min(row_stop, stop)
+                column = 0
+                for path, width in zip(self._chunk_row(index, start, stop), self.lazy.chunks[2], strict=True):
+                    target = out[:, first - row_start : last - row_start, column : column + width]
+                    _read_rows(path, target, first - start, size, width)
+                    column += width
+            start = stop
+        return out
+
+    def _chunk_row(self, index: int, start: int, stop: int) -> list[Path]:
+        """The files of chunk row ``index`` (one per chunk, each read once, by whichever block needs it first)."""
+        import threading
+
+        with self._guard:
+            lock = self._locks.setdefault(index, threading.Lock())
+        assert self.folder is not None
+        paths = [self.folder / f"in{index}-{column}.npy" for column in range(len(self.lazy.chunks[2]))]
+        with lock:  # two blocks needing the same chunk row: one reads it, the other waits and reads the files
+            if not paths[-1].is_file():
+                column = 0
+                for path, width in zip(paths, self.lazy.chunks[2], strict=True):
+                    chunk = self.lazy[:, start:stop, column : column + width].compute()
+                    self._save(path, np.asarray(chunk, dtype=np.float32))  # one chunk in memory at a time
+                    column += width
+        return paths
+
+
+def _read_rows(path: Path, target: np.ndarray, first: int, rows: int, width: int) -> None:
+    """Read rows ``first...`` of a ``(bands, rows, width)`` float32 ``.npy`` into ``target``.
+
+    Plain reads, no memory map: mapped pages would count as the process's memory.
+    """
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(handle)
+        else:
+            np.lib.format.read_array_header_2_0(handle)
+        data_start = handle.tell()
+        count = target.shape[1]
+        for band in range(target.shape[0]):
+            handle.seek(data_start + (band * rows + first) * width * 4)
+            target[band] = np.fromfile(handle, dtype=np.float32, count=count * width).reshape(count, width)
+
+
+def _remove_tree(folder: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _predict_block(prediction: ScenePrediction, store: _BlockStore, row_start: int, row_stop: int) -> np.ndarray:
+    """One Dask task: the ``(5, rows, width)`` float32 layers of its rows (the CLI's bytes, decoded: NaN no data).
+
+    The probability (the model's work) is computed once per result and kept (:class:`_BlockStore`); the layers
+    derived from it (:meth:`~gee_flood.inference.predict.ScenePrediction.layers`) are derived again, cheaply.
+    """
+    from gee_flood.product.layers import EXCLUSION, LAYERS, NODATA
+
+    probability = store.get(row_start, row_stop)
+    if probability is None:
+        values = None
+        rows = store.rows(*prediction.input_rows(row_start, row_stop))
+        if rows is not None:
+            source: Any = prediction.source
+            values = source.clean(rows, copy=False)  # a fresh array already
+        probability = prediction.probability_rows(row_start, row_stop, values)
+        store.put(row_start, row_stop, probability)
+    encoded = prediction.layers(probability, row_start)
+    out = encoded.astype(np.float32)
+    for index, name in enumerate(LAYERS):
+        if name != EXCLUSION:  # bit flags: no data is its own bit, never 255
+            out[index][encoded[index] == NODATA] = np.nan
+    return out

@@ -29,7 +29,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from gee_flood.errors import InputError
 EMULATOR_PROJECT = "gee-flood-demo"
 DEMO_BUCKET = "gee-flood-demo"
 DEMO_ASSET = f"projects/{EMULATOR_PROJECT}/assets/demo/flood_map"
+#: The collection the demo's watch pushes every post-event acquisition into.
+DEMO_WATCH = f"projects/{EMULATOR_PROJECT}/assets/demo/watch"
 
 
 class DemoOptions(BaseModel):
@@ -65,9 +67,9 @@ class DemoOptions(BaseModel):
     scene_size: int = Field(1024, ge=256, le=4096)
     chip_size: int = Field(128, ge=64, le=512)
     hand_scenes: int = Field(3, ge=1, le=20)
-    steps: int = Field(160, ge=10)
-    seed: int = 42
-    threads: int | None = None
+    steps: int = Field(160, ge=10, le=100_000)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    threads: int | None = Field(None, ge=1, le=1024)
     progress: bool = True
 
     @classmethod
@@ -237,8 +239,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         predicted = _predict_flood_maps(run, event, trained, ee_url)
         asset = _export_flood_map(run, predicted["student"], ee_url)
         product = _flood_product(run, event, predicted["student"], ee_url)
+        watch = _watch_event(run, event, trained, ee_url)
         map_html, report, paths = _write_map_and_report(
-            run, event, fetch, trained, predicted, asset, ee_url, product=product
+            run, event, fetch, trained, predicted, asset, ee_url, product=product, watch=watch
         )
     return DemoResult(
         out=run.out,
@@ -308,7 +311,9 @@ def _serve_emulators(run: _Run, catalog_dir: Path) -> Iterator[str]:
     with contextlib.ExitStack() as stack:
         with run.stage("2/9 emulators: Earth Engine (loopback) and Cloud Storage", "emulators"):
             try:
-                server = stack.enter_context(EmulatorServer(catalog_dir, assets_dir=run.out / "ee-assets"))
+                server = stack.enter_context(
+                    EmulatorServer(catalog_dir, assets_dir=run.out / "ee-assets", projects=[EMULATOR_PROJECT])
+                )
                 storage_url = stack.enter_context(storage_emulator(DEMO_BUCKET))
             except EmulatorError as error:
                 raise InputError(f"demo: {error}") from None
@@ -412,6 +417,59 @@ def _export_flood_map(run: _Run, flood_map: Path, ee_url: str) -> str:
     return pushed.asset
 
 
+def _watch_event(run: _Run, event: _Event, trained: dict[str, Path], ee_url: str) -> dict[str, Any]:
+    """Step 8b: ``gee-flood watch --once`` over the post-event days: every S1 acquisition into a collection.
+
+    Returns:
+        The collection, per-acquisition flooded km² (and the time-series plot's path once the report is written).
+    """
+    from gee_flood.watch import WatchRequest, watch_once
+
+    start, end = event.fetch_dates.split("/")
+    until = (datetime.strptime(end, "%Y-%m-%d").date() - timedelta(days=1)).isoformat()
+    with run.stage(f"8b/9 watch: every Sentinel-1 acquisition {start}..{until} into {DEMO_WATCH}", "watch"):
+        request = WatchRequest(aoi=event.aoi, since=start, until=until, checkpoint=trained["student"],
+                               collection=DEMO_WATCH, bucket=f"gs://{DEMO_BUCKET}/watch", project=EMULATOR_PROJECT,
+                               ee_url=ee_url, out_dir=run.out / "watch", poll_s=0.2)  # fmt: skip
+        result = watch_once(request, on_event=lambda e: run.console.print(f"  {e.line()}", highlight=False))
+        summary: dict[str, Any] = {"collection": DEMO_WATCH, "found": result.found, "pushed": result.pushed}
+        summary["flooded_km2"] = {e.time: e.flooded_km2 for e in result.events
+                                  if e.event == "mapped" and e.flooded_km2 is not None}  # fmt: skip
+        maps = {datetime.fromisoformat(e.time.replace("Z", "+00:00")): Path(e.map)
+                for e in result.events if e.event == "mapped" and e.map}  # fmt: skip
+        if maps:
+            summary["series"] = _event_series(run, maps, start, until)
+    return summary
+
+
+def _event_series(run: _Run, maps: dict[datetime, Path], since: str, until: str) -> dict[str, Any]:
+    """The event's time series from the watch's collection (Earth Engine) and from its kept maps (local COGs).
+
+    Returns:
+        Where the COGs are, the maximum extent (km²), the longest flood duration (days) and how many pixels the two
+        routes disagree on (0 expected).
+    """
+    import numpy as np
+
+    from gee_flood.watch.series import LAYERS, series_from_maps, series_image, series_image_pixels, write_series_cogs
+
+    period = (date.fromisoformat(since), date.fromisoformat(until))
+    local = series_from_maps(maps, *period)
+    cogs = write_series_cogs(local, run.out / "watch_series")
+    remote = series_image_pixels(series_image(DEMO_WATCH, *period), next(iter(maps.values())))
+    differing = sum(
+        int((~np.isclose(local[layer].values, remote[layer], atol=1e-3, equal_nan=True)).sum()) for layer in LAYERS
+    )
+    pixel_km2 = abs(float(local.rio.transform().determinant)) / 1e6
+    duration = local["flood_duration_days"].values
+    return {
+        "cogs": sorted(str(path.relative_to(run.out)) for path in cogs.values()),
+        "max_extent_km2": round(float((local["max_extent"].values == 1).sum()) * pixel_km2, 6),
+        "longest_flood_days": round(float(np.nanmax(duration)), 4) if np.isfinite(duration).any() else 0.0,
+        "pixels_differing_earth_engine_vs_local": differing,
+    }
+
+
 def _write_map_and_report(
     run: _Run,
     event: _Event,
@@ -422,6 +480,7 @@ def _write_map_and_report(
     ee_url: str,
     *,
     product: dict[str, Any] | None = None,
+    watch: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any], dict[str, Path]]:
     """Step 9: the geemap HTML page, the report and the overview picture; return (map, report, report paths)."""
     from gee_flood.demo.report import build_report, write_report
@@ -452,6 +511,13 @@ def _write_map_and_report(
             report["product"] = product
         report["timings_s"] = {k: round(v, 1) for k, v in run.timings.items()}
         report["options"] = json.loads(run.options.model_dump_json())
+        if watch is not None:
+            from gee_flood.watch.view import plot_flooded_km2
+
+            points = {datetime.fromisoformat(t.replace("Z", "+00:00")): km2 for t, km2 in watch["flooded_km2"].items()}
+            if points:
+                watch["plot"] = plot_flooded_km2(points, run.out / "watch_flooded_km2.png").name
+            report["watch"] = watch
         paths = write_report(report, event.scene, predicted["student"], run.out)
     return map_html, report, paths
 

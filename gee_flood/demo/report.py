@@ -263,6 +263,30 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"- The SAR-only student found {100 * clouds['water_found_by_student_fraction']:.0f}% of the true water, and "
         f"{100 * clouds['water_under_cloud_found_by_student_fraction']:.0f}% of the water under the clouds.",
     ]
+    if "watch" in report:
+        watch = report["watch"]
+        lines += [
+            "",
+            "## Watch: every post-event Sentinel-1 acquisition",
+            "",
+            f"`gee-flood watch --once` found {watch['found']} acquisitions and pushed {watch['pushed']} into "
+            f"`{watch['collection']}` (one image each, start time = acquisition time).",
+            "",
+            "| acquisition (UTC) | flooded km² |",
+            "|---|---|",
+            *(f"| {when} | {km2:.3f} |" for when, km2 in sorted(watch["flooded_km2"].items())),
+        ]
+        if watch.get("plot"):
+            lines += ["", f"![flooded km² per acquisition]({watch['plot']})"]
+        if watch.get("series"):
+            series = watch["series"]
+            lines += [
+                "",
+                f"Over these acquisitions: maximum flood extent {series['max_extent_km2']:.3f} km², longest flood "
+                f"duration {series['longest_flood_days']:.2f} days (Earth Engine's reduction of the collection and "
+                f"the local one differ on {series['pixels_differing_earth_engine_vs_local']} pixels); layers as COGs "
+                "in `watch_series/`.",
+            ]
     if "timings_s" in report:
         total = sum(report["timings_s"].values())
         stages = ", ".join(f"{k} {v:.0f} s" for k, v in report["timings_s"].items())

@@ -5,10 +5,14 @@ Two routes, both through Cloud Storage (Earth Engine cannot read local files):
 * ingestion (default): an ``image:import`` request copies the pixels into an Earth Engine image asset; band
   ``likelihood`` is pyramided with MEAN, the categorical bands with MODE, 255 is missing data. The operation
   is polled until it finishes; its error, if any, is reported in one line.
-* COG-backed (``cog_backed=True``): ``ee.data.createAsset({'type': 'IMAGE', 'gcs_location': ...})`` registers the
-  object in place (no copy). Earth Engine reads such objects only from a bucket in the US multi-region, a US
+* COG-backed (``cog_backed=True``): an ``image:importExternal`` request (``ee.data.startExternalImageIngestion``)
+  registers the object in place (no copy) from the same manifest, so missing data (255) and the pyramiding policies
+  are set as for an ingested image. Earth Engine reads such objects only from a bucket in the US multi-region, a US
   dual-region that includes us-central1, or us-central1; the bucket's location is checked before anything is
   uploaded.
+
+Both set the image's ``startTime``/``endTime`` (the acquisition time: ``start_time``/``end_time``, else the map's
+``acquisition_start``/``acquisition_end`` tags), not only the deprecated ``system:time_*`` properties.
 
 Everything that can be checked locally or cheaply (asset id, bucket path, the file, the asset's parent folders, the
 bucket and its location, the object the upload would replace) is checked before anything is uploaded; Cloud Storage
@@ -23,7 +27,15 @@ Idempotency: the request id is derived from the asset id, the object URI and the
 ``requestId`` of the ``image:import`` REST call, so Earth Engine starts at most one ingestion for it however often
 the client retries a request whose response was lost (earthengine-api 1.7.50's ``ee.data.startIngestion`` retries up
 to five times but drops the id from the request, which is why the call is made here). It is also stored as the asset
-property ``gee_flood_request_id``: re-running the same push finds the finished asset and does nothing.
+property ``gee_flood_request_id``: re-running the same push finds the finished asset and does nothing. Earth Engine
+lets one request id start one operation, ever: when the id answers an operation that already ended without this
+asset (a FAILED ingestion of an earlier run), the rerun sends the next attempt's id (derived from the same id and the
+attempt number), so a fixed rerun ingests once and a lost response is still answered by the operation it started.
+
+Polling: the operation is polled through the same bounded, visible retry as reads (``--retry-timeout``,
+:func:`gee_flood.earthengine.session.with_retries`): a 429, 5xx or dropped connection during a minutes-long
+ingestion is retried with backoff and a ``warning:`` line, and the interval between polls grows from ``poll_s`` to
+:data:`MAX_POLL_S`.
 
 Credentials: Cloud Storage is reached with Earth Engine's own credentials when they carry a storage scope
 (``earthengine authenticate`` grants ``devstorage.full_control`` and ``cloud-platform``), else with Application
@@ -33,6 +45,7 @@ Default Credentials; with neither, one line says to run ``gcloud auth applicatio
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
 import re
@@ -41,7 +54,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +63,8 @@ import rasterio
 from pydantic import BaseModel
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from gee_flood.errors import DataError, InputError, RemoteError
+from gee_flood.earthengine.session import RetryPolicy, with_retries
+from gee_flood.errors import DataError, InputError, InputNotFoundError, RemoteError
 
 #: Band -> pyramiding policy: probabilities average, categories keep the most common value.
 PYRAMIDING = {
@@ -77,6 +91,12 @@ STORAGE_CREDENTIALS_HINT = (
 #: Where COG-backed assets may live (Earth Engine's rule, checked before uploading).
 COG_LOCATION_RULE = "a US multi-region, US dual-region including us-central1, or us-central1 bucket"
 REQUEST_NAMESPACE = uuid.UUID("5f0c3c38-4be4-4c52-9d5b-2f3c0d9c6a11")
+#: Most ingestion attempts (request ids) one push tries when earlier runs' ingestions of the same map failed.
+MAX_INGESTION_ATTEMPTS = 20
+#: Longest interval between two polls of an operation, in seconds (the interval grows by half from ``poll_s``).
+MAX_POLL_S = 30.0
+#: Map tags holding the acquisition time (ISO 8601, UTC when no offset) used when no start/end time is given.
+ACQUISITION_TAGS = ("acquisition_start", "acquisition_end")
 
 _PROJECT = r"(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
 _ASSET_PATH = r"[A-Za-z0-9_-]{1,100}(?:/[A-Za-z0-9_-]{1,100})*"
@@ -102,11 +122,13 @@ class AssetId:
 
     @property
     def object_filename(self) -> str:
-        """The name of the asset's Cloud Storage object below the bucket prefix: ``<project>/<path>.tif``.
+        """The name of the asset's Cloud Storage object below the bucket prefix: ``<asset name>.tif``.
 
-        One object per asset, so pushing another map to another asset never replaces the object this one reads.
+        ``--bucket gs://b/floods`` and ``--asset projects/p/assets/floods/po`` upload ``gs://b/floods/po.tif``: the
+        prefix says where, the asset's name what (no project or folder repeated under the prefix). One object per
+        asset all the same: an object that backs another asset is never replaced (:func:`check_object_owner`).
         """
-        return f"{self.project}/{self.path}.tif"
+        return f"{self.path.rsplit('/', 1)[-1]}.tif"
 
 
 @dataclass(frozen=True)
@@ -179,10 +201,10 @@ def request_id_for(asset: AssetId, uri: str, cog: Path) -> str:
 
 def describe_map(cog: Path) -> list[str]:
     """Band names of a gee-flood map; refuses anything that is not a valid COG written by predict."""
-    from rio_cogeo.cogeo import cog_validate
+    from gee_flood.inference.output import cog_errors
 
     if not cog.is_file():
-        raise InputError(f"{cog}: flood map not found")
+        raise InputNotFoundError(f"{cog}: flood map not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -196,13 +218,29 @@ def describe_map(cog: Path) -> list[str]:
         raise InputError(f"{cog}: GeoTIFF has no CRS")
     if not bands or any(band not in PYRAMIDING for band in bands):
         raise DataError(f"{cog}: not a gee-flood map (bands {bands}; expected {list(PYRAMIDING)[: len(bands) or 2]})")
-    if not cog_validate(cog, quiet=True)[0]:
+    if cog_errors(cog):
         raise DataError(f"{cog}: not a Cloud-Optimized GeoTIFF; write it with 'gee-flood predict'")
     return bands
 
 
-def ingestion_manifest(asset: AssetId, uri: str, bands: list[str], request_id: str) -> dict[str, Any]:
-    """The ImageManifest for ``startIngestion``: one tileset from ``uri``, bands named, 255 missing."""
+def ingestion_manifest(
+    asset: AssetId,
+    uri: str,
+    bands: list[str],
+    request_id: str,
+    *,
+    start_time: str | None = None,
+    end_time: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ImageManifest of ``image:import`` and ``image:importExternal``.
+
+    One tileset from ``uri``, bands named, 255 missing, ``startTime``/``endTime`` (RFC 3339 UTC) when given:
+    ``startTime`` is the asset's ``system:time_start``, what ``filterDate`` of an image collection reads.
+    ``properties`` are added to the asset's properties, in the same request as the pixels, so an asset never
+    exists without them.
+    """
+    times = {key: value for key, value in (("startTime", start_time), ("endTime", end_time)) if value}
     return {
         "name": str(asset),
         "tilesets": [{"id": "map", "sources": [{"uris": [uri]}]}],
@@ -217,8 +255,60 @@ def ingestion_manifest(asset: AssetId, uri: str, bands: list[str], request_id: s
             for index, band in enumerate(bands)
         ],
         "missingData": {"values": [MISSING_VALUE]},
-        "properties": {"gee_flood_request_id": request_id, "source_uri": uri},
+        "properties": {**dict(properties or {}), "gee_flood_request_id": request_id, "source_uri": uri},
+        **times,
     }
+
+
+def rfc3339(value: str | dt.datetime | dt.date | None, what: str) -> str | None:
+    """``value`` as an RFC 3339 UTC timestamp (``2019-03-05T05:12:00Z``), or None.
+
+    A naive datetime or ISO string without an offset is taken as UTC; a date as its midnight UTC.
+
+    Raises:
+        InputError: If ``value`` is not a date, datetime or ISO 8601 string (one line naming ``what``).
+    """
+    if value is None or value == "":
+        return None
+    moment: dt.datetime
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                f"{what} {value!r}: expected an ISO 8601 date or time, e.g. 2019-03-05T05:12:00Z"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    text = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def acquisition_times(
+    cog: Path, start_time: str | dt.datetime | dt.date | None, end_time: str | dt.datetime | dt.date | None
+) -> tuple[str | None, str | None]:
+    """The image's ``startTime``/``endTime``: the given ones, else the map's :data:`ACQUISITION_TAGS`.
+
+    Without an end, the end is the start (one acquisition: Earth Engine's ``system:time_end`` equals its start).
+    """
+    if start_time is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(cog) as src:
+                tags = src.tags()
+        start = rfc3339(tags.get(ACQUISITION_TAGS[0]), f"{cog}: tag {ACQUISITION_TAGS[0]}")
+        if end_time is None:
+            end_time = tags.get(ACQUISITION_TAGS[1]) or None
+    else:
+        start = rfc3339(start_time, "start_time")
+    end = rfc3339(end_time, "end_time") if end_time is not None else start
+    if start and end and end < start:
+        raise InputError(f"end time {end} is before start time {start}")
+    return start, end
 
 
 def _ee() -> Any:
@@ -336,8 +426,13 @@ def cog_location_problem(location: str | None, location_type: str | None, data_l
 def probe_bucket(client: Any, location: GcsLocation, *, cog_backed: bool = False, timeout_s: float = 20.0) -> Any:
     """Return the bucket once it exists, answers, and (COG-backed) lies where Earth Engine reads such assets.
 
+    Reading the bucket needs ``storage.buckets.get``. A user with object rights only (``roles/storage.objectAdmin``,
+    ``objectUser``) lacks it: the bucket is then checked at the object level (``storage.objects.get`` of the object
+    the push writes; absent is fine) and the push goes on - except COG-backed, whose bucket location can only be
+    read with ``storage.buckets.get``: one line names that permission.
+
     Raises:
-        RemoteError: If the bucket is missing, forbidden or unreachable (one line).
+        RemoteError: If the bucket is missing, forbidden or unreachable (one line naming the missing permission).
         InputError: If ``cog_backed`` and the bucket is outside :data:`COG_LOCATION_RULE` (one line naming both).
     """
     import requests
@@ -349,10 +444,8 @@ def probe_bucket(client: Any, location: GcsLocation, *, cog_backed: bool = False
         bucket = client.get_bucket(location.bucket, timeout=min(timeout_s, 30.0), retry=retry)
     except api_exceptions.NotFound:
         raise RemoteError(f"gs://{location.bucket}: bucket not found or not accessible; nothing uploaded") from None
-    except api_exceptions.Forbidden as error:
-        raise RemoteError(
-            f"gs://{location.bucket}: not allowed to read the bucket ({_first_line(error)}); nothing uploaded"
-        ) from None
+    except api_exceptions.Forbidden:
+        return _probe_objects(client, location, cog_backed=cog_backed, timeout_s=timeout_s)
     except (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, OSError) as error:
         raise RemoteError(
             f"gs://{location.bucket}: cannot reach the bucket ({_first_line(error)}); nothing uploaded"
@@ -364,6 +457,35 @@ def probe_bucket(client: Any, location: GcsLocation, *, cog_backed: bool = False
                 f"gs://{location.bucket}: the bucket is in {problem}; COG-backed assets need {COG_LOCATION_RULE} "
                 "(or push without --cog-backed to ingest); nothing uploaded"
             )
+    return bucket
+
+
+def _probe_objects(client: Any, location: GcsLocation, *, cog_backed: bool, timeout_s: float) -> Any:
+    """The object-level check of a bucket the user may not read as a whole (no ``storage.buckets.get``)."""
+    import requests
+    from google.api_core import exceptions as api_exceptions
+
+    bucket = client.bucket(location.bucket)
+    try:
+        bucket.get_blob(location.object_name(".gee-flood-probe"), timeout=min(timeout_s, 30.0))
+    except api_exceptions.Forbidden:
+        raise RemoteError(
+            f"gs://{location.bucket}: permission denied: your account has neither storage.buckets.get nor "
+            "storage.objects.get on the bucket; grant it roles/storage.objectAdmin (or objectUser) on the bucket; "
+            "nothing uploaded"
+        ) from None
+    except api_exceptions.NotFound:
+        raise RemoteError(f"gs://{location.bucket}: bucket not found or not accessible; nothing uploaded") from None
+    except (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, OSError) as error:
+        raise RemoteError(
+            f"gs://{location.bucket}: cannot reach the bucket ({_first_line(error)}); nothing uploaded"
+        ) from None
+    if cog_backed:
+        raise RemoteError(
+            f"gs://{location.bucket}: permission storage.buckets.get is missing, so the bucket's location cannot be "
+            f"checked (COG-backed assets need {COG_LOCATION_RULE}); grant roles/storage.legacyBucketReader on the "
+            "bucket, or push without --cog-backed to ingest; nothing uploaded"
+        )
     return bucket
 
 
@@ -523,21 +645,30 @@ def send_image_import(request_id: str, manifest: dict[str, Any], overwrite: bool
     """``POST projects/P/image:import`` with ``requestId``: start an ingestion; return the Operation.
 
     ``ee.data.startIngestion`` (earthengine-api 1.7.50) retries the call but leaves ``requestId`` out of the body,
-    so a retry after a lost response could start a second ingestion. This sends the same request through the
-    client's own REST resource (its discovery document, credentials, retries and error translation) with the id,
-    so Earth Engine starts at most one operation for it.
+    so a retry after a lost response could start a second ingestion. No public call sends the id, so this sends the
+    documented REST request (``ImportImageRequest``: ``imageManifest``, ``overwrite``, ``requestId``) through the
+    client's own REST resource (its discovery document, credentials, retries and error translation), which only
+    private helpers expose. Should a client version lack them, the public ``startIngestion`` is used (retried by the
+    client without the id; a lost response is then caught by :func:`_started_ingestion`).
     """
     ee = _ee()
-    from ee import _cloud_api_utils
+    body = image_import_body(request_id, manifest, overwrite)
+    data = ee.data
+    private = ("_get_cloud_projects", "_get_projects_path", "_execute_cloud_call", "_get_state")
+    if not all(hasattr(data, name) for name in private):
+        return dict(data.startIngestion(request_id, manifest, overwrite))
+    call = data._get_cloud_projects().image().import_(project=data._get_projects_path(), body=body)
+    return dict(data._execute_cloud_call(call, num_retries=data._get_state().max_retries))
 
-    body = {
-        "imageManifest": _cloud_api_utils.convert_params_to_image_manifest(manifest),
-        "overwrite": overwrite,
-        "requestId": request_id,
-    }
-    # Private helpers of the pinned earthengine-api: the client's REST resource, project path and retrying call.
-    call = ee.data._get_cloud_projects().image().import_(project=ee.data._get_projects_path(), body=body)
-    return ee.data._execute_cloud_call(call, num_retries=ee.data._get_state().max_retries)
+
+def image_import_body(request_id: str, manifest: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """The ``ImportImageRequest`` body: ``imageManifest``, ``overwrite``, ``requestId``."""
+    return {"imageManifest": manifest, "overwrite": overwrite, "requestId": request_id}
+
+
+def attempt_request_id(request_id: str, attempt: int) -> str:
+    """The request id of ingestion attempt ``attempt`` (0: ``request_id`` itself; then derived from it)."""
+    return request_id if attempt == 0 else str(uuid.uuid5(REQUEST_NAMESPACE, f"{request_id}|attempt {attempt}"))
 
 
 def _started_ingestion(asset: AssetId, request_id: str) -> str | None:
@@ -572,21 +703,42 @@ def _started_ingestion(asset: AssetId, request_id: str) -> str | None:
 def start_ingestion(asset: AssetId, request_id: str, manifest: dict[str, Any], overwrite: bool) -> str:
     """Start the ingestion once, however the request fares; return the operation name.
 
-    The request carries ``requestId`` (retries cannot start a second operation). If it still fails (every response
-    lost), Earth Engine is asked whether the ingestion started anyway before anything is reported.
+    The request carries a request id (retries cannot start a second operation). Earth Engine lets an id start one
+    operation only: when the id answers an operation that already ended without producing this asset (an earlier
+    run's FAILED or CANCELLED ingestion), the next attempt's id (:func:`attempt_request_id`) is sent, up to
+    :data:`MAX_INGESTION_ATTEMPTS`. If a request still fails (every response lost), Earth Engine is asked whether
+    the ingestion started anyway before anything is reported.
+
+    Args:
+        asset: Destination.
+        request_id: The push's request id (:func:`request_id_for`); also the asset property that marks success.
+        manifest: The ImageManifest.
+        overwrite: Replace an existing asset.
 
     Raises:
-        RemoteError: If Earth Engine refused the ingestion and none of this request is running or done.
+        RemoteError: If Earth Engine refused the ingestion and none of this request is running or done, or every
+            attempt's id is used up by failed ingestions.
     """
     ee = _ee()
-    try:
-        started = send_image_import(request_id, manifest, overwrite)
-    except ee.EEException as error:
-        started_anyway = _started_ingestion(asset, request_id)
-        if started_anyway is None:
-            raise RemoteError(f"{asset}: Earth Engine refused the ingestion: {_first_line(error)}") from None
-        return started_anyway
-    return str(started.get("name") or started.get("id"))
+    for attempt in range(MAX_INGESTION_ATTEMPTS):
+        try:
+            started = send_image_import(attempt_request_id(request_id, attempt), manifest, overwrite)
+        except ee.EEException as error:
+            started_anyway = _started_ingestion(asset, request_id)
+            if started_anyway is None:
+                raise RemoteError(f"{asset}: Earth Engine refused the ingestion: {_first_line(error)}") from None
+            return started_anyway
+        name = str(started.get("name") or started.get("id"))
+        if not started.get("done"):
+            return name  # started now (or by this attempt's earlier, lost request): poll it
+        state = str(started.get("metadata", {}).get("state", ""))
+        properties = (_existing_asset(asset) or {}).get("properties", {}) if state == "SUCCEEDED" else {}
+        if properties.get("gee_flood_request_id") == request_id:
+            return name  # this push's ingestion, already done
+    raise RemoteError(
+        f"{asset}: {MAX_INGESTION_ATTEMPTS} earlier ingestions of this map failed; see them with 'earthengine task "
+        "list' and fix the cause before pushing again"
+    )
 
 
 def wait_for_operation(
@@ -595,25 +747,43 @@ def wait_for_operation(
     poll_s: float = 2.0,
     timeout_s: float = 3600.0,
     on_progress: Callable[[float, str], None] | None = None,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Poll an Earth Engine operation until it is done; raise its error as one line.
 
+    Each poll goes through :func:`~gee_flood.earthengine.session.with_retries` (the bounded, visible retry of
+    reads): a 429, 5xx or dropped connection is retried with backoff within ``retry.timeout_s`` (``--retry-timeout``)
+    and says so in a ``warning:`` line; a permanent error ends the wait. The interval between polls grows by half
+    from ``poll_s`` up to :data:`MAX_POLL_S`.
+
     Args:
         name: Operation name (``projects/P/operations/ID``).
-        poll_s: Seconds between polls.
-        timeout_s: Give up after this long.
+        poll_s: Seconds before the second poll (then growing).
+        timeout_s: Give up after this long (seconds, on ``clock``).
         on_progress: Called with (fraction 0-1, state) after each poll.
+        retry: Retry policy of each poll (default: :class:`RetryPolicy`).
+        sleep: How to wait, in seconds (default: the retry loop's interruptible wait); tests pass a fake.
+        clock: Monotonic clock in seconds (tests pass a fake with ``sleep``).
 
     Returns:
         The finished operation.
+
+    Raises:
+        RemoteError: The operation failed, a poll failed for good, or ``timeout_s`` passed (one line).
     """
+    from gee_flood.earthengine import session
+
     ee = _ee()
-    deadline = time.monotonic() + timeout_s
+    policy = retry or RetryPolicy()
+    wait = sleep or session._wait
+    deadline = clock() + timeout_s
+    interval = poll_s
     while True:
-        try:
-            operation = ee.data.getOperation(name)
-        except ee.EEException as error:
-            raise RemoteError(f"{name}: cannot poll the operation ({_first_line(error)})") from None
+        operation = with_retries(
+            lambda: ee.data.getOperation(name), policy=policy, what=f"polling {name}", sleep=wait, clock=clock
+        )
         metadata = operation.get("metadata", {})
         if on_progress is not None:
             on_progress(
@@ -622,11 +792,13 @@ def wait_for_operation(
         if operation.get("done"):
             failure = operation.get("error")
             if failure:
-                raise RemoteError(f"Earth Engine ingestion failed: {failure.get('message', failure)}")
-            return operation
-        if time.monotonic() > deadline:
+                message = failure.get("message", failure) if isinstance(failure, dict) else failure
+                raise RemoteError(f"Earth Engine ingestion failed: {_first_line(Exception(message))}")
+            return dict(operation)
+        if clock() > deadline:
             raise RemoteError(f"{name}: still running after {timeout_s:.0f} s; check it with 'earthengine task info'")
-        time.sleep(poll_s)
+        wait(interval)
+        interval = min(interval * 1.5, max(MAX_POLL_S, poll_s))
 
 
 class PushResult(BaseModel):
@@ -639,6 +811,8 @@ class PushResult(BaseModel):
     operation: str | None = None
     already_done: bool = False
     created_folders: list[str] = []
+    start_time: str | None = None
+    end_time: str | None = None
 
 
 def push_flood_map(
@@ -656,6 +830,11 @@ def push_flood_map(
     ee_url: str | None = None,
     progress: bool = False,
     on_progress: Callable[[float, str], None] | None = None,
+    start_time: str | dt.datetime | dt.date | None = None,
+    end_time: str | dt.datetime | dt.date | None = None,
+    retry: RetryPolicy | None = None,
+    request_id: str | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> PushResult:
     """Upload a gee-flood COG to Cloud Storage and make it an Earth Engine image asset.
 
@@ -674,6 +853,14 @@ def push_flood_map(
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         progress: Show the ingestion's progress as a bar on stderr.
         on_progress: Ingestion progress callback (fraction, state).
+        start_time: The acquisition time, set as the image's ``startTime`` (a datetime, date or ISO 8601 string;
+            UTC when naive). Default: the map's ``acquisition_start`` tag, if any.
+        end_time: The image's ``endTime`` (default: the map's ``acquisition_end`` tag, else the start time).
+        retry: Retry policy of the operation polls (default: :class:`RetryPolicy`, bound ``--retry-timeout``).
+        request_id: The push's request id (default: derived from the asset, the object URI and the file's
+            SHA-256); ``gee-flood watch`` derives it from the acquisition and the model instead, so two runners
+            that mapped the same acquisition send the same id and Earth Engine ingests it once.
+        properties: More asset properties (numbers and strings), set in the same request as the pixels.
 
     Returns:
         The asset id, object URI, request id, operation and the folders created.
@@ -682,8 +869,9 @@ def push_flood_map(
     location = parse_gcs_location(bucket)
     path = Path(cog)
     bands = describe_map(path)
+    start, end = acquisition_times(path, start_time, end_time)
     uri = location.uri(asset_id.object_filename)
-    request_id = request_id_for(asset_id, uri, path)
+    request_id = request_id or request_id_for(asset_id, uri, path)
     mode = "cog-backed" if cog_backed else "ingested"
     ensure_initialized(project or asset_id.project, ee_url)
     existing = _existing_asset(asset_id)
@@ -706,18 +894,19 @@ def push_flood_map(
         upload(client, shared, location, asset=asset_id)
     created = create_folders(missing)
     ee = _ee()
+    manifest = ingestion_manifest(
+        asset_id, uri, bands, request_id, start_time=start, end_time=end, properties=properties
+    )
+    times = {"start_time": start, "end_time": end}
     if cog_backed:
-        if existing is not None:
-            _call(lambda: ee.data.deleteAsset(str(asset_id)), f"{asset_id}: cannot replace the asset")
-        properties = {"gee_flood_request_id": request_id, "source_uri": uri}
+        # image:importExternal (public client call): the manifest's missingData, pyramiding and times apply.
         _call(
-            lambda: ee.data.createAsset(
-                {"type": "IMAGE", "gcs_location": {"uris": [uri]}, "properties": properties}, str(asset_id)
-            ),
+            lambda: ee.data.startExternalImageIngestion(manifest, existing is not None),
             f"{asset_id}: Earth Engine refused the COG-backed asset",
         )
-        return PushResult(asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, created_folders=created)
-    manifest = ingestion_manifest(asset_id, uri, bands, request_id)
+        return PushResult(
+            asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, created_folders=created, **times
+        )
     operation = start_ingestion(asset_id, request_id, manifest, overwrite)
     if progress:
         from rich.console import Console
@@ -731,12 +920,13 @@ def push_flood_map(
                 if on_progress is not None:
                     on_progress(fraction, state)
 
-            wait_for_operation(operation, poll_s=poll_s, on_progress=show)
+            wait_for_operation(operation, poll_s=poll_s, on_progress=show, retry=retry)
     else:
-        wait_for_operation(operation, poll_s=poll_s, on_progress=on_progress)
+        wait_for_operation(operation, poll_s=poll_s, on_progress=on_progress, retry=retry)
     return PushResult(
-        asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, operation=operation, created_folders=created
-    )
+        asset=str(asset_id), uri=uri, mode=mode, request_id=request_id, operation=operation, created_folders=created,
+        **times,
+    )  # fmt: skip
 
 
 def _call(func: Callable[[], Any], message: str) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 
 import shapely
 
-from gee_flood._io import check_writable
+from gee_flood._io import check_outputs
 from gee_flood.data.corpus_layout import CORPUS_LOCK_NAME
 from gee_flood.earthengine import queries
 from gee_flood.earthengine.blocks import BlockTask, ChipResult, ReadOptions, plan_blocks, process_block
@@ -364,7 +364,8 @@ def run_fetch(request: FetchRequest) -> FetchSummary:
         RemoteError: Earth Engine refused or kept failing.
     """
     request.validate_values()
-    check_writable(request.out, option="--out", directory=True)
+    inputs = {"--aoi": request.aoi, "--chips": request.chips}
+    check_outputs({"--out": request.out}, inputs, directories=frozenset({"--out"}))
     with corpus_lock(Path(request.out)):
         return _fetch(request)
 

@@ -131,7 +131,10 @@ _initialised_with: EESettings | None = None
 def initialize(settings: EESettings, *, force: bool = False) -> None:
     """Initialise the Earth Engine client in this process once per settings (thread-safe, idempotent).
 
-    Called on the driver and lazily at the start of every task on every Dask worker.
+    Called on the driver and lazily at the start of every task on every Dask worker. A session that is already
+    initialised (the user's own ``ee.Initialize``, ``ee_emulator.initialize_ee``) is reused as it is when the
+    settings ask for no particular project or endpoint URL: gee-flood then initialises nothing (a notebook's
+    session has credentials a new initialisation may not find).
 
     Raises:
         RemoteError: If initialisation fails (no credentials, no project, unreachable server), in one line.
@@ -142,12 +145,18 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
     with _init_lock:
         if not force and _initialised_with == settings and ee.data.is_initialized():
             return
+        if not force and settings.project is None and settings.url is None and ee.data.is_initialized():
+            ee.data.setMaxRetries(settings.retry.ee_max_retries)
+            ee.data.setDeadline(settings.retry.timeout_s * 1000.0)
+            _initialised_with = settings  # the session there is: reused
+            return
         try:
             if settings.is_google:
                 credentials: Any = "persistent"
                 project = resolve_project(settings.project)
             else:
                 credentials, project = None, settings.project or CUSTOM_ENDPOINT_PROJECT
+            _bound_initialisation(settings.retry.timeout_s, settings.retry.ee_max_retries)
             with _no_google_lookups(enabled=not settings.is_google):
                 ee.Initialize(credentials, url=settings.api_url(), project=project)
         except Exception as error:  # the client raises EEException, google.auth and transport errors
@@ -173,6 +182,21 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
         _initialised_with = settings
 
 
+def _bound_initialisation(timeout_s: float, max_retries: int) -> None:
+    """Give ``ee.Initialize``'s own requests (the API discovery document, the algorithm list) the request timeout.
+
+    ``ee.data.setDeadline`` only works after initialisation (it rebuilds the API client), yet the client built by
+    ``ee.Initialize`` takes its timeout from the same state field: so the field is set first, or a stalling
+    endpoint hangs initialisation forever.
+    """
+    import ee
+
+    ee.data.setMaxRetries(max_retries)
+    state = getattr(ee.data, "_get_state", None)
+    if state is not None and hasattr(state(), "deadline_ms"):
+        state().deadline_ms = timeout_s * 1000.0  # milliseconds, as setDeadline takes them
+
+
 @contextlib.contextmanager
 def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
     """Skip, while initialising, the client's fetch of Google's data catalog (its list of deprecated assets).
@@ -194,8 +218,16 @@ def _no_google_lookups(*, enabled: bool) -> Iterator[None]:
         ee.deprecation._FetchDataCatalogStac = original
 
 
+_HTML_PAGE = re.compile(r"<\s*(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
+    if _HTML_PAGE.search(text):  # a proxy or captive portal answered with a web page, not Earth Engine JSON
+        title = _HTML_TITLE.search(text)
+        page = f" titled {' '.join(title.group(1).split())[:120]!r}" if title else ""
+        text = f"an HTML page{page} came back instead of an Earth Engine answer (a proxy or captive portal?)"
     return text[:400] if text else type(error).__name__
 
 
@@ -314,12 +346,23 @@ def with_retries(
             ceiling = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
             delay = min(random.uniform(0.5 * ceiling, ceiling), left)
             status = http_status(error)
-            why = f"HTTP {status}" if status else type(error).__name__
+            why = f"HTTP {status}" if status else _short_reason(error)
             warn(
                 f"{what} failed ({why}); retry {attempt} of {policy.attempts - 1} in {_seconds(delay)} "
                 f"(gives up after {_seconds(policy.timeout_s)}, --retry-timeout)"
             )
             sleep(delay)
+
+
+def _short_reason(error: BaseException) -> str:
+    """The reason of an error without an HTTP status, for a retry line: the exception type and its first words.
+
+    The Earth Engine client turns HTTP errors into ``EEException`` with the server's message only (the status is
+    lost), so the message says what happened: ``EEException: Too Many Requests: Request was rejected...``.
+    """
+    text = _one_line(error)
+    words = text if len(text) <= 60 else text[:57].rstrip() + "..."
+    return f"{type(error).__name__}: {words}" if words != type(error).__name__ else words
 
 
 def _seconds(value: float) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gee_flood._io import check_writable, temporary_directory
+from gee_flood._io import check_outputs, temporary_directory
 from gee_flood.errors import InputError
 from gee_flood.geo import parse_date, read_aoi
 from gee_flood.inference.aoi import fetch_s1_scene
@@ -66,6 +66,7 @@ def run_predict(request: PredictRequest, *, console: Console | None = None) -> P
 
 
 def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary:
+    request.validate_values()
     if request.method not in ("model", "change"):
         raise InputError(f"--method {request.method!r}: expected model (a checkpoint) or change (with --pre)")
     checkpoint = request.checkpoint
@@ -87,9 +88,6 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
     _refuse_clobbering(request)
     _check([_retry_timeout_ok(request.retry_timeout)])  # fetch's rule and message
-    for option, path in (("--out", out), ("--polygons", request.polygons), ("--keep-scene", request.keep_scene)):
-        if path is not None:
-            check_writable(path, option=option)
     area = read_aoi(request.aoi) if request.aoi is not None else None
     aoi_geometry = area.geometry if area is not None else None
     product = product_inputs(request)
@@ -99,6 +97,8 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
                 raise InputError("--date applies to --aoi without --input (a local scene has its own date)")
             if request.ee_auxiliary:
                 raise InputError("--ee-auxiliary applies to --aoi --date (give a local scene's auxiliary files)")
+            if request.keep_scene is not None:
+                raise InputError("--keep-scene keeps a scene read from Earth Engine (--aoi --date); --input is local")
             source = GeoTiffSceneSource(Path(request.input_path), aoi_wgs84=aoi_geometry)
             if request.method == "change":
                 assert request.pre is not None
@@ -138,23 +138,15 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
 
 
 def _refuse_clobbering(request: PredictRequest) -> None:
-    """Refuse a run whose outputs would overwrite one of its inputs or each other (``--out`` = ``--input``...).
+    """Refuse outputs that would overwrite an input, each other or a project file, or cannot be written.
 
     Raises:
-        InputError: Naming both options and the shared path.
+        InputError: Naming the option and the path (:func:`gee_flood._io.check_outputs`).
     """
     inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
               "--pre": request.pre, "--reference-water": request.reference_water, "--dem": request.dem,
               "--hand": request.hand, "--worldcover": request.worldcover}  # fmt: skip
-    outputs = {"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}
-    seen: dict[Path, str] = {}
-    for option, path in [*inputs.items(), *outputs.items()]:
-        if path is None:
-            continue
-        resolved = Path(path).expanduser().resolve()
-        if resolved in seen and (option in outputs or seen[resolved] in outputs):
-            raise InputError(f"{option} {path}: the same file as {seen[resolved]}; choose another path")
-        seen.setdefault(resolved, option)
+    check_outputs({"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}, inputs)
 
 
 #: PredictRequest field -> (ProductSettings field, CLI option) of the product's thresholds.

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,12 +26,12 @@ from affine import Affine
 from pydantic import BaseModel, Field
 from rasterio.crs import CRS
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gee_flood._io import temporary_directory
+from gee_flood._progress import progress_bar
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
-from gee_flood.inference.output import BLOCK, FloodMapWriter, to_cog
+from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
@@ -39,11 +39,11 @@ from gee_flood.inference.streaming import iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.product.cleanup import clean_product
 from gee_flood.product.inputs import Grid, ProductInputs
-from gee_flood.product.layers import LAYERS
+from gee_flood.product.layers import LAYERS, NODATA
 from gee_flood.service_requests import PredictOptions, RuntimeName, WindowName
 
 if TYPE_CHECKING:
-    from gee_flood.api.model import FloodModel
+    from gee_flood.inference.model import FloodModel
 
 #: GDAL's block cache during prediction (MB). GDAL's default, 5 % of RAM, would let the cache alone grow past the
 #: memory budget on a large machine.
@@ -75,33 +75,34 @@ class PredictionSummary(BaseModel):
     seconds: float
 
 
-def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+def resolution_warning(source: SceneSource, expected_m: float | None) -> str | None:
+    """The warning for a scene whose pixels are not within a factor 2 of the checkpoint's (``None``: fine).
+
+    The same words from the CLI (printed) and :func:`gee_flood.predict` (a :class:`~gee_flood.errors.GeeFloodWarning`).
+    """
     if not expected_m:
-        return
+        return None
     if source.crs.is_geographic:
         pixel_m = abs(source.transform.a) * 111_320.0 * math.cos(math.radians(source.transform.f))
     else:
         pixel_m = abs(source.transform.a) * (source.crs.linear_units_factor[1] if source.crs.linear_units_factor else 1)
-    if not 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
-        console.print(
-            f"[yellow]warning:[/] {source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at "
-            f"{expected_m:g} m; predictions may be poor (resample the scene first)",
-            soft_wrap=True,
-        )
-
-
-@contextlib.contextmanager
-def _progress(total: int, enabled: bool, console: Console, label: str) -> Iterator[Any]:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+    if 0.5 * expected_m <= pixel_m <= 2.0 * expected_m:
+        return None
+    return (
+        f"{source.name}: pixels are about {pixel_m:.1f} m, the checkpoint was trained at {expected_m:g} m; "
+        "predictions may be poor (resample the scene first)"
     )
-    with Progress(*columns, console=console, disable=not enabled, transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda advance: bar.update(task, advance=advance)
+
+
+def _warn_resolution(source: SceneSource, expected_m: float | None, console: Console) -> None:
+    warning = resolution_warning(source, expected_m)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, markup=True, highlight=False)
+
+
+def _progress(total: int, enabled: bool, console: Console, label: str) -> contextlib.AbstractContextManager[Any]:
+    """The one progress display (:mod:`gee_flood._progress`): only on a terminal, never with ``--quiet``."""
+    return progress_bar(total, label, enabled=enabled, console=console)
 
 
 def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
@@ -112,10 +113,10 @@ def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_st
     Returns:
         ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
     """
-    parts = [
-        rows.probability for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop)
-    ]
-    return np.concatenate(parts, axis=0)
+    out = np.empty((row_stop - row_start, source.width), np.float32)  # filled as rows finish: no second copy
+    for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop):
+        out[rows.row_start - row_start : rows.row_start - row_start + rows.probability.shape[0]] = rows.probability
+    return out
 
 
 class _RowWindow:
@@ -125,12 +126,12 @@ class _RowWindow:
     again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
     """
 
-    def __init__(self, source: SceneSource, row_start: int, row_stop: int) -> None:
+    def __init__(self, source: SceneSource, row_start: int, row_stop: int, values: np.ndarray | None = None) -> None:
         self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
         self.name = source.name
         self.modalities = source.modalities
         self.row_start = row_start
-        self.values = source.read_rows(row_start, row_stop)
+        self.values = source.read_rows(row_start, row_stop) if values is None else values
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
         """Rows of the scene (within the window read)."""
@@ -172,10 +173,18 @@ class ScenePrediction:
         """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
         return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
 
-    def probability_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once."""
+    def input_rows(self, row_start: int, row_stop: int) -> tuple[int, int]:
+        """The scene rows ``[start, stop)`` the tiles of a row block read."""
         origins = self.plan.row_origins_touching(row_start, row_stop)
-        window = _RowWindow(self.source, origins[0], min(origins[-1] + self.plan.tile, self.source.height))
+        return origins[0], min(origins[-1] + self.plan.tile, self.source.height)
+
+    def probability_rows(self, row_start: int, row_stop: int, values: np.ndarray | None = None) -> np.ndarray:
+        """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once.
+
+        ``values``: the block's input rows (:meth:`input_rows`) already read (a Dask dependency), else they are read
+        from the source.
+        """
+        window = _RowWindow(self.source, *self.input_rows(row_start, row_stop), values=values)
         return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
 
     def layers(self, probability: np.ndarray, row_start: int) -> np.ndarray:
@@ -311,16 +320,19 @@ def flood_map_cog(
     height: int,
     tags: dict[str, str],
     empty_message: str,
-    bands: tuple[str, ...] = LAYERS,
+    bands: Sequence[str | BandSpec] = LAYERS,
     min_mapping_unit: int = 0,
     border_px: int = 0,
+    dtype: str = "uint8",
+    nodata: float = NODATA,
 ) -> Iterator[FloodMapWriter]:
     """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
 
+    ``bands``, ``dtype`` and ``nodata`` describe the bands (:class:`FloodMapWriter`; default: the product's layers).
     The caller writes every row inside the block. On success the map is checked (at least one valid pixel), cleaned
-    (:func:`gee_flood.product.cleanup.clean_product`: border noise, minimum mapping unit; streamed, on the
-    temporary file) and converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included)
-    nothing is left behind. The writer's ``cleanup`` then says what the cleanup changed.
+    when it holds the product's layers (:func:`gee_flood.product.cleanup.clean_product`: border noise, minimum
+    mapping unit; streamed, on the temporary file) and converted to a validated COG at ``out`` atomically; on any
+    error (Ctrl-C included) nothing is left behind. The writer's ``cleanup`` then says what the cleanup changed.
 
     Raises:
         DataError: ``empty_message`` when no pixel is valid; or the COG does not validate.
@@ -338,6 +350,8 @@ def flood_map_cog(
             height=height,
             bands=bands,
             tags=tags,
+            dtype=dtype,
+            nodata=nodata,
         )
         try:
             yield writer
@@ -347,7 +361,7 @@ def flood_map_cog(
         writer.close()
         if writer.valid_pixels == 0:
             raise DataError(empty_message)
-        if set(LAYERS) <= set(bands) and (min_mapping_unit > 1 or border_px > 0):
+        if set(LAYERS) <= set(writer.names) and (min_mapping_unit > 1 or border_px > 0):
             with rasterio.open(tiled, "r+") as dataset:
                 writer.cleanup = clean_product(dataset, min_mapping_unit=min_mapping_unit, border_px=border_px)
             writer.flood_pixels = writer.cleanup.flood_pixels
@@ -385,7 +399,7 @@ def predict_scene(
         InputError: A teacher (optical) checkpoint, bad options, or unreadable files.
         DataError: The scene lacks the bands the checkpoint needs, or has no valid pixel.
     """
-    from gee_flood.api.model import open_model
+    from gee_flood.inference.model import open_model
 
     options = options or PredictOptions()
     console = console or Console(stderr=True)

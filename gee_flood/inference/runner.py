@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gee_flood.data.chip import ModalitySpec
-from gee_flood.errors import InputError
+from gee_flood.errors import InputError, InputNotFoundError
 from gee_flood.models import LoadedModel, ModelCard, Preprocessing, load_model
 
 
@@ -187,6 +187,6 @@ def runner_for(
     """A :class:`TileRunner` for ``checkpoint``, loaded once per process (Dask workers reuse it across tasks)."""
     path = Path(checkpoint).resolve()
     if not path.is_file():
-        raise InputError(f"{checkpoint}: checkpoint file not found")
+        raise InputNotFoundError(f"{checkpoint}: checkpoint file not found")
     with _RUNNER_LOCK:
         return _cached_runner(str(path), path.stat().st_mtime_ns, device, batch_size, runtime or "auto")

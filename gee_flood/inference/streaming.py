@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gee_flood.inference.runner import TileRunner
-from gee_flood.inference.source import SceneSource
+from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.product.layers import NODATA
 
@@ -77,6 +77,7 @@ def iter_probability_rows(
             base = origin
         rows = min(tile, height - origin)
         s1_db = source.read_rows(origin, origin + rows)
+        check_decibels(s1_db, source.name)  # every source, every strip: no map of linear or DN input
         strip_valid = np.isfinite(s1_db).all(axis=0)
         valid[:rows, :width] = strip_valid
         normalised = runner.normalize(s1_db)  # NaN -> 0 (the band mean)

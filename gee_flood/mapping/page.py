@@ -49,7 +49,7 @@ def write_map_html(
     Returns:
         The HTML path.
     """
-    from gee_flood.api.maps import add_flood_layers
+    from gee_flood.mapping.layers import add_flood_layers
 
     console = console or Console(stderr=True)
     flood_map, html = Path(flood_map), Path(html)

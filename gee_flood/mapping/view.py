@@ -26,7 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, transform_bounds
 
-from gee_flood.errors import DataError, InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 
 WEB_MERCATOR = "EPSG:3857"
 #: RGBA of each map class: flood, reference water, excluded, not flood (faint, shows where the model looked).
@@ -56,7 +56,7 @@ class Overlay:
 
 def _open(path: Path, what: str) -> Any:
     if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
+        raise InputNotFoundError(f"{path}: {what} not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -9,12 +9,13 @@ bands differently.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from gee_flood._version import __version__
 from gee_flood.data.chip import ModalitySpec
@@ -70,7 +71,9 @@ class LabelSemantics(BaseModel):
     target: str = Field(
         "water", description="what was labelled water in training: 'water' (all water) or 'flood extent'"
     )
-    threshold: float = Field(0.5, description="probability above which a pixel is mapped as water")
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, allow_inf_nan=False, description="probability above which a pixel is mapped as water"
+    )
 
 
 class TrainingSummary(BaseModel):
@@ -109,6 +112,29 @@ class ModelCard(BaseModel):
     gee_flood_version: str = __version__
     git_commit: str | None = Field(default_factory=lambda: git_commit())
     created: str = Field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+
+    @model_validator(mode="after")
+    def _statistics_fit_the_inputs(self) -> ModelCard:
+        """Every input has statistics for each of its bands: finite means, finite standard deviations above 0.
+
+        A card is data a user can edit; without this, a card with 3 means for 2 bands fails deep inside
+        prediction, blamed on the scene.
+        """
+        for modality in self.inputs:
+            stats = self.normalization.modalities.get(modality.name)
+            if stats is None:
+                raise ValueError(f"inputs: modality {modality.name!r} has no normalization statistics")
+            bands = len(modality.bands)
+            if not len(stats.mean) == len(stats.std) == bands:
+                raise ValueError(
+                    f"normalization.modalities.{modality.name}: {len(stats.mean)} means and {len(stats.std)} stds "
+                    f"for {bands} bands {modality.bands}"
+                )
+            if not all(math.isfinite(value) for value in stats.mean):
+                raise ValueError(f"normalization.modalities.{modality.name}.mean: {stats.mean} must be finite")
+            if not all(math.isfinite(value) and value > 0 for value in stats.std):
+                raise ValueError(f"normalization.modalities.{modality.name}.std: {stats.std} must be finite and > 0")
+        return self
 
     @property
     def modality_names(self) -> list[str]:

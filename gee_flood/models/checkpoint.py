@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from gee_flood._io import atomic_path
-from gee_flood.errors import InputError
+from gee_flood.errors import DataError, InputError, InputNotFoundError
 from gee_flood.models.card import ArchitectureSpec, ModelCard
 
 CARD_KEY = "gee_flood_card"
@@ -123,12 +123,27 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | os.PathLike[s
 
     The file holds plain data only (tensors, and the card as JSON-compatible values), so it loads with
     ``torch.load(path, weights_only=True)``.
+
+    Raises:
+        DataError: A weight is NaN or infinite (a diverged training run): nothing is written.
     """
-    payload = {"state_dict": model.state_dict(), CARD_KEY: card.model_dump(mode="json")}
+    state = model.state_dict()
+    bad = non_finite_weight(state)
+    if bad is not None:
+        raise DataError(f"{path}: not written: weight {bad} is NaN or infinite (the training diverged)")
+    payload = {"state_dict": state, CARD_KEY: card.model_dump(mode="json")}
     final = Path(path)
     with atomic_path(final) as tmp:
         torch.save(payload, tmp)
     return final
+
+
+def non_finite_weight(state: Mapping[str, Any]) -> str | None:
+    """Return the name of the first floating-point tensor in ``state`` holding NaN or an infinity, or None."""
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return name
+    return None
 
 
 def read_card(path: str | os.PathLike[str]) -> ModelCard:
@@ -178,7 +193,7 @@ def convert_trusted_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLi
     """
     source = Path(src)
     if not source.is_file():
-        raise InputError(f"{source}: checkpoint file not found")
+        raise InputNotFoundError(f"{source}: checkpoint file not found")
     try:
         payload = torch.load(source, map_location="cpu", weights_only=False)  # trusted by the caller
     except Exception as error:  # torch raises many types for non-checkpoint files
@@ -205,6 +220,9 @@ def _model_from_payload(payload: Mapping[str, Any], checkpoint: Path) -> tuple[n
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0]
         raise InputError(f"{checkpoint}: weights do not match the architecture in its card ({first})") from None
+    bad = non_finite_weight(state)
+    if bad is not None:
+        raise InputError(f"{checkpoint}: weight {bad} is NaN or infinite; the checkpoint is unusable")
     model.eval()
     return model, card
 
@@ -222,7 +240,7 @@ def _card(payload: Mapping[str, Any], checkpoint: Path) -> ModelCard:
 def _load_payload(path: Path, *, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint as plain data (``weights_only=True``); never run code named in the file."""
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint file not found")
+        raise InputNotFoundError(f"{path}: checkpoint file not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises many types for non-checkpoint files

@@ -10,6 +10,7 @@ the product's layers (:func:`gee_flood.product.layers.block_layers`); it pickles
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +54,10 @@ class Grid:
         return abs(self.transform.a) * unit, abs(self.transform.e) * unit
 
 
+#: One DataArray reprojected at a time, once: the row blocks of a result (Dask threads) share the raster.
+_REPROJECT_LOCK = threading.Lock()
+
+
 @dataclass
 class AuxRaster:
     """One auxiliary raster on the flood map's grid.
@@ -88,9 +93,15 @@ class AuxRaster:
                 raise InputError(f"{self.what}: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
 
     def attach(self, grid: Grid) -> None:
-        """Reproject a DataArray source onto ``grid`` once (a file is read block by block instead)."""
-        if isinstance(self.source, Path):
-            return
+        """Get ready to be read on ``grid``: nothing to do now (a lazy DataArray stays lazy until a block needs it)."""
+
+    def _reproject(self, grid: Grid) -> None:
+        """Reproject a DataArray source onto ``grid`` once, when first read (a file is read block by block)."""
+        with _REPROJECT_LOCK:
+            if self._on_grid is None:
+                self._reproject_now(grid)
+
+    def _reproject_now(self, grid: Grid) -> None:
         import rioxarray  # noqa: F401 - the .rio accessor
 
         # As float with NaN for no data: an integer source reprojected as it is would fill what it does not
@@ -112,6 +123,8 @@ class AuxRaster:
 
     def rows(self, grid: Grid, row_start: int, row_stop: int) -> np.ndarray:
         """``(rows, width)`` float64 values of rows ``[row_start, row_stop)``, NaN where the raster has none."""
+        if self._on_grid is None and not isinstance(self.source, Path):
+            self._reproject(grid)
         if self._on_grid is not None:
             return self._on_grid[row_start:row_stop].astype(np.float64)
         assert isinstance(self.source, Path)

@@ -392,17 +392,17 @@ def _zone_statistics(
     return pd.DataFrame.from_records(records)
 
 
-def check_outputs(out: Path, *, inputs: dict[str, Path | None]) -> None:
-    """Refuse statistics written over one of their inputs, or to an unknown format.
+def check_statistics_output(out: Path, *, inputs: dict[str, Path | None]) -> None:
+    """Refuse statistics in an unknown format, written over one of their inputs or where they cannot be written.
 
     Raises:
-        InputError: Naming the option and the path.
+        InputError: Naming the option and the path (:func:`gee_flood._io.check_outputs`).
     """
+    from gee_flood._io import check_outputs
+
     if out.suffix.lower() not in (".csv", ".geojson", ".json"):
         raise InputError(f"--out {out}: expected a .csv or .geojson path for the statistics")
-    for option, path in inputs.items():
-        if path is not None and Path(path).expanduser().resolve() == out.expanduser().resolve():
-            raise InputError(f"--out {out}: the same file as {option}; choose another path")
+    check_outputs({"--out": out}, inputs)
 
 
 def write_statistics(frame: pd.DataFrame, out: str | os.PathLike[str], zones: Any = None) -> Path:

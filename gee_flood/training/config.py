@@ -34,6 +34,9 @@ from gee_flood.data.normalization import NormalizationStats
 from gee_flood.errors import InputError
 from gee_flood.models.card import ArchitectureSpec
 
+#: Largest seed: numpy's and Lightning's ``seed_everything`` take an unsigned 32-bit seed.
+MAX_SEED = 2**32 - 1
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -78,6 +81,11 @@ class DataConfig(_Strict):
         validation_count: Number of held-out validation chips (overrides ``validation_fraction``).
         validation_fraction: Share of the labelled subset held out for validation.
         unlabelled: ``none``; ``pool``: the rest of the split (read without labels); or another dataset.
+        extra_unlabelled: More unlabelled datasets added after ``unlabelled`` (e.g. a ``gee-flood fetch`` corpus
+            beside the pool); each must carry the run's (and the teacher's) input modalities.
+        pre_event_pool: Also add the pre-event image of every training chip (labelled and pool; never a
+            validation chip) as an unlabelled chip: each input ``m`` is read from its twin ``m_pre`` (OMBRIA's
+            BEFORE images), and the teacher labels it like any pool chip (student only).
         labelled_share: Share of training draws taken from labelled chips when an unlabelled set is used
             (None: proportional to the number of chips).
         crop_size: Random square crops of this size (px) for training; None trains on whole chips.
@@ -99,12 +107,14 @@ class DataConfig(_Strict):
     labels: str = "hand"
     otsu_method: Literal["global", "tiled"] = "global"
     labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
-    subset_seed: int | None = None
+    subset_seed: int | None = Field(None, ge=0, le=MAX_SEED)
     validation_split: str | None = None
     validation: SourceConfig | None = None
     validation_count: int | None = Field(None, ge=1)
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     unlabelled: Literal["none", "pool"] | SourceConfig = "none"
+    extra_unlabelled: list[SourceConfig] = Field(default_factory=list)
+    pre_event_pool: bool = False
     labelled_share: float | None = Field(None, gt=0.0, le=1.0)
     crop_size: int | None = Field(128, ge=8)
     flips: bool = True
@@ -156,7 +166,7 @@ class OptimConfig(_Strict):
             per step, validated and saved instead of the raw weights (None = off).
     """
 
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(2e-3, gt=0, le=10, allow_inf_nan=False)
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: int = Field(16, ge=1)
     max_steps: int = Field(600, ge=1)
@@ -217,6 +227,66 @@ class DistillConfig(_Strict):
     center_on_threshold: bool = True
 
 
+class AugmentConfig(_Strict):
+    """SAR-specific augmentation of the training batches (every role alike; off by default).
+
+    Applied to the SAR channels of the network input of each training batch (a teacher's S2 channels are left as
+    they are), after the crop, flips and rotations, on the batch's device; the distillation targets come from the
+    teacher on clean inputs, so a student learns to give the clean-input answer from degraded SAR. Amplitudes are
+    in dB and converted to normalised units per band: by the band's normalisation std where the SAR is in dB, by
+    ``unit_db`` where it is not (OMBRIA's 8-bit, per-image stretched SAR). Randomness is torch's global generator,
+    so ``trainer.seed`` fixes it. Each transform is applied to a sample with ``probability``.
+
+    Attributes:
+        enabled: Apply the augmentation.
+        probability: Chance that each transform is applied to a sample (independently per transform).
+        speckle_looks: Multiplicative gamma speckle with this equivalent number of looks (mean 1 in linear
+            intensity; fewer looks is stronger); None = off.
+        gain_db: Per sample and SAR acquisition, a calibration/intensity shift uniform in ``[-gain_db, gain_db]`` dB.
+        band_gain_db: Added per band (VV and VH shift apart), uniform in ``[-band_gain_db, band_gain_db]`` dB.
+        gradient_db: Incidence-angle-like linear ramp across the crop, edge to edge up to ``gradient_db`` dB, in a
+            random direction (0 = off).
+        min_resolution_scale: Resolution jitter: down-sample (area) by a scale uniform in ``[min, 1]`` and back up
+            (bilinear) to the crop size (1 = off).
+        unit_db: dB that one normalised unit stands for in SAR inputs that are not in dB.
+    """
+
+    enabled: bool = False
+    probability: float = Field(0.5, ge=0, le=1)
+    speckle_looks: float | None = Field(4.0, gt=0)
+    gain_db: float = Field(1.5, ge=0)
+    band_gain_db: float = Field(0.5, ge=0)
+    gradient_db: float = Field(2.0, ge=0)
+    min_resolution_scale: float = Field(0.5, gt=0, le=1)
+    unit_db: float = Field(4.0, gt=0)
+
+
+class ThresholdConfig(_Strict):
+    """How ``model.ckpt``'s probability threshold is chosen.
+
+    Attributes:
+        method: ``validation``: the threshold of best IoU on the validation chips (tuned at every validation; few
+            chips can overfit it); ``prior``: the threshold at which the model's predicted water fraction matches a
+            prior measured without the validation chips: for a student, the teacher's water fraction on the
+            unlabelled chips (where the teacher has a signal); for a teacher or baseline, the hand-labelled (or
+            weakly labelled) water fraction of its training chips. The Lightning checkpoints keep the validation
+            threshold; ``model.ckpt`` and ``summary.json`` get the chosen one.
+        max_chips: At most this many chips (a deterministic spread) are scored for the prior.
+        bounds: The prior threshold is clipped to ``[low, high]``.
+    """
+
+    method: Literal["validation", "prior"] = "validation"
+    max_chips: int = Field(256, ge=1)
+    bounds: tuple[float, float] = (0.05, 0.95)
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1] < 1:
+            raise ValueError(f"expected 0 < low <= high < 1, got {list(value)}")
+        return value
+
+
 class TrainerConfig(_Strict):
     """Lightning trainer settings.
 
@@ -239,7 +309,7 @@ class TrainerConfig(_Strict):
         select: Which checkpoint becomes ``model.ckpt``: ``best`` (highest validation IoU) or ``last``.
     """
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     output_dir: Path = Path("runs")
     run_name: str | None = None
     accelerator: str = "auto"
@@ -250,7 +320,7 @@ class TrainerConfig(_Strict):
     val_every_steps: int = Field(100, ge=1)
     early_stopping_patience: int | None = Field(None, ge=1)
     num_workers: int = Field(0, ge=0)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=1024)
     progress_bar: bool = True
     deterministic: bool = True
     save_last: bool = True
@@ -263,7 +333,7 @@ class TrainConfig(_Strict):
     Attributes:
         role: ``teacher`` (S1 + S2, hand labels), ``student`` (SAR only, hand labels + teacher) or ``baseline``.
         kind: Free label of the variant (``supervised``, ``weak``...), recorded in the card and run name.
-        data, model, optim, loss, distill, trainer: See their classes.
+        data, model, optim, loss, distill, trainer, augment, threshold: See their classes.
         teacher_checkpoint: The student's teacher, or several averaged (also settable with ``--teacher``).
         normalization: Filled at run time from the training data (do not set it by hand).
     """
@@ -276,6 +346,8 @@ class TrainConfig(_Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
     teacher_checkpoint: Path | list[Path] | None = None
     normalization: NormalizationStats | None = None
 

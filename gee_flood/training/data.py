@@ -45,6 +45,67 @@ class SubsetChipDataset(ChipDataset):
         return self.base[self.indices[index]]
 
 
+class ConcatChipDataset(ChipDataset):
+    """Several datasets of the same modalities, one after the other (the unlabelled pool plus a fetched corpus)."""
+
+    def __init__(self, parts: Sequence[ChipDataset]) -> None:
+        self.parts = list(parts)
+        self.name = self.parts[0].name
+        self.modalities = dict(self.parts[0].modalities)
+        self.offsets = np.cumsum([0] + [len(part) for part in self.parts]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def chip_ids(self) -> list[str]:
+        """Return chip ids in index order."""
+        return [chip_id for part in self.parts for chip_id in part.chip_ids()]
+
+    def __getitem__(self, index: int) -> Chip:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return self.parts[part][index - self.offsets[part]]
+
+
+class PreEventChipDataset(ChipDataset):
+    """The pre-event images of a dataset's chips as chips of their own: modality ``m`` read from ``m_pre``.
+
+    Args:
+        base: A dataset opened with the ``_pre`` twins of the wanted modalities (and no labels).
+        specs: The specs of the wanted (post-event) modalities, by name.
+    """
+
+    def __init__(self, base: ChipDataset, specs: dict[str, ModalitySpec]) -> None:
+        missing = [f"{name}_pre" for name in specs if f"{name}_pre" not in base.modalities]
+        if missing:
+            raise InputError(f"data.pre_event_pool: dataset {base.name!r} has no pre-event twins {missing}")
+        self.base = base
+        self.name = base.name
+        self.modalities = dict(specs)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def chip_ids(self) -> list[str]:
+        """Return the base chip ids with ``_pre`` appended."""
+        return [f"{chip_id}_pre" for chip_id in self.base.chip_ids()]
+
+    def __getitem__(self, index: int) -> Chip:
+        chip = self.base[index]
+        arrays = {name: chip.modalities[f"{name}_pre"] for name in self.modalities}
+        return Chip(
+            chip_id=f"{chip.chip_id}_pre",
+            event=chip.event,
+            modalities=arrays,
+            specs=dict(self.modalities),
+            label=None,
+            valid=chip.valid,
+            georef=chip.georef,
+            extras={},
+        )
+
+
 @dataclass
 class Splits:
     """The chips of one run.
@@ -122,6 +183,17 @@ def build_splits(config: Any, modalities: Sequence[str]) -> Splits:
         unlabelled = open_dataset(
             source.dataset, source.root, source.split, modalities=modalities, labels=None, **source.options
         )
+    extra = [
+        open_dataset(source.dataset, source.root, source.split, modalities=modalities, labels=None, **source.options)
+        for source in data.extra_unlabelled
+    ]
+    if data.pre_event_pool and config.role == "student":
+        twins = [f"{name}_pre" for name in modalities]
+        before = open_dataset(data.dataset, data.root, data.split, modalities=twins, labels=None, **data.options)
+        training = [index[i] for i in [*train_ids, *pool_ids]]  # never the validation chips
+        extra.append(PreEventChipDataset(SubsetChipDataset(before, training), dict(full.modalities)))
+    if extra:
+        unlabelled = ConcatChipDataset([unlabelled, *extra] if unlabelled is not None else extra)
     summary = {
         "dataset": data.dataset,
         "split": data.split,

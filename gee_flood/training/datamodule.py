@@ -159,10 +159,10 @@ class EveryNthSampler(Sampler[int]):
 
 
 def progress_over(dataset: ChipDataset, description: str, enabled: bool) -> Iterator[Any]:
-    """Iterate over ``dataset`` with a progress bar (when ``enabled``)."""
-    from tqdm.auto import tqdm
+    """Iterate over ``dataset`` with a progress bar (when ``enabled`` and on a terminal: :mod:`gee_flood._progress`)."""
+    from gee_flood._progress import track
 
-    return iter(tqdm(dataset, total=len(dataset), desc=description, disable=not enabled, leave=False))
+    return track(dataset, len(dataset), description, enabled=enabled)
 
 
 def prepare_training_chips(

@@ -23,9 +23,11 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 
+from gee_flood.errors import DataError
 from gee_flood.models.card import ModelCard
 from gee_flood.models.checkpoint import CARD_KEY, build_model
 from gee_flood.models.predictor import predict_logits
+from gee_flood.training.augment import SarAugment
 from gee_flood.training.config import DistillConfig, LossConfig, OptimConfig
 from gee_flood.training.losses import distillation_loss, supervised_loss
 
@@ -46,6 +48,8 @@ class FloodSegmentationModule(L.LightningModule):
         encoder_weights: Pretrained encoder weights for the first build (None = random).
         channels_last: Keep weights and inputs channels-last (1.15-1.4x faster steps on 2 CPU cores,
             ``python -m benchmarks.speed``; the layout tensor cores prefer on CUDA). State dicts load into either.
+        augment: SAR augmentation of the training batches' network inputs (never of validation batches, nor of the
+            teacher's inputs: distillation targets come from clean inputs).
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class FloodSegmentationModule(L.LightningModule):
         teacher_card: ModelCard | None = None,
         encoder_weights: str | None = None,
         channels_last: bool = True,
+        augment: SarAugment | None = None,
     ) -> None:
         super().__init__()
         self.card = card
@@ -78,10 +83,17 @@ class FloodSegmentationModule(L.LightningModule):
         self.teacher_card = teacher_card
         self.val_curve = BinaryPrecisionRecallCurve(thresholds=torch.tensor(THRESHOLDS), ignore_index=-1)
         self.best_threshold = card.labels.threshold
+        self.augment = augment
 
     def forward(self, inputs: Tensor) -> Tensor:
         """Return water logits ``(N, H, W)`` of normalised inputs ``(N, C, H, W)``."""
         return self.model(inputs.contiguous(memory_format=self.memory_format))[:, 0]
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment the SAR channels of training batches on their device (:mod:`gee_flood.training.augment`)."""
+        if self.augment is not None and self.trainer.training and isinstance(batch, dict) and "inputs" in batch:
+            batch = {**batch, "inputs": self.augment(batch["inputs"])}
+        return batch
 
     def on_fit_start(self) -> None:
         """Move the frozen teacher to the training device."""
@@ -122,6 +134,11 @@ class FloodSegmentationModule(L.LightningModule):
             self.log("train/distill", terms.loss, batch_size=batch_size)
             self.log("train/teacher_signal", terms.signal_fraction, batch_size=batch_size)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        if not bool(torch.isfinite(total.detach())):  # one device sync per step; a diverged run must not go on
+            raise DataError(
+                f"training diverged: the loss became {float(total.detach())} at step {self.global_step}; no model "
+                "was written (lower optim.lr, or set optim.gradient_clip)"
+            )
         return total
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ import contextlib
 import csv
 import logging
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -39,10 +40,12 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import DDPStrategy
 
 from gee_flood._io import atomic_path, check_writable, write_json_atomic, write_text_atomic
+from gee_flood._progress import shown, step_progress, track
 from gee_flood.data.normalization import NormalizationStats, compute_stats
-from gee_flood.errors import InputError
+from gee_flood.errors import GeeFloodWarning, InputError
 from gee_flood.models.card import InputModality, LabelSemantics, ModelCard, TrainingSummary, checkpoint_reference
 from gee_flood.models.checkpoint import LoadedModel, check_architecture, load_model, read_card, save_checkpoint
+from gee_flood.training.augment import SarAugment
 from gee_flood.training.config import TrainConfig
 from gee_flood.training.data import Splits, build_splits, check_modalities
 from gee_flood.training.datamodule import FloodDataModule
@@ -111,7 +114,96 @@ def train(
             the needed modalities, or a run directory that exists (without ``overwrite``) or cannot be written.
     """
     check_architecture(config.model.architecture)
-    check_run_directory(config, overwrite=overwrite)
+    check_trainer_options(config)
+    final_dir = check_run_directory(config, overwrite=overwrite)
+    final_config = config
+    if overwrite:  # write beside the previous run; it is replaced only when this one has finished
+        config = _staged(config)
+    try:
+        with _run_lock(final_dir):
+            result, trainer = _train_checked(config, splits=splits, teacher=teacher, progress=progress)
+            if result.is_global_zero and overwrite:
+                _swap_in(Path(config.trainer.output_dir) / config.name, final_dir, final_config)
+    except BaseException:
+        if overwrite and _launched_as_rank_zero():
+            shutil.rmtree(Path(config.trainer.output_dir), ignore_errors=True)
+        raise
+    if overwrite:
+        trainer.strategy.barrier("gee_flood.train: run swapped in")
+        return _read_result(final_dir, _selected_checkpoint(config, final_dir), is_global_zero=result.is_global_zero)
+    return result
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``.<run name>.train.lock`` beside the run directory (rank 0): a second identical run refuses at once.
+
+    :mod:`filelock`'s ``flock`` is released by the kernel if the process dies. The lock file is removed on release,
+    and the output folder too if this run created it and left it empty.
+
+    Raises:
+        InputError: Another process is training into the same run directory.
+    """
+    if not _launched_as_rank_zero():
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder = run_dir.parent
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / f".{run_dir.name}.train.lock"
+    lock = FileLock(lock_path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise InputError(
+            f"run directory {run_dir}: another gee-flood train is writing it; wait for it to finish, or choose "
+            "another --out or config name"
+        ) from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.release()
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+
+
+def _staged(config: TrainConfig) -> TrainConfig:
+    """The config of a run written beside the one it replaces: ``<output_dir>/.<name>.overwrite/<name>``."""
+    staging = Path(config.trainer.output_dir) / f".{config.name}.overwrite"
+    if _launched_as_rank_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a killed --overwrite run
+    trainer = config.trainer.model_copy(update={"output_dir": staging, "run_name": config.name})
+    return config.model_copy(update={"trainer": trainer})
+
+
+def _swap_in(staged: Path, final: Path, final_config: TrainConfig) -> None:
+    """Replace the previous run ``final`` by the finished run ``staged`` (two renames on one file system)."""
+    import yaml
+
+    recorded = TrainConfig.model_validate(yaml.safe_load((staged / "config.yaml").read_text()))
+    config = recorded.model_copy(update={"trainer": final_config.trainer})  # its own folder, not the staging one
+    write_text_atomic(staged / "config.yaml", config.to_yaml())
+    replaced = final.with_name(f".{final.name}.{os.getpid()}-replaced")
+    if final.exists():
+        os.replace(final, replaced)
+    os.replace(staged, final)
+    shutil.rmtree(replaced, ignore_errors=True)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def _train_checked(
+    config: TrainConfig,
+    *,
+    splits: Splits | None,
+    teacher: TeacherSource | Sequence[TeacherSource] | None,
+    progress: bool | None,
+) -> tuple[TrainResult, L.Trainer]:
+    """The body of :func:`train` once the options and run directory are checked: the result and the trainer."""
     started = time.perf_counter()
     progress = (config.trainer.progress_bar if progress is None else progress) and _launched_as_rank_zero()
     _seed(config)
@@ -126,7 +218,7 @@ def train(
     module = _module(config, card, teachers, online=online)
     checkpointing = _best_checkpoint(run_dir)
     with _quiet_lightning():
-        trainer = _trainer(config, _callbacks(config, checkpointing), run_dir, progress)
+        trainer = _trainer(config, _callbacks(config, checkpointing, progress=progress), run_dir, progress)
     with _quiet_lightning(), _Stopwatch() as fit_time:
         trainer.fit(module, datamodule=data)
         _validate_after_last_step(trainer, module, data, checkpointing, config)
@@ -134,7 +226,7 @@ def train(
     if trainer.is_global_zero:
         _write_outputs(config, run_dir, trainer, checkpointing, splits, data, fit_time, started)
     trainer.strategy.barrier("gee_flood.train: outputs written")
-    return _read_result(run_dir, _selected_checkpoint(config, run_dir), is_global_zero=trainer.is_global_zero)
+    return _read_result(run_dir, _selected_checkpoint(config, run_dir), is_global_zero=trainer.is_global_zero), trainer
 
 
 def train_from_request(request: TrainRequest) -> TrainResult:
@@ -205,6 +297,39 @@ def _checked_splits(
     return splits, specs
 
 
+def check_trainer_options(config: TrainConfig) -> None:
+    """Refuse, before any data is read, accelerator, devices, nodes or precision that Lightning would not accept.
+
+    Lightning is the judge (a Trainer is built from the options and dropped: it starts no process, writes nothing),
+    so ``--accelerator tpu`` without a TPU, ``--devices -1`` on a CPU or ``trainer.precision=bogus`` is one line here
+    rather than a traceback after the data preparation.
+
+    Raises:
+        InputError: Naming the options and Lightning's reason.
+    """
+    trainer = config.trainer
+    try:
+        with _quiet_lightning(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            L.Trainer(
+                accelerator=trainer.accelerator,
+                devices=trainer.devices,
+                num_nodes=trainer.num_nodes,
+                strategy=_strategy(config),
+                precision=_precision(config),  # type: ignore[arg-type]
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+            )
+    except Exception as error:  # noqa: BLE001 - Lightning raises ValueError, MisconfigurationException, RuntimeError...
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise InputError(
+            f"trainer options --accelerator {trainer.accelerator!r} --devices {trainer.devices!r} --num-nodes "
+            f"{trainer.num_nodes} trainer.precision {trainer.precision!r}: Lightning refuses them ({reason})"
+        ) from None
+
+
 def check_run_directory(config: TrainConfig, *, overwrite: bool) -> Path:
     """Refuse, before anything is read or written, a run directory that exists (unless ``overwrite``) or cannot be.
 
@@ -258,6 +383,7 @@ def _module(
         teacher_card=teachers[0].card if online else None,
         encoder_weights=config.model.encoder_weights,
         channels_last=config.trainer.channels_last,
+        augment=SarAugment.for_card(config.augment, card),
     )
 
 
@@ -273,8 +399,10 @@ def _best_checkpoint(run_dir: Path) -> ModelCheckpoint:
     )
 
 
-def _callbacks(config: TrainConfig, checkpointing: ModelCheckpoint) -> list[L.Callback]:
+def _callbacks(config: TrainConfig, checkpointing: ModelCheckpoint, *, progress: bool = False) -> list[L.Callback]:
     callbacks: list[L.Callback] = [checkpointing]
+    if shown(progress):  # gee-flood's one progress display, in steps (Lightning's own bar is off)
+        callbacks.append(step_progress(config.optim.max_steps))
     if config.optim.ema_decay is not None:
         callbacks.append(EMAWeightAveraging(decay=config.optim.ema_decay))
     if config.trainer.early_stopping_patience:
@@ -302,7 +430,7 @@ def _trainer(config: TrainConfig, callbacks: list[L.Callback], run_dir: Path, pr
         gradient_clip_val=config.optim.gradient_clip,
         callbacks=callbacks,
         logger=CSVLogger(save_dir=run_dir, name="", version=""),
-        enable_progress_bar=progress,
+        enable_progress_bar=False,  # gee_flood._progress.step_progress instead (see _callbacks)
         enable_model_summary=False,
         default_root_dir=run_dir,
     )
@@ -369,6 +497,7 @@ def _write_outputs(
 ) -> None:
     """Rank 0: ``model.ckpt`` from the selected checkpoint, ``summary.json`` and ``curve.png``."""
     chosen = load_model(_selected_checkpoint(config, run_dir))
+    threshold_info = _choose_threshold(config, chosen, data)
     save_checkpoint(chosen.model, chosen.card, run_dir / "model.ckpt")
     if config.trainer.select == "last":
         final = [row for row in read_metrics(run_dir / "metrics.csv") if "val/iou_tuned" in row]
@@ -385,6 +514,7 @@ def _write_outputs(
         "best_val_iou": best_val_iou,
         "selected": config.trainer.select,
         "threshold": chosen.card.labels.threshold,
+        **threshold_info,
         "wall_seconds": time.perf_counter() - started,
         "fit_seconds": fit_time.seconds,
         "fit_cpu_seconds": fit_time.cpu_seconds,
@@ -395,6 +525,20 @@ def _write_outputs(
     }
     write_json_atomic(run_dir / "summary.json", summary)
     plot_training_curve(run_dir / "metrics.csv", run_dir / "curve.png", title=config.name)
+
+
+def _choose_threshold(config: TrainConfig, chosen: LoadedModel, data: FloodDataModule) -> dict[str, Any]:
+    """Set ``chosen``'s card threshold by ``config.threshold.method``; return what the summary records of it."""
+    info: dict[str, Any] = {"threshold_method": config.threshold.method}
+    if config.threshold.method == "prior":
+        from gee_flood.training.threshold import prior_threshold
+
+        prior = prior_threshold(config, chosen, data.train_chips or (), data.teachers)
+        info["validation_threshold"] = chosen.card.labels.threshold
+        if prior is not None:
+            chosen.card.labels.threshold = prior.threshold
+            info.update(prior_fraction=prior.prior_fraction, prior_source=prior.source, prior_chips=prior.chips)
+    return info
 
 
 def _processes(trainer: L.Trainer) -> dict[str, Any]:
@@ -432,20 +576,21 @@ def _resolve_teachers(
     loaded = [one if isinstance(one, LoadedModel) else load_model(one) for one in sources]
     for one in loaded:
         if one.card.role != "teacher":
-            log.warning("the teacher checkpoint's role is %r, not 'teacher'", one.card.role)
+            where = f"--teacher {one.source}" if one.source is not None else "the teacher"
+            message = f"{where}: its card's role is {one.card.role!r}, not 'teacher'"
+            warnings.warn(message, GeeFloodWarning, stacklevel=2)
     return loaded
 
 
 def _normalization(config: TrainConfig, splits: Splits, *, progress: bool) -> NormalizationStats:
     """Per-band mean/std of the model inputs over training chips (labelled and unlabelled; no labels read)."""
-    from tqdm.auto import tqdm
-
     sources = [splits.labelled] + ([splits.unlabelled] if splits.unlabelled is not None else [])
     flat = [(source, i) for source in sources for i in range(len(source))]
     take = set(np.linspace(0, len(flat) - 1, min(len(flat), STATS_CHIPS)).round().astype(int).tolist())
     picked = [flat[i] for i in sorted(take)]
-    bar = tqdm(picked, desc="normalisation statistics", disable=not progress, leave=False)
-    chips = (source[index] for source, index in bar)
+    chips = (
+        source[index] for source, index in track(picked, len(picked), "normalisation statistics", enabled=progress)
+    )
     return compute_stats(
         chips,
         config.data.inputs,
@@ -523,6 +668,7 @@ _ADVISORY_WARNINGS = (
     "LeafSpec",
     "exists and is not empty",
     "sync_dist=True",
+    "overridden `on_after_batch_transfer`",  # the module's SAR augmentation hook is the one meant
 )
 
 

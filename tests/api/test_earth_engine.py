@@ -24,7 +24,8 @@ BUCKET = "gee-flood-api-tests"
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("api-ee")
     catalog = build_catalog(root / "catalog")
-    with EmulatorServer(root / "catalog", assets_dir=root / "assets", operation_step_s=0.01) as server:
+    with EmulatorServer(root / "catalog", assets_dir=root / "assets", operation_step_s=0.01,
+                        projects=[PROJECT]) as server:  # fmt: skip
         yield {"root": root, "catalog": catalog, "aoi": aoi_geojson(root / "aoi.geojson"), "server": server}
 
 
@@ -96,9 +97,43 @@ def test_a_result_exported_to_an_asset_lands_in_the_emulator(world, pairs, stude
     with storage_emulator(BUCKET):
         pushed = gee_flood.export_asset(flood, asset, f"gs://{BUCKET}/maps", ee_url=world["server"].url,
                                         storage_client=gcs.Client(), poll_s=0.02)  # fmt: skip
-    assert pushed.asset == asset and pushed.uri == f"gs://{BUCKET}/maps/{PROJECT}/api/flood.tif"  # one object per asset
+    assert pushed.asset == asset and pushed.uri == f"gs://{BUCKET}/maps/flood.tif"  # the prefix, then the asset name
     assert ee.data.getAsset(asset)["properties"]["gee_flood_request_id"] == pushed.request_id
     assert tuple(ee.Image(asset).bandNames().getInfo()) == gee_flood.product.LAYERS
     for backend in ("ipyleaflet", "folium"):
         m = gee_flood.add_flood_layers(asset, backend=backend)
         assert f"Earth Engine: {asset}" in layer_names(m)
+
+
+def test_the_users_own_session_an_image_collection_and_an_ee_geometry_are_taken(world, student_ckpt):
+    """After ``ee_emulator.initialize_ee`` a notebook passes no ``ee_url``: that session is reused. A collection is
+    mosaicked as predict mosaics a date; ``region=`` may be an ``ee.Geometry``; the map shows an ``ee.Image``."""
+    from ee_emulator import initialize_ee
+    from gee_flood.earthengine import session
+
+    initialize_ee(world["server"], project=PROJECT)
+    session._initialised_with = None
+    geometry = json.loads(world["aoi"].read_text())
+    geometry = geometry["features"][0]["geometry"] if geometry.get("type") == "FeatureCollection" else geometry
+    region = ee.Geometry(geometry)
+    collection = ee.ImageCollection("COPERNICUS/S1_GRD").filter(ee.Filter.eq("system:index", "s1_good"))
+    flood = gee_flood.predict(student_ckpt, collection, region=region, scale_m=10, tile=64, overlap=16)
+    image = collection.mosaic()
+    same = gee_flood.predict(student_ckpt, image, region=world["aoi"], scale_m=10, tile=64, overlap=16,
+                             ee_url=world["server"].url, project=PROJECT)  # fmt: skip
+    np.testing.assert_array_equal(flood.water.values, same.water.values)
+    m = gee_flood.add_flood_layers(flood, scene=image, backend="folium")
+    assert "Sentinel-1 VV (dB)" in layer_names(m)
+
+
+def test_a_linear_ee_image_is_refused_not_mapped(world, student_ckpt):
+    from ee_emulator import initialize_ee
+    from gee_flood.errors import DataError
+
+    initialize_ee(world["server"], project=PROJECT)
+    db = ee.ImageCollection("COPERNICUS/S1_GRD").filter(ee.Filter.eq("system:index", "s1_good")).mosaic()
+    linear = ee.Image.constant(10).pow(db.select(["VV", "VH"]).divide(10)).rename(["VV", "VH"])
+    flood = gee_flood.predict(student_ckpt, linear, region=world["aoi"], scale_m=10, tile=64, overlap=16,
+                              ee_url=world["server"].url, project=PROJECT)  # fmt: skip
+    with pytest.raises(DataError, match="linear power or amplitude, not backscatter in dB"):
+        flood.water.compute()

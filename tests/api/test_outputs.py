@@ -46,7 +46,8 @@ def test_every_variable_is_written_as_its_band(s1_db, student_ckpt, tmp_path):
     with rasterio.open(path) as src:
         for index, name in enumerate(gee_flood.product.LAYERS, start=1):
             assert src.descriptions[index - 1] == name
-            np.testing.assert_array_equal(src.read(index), flood[name].values)
+            stored = src.read(index)
+            np.testing.assert_array_equal(np.where(stored == 255, np.nan, stored), flood[name].values)
 
 
 def test_polygons_as_geojson_and_geoparquet(flood, tmp_path):
@@ -86,8 +87,8 @@ def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, stu
     ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
     from typer.testing import CliRunner
 
-    from gee_flood.api import model as api_model
     from gee_flood.cli import app
+    from gee_flood.inference import model as api_model
 
     opened = []
     open_model = api_model.open_model
@@ -107,3 +108,61 @@ def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, stu
     with rasterio.open(api_out) as api_map, rasterio.open(cli_out) as cli_map:
         assert api_map.tags() == cli_map.tags() and api_map.tags()["checkpoint"] == student_ckpt.name
     assert api_out.read_bytes() == cli_out.read_bytes()
+
+
+def test_write_cog_writes_what_it_is_given_not_a_rethresholding(flood, tmp_path):
+    """An edited ``water`` is written as edited, and a variable of the user's own flows through as a band named
+    after it, with its encoding (its ``_FillValue``, its scale)."""
+    edited = flood.compute()
+    edited["water"] = edited.water.where(edited.x > edited.x[100], 0.0).where(~np.isnan(edited.water))
+    edited["calm"] = (edited.likelihood < 20).astype(np.float32).where(~np.isnan(edited.likelihood))
+    edited["calm"].encoding.update(dtype="uint8", _FillValue=255)
+    edited["calm"].attrs["meaning"] = "1 calm"
+    path = gee_flood.write_cog(edited, tmp_path / "edited.tif")
+    with rasterio.open(path) as src:
+        assert src.descriptions == (*gee_flood.product.LAYERS, "calm")
+        water, calm = src.read(2), src.read(6)
+        assert src.tags(6)["meaning"] == "1 calm" and src.nodata == 255
+    assert (water[:, :101][water[:, :101] != 255] == 0).all()  # as edited, not likelihood >= threshold
+    expected = np.where(np.isnan(edited.water.values), 255, edited.water.values)
+    np.testing.assert_array_equal(water, expected.astype(np.uint8))
+    np.testing.assert_array_equal(calm, np.where(np.isnan(edited.calm.values), 255, edited.calm.values))
+
+
+def test_variables_stored_differently_are_refused(flood, tmp_path):
+    mixed = flood.assign(score=flood.likelihood * 2)  # float32, no encoding: not one GeoTIFF dtype
+    with pytest.raises(InputError, match="one dtype and one no-data value"):
+        gee_flood.write_cog(mixed, tmp_path / "mixed.tif")
+    assert not list(tmp_path.iterdir())
+
+
+def test_outputs_carry_their_nodata_and_a_plot_of_water_shows_water(flood, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert flood.water.rio.encoded_nodata == 255 and np.isnan(flood.water.rio.nodata)
+    assert flood.likelihood.encoding["dtype"] == "uint8" and flood.likelihood.encoding["_FillValue"] == 255
+    artist = flood.water.plot()
+    assert artist.norm.vmin == 0 and artist.norm.vmax == 1  # water and not water, not 0 against 255
+    flood.water.rio.to_raster(tmp_path / "water.tif")
+    with rasterio.open(tmp_path / "water.tif") as src:
+        assert src.nodata == 255 and src.dtypes[0] == "uint8"
+        assert set(np.unique(src.read(1))) == {0, 1, 255}
+
+
+def test_api_errors_are_python_errors_in_python_words(s1_db, student_ckpt, tmp_path):
+    """No command-line option in an API message, and the built-in classes a Python user catches."""
+    from gee_flood.api._words import in_python_words
+
+    with pytest.raises(ValueError, match=r"threshold=1.5: expected a probability") as raised:
+        gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
+    assert "--" not in str(raised.value)
+    with pytest.raises(TypeError, match="scene of type int"):
+        gee_flood.predict(student_ckpt, 42)
+    with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
+        gee_flood.open_model(tmp_path / "missing.ckpt")
+    with pytest.raises(FileNotFoundError, match="input scene not found"):
+        gee_flood.predict(student_ckpt, tmp_path / "missing.tif")
+    assert in_python_words("--asset x: the asset already exists; pass --overwrite to replace it") == (
+        "asset=x: the asset already exists; pass overwrite=True to replace it"
+    )

@@ -32,6 +32,6 @@ def test_fetch_corpus_is_the_cli_fetch(tmp_path, monkeypatch):
         out=tmp_path / "corpus", aoi=tmp_path / "po.geojson", dates="2019-03-01/2019-03-20"
     )
     assert gee_flood.fetch_corpus(request) == "summary" and seen == [request]
-    with pytest.raises(InputError, match="--aoi needs --dates"):
+    with pytest.raises(InputError, match="aoi= needs dates="):
         gee_flood.fetch_corpus(gee_flood.FetchRequest(out=tmp_path / "other", aoi=tmp_path / "po.geojson"))
     assert not (tmp_path / "other").exists()

@@ -34,12 +34,13 @@ def cli_map(tmp_path_factory, scene_tif, student_ckpt):
 def test_xarray_in_gives_the_cli_water_map_pixel_for_pixel(s1_db, student_ckpt, cli_map):
     model = gee_flood.open_model(student_ckpt)
     flood = gee_flood.predict(model, as_dataarray(s1_db), **OPTIONS)
-    water = flood.water.values
-    assert water.dtype == np.uint8 and water.shape == cli_map.shape[1:]
-    np.testing.assert_array_equal(water, cli_map[1])
-    assert (water == 255).any() and (water == 1).any() and (water == 0).any()
-    np.testing.assert_array_equal(flood.likelihood.values, cli_map[0])
-    np.testing.assert_array_equal(flood.exclusion.values, cli_map[4])
+    water = flood.water.values  # decoded: NaN no data; stored as the CLI's uint8 with 255
+    assert water.dtype == np.float32 and water.shape == cli_map.shape[1:]
+    np.testing.assert_array_equal(np.where(np.isnan(water), 255, water).astype(np.uint8), cli_map[1])
+    assert np.isnan(water).any() and (water == 1).any() and (water == 0).any()
+    likelihood = flood.likelihood.values
+    np.testing.assert_array_equal(np.where(np.isnan(likelihood), 255, likelihood).astype(np.uint8), cli_map[0])
+    np.testing.assert_array_equal(flood.exclusion.values.astype(np.uint8), cli_map[4])  # never no data
     # the Dataset's flood is before the cleanup (minimum mapping unit), which needs the whole map
     assert ((cli_map[2] == 1) <= (flood.flood.values == 1)).all()
 
@@ -102,7 +103,7 @@ def test_reference_water_from_an_array_is_not_flood(s1_db, student_ckpt):
                               settings=OCCURRENCE, **OPTIONS)  # fmt: skip
     reference, water, flooded = flood.reference_water.values, flood.water.values, flood.flood.values
     assert (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()
-    assert (flooded[:, :50][water[:, :50] != 255] == 0).all()
+    assert (flooded[:, :50][~np.isnan(water[:, :50])] == 0).all()
     np.testing.assert_array_equal(flooded[:, 50:] == 1, water[:, 50:] == 1)
 
 
@@ -130,7 +131,7 @@ def test_a_uint8_reference_is_no_reference_water_outside_itself_nor_at_its_nodat
     mapped = water_everywhere == 1
     assert mapped[20:, : WIDTH // 2].any() and mapped[:, WIDTH // 2 :].any() and mapped[:20, : WIDTH // 2].any()
     assert (reference[20:, : WIDTH // 2] == 1).all() and (flooded[20:, : WIDTH // 2] != 1).all()
-    assert (reference[:, WIDTH // 2 :] == 255).all() and (reference[:20] == 255).all()  # unknown, not water
+    assert np.isnan(reference[:, WIDTH // 2 :]).all() and np.isnan(reference[:20]).all()  # unknown, not water
     assert (flooded[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
     assert (flooded[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
 
@@ -145,3 +146,56 @@ def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
     assert len(flood.likelihood.data.chunks[0]) == 3
     shipped = sum(len(pickle.dumps(task)) for task in graph.values())
     assert shipped < 2 * tall.values.nbytes
+
+
+def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(student_ckpt, monkeypatch, tmp_path):
+    """``water`` then ``likelihood`` then the writers: the model runs once per row block, and each chunk of a lazy
+    (xee-like) scene is read once, although neighbouring blocks' tiles overlap the same rows."""
+    values = synthetic_s1(1100, 96, seed=5)
+    reads: list[int] = []
+
+    def read_chunk(chunk, block_info=None):
+        reads.append(block_info[0]["chunk-location"][1])
+        return chunk
+
+    lazy = dask.array.from_array(values, chunks=(2, 200, 96)).map_blocks(read_chunk, dtype=np.float32)
+    scene = as_dataarray(values).copy(data=lazy)
+    calls = []
+    predict_rows = predict_module.predict_rows
+
+    def counting_predict_rows(*args, **kwargs):
+        calls.append(args[3:5])
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512)
+    water = flood.water.compute()
+    likelihood = flood.likelihood.compute()
+    gee_flood.write_cog(flood, tmp_path / "flood.tif")
+    gee_flood.write_polygons(flood, tmp_path / "flood.geojson")
+    assert sorted(calls) == [(0, 512), (512, 1024), (1024, 1100)]  # once per block, not once per use
+    assert sorted(reads) == list(range(6))  # each input chunk once
+    assert (likelihood.values[water.values == 1] >= 100 * flood.attrs["threshold"] - 0.5).all()  # whole percents
+    eager = gee_flood.predict(student_ckpt, as_dataarray(values), tile=64, overlap=16, block_rows=512)
+    np.testing.assert_array_equal(likelihood.values, eager.likelihood.values)
+    np.testing.assert_array_equal(water.values, eager.water.values)
+
+
+def test_a_lazy_reference_water_stays_lazy_until_computed(s1_db, student_ckpt):
+    scene = as_dataarray(s1_db)
+    reads: list[int] = []
+
+    def read(values):
+        if values.size:  # not dask's call on an empty array to learn the output type
+            reads.append(1)
+        return values
+
+    occurrence = np.zeros(s1_db.shape[1:], np.float32)
+    occurrence[:, :50] = 95.0
+    chunks = dask.array.from_array(occurrence, chunks=100).map_blocks(read, dtype=np.float32)
+    lazy = scene.isel(band=0, drop=True).copy(data=chunks)
+    flood = gee_flood.predict(student_ckpt, scene, reference_water=lazy.rio.write_crs(UTM), settings=OCCURRENCE,
+                              **OPTIONS)  # fmt: skip
+    assert reads == []  # nothing of the reference read yet
+    reference = flood.reference_water.values
+    assert reads and (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()

@@ -3,7 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ombria import BenchmarkOptions, kept_invocations, merge_results, run_seed
+from benchmarks.ombria import (
+    BenchmarkOptions,
+    kept_invocations,
+    merge_results,
+    recipe_overrides,
+    row_config,
+    run_seed,
+    scene_groups,
+)
 from gee_flood.errors import InputError
 from tests.fixtures.datasets import write_ombria_fixture
 from tests.fixtures.training import TINY_OMBRIA
@@ -118,3 +126,91 @@ def test_one_seed_of_the_benchmark_runs_end_to_end(tmp_path):
     assert [one["settings"] for one in both["invocations"]] == [["single-date"], ["bi-temporal"]]
     _, md_path = merge_results(tmp_path / "results")
     assert "## bi-temporal" in md_path.read_text() and "seed 0, bi-temporal:" in md_path.read_text()
+
+
+def test_scene_groups_cover_train_once_and_repeat_under_their_seed(tmp_path):
+    data = write_ombria_fixture(tmp_path / "ombria", train=10, test=1)
+    groups = scene_groups(data, 3, seed=0)
+    assert len(groups) == 3 and all(groups)
+    assert sorted(sample for group in groups for sample in group) == [f"{i:04d}" for i in range(1, 11)]
+    assert scene_groups(data, 3, seed=0) == groups
+    with pytest.raises(InputError, match="--groups 11: expected 2 to 10"):
+        scene_groups(data, 11)
+
+
+def test_recipes_override_the_rows_they_name(tmp_path):
+    assert recipe_overrides("default", "student", "single-date") == {}
+    robust = recipe_overrides("robust", "weak", "single-date")
+    assert robust == {"augment.enabled": True, "threshold.method": "prior"}
+    assert recipe_overrides("robust-pool", "student", "single-date")["data.pre_event_pool"] is True
+    assert "data.pre_event_pool" not in recipe_overrides("robust-pool", "student", "bi-temporal")
+    assert "data.pre_event_pool" not in recipe_overrides("robust-pool", "supervised-subset", "single-date")
+    with pytest.raises(InputError, match="--recipe 'nope': unknown"):
+        recipe_overrides("nope", "student", "single-date")
+    options = BenchmarkOptions(
+        data_root=tmp_path, configs_dir=CONFIGS, work_dir=tmp_path / "runs", results_dir=tmp_path, recipe="robust-pool"
+    )
+    config = row_config(options, "student", "single-date", 0, fold=(1, ["0001", "0002"]))
+    assert config.augment.enabled and config.threshold.method == "prior" and config.data.pre_event_pool
+    assert config.data.options == {"ids": ["0001", "0002"]} and config.trainer.output_dir.name == "group1"
+    default = row_config(BenchmarkOptions(tmp_path, CONFIGS, tmp_path, tmp_path), "student", "single-date", 0)
+    assert not default.augment.enabled and default.threshold.method == "validation" and not default.data.pre_event_pool
+
+
+def _with_groups(results: Path, seed: int, student: list[float], subset: list[float], recipe="robust") -> None:
+    path = results / "seeds" / f"seed{seed}.json"
+    run = json.loads(path.read_text())
+    rows = []
+    for name, values in (("student", student), ("supervised-subset", subset)):
+        rows += [{"name": name, "group": g, "total_iou": v, "seed": seed} for g, v in enumerate(values)]
+    run.update(recipe=recipe, logo={"groups": 2, "groups_seed": 0, "group_sizes": [5, 7], "rows": rows})
+    path.write_text(json.dumps(run))
+
+
+def test_merge_reports_leave_one_group_out_beside_the_test_table(tmp_path):
+    _seed_file(tmp_path, 0, student=0.60, weak=0.50)
+    _seed_file(tmp_path, 1, student=0.62, weak=0.54)
+    _with_groups(tmp_path, 0, student=[0.50, 0.40], subset=[0.45, 0.30])
+    _with_groups(tmp_path, 1, student=[0.52, 0.44], subset=[0.47, 0.36])
+    json_path, md_path = merge_results(tmp_path)
+    logo = json.loads(json_path.read_text())["logo"]
+    student = next(row for row in logo["rows"] if row["name"] == "student")
+    assert student["folds"] == 4 and student["total_iou_mean"] == pytest.approx(0.465)
+    assert student["per_group"] == {"0": pytest.approx(0.51), "1": pytest.approx(0.42)}
+    (gap,) = logo["gaps"]
+    assert gap["student_minus"] == "supervised-subset" and gap["gap_points_mean"] == pytest.approx(7.0)
+    assert gap["gap_points_min"] == pytest.approx(5.0) and gap["gap_points_max"] == pytest.approx(10.0)
+    text = md_path.read_text()
+    assert "## Leave-one-group-out (OMBRIA train in 2 scene groups; single-date)" in text
+    assert "| student | 4 | 46.5 ± 5.5 | 40.0 | 52.0 | 51.0, 42.0 |" in text
+    assert "recipe `robust`" in text and "`augment.enabled=True`" in text
+    _with_groups(tmp_path, 1, student=[0.5, 0.4], subset=[0.4, 0.3], recipe="default")
+    with pytest.raises(InputError, match="different recipes"):
+        merge_results(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_robust_recipe_with_leave_one_group_out_runs_end_to_end(tmp_path):
+    data = write_ombria_fixture(tmp_path / "ombria", train=16, test=1)
+    options = BenchmarkOptions(
+        data_root=data,
+        configs_dir=CONFIGS,
+        work_dir=tmp_path / "runs",
+        results_dir=tmp_path / "results",
+        threads=1,
+        labelled_fraction=0.5,
+        overrides=TINY_OMBRIA,
+        recipe="robust-pool",
+        groups=2,
+    )
+    path = run_seed(options, 0, log=lambda line: None)
+    run = json.loads(path.read_text())
+    assert run["recipe"] == "robust-pool" and run["invocations"][0]["groups"] == 2
+    student = next(r for r in run["rows"] if r["name"] == "student")
+    assert student["threshold_method"] == "prior" and student["unlabelled_chips"] == 8 + 14  # pool + BEFORE images
+    logo = run["logo"]
+    assert sum(logo["group_sizes"]) == 16 and {r["group"] for r in logo["rows"]} == {0, 1}
+    assert len(logo["rows"]) == 2 * 6 and all(0.0 <= r["total_iou"] <= 1.0 for r in logo["rows"])
+    assert all(r["group_chips"] == logo["group_sizes"][r["group"]] for r in logo["rows"])
+    _, md_path = merge_results(tmp_path / "results")
+    assert "Leave-one-group-out" in md_path.read_text()

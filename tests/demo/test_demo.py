@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import rasterio
 from typer.testing import CliRunner
@@ -72,3 +73,49 @@ def test_demo_flood_product(demo_run):
         assert src.tags()["checkpoint_role"] == "change-unspider"
     assert "Flood product" in (out / "report.md").read_text()
     assert "Flooded and excluded km²" in (out / "map.html").read_text()
+
+
+def test_demo_watches_every_post_event_acquisition(demo_run):
+    out, _ = demo_run
+    watch = json.loads((out / "report.json").read_text())["watch"]
+    assert watch["collection"] == "projects/gee-flood-demo/assets/demo/watch"
+    assert watch["found"] >= 1 and len(watch["flooded_km2"]) == watch["pushed"] >= 1
+    assert all(km2 >= 0 for km2 in watch["flooded_km2"].values())
+    # each per-date flooded km² is the water of the kept map times the 10 m pixel area
+    maps = sorted((out / "watch").glob("*.tif"))
+    assert len(maps) == watch["pushed"]
+    with rasterio.open(maps[0]) as src:
+        water_km2 = float((src.read(2) == 1).sum()) * abs(src.transform.a * src.transform.e) / 1e6
+    assert min(watch["flooded_km2"].values(), key=lambda km2: abs(km2 - water_km2)) == pytest.approx(water_km2)
+    plot = out / watch["plot"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5_000
+    markdown = (out / "report.md").read_text()
+    assert "## Watch: every post-event Sentinel-1 acquisition" in markdown and f"]({watch['plot']})" in markdown
+
+
+def test_demo_event_series_agree_with_a_direct_computation(demo_run):
+    """Maximum extent and flood duration over the demo event: Earth Engine and local routes against numpy."""
+    out, _ = demo_run
+    series = json.loads((out / "report.json").read_text())["watch"]["series"]
+    assert series["pixels_differing_earth_engine_vs_local"] == 0
+    maps = sorted((out / "watch").glob("*.tif"))
+    stack = []
+    for path in maps:
+        with rasterio.open(path) as src:
+            stack.append(src.read(2))
+            pixel_km2 = abs(src.transform.a * src.transform.e) / 1e6
+    water = np.stack(stack)
+    extent = (water == 1).any(axis=0)
+    assert series["max_extent_km2"] == pytest.approx(extent.sum() * pixel_km2, abs=1e-6)
+    with rasterio.open(out / "watch_series" / "max_extent.tif") as src:
+        np.testing.assert_array_equal(src.read(1) == 1, extent)
+    with rasterio.open(out / "watch_series" / "flood_duration_days.tif") as src:
+        duration = src.read(1)
+    # flooded in both acquisitions: the time between them; in one: 0; never: no data
+    times = sorted(json.loads((out / "report.json").read_text())["watch"]["flooded_km2"])
+    assert len(times) == len(maps)
+    both = (water == 1).all(axis=0)
+    if len(maps) >= 2:
+        assert np.nanmax(duration) == pytest.approx(series["longest_flood_days"], abs=1e-3)
+        assert np.all(duration[both & ~np.isnan(duration)] > 0)
+    assert np.all(np.isnan(duration[~extent]))

@@ -28,7 +28,7 @@ from tests.inference.maps import write_flood_map
 runner = CliRunner()
 BUCKET = "flood-maps"
 ASSET = "projects/emulator/assets/floods/test_map"
-OBJECT = "emulator/floods/test_map.tif"  # the asset's object below the bucket prefix
+OBJECT = "test_map.tif"  # the asset's object below the bucket prefix: its name, nothing repeated
 #: More buckets of the Cloud Storage stand-in: name -> location (BUCKET is in the US multi-region).
 LOCATIONS = {"maps-central": "US-CENTRAL1", "maps-nam4": "NAM4", "maps-dual-central": "US-CENTRAL1+US-EAST4",
              "maps-dual-east": "US-EAST1+US-EAST4", "maps-east": "US-EAST4", "maps-europe": "EUROPE-WEST1",
@@ -94,10 +94,12 @@ class FakeEEData:
         self.assets[name_] = {"name": name_, "type": "IMAGE", "properties": manifest["properties"]}
         return {"name": name, "done": True, "metadata": {"state": "SUCCEEDED", "progress": 1.0}}
 
-    def createAsset(self, value, path):  # noqa: N802
-        self.created.append((value, path))
-        self.assets[path] = {"name": path, "type": "IMAGE", "properties": value.get("properties", {})}
-        return self.assets[path]
+    def startExternalImageIngestion(self, manifest, allow_overwrite=False):  # noqa: N802
+        """image:importExternal: a COG-backed image from its manifest."""
+        self.created.append((manifest, allow_overwrite))
+        name = manifest["name"]
+        self.assets[name] = {"name": name, "type": "IMAGE", "properties": manifest.get("properties", {})}
+        return {"name": name}
 
     def deleteAsset(self, path):  # noqa: N802
         self.assets.pop(path)
@@ -194,10 +196,21 @@ def test_ingestion_error_is_reported_in_one_line(storage, fake_ee, flood_map):
 
 
 def test_cog_backed_asset_points_at_the_object(storage, fake_ee, flood_map):
-    result = export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True)
-    value, path = fake_ee.created[0]
-    assert path == ASSET and value["type"] == "IMAGE"
-    assert value["gcs_location"] == {"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}
+    result = export.push_flood_map(
+        flood_map, ASSET, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True, start_time="2019-03-05T05:12:00"
+    )
+    manifest, overwrite = fake_ee.created[0]
+    assert manifest["name"] == ASSET and not overwrite
+    assert manifest["tilesets"] == [{"id": "map", "sources": [{"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}]}]
+    # the same manifest as an ingestion: missing data and pyramiding set per band, the acquisition time
+    assert [(b["id"], b["tilesetBandIndex"], b["pyramidingPolicy"], b["missingData"]) for b in manifest["bands"]] == [
+        ("likelihood", 0, "MEAN", {"values": [255]}),
+        ("water", 1, "MODE", {"values": [255]}),
+        ("flood", 2, "MODE", {"values": [255]}),
+        ("reference_water", 3, "MODE", {"values": [255]}),
+        ("exclusion", 4, "MODE", {"values": [255]}),
+    ]
+    assert manifest["startTime"] == manifest["endTime"] == "2019-03-05T05:12:00.000Z" == result.start_time
     assert result.mode == "cog-backed" and not fake_ee.ingestions
 
 
@@ -286,7 +299,7 @@ def test_a_parent_that_is_an_image_is_refused(storage, fake_ee, flood_map):
 @pytest.mark.parametrize("bucket", [BUCKET, "maps-central", "maps-nam4", "maps-dual-central"])
 def test_cog_backed_assets_accept_us_central_buckets(storage, fake_ee, flood_map, bucket):
     result = export.push_flood_map(flood_map, ASSET, f"gs://{bucket}", client=storage, cog_backed=True)
-    assert result.mode == "cog-backed" and fake_ee.created[0][0]["gcs_location"] == {"uris": [result.uri]}
+    assert result.mode == "cog-backed" and fake_ee.created[0][0]["tilesets"][0]["sources"] == [{"uris": [result.uri]}]
 
 
 @pytest.mark.parametrize(
@@ -322,22 +335,22 @@ def test_two_maps_of_one_file_name_get_two_objects(storage, fake_ee, tmp_path):
     export.push_flood_map(second, other, f"gs://{BUCKET}/maps", client=storage, poll_s=0.01)
     bucket = storage.bucket(BUCKET)
     assert bucket.blob(f"maps/{OBJECT}").download_as_bytes() == first.read_bytes()
-    assert bucket.blob("maps/emulator/floods/other_map.tif").download_as_bytes() == second.read_bytes()
+    assert bucket.blob("maps/other_map.tif").download_as_bytes() == second.read_bytes()
     assert [manifest["tilesets"][0]["sources"][0]["uris"][0] for _, manifest, _ in fake_ee.ingestions] == [
         f"gs://{BUCKET}/maps/{OBJECT}",
-        f"gs://{BUCKET}/maps/emulator/floods/other_map.tif",
+        f"gs://{BUCKET}/maps/other_map.tif",
     ]
 
 
 def test_an_object_that_backs_another_asset_is_never_replaced(storage, fake_ee, flood_map):
-    # prefix 'x' + projects/emulator/assets/floods/test_map and prefix 'x/emulator' + projects/floods/assets/test_map
-    # name the same object: the second push must not take the first asset's object
+    # projects/emulator/assets/floods/test_map and projects/floods/assets/test_map under the same prefix name the
+    # same object (the asset's name): the second push must not take the first asset's object
     export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}/x", client=storage, poll_s=0.01)
     before = storage.bucket(BUCKET).get_blob(f"x/{OBJECT}")
     for overwrite in (False, True):
         with pytest.raises(InputError) as caught:
             export.push_flood_map(
-                flood_map, "projects/floods/assets/test_map", f"gs://{BUCKET}/x/emulator", client=storage,
+                flood_map, "projects/floods/assets/test_map", f"gs://{BUCKET}/x", client=storage,
                 overwrite=overwrite,
             )  # fmt: skip
         assert str(caught.value) == (
@@ -547,3 +560,137 @@ def test_a_refused_import_with_nothing_running_is_one_line(storage, fake_ee, flo
     with pytest.raises(RemoteError) as caught:
         export.push_flood_map(flood_map, ASSET, f"gs://{BUCKET}", client=storage, poll_s=0.01)
     assert str(caught.value) == f"{ASSET}: Earth Engine refused the ingestion: Permission denied on projects/emulator."
+
+
+# -- polling: the bounded, visible retry of reads, on a fake clock ----------------------------------------------------
+
+
+class FakeClock:
+    """Emulated time: ``sleep`` advances ``now``; nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class SlowOperation:
+    """An ingestion that runs for ``minutes`` of emulated time; ``faults`` are raised by the polls in turn."""
+
+    def __init__(self, clock: FakeClock, minutes: float, faults: list[BaseException]) -> None:
+        self.clock, self.end, self.faults, self.polls = clock, minutes * 60.0, list(faults), 0
+
+    def getOperation(self, name):  # noqa: N802 - ee's name
+        self.polls += 1
+        if self.faults:
+            raise self.faults.pop(0)
+        if self.clock.now < self.end:
+            metadata = {"state": "RUNNING", "progress": self.clock.now / self.end}
+            return {"name": name, "metadata": metadata}
+        return {"name": name, "done": True, "metadata": {"state": "SUCCEEDED", "progress": 1.0}}
+
+
+def _polling(monkeypatch, operation) -> None:
+    monkeypatch.setattr(export, "_ee", lambda: types.SimpleNamespace(data=operation, EEException=ee.EEException))
+
+
+def test_polling_survives_quota_server_errors_and_resets_during_a_long_ingestion(monkeypatch, capsys):
+    import requests
+
+    clock = FakeClock()
+    faults = [ee.EEException("Too Many Requests: Request was rejected because the request rate or concurrency limit "
+                             "was exceeded."),
+              ee.EEException("An internal error has occurred."),
+              requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection "
+                                                  "reset by peer'))"),
+              ee.EEException("The service is currently unavailable.")]  # fmt: skip
+    operation = SlowOperation(clock, minutes=7, faults=faults)
+    _polling(monkeypatch, operation)
+    seen: list[tuple[float, str]] = []
+    done = export.wait_for_operation("projects/emulator/operations/OP1", poll_s=2.0, sleep=clock.sleep, clock=clock,
+                                     on_progress=lambda fraction, state: seen.append((fraction, state)))  # fmt: skip
+    assert done["metadata"]["state"] == "SUCCEEDED" and seen[-1] == (1.0, "SUCCEEDED")
+    assert clock.now >= 7 * 60  # minutes of emulated time...
+    assert operation.polls < 60  # ...polled with a growing interval, not every 2 s
+    assert max(clock.sleeps) <= export.MAX_POLL_S
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == 4 and all(line.startswith("warning: polling projects/emulator/operations/OP1 failed")
+                                      and "--retry-timeout" in line for line in warnings)  # fmt: skip
+    assert "ConnectionError" in warnings[2]
+
+
+def test_polling_gives_up_within_the_retry_bound(monkeypatch):
+    from gee_flood.earthengine.session import RetryPolicy
+
+    clock = FakeClock()
+    storm = [ee.EEException("Too Many Requests: quota exceeded.") for _ in range(100)]
+    _polling(monkeypatch, SlowOperation(clock, minutes=1, faults=storm))
+    policy = RetryPolicy(attempts=100, initial_delay_s=1.0, max_delay_s=10.0, timeout_s=60.0)
+    with pytest.raises(RemoteError) as caught:
+        export.wait_for_operation("projects/emulator/operations/OP2", retry=policy, sleep=clock.sleep, clock=clock)
+    message = str(caught.value)
+    assert "\n" not in message and "bound 60 s: --retry-timeout" in message and "Too Many Requests" in message
+    assert clock.now <= 60.0 + 1e-9
+
+
+def test_a_permanent_polling_error_and_a_hung_operation_are_one_line(monkeypatch):
+    clock = FakeClock()
+    _polling(monkeypatch, SlowOperation(clock, minutes=1, faults=[ee.EEException("Operation OP3 not found.")]))
+    with pytest.raises(RemoteError, match="Earth Engine refused polling .*OP3 not found"):
+        export.wait_for_operation("projects/emulator/operations/OP3", sleep=clock.sleep, clock=clock)
+    _polling(monkeypatch, SlowOperation(clock, minutes=600, faults=[]))
+    with pytest.raises(RemoteError, match="still running after 3600 s; check it with 'earthengine task info'"):
+        export.wait_for_operation("projects/emulator/operations/OP4", sleep=clock.sleep, clock=clock)
+
+
+# -- a bucket the user may write objects to but not read as a whole ----------------------------------------------------
+
+
+class ObjectRightsOnly:
+    """A storage client whose user has object rights only (no storage.buckets.get), or none (``objects=False``)."""
+
+    def __init__(self, objects: bool = True) -> None:
+        self.objects = objects
+
+    def get_bucket(self, name, **kwargs):
+        from google.api_core import exceptions
+
+        raise exceptions.Forbidden("caller does not have storage.buckets.get access to the Google Cloud Storage "
+                                   "bucket. Permission 'storage.buckets.get' denied on resource (or it may not "
+                                   "exist).")  # fmt: skip
+
+    def bucket(self, name):
+        client = self
+
+        class Bucket:
+            def get_blob(self, blob_name, **kwargs):
+                from google.api_core import exceptions
+
+                if not client.objects:
+                    raise exceptions.Forbidden("Permission 'storage.objects.get' denied")
+                return None
+
+        return Bucket()
+
+
+def test_object_rights_are_enough_to_ingest():
+    bucket = export.probe_bucket(ObjectRightsOnly(), export.GcsLocation("maps", "runs"))
+    assert bucket is not None
+
+
+@pytest.mark.parametrize(("objects", "cog_backed", "permission"), [
+    (True, True, "permission storage.buckets.get is missing, so the bucket's location cannot be checked"),
+    (False, False, "neither storage.buckets.get nor storage.objects.get"),
+])  # fmt: skip
+def test_a_missing_bucket_permission_is_named_in_one_line(objects, cog_backed, permission):
+    with pytest.raises(RemoteError) as caught:
+        export.probe_bucket(ObjectRightsOnly(objects), export.GcsLocation("maps"), cog_backed=cog_backed)
+    message = str(caught.value)
+    assert "\n" not in message and permission in message and message.startswith("gs://maps: ")
+    assert message.endswith("nothing uploaded")

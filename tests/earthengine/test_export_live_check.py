@@ -70,15 +70,56 @@ def test_the_whole_path_against_the_emulators(tmp_path, capsys):
         report = capsys.readouterr().out
         assert status == 0, report
         rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in report.splitlines() if "|" in line}
-        assert {step: rows[step] for step in ("fetch", "predict", "export", "read back", "cleanup")} == {
-            "fetch": "ok", "predict": "ok", "export": "ok", "read back": "ok", "cleanup": "ok",
-        }  # fmt: skip
-        assert "**passed**: 5/5 steps ok" in report
-        assert "water agrees on 100.0%" in report
+        steps = ("fetch", "predict", "export", "COG-backed", "read back", "cleanup")
+        assert {step: rows[step] for step in steps} == dict.fromkeys(steps, "ok")
+        assert "**passed**: 6/6 steps ok" in report and "diagnosis" not in report
+        assert report.count("water agrees on 100.0%") == 2
+        assert report.count("startTime 2019-03-05T00:00:00.000Z") == 4  # both pushes set it; both read it back
         # it used the emulator for every step, and left nothing behind: no asset, no folder, no object
         requests = server.stats.snapshot()["requests"]
         assert requests.get("image:computePixels", 0) > 0 and requests["image:import"] == 1
-        assert requests["assets.create"] == 1 and requests["assets.delete"] == 2
+        assert requests["image:importExternal"] == 1 and requests.get("operations.get", 0) >= 1
+        assert requests["assets.create"] == 1 and requests["assets.delete"] == 3
         assert not [image for image in server.catalog.images if image.startswith("projects/")]
         assert not server.assets.folders
         assert not list(storage.Client().list_blobs(BUCKET))
+
+
+@pytest.mark.parametrize(
+    ("message", "missing"),
+    [
+        ("Earth Engine API has not been used in project 123 before or it is disabled. Enable it by visiting ...",
+         "API enablement"),
+        ("could not initialise Earth Engine at Earth Engine: Not signed up for Earth Engine or project is not "
+         "registered. Visit https://developers.google.com/earth-engine/guides/access", "project registration"),
+        ("Project 'projects/my-project' not found or deleted.", "project registration"),
+        ("Caller does not have required permission to use project my-project. Grant the caller the "
+         "roles/serviceusage.serviceUsageConsumer role", "IAM role"),
+        ("Permission 'earthengine.assets.create' denied on resource 'projects/p/assets/x' (or it may not exist).",
+         "IAM role"),
+        ("gs://b: permission storage.buckets.get is missing, so the bucket's location cannot be checked",
+         "bucket permission"),
+        ("gs://b/x.tif: upload failed (403 POST ...: x@y.com does not have storage.objects.create access to the "
+         "Google Cloud Storage object. Permission 'storage.objects.create' denied)", "bucket permission"),
+    ],
+)  # fmt: skip
+def test_the_first_failure_says_what_is_missing(message, missing):
+    live_check = load_script()
+    diagnosis = live_check.diagnose(message)
+    assert diagnosis is not None and diagnosis.startswith(f"{missing} is missing: ")
+    assert live_check.diagnose("water_mask read back agrees on 12.0% of pixels only") is None
+
+
+def test_the_report_carries_the_diagnosis_of_the_first_failure():
+    live_check = load_script()
+    check = live_check.Check()
+    with check.step("fetch"):
+        raise RuntimeError("Earth Engine API has not been used in project 123 before or it is disabled.")
+    with check.step("cleanup"):
+        raise RuntimeError("Permission 'storage.objects.delete' denied")  # a later failure: not the diagnosis
+    args = live_check.parse_args(["--project", "p"])
+    text = live_check.report(check, args, "p", 1.0)
+    assert text.splitlines()[-1] == (
+        "diagnosis: API enablement is missing: enable the Earth Engine API: gcloud services enable "
+        "earthengine.googleapis.com --project <project>"
+    )

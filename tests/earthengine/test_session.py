@@ -95,3 +95,16 @@ def test_an_unreachable_endpoint_is_one_line_naming_the_option(monkeypatch):
     message = str(raised.value)
     assert "\n" not in message and "http://127.0.0.1:1" in message and "--ee-url" in message
     assert "earthengine authenticate" not in message  # credentials are not the problem there
+
+
+def test_a_session_the_user_initialised_is_reused_not_replaced(recorded_initialize, monkeypatch):
+    """After the user's own ``ee.Initialize`` (or ``ee_emulator.initialize_ee``), settings that ask for nothing in
+    particular reuse that session: no second initialisation (which would look for credentials)."""
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: True)
+    initialize(EESettings(endpoint="standard"))
+    assert recorded_initialize == []
+    initialize(EESettings(url="http://127.0.0.1:8765", endpoint="standard"))  # asked for another endpoint: honoured
+    assert [call["url"] for call in recorded_initialize] == ["http://127.0.0.1:8765"]
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: False)
+    initialize(EESettings(endpoint="standard"))  # nothing initialised: initialise
+    assert len(recorded_initialize) == 2

@@ -141,3 +141,22 @@ def test_band_paths_naming_an_unknown_band_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "catalog.json").write_text(json.dumps(raw))
     with pytest.raises(DataError, match=r"band_paths names bands \['HH'\] that are not in bands"):
         Catalog.load(tmp_path)
+
+
+def test_refresh_serves_images_added_to_the_catalog_and_keeps_the_rest(tmp_path: Path) -> None:
+    builder = CatalogBuilder(tmp_path)
+    first = dt.datetime(2021, 3, 4, tzinfo=dt.UTC)
+    builder.add_image("COPERNICUS/S1_GRD", "X1", np.zeros((2, 64, 64), np.float32), utm_grid(), ["VV", "VH"],
+                      {"system:time_start": first})  # fmt: skip
+    builder.write()
+    catalog = Catalog.load(tmp_path)
+    catalog.add_collection("projects/p/assets/c")  # a run-time asset: refresh keeps it
+    builder.add_image("COPERNICUS/S1_GRD", "X2", np.ones((2, 64, 64), np.float32), utm_grid(), ["VV", "VH"],
+                      {"system:time_start": first + dt.timedelta(days=6)})  # fmt: skip
+    builder.write()
+    assert catalog.refresh() == ["COPERNICUS/S1_GRD/X2"]
+    assert [image.index for image in catalog.collections["COPERNICUS/S1_GRD"]] == ["X1", "X2"]
+    assert catalog.find_collection("projects/p/assets/c") == []
+    assert catalog.refresh() == []  # nothing new: nothing added twice
+    with pytest.raises(InputError, match="in-memory catalog"):
+        Catalog().refresh()

@@ -1,4 +1,8 @@
-"""A checkpoint loaded once, with its model card on show (``repr`` and a notebook HTML table)."""
+"""A checkpoint loaded once, with its model card on show (``repr`` and a notebook HTML table).
+
+The engine's loaded model (``gee-flood predict`` and :func:`gee_flood.predict` both run it); the notebook API
+re-exports it as :class:`gee_flood.FloodModel` and :func:`gee_flood.open_model`.
+"""
 
 from __future__ import annotations
 
@@ -136,10 +140,10 @@ def open_model(checkpoint: str | os.PathLike[str]) -> FloodModel:
         >>> model.threshold, model.card.inputs[0].bands  # doctest: +SKIP
         (0.45, ['VV', 'VH'])
     """
-    from gee_flood.errors import InputError
+    from gee_flood.errors import InputNotFoundError
     from gee_flood.models import load_model
 
     path = Path(checkpoint)
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint file not found")
+        raise InputNotFoundError(f"{path}: checkpoint file not found")
     return FloodModel(load_model(path), path.resolve())

@@ -1,0 +1,242 @@
+"""The command line's last-resort boundary: every failure of any command becomes one line and a true exit code.
+
+:class:`BoundaryGroup` is the click group class of the ``gee-flood`` app, so every command (those added later
+included, in sub-groups too) runs inside :func:`command_boundary`; nothing is decorated per command. There:
+
+- a :class:`~gee_flood.errors.GeeFloodError` prints its own line, ``error: <message>`` (its exit code: 2 for bad
+  input, 1 for a remote failure...);
+- an :class:`OSError` names its file (``error: cannot write <path>: <reason>``, exit 1), a pydantic
+  ``ValidationError`` that escaped a loader its first problem (exit 2);
+- any other exception (a bug, ``RecursionError``, ``OverflowError``, ``MemoryError``...) prints
+  ``error: <command>: <ExceptionClass>: <message> (details: <log file>)`` and exits 1;
+- Ctrl-C prints ``error: <command>: interrupted (Ctrl-C)`` and exits 130; SIGTERM (handler installed by the
+  console script, :func:`install_sigterm_handler`; Lightning's own ``SIGTERMException`` too) prints
+  ``error: <command>: terminated (SIGTERM)`` and exits 143.
+
+The traceback of every failure but a :class:`GeeFloodError` is written to a log file in the system temporary
+folder (``$TMPDIR/gee-flood-logs/``, or ``GEE_FLOOD_LOG_DIR``) whose path the line gives; ``gee-flood --debug ...``
+or ``GEE_FLOOD_DEBUG=1`` also prints it on stderr.
+
+Warnings: while a command runs, Python warnings are captured. Ours (:class:`~gee_flood.errors.GeeFloodWarning`) are
+printed as ``warning: <message>`` lines; libraries' warnings (torch's pickle ``UserWarning``, Lightning's advice,
+deprecations) are not shown, only kept for the log (and printed with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+import typer.core
+
+from gee_flood.errors import GeeFloodError, GeeFloodWarning
+
+T = TypeVar("T")
+
+#: Environment variable: print tracebacks (and library warnings) on stderr, as ``--debug`` does.
+DEBUG_ENV = "GEE_FLOOD_DEBUG"
+#: Environment variable: the folder of failure logs (default ``<system temp>/gee-flood-logs``).
+LOG_DIR_ENV = "GEE_FLOOD_LOG_DIR"
+#: Exit codes: a bug or failure, bad input, Ctrl-C, SIGTERM.
+EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
+#: Longest message printed from an unexpected exception (a 5,000-digit number is cut, the log keeps it all).
+_MESSAGE_CHARS = 300
+
+
+class Terminated(BaseException):  # noqa: N818 - named after the signal's effect, like KeyboardInterrupt
+    """Raised in the main thread when the process receives SIGTERM (see :func:`install_sigterm_handler`)."""
+
+
+def install_sigterm_handler() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread, so the command unwinds and says so (exit 143).
+
+    Lightning composes its own SIGTERM handler with this one during ``fit``; either way the run ends with one line.
+    """
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): keep the default
+        signal.signal(signal.SIGTERM, _raise)
+
+
+def debug_requested(ctx: Any = None) -> bool:
+    """Whether tracebacks go to stderr: ``--debug`` on the root command, or ``GEE_FLOOD_DEBUG`` set (not 0)."""
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and root.meta.get("gee_flood.debug"):
+        return True
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _log_folder() -> Path:
+    return Path(os.environ.get(LOG_DIR_ENV) or Path(tempfile.gettempdir()) / "gee-flood-logs")
+
+
+def write_failure_log(command: str, error: BaseException, library_warnings: list[str]) -> Path | None:
+    """Write the traceback of ``error`` (and the library warnings seen) to a new log file; return its path.
+
+    Returns None if no log could be written (the line is printed anyway).
+    """
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        folder = _log_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        prefix = f"{stamp}-{command.replace(' ', '-') or 'gee-flood'}-"
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=".log", dir=folder)  # a new name, even within a second
+        os.close(handle)
+        path = Path(name)
+        lines = [f"gee-flood {command}: {' '.join(sys.argv)}\n"]
+        try:
+            lines += traceback.format_exception(error)
+        except RecursionError:  # a traceback too deep to format: its last frames still say where
+            lines += traceback.format_exception(error, limit=-50)
+        lines += [f"library warning: {line}\n" for line in library_warnings]
+        path.write_text("".join(lines))
+    except (OSError, RecursionError):
+        return None
+    return path
+
+
+def one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
+    """Collapse whitespace and cut ``text`` to ``limit`` characters (with an ellipsis)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _message(error: BaseException) -> str:
+    try:
+        text = str(error)
+    except Exception:  # noqa: BLE001 - an exception whose str() fails (ValueError of a huge int) still gets a line
+        text = ""
+    return one_line(text) or "(no message)"
+
+
+def _describe(command: str, error: BaseException) -> tuple[str, int, bool]:
+    """Return (line without ``error: ``, exit code, whether to log the traceback)."""
+    from pydantic import ValidationError
+
+    prefix = f"{command}: " if command else ""
+    if isinstance(error, GeeFloodError):
+        return one_line(str(error), 2000), error.exit_code, False
+    if isinstance(error, KeyboardInterrupt):
+        return f"{prefix}interrupted (Ctrl-C)", EXIT_INTERRUPTED, False
+    if isinstance(error, Terminated):
+        return f"{prefix}terminated (SIGTERM)", EXIT_TERMINATED, False
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or error.title
+        return f"invalid {error.title} ({where}: {one_line(first['msg'])})", EXIT_INPUT, True
+    if isinstance(error, OSError) and error.filename is not None:
+        from gee_flood._io import describe_os_error
+
+        return one_line(describe_os_error(error), 2000), EXIT_FAILURE, True
+    return f"{prefix}{type(error).__name__}: {_message(error)}", EXIT_FAILURE, True
+
+
+def _translated(error: SystemExit) -> BaseException | None:
+    """Lightning turns Ctrl-C into ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` with code 0: undo that."""
+    if type(error).__name__ == "SIGTERMException":
+        return Terminated()
+    if isinstance(error.__context__, KeyboardInterrupt | Terminated):
+        return error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def captured_warnings(seen: list[str], *, debug: Callable[[], bool]) -> Iterator[None]:
+    """Print our warnings as ``warning:`` lines as they come; keep library warnings in ``seen`` (print if debug)."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: Any) -> None:
+        if issubclass(category, GeeFloodWarning):
+            print(f"warning: {one_line(str(message), 2000)}", file=sys.stderr, flush=True)
+            return
+        line = f"{category.__name__}: {one_line(str(message))} ({filename}:{lineno})"
+        seen.append(line)
+        if debug():
+            print(f"debug: {line}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.simplefilter("always", GeeFloodWarning)
+        warnings.showwarning = show  # type: ignore[assignment]
+        yield
+
+
+def command_boundary(command: str, ctx: Any, body: Callable[[], T]) -> T:
+    """Run ``body`` (a whole command) and turn any failure into one ``error:`` line and an exit code.
+
+    Args:
+        command: The command's name for the line, e.g. ``predict`` or ``train teacher``.
+        ctx: The click context (for ``--debug``), or None.
+        body: The command.
+
+    Raises:
+        typer.Exit: With the exit code of the failure (see the module's docstring).
+    """
+    seen: list[str] = []
+
+    def debug() -> bool:  # asked when needed: the root's --debug is parsed inside ``body``
+        return debug_requested(ctx)
+
+    try:
+        with captured_warnings(seen, debug=debug):
+            return body()
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise  # the framework's own exits and usage errors (exit 2) are already one line
+    except SystemExit as error:
+        translated = _translated(error)
+        if translated is None:
+            raise
+        return _fail(command, translated, seen, debug())
+    except BaseException as error:  # noqa: BLE001 - the last resort: nothing may leak past this line
+        return _fail(command, error, seen, debug())
+
+
+def _fail(command: str, error: BaseException, seen: list[str], debug: bool) -> Any:
+    line, code, log = _describe(command, error)
+    if log:
+        path = write_failure_log(command, error, seen)
+        if path is not None:
+            line += f" (details: {path})"
+    if debug:
+        with contextlib.suppress(RecursionError):
+            traceback.print_exception(error, limit=-60, file=sys.stderr)
+    elif log:
+        line += "; rerun with --debug for the traceback" if len(line) < 400 else ""
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code) from None
+
+
+def command_name(group: typer.core.TyperGroup, ctx: Any, args: list[str]) -> str:
+    """Return the command path ``args`` selects under ``group`` (``predict``, ``train teacher``), best effort."""
+    names: list[str] = []
+    current: Any = group
+    for arg in args:
+        if not isinstance(current, typer.core.TyperGroup):
+            break
+        if arg.startswith("-"):
+            continue
+        current = current.get_command(ctx, arg)
+        if current is None:
+            break
+        names.append(arg)
+    return " ".join(names)
+
+
+class BoundaryGroup(typer.core.TyperGroup):
+    """The root group of ``gee-flood``: every sub-command runs inside :func:`command_boundary`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        command = command_name(self, ctx, args)
+        return command_boundary(command, ctx, lambda: super(BoundaryGroup, self).invoke(ctx))

@@ -1,0 +1,481 @@
+"""``gee-flood watch``: map every new Sentinel-1 acquisition over an area and push it into an ImageCollection.
+
+The Earth Engine ImageCollection is the ledger. Each acquisition (same day, same relative orbit) mapped by a model
+becomes one image named ``<collection>/<YYYYMMDDTHHMMSS>_<A|D><orbit>_<checkpoint sha256[:8]>``, ingested with
+the acquisition time as its ``startTime`` and its properties (platform, relative orbit, pass, checkpoint hash,
+flooded and excluded km²) in the same ``image:import`` request as its pixels, so an image is either there with
+everything or not there. A run reads which images exist (``listAssets`` of the collection) and maps the others.
+
+Exactly once: the push's request id is derived from (collection, acquisition, checkpoint), not from the file, so
+two runners that mapped the same acquisition send the same ``requestId`` and Earth Engine starts one ingestion; a
+runner killed at any point leaves either no image (a rerun maps and pushes it again, with the same id: an ingestion
+the killed run started is answered, not repeated) or the whole image (a rerun skips it). Nothing local is needed to
+resume; ``out_dir`` only keeps the local maps.
+
+Mapping goes through the same functions as ``predict --aoi --date`` (:func:`gee_flood.inference.command.run_predict`)
+and ``map --mask --asset`` (:func:`gee_flood.earthengine.export.push_flood_map`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from rich.console import Console
+
+from gee_flood._io import check_writable
+from gee_flood.errors import InputError, RemoteError
+from gee_flood.geo import AreaOfInterest, parse_date, read_aoi
+from gee_flood.service_requests import PredictOptions
+from gee_flood.watch._remote import retried
+from gee_flood.watch.acquisitions import Acquisition, find_acquisitions
+from gee_flood.watch.areas import map_areas
+
+#: Namespace of the push request ids (uuid5 of collection, acquisition and checkpoint).
+WATCH_NAMESPACE = uuid.UUID("0b6a9f3e-7d0c-4f0e-9a51-3c2d8e4f1a77")
+
+EventKind = Literal["found", "mapped", "ingesting", "pushed", "skipped"]
+
+
+class WatchEvent(BaseModel):
+    """One thing a watch run did; the CLI prints it as a line and writes it to ``--log`` as JSON."""
+
+    event: EventKind
+    acquisition: str
+    time: str
+    asset: str | None = None
+    reason: str | None = None
+    flooded_km2: float | None = None
+    excluded_km2: float | None = None
+    map: str | None = None
+
+    def line(self) -> str:
+        """The progress line."""
+        text = f"{self.event} {self.acquisition} ({self.time})"
+        if self.event == "mapped" and self.flooded_km2 is not None:
+            text += f": {self.flooded_km2:.3f} km² flooded, {self.excluded_km2:.3f} km² excluded"
+        if self.event in ("pushed", "ingesting") and self.asset:
+            text += f" -> {self.asset}"
+        if self.reason:
+            text += f": {self.reason}"
+        return text
+
+
+class WatchResult(BaseModel):
+    """What :func:`watch_once` did."""
+
+    collection: str
+    found: int
+    mapped: int
+    pushed: int
+    skipped: int
+    events: list[WatchEvent]
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    """What ``gee-flood watch`` watches and where it pushes.
+
+    Attributes:
+        aoi: GeoJSON area (EPSG:4326).
+        since: First UTC day (YYYY-MM-DD).
+        checkpoint: SAR-only checkpoint.
+        collection: Earth Engine ImageCollection ``projects/<project>/assets/<path>`` (created if missing).
+        bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion, as
+            ``<prefix>/<collection name>/<image>.tif``.
+        until: Last UTC day (default: today, UTC).
+        project: Earth Engine Cloud project (default: the collection's).
+        ee_url: Another Earth Engine REST endpoint (the emulator).
+        scale_m: Pixel size (m) of the Sentinel-1 read.
+        out_dir: Keep each acquisition's map there (``<slug>.tif``); default: a temporary folder.
+        options: Prediction options.
+        poll_s: Seconds between ingestion polls.
+    """
+
+    aoi: Path
+    since: str | dt.date
+    checkpoint: Path
+    collection: str
+    bucket: str
+    until: str | dt.date | None = None
+    project: str | None = None
+    ee_url: str | None = None
+    scale_m: float = 10.0
+    out_dir: Path | None = None
+    options: PredictOptions = field(default_factory=lambda: PredictOptions(progress=False))
+    poll_s: float = 2.0
+
+
+def checkpoint_sha256(path: Path) -> str:
+    """The checkpoint file's SHA-256 (hex): the model's identity in the ledger."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def push_request_id(collection: str, acquisition: Acquisition, model_sha256: str) -> str:
+    """The deterministic request id of pushing ``acquisition`` mapped by the model into ``collection``."""
+    return str(uuid.uuid5(WATCH_NAMESPACE, f"{collection}|{acquisition.key}|{model_sha256}"))
+
+
+def image_name(collection: str, acquisition: Acquisition, model_sha256: str) -> str:
+    """The collection image holding ``acquisition`` mapped by the model."""
+    return f"{collection}/{acquisition.slug}_{model_sha256[:8]}"
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip() or type(error).__name__).splitlines()[0][:300]
+
+
+def ensure_collection(collection: str) -> bool:
+    """Make sure ``collection`` is an ImageCollection asset; create it (and missing folders) if absent.
+
+    Returns:
+        True if it was created by this call.
+
+    Raises:
+        InputError: If the id names an image or a folder, or a parent is an image.
+        RemoteError: If Earth Engine refuses (e.g. an unknown project or no permission).
+    """
+    import ee
+
+    from gee_flood.earthengine import export
+
+    asset = export.parse_asset_id(collection)
+    try:
+        info = retried(lambda: ee.data.getAsset(collection), what=f"--collection {collection}")
+    except ee.EEException as error:
+        if "permission to use project" in str(error) or not export._is_missing(error):
+            raise RemoteError(
+                f"--collection {collection}: Earth Engine refused project {asset.project!r} ({_first_line(error)})"
+            ) from None
+        info = None
+    if info is not None:
+        kind = str(info.get("type", "")).upper()
+        if kind not in ("IMAGE_COLLECTION", "IMAGECOLLECTION"):
+            raise InputError(
+                f"--collection {collection}: is an {kind.lower() or 'asset'}, expected an image collection "
+                "(or a new id; it is created)"
+            )
+        return False
+    export.create_folders(export.missing_parent_folders(asset))
+    try:
+        retried(
+            lambda: ee.data.createAsset({"type": "IMAGE_COLLECTION"}, collection), what=f"--collection {collection}"
+        )
+    except ee.EEException as error:
+        text = str(error).lower()
+        if "already exists" in text or "cannot overwrite" in text:  # another runner created it meanwhile
+            return False
+        raise RemoteError(f"--collection {collection}: cannot create the collection ({_first_line(error)})") from None
+    return True
+
+
+def collection_images(collection: str) -> list[str]:
+    """Ids of the images in ``collection`` (``listAssets``, every page): the ledger of what is done."""
+    import ee
+
+    ids: list[str] = []
+    params: dict[str, Any] = {"parent": collection}
+    while True:
+        try:
+            page: dict[str, Any] = retried(partial(ee.data.listAssets, params), what=f"--collection {collection}")
+        except ee.EEException as error:
+            raise RemoteError(f"--collection {collection}: cannot list its images ({_first_line(error)})") from None
+        ids += [str(asset.get("id") or asset["name"].split("/assets/", 1)[-1]) for asset in page.get("assets", [])]
+        token = page.get("nextPageToken")
+        if not token:
+            return ids
+        params = {"parent": collection, "pageToken": token}
+
+
+def _has_any_cover(area: AreaOfInterest) -> bool:
+    """Whether any Sentinel-1 GRD scene, at any date, intersects the AOI (one small request)."""
+    import ee
+
+    from gee_flood.earthengine import queries
+
+    size = ee.ImageCollection(queries.S1_COLLECTION).filterBounds(queries.ee_geometry(area.geometry)).limit(1).size()
+    return bool(retried(size.getInfo, what="the Sentinel-1 cover query"))
+
+
+def _same_day_choice(acquisitions: list[Acquisition]) -> dict[str, str]:
+    """Full-cover acquisitions that ``predict --date`` cannot tell apart from another one on the same UTC day.
+
+    ``predict --aoi --date`` reads one mosaic per day (the full-cover one nearest to noon); the others of that day
+    are skipped, naming the one mapped, rather than mapped as a copy of it.
+    """
+    by_day: dict[dt.date, list[Acquisition]] = {}
+    for acquisition in acquisitions:
+        if acquisition.full_cover:
+            by_day.setdefault(acquisition.date, []).append(acquisition)
+    skipped = {}
+    for day, members in by_day.items():
+        noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+        chosen = min(members, key=lambda a: (abs((a.time - noon).total_seconds()), a.key))
+        for member in members:
+            if member is not chosen:
+                skipped[member.key] = f"another acquisition the same day ({chosen.key}) is the one predict reads"
+    return skipped
+
+
+def validate(request: WatchRequest) -> tuple[AreaOfInterest, dt.date, dt.date]:
+    """Check everything local before any Earth Engine request: AOI, dates, checkpoint, collection id, bucket.
+
+    Raises:
+        InputError: In one line naming the option.
+    """
+    from gee_flood.earthengine import export
+    from gee_flood.models import read_card
+
+    area = read_aoi(request.aoi)
+    since = parse_date(request.since, what="--since")
+    until = parse_date(request.until, what="--until") if request.until is not None else dt.datetime.now(dt.UTC).date()
+    if since > until:
+        raise InputError(f"--since {since} is after --until {until}; expected since <= until")
+    card = read_card(request.checkpoint)
+    if not card.sar_only:
+        from gee_flood.inference.runner import check_sar_only
+
+        check_sar_only(card, request.checkpoint, {})
+    try:
+        export.parse_asset_id(request.collection)
+    except InputError as error:
+        raise InputError(str(error).replace("--asset", "--collection", 1)) from None
+    export.parse_gcs_location(request.bucket)
+    if request.out_dir is not None:
+        check_writable(request.out_dir, option="--out-dir", directory=True)
+    return area, since, until
+
+
+def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] | None = None) -> WatchResult:
+    """Map and push every acquisition over the AOI in [since, until] that the collection lacks.
+
+    Args:
+        request: What to watch.
+        on_event: Called with each event as it happens (progress lines, the JSON-lines log).
+
+    Returns:
+        What was found, mapped, pushed and skipped (with why).
+
+    Raises:
+        InputError: A bad option; a collection id that is an image; an AOI no Sentinel-1 scene covers.
+        RemoteError: Earth Engine or Cloud Storage refused (unknown project, no permission...).
+    """
+    from gee_flood.earthengine import export
+    from gee_flood.inference.command import run_predict
+    from gee_flood.service_requests import PredictRequest
+
+    area, since, until = validate(request)
+    asset = export.parse_asset_id(request.collection)
+    project = request.project or asset.project
+    export.ensure_initialized(project, request.ee_url)
+    acquisitions = find_acquisitions(area, since, until)
+    if not acquisitions and not _has_any_cover(area):
+        raise InputError(
+            f"--aoi {request.aoi}: no Sentinel-1 scene covers this area at any date (check it is lon/lat, EPSG:4326)"
+        )
+    ensure_collection(request.collection)
+    done = set(collection_images(request.collection))
+    model = checkpoint_sha256(Path(request.checkpoint))
+    quiet = Console(stderr=True, quiet=True)  # the events are the progress; predict's fetch lines would drown them
+    same_day = _same_day_choice(acquisitions)
+    events: list[WatchEvent] = []
+
+    def emit(event: WatchEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    with ExitStack() as stack:
+        if request.out_dir is not None:
+            out_dir = Path(request.out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gee-flood-watch-")))
+        for acquisition in acquisitions:
+            when = acquisition.time.isoformat().replace("+00:00", "Z")
+            name = image_name(request.collection, acquisition, model)
+            emit(WatchEvent(event="found", acquisition=acquisition.key, time=when, asset=name))
+            reason = None
+            if not acquisition.full_cover:
+                reason = f"no full cover ({acquisition.coverage:.1%} of the AOI)"
+            elif acquisition.key in same_day:
+                reason = same_day[acquisition.key]
+            elif name in done:
+                reason = "already in the collection"
+            if reason is not None:
+                emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name, reason=reason))
+                continue
+            out = out_dir / f"{acquisition.slug}_{model[:8]}.tif"
+            run_predict(
+                console=quiet,
+                request=PredictRequest(
+                    checkpoint=Path(request.checkpoint),
+                    out=out,
+                    aoi=Path(request.aoi),
+                    date=acquisition.date,
+                    scale_m=request.scale_m,
+                    project=project,
+                    ee_url=request.ee_url,
+                    options=request.options,
+                ),
+            )
+            areas = map_areas(out)
+            emit(WatchEvent(event="mapped", acquisition=acquisition.key, time=when, asset=name,
+                            flooded_km2=areas.flooded_km2, excluded_km2=areas.excluded_km2,
+                            map=str(out) if request.out_dir is not None else None))  # fmt: skip
+            properties = {
+                "platform": acquisition.platform,
+                "relative_orbit": acquisition.relative_orbit,
+                "orbit_pass": acquisition.orbit_pass,
+                "acquisition": acquisition.key,
+                "s1_ids": ",".join(acquisition.image_ids),
+                "checkpoint_sha256": model,
+                "flooded_km2": round(areas.flooded_km2, 6),
+                "excluded_km2": round(areas.excluded_km2, 6),
+            }
+            pushed, ours = _push_with_retries(
+                export.push_flood_map,
+                out,
+                name,
+                # One folder per collection below the prefix: an object is named after its image only
+                # (AssetId.object_filename), so two collections watched into one bucket prefix never share objects.
+                f"{request.bucket.rstrip('/')}/{request.collection.rsplit('/', 1)[-1]}",
+                project=project,
+                ee_url=request.ee_url,
+                poll_s=request.poll_s,
+                on_progress=_first_poll(
+                    emit, WatchEvent(event="ingesting", acquisition=acquisition.key, time=when, asset=name)
+                ),
+                request_id=push_request_id(request.collection, acquisition, model),
+                start_time=acquisition.time,
+                properties=properties,
+            )
+            if not ours:
+                emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name,
+                                reason="already pushed (by another runner)"))  # fmt: skip
+            else:
+                emit(WatchEvent(event="pushed", acquisition=acquisition.key, time=when, asset=name,
+                                flooded_km2=areas.flooded_km2, excluded_km2=areas.excluded_km2))  # fmt: skip
+    counts = {kind: sum(event.event == kind for event in events) for kind in ("found", "mapped", "pushed", "skipped")}
+    return WatchResult(collection=request.collection, events=events, **counts)
+
+
+#: Attempts of a whole push (upload + ingestion). Repeating a push is safe: the same request id starts at most one
+#: ingestion, and a finished one is found on the asset.
+PUSH_ATTEMPTS = 3
+
+
+def _push_with_retries(push: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, bool]:
+    """Run ``push(*args, **kwargs)``; repeat it on :class:`RemoteError`, up to :data:`PUSH_ATTEMPTS` times.
+
+    A :class:`RemoteError` is a 5xx or 429 the client's own retries did not absorb, a lost response, or an
+    ingestion that found the image already there (another runner, under other credentials, won the race).
+
+    Returns:
+        The push's result, and whether the image is this call's own work: False when the push found it done
+        without any failure of this call (another runner pushed it), or after Earth Engine refused to overwrite it
+        (another runner's ingestion finished first).
+    """
+    failures: list[str] = []
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        try:
+            result = push(*args, **kwargs)
+        except RemoteError as error:
+            if attempt == PUSH_ATTEMPTS:
+                raise
+            failures.append(str(error).lower())
+            time.sleep(min(8.0, 0.5 * 2**attempt))
+            continue
+        ours = not result.already_done or (failures and not any("overwrite" in text for text in failures))
+        return result, bool(ours)
+    raise AssertionError("unreachable")
+
+
+def _first_poll(emit: Callable[[WatchEvent], None], event: WatchEvent) -> Callable[[float, str], None]:
+    """An ingestion progress callback that emits ``event`` at the first poll (the ingestion has started)."""
+    started: list[bool] = []
+
+    def on_progress(_fraction: float, _state: str) -> None:
+        if not started:
+            started.append(True)
+            emit(event)
+
+    return on_progress
+
+
+def watch_loop(
+    request: WatchRequest,
+    *,
+    interval_s: float,
+    on_event: Callable[[WatchEvent], None] | None = None,
+    runs: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[WatchResult]:
+    """Run :func:`watch_once` every ``interval_s`` seconds (``until`` moves with the clock unless given).
+
+    Args:
+        request: What to watch.
+        interval_s: Seconds between the starts of two runs.
+        on_event: Event callback.
+        runs: Stop after this many runs (None: forever).
+        sleep: The waiting function (tests pass a fake).
+    """
+    if interval_s <= 0:
+        raise InputError(f"--interval {interval_s}: expected a positive number of seconds")
+    results: list[WatchResult] = []
+    while runs is None or len(results) < runs:
+        started = time.monotonic()
+        results.append(watch_once(request, on_event=on_event))
+        if runs is not None and len(results) >= runs:
+            break
+        sleep(max(0.0, interval_s - (time.monotonic() - started)))
+    return results
+
+
+class EventLog:
+    """``--log``: one JSON object per line, appended and flushed per event, so another program can follow it."""
+
+    def __init__(self, path: Path) -> None:
+        check_writable(path, option="--log")
+        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+
+    def __call__(self, event: WatchEvent) -> None:
+        """Append ``event`` as one JSON line and flush it to disk."""
+        self._handle.write(json.dumps(event.model_dump(exclude_none=True)) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+
+__all__ = [
+    "EventLog",
+    "WatchEvent",
+    "WatchRequest",
+    "WatchResult",
+    "checkpoint_sha256",
+    "collection_images",
+    "ensure_collection",
+    "image_name",
+    "push_request_id",
+    "watch_loop",
+    "watch_once",
+]
