@@ -106,6 +106,7 @@ class AuxRaster:
 
         # As float with NaN for no data: an integer source reprojected as it is would fill what it does not
         # cover with its dtype's default no data and count it as a value.
+        assert not isinstance(self.source, Path)
         array = self.source.squeeze(drop=True)
         nodata = array.rio.nodata
         array = array.astype(np.float32)

@@ -1,8 +1,9 @@
 """Flooded and excluded area of one per-acquisition map, in km² on the ground.
 
 TO BE REPLACED by ``gee_flood.product``'s flood-area statistics (issue 22) once merged: this is the one place watch
-computes areas, so the swap is one import. Until then "excluded" is the map's no-data area (255 in ``water``:
-outside the AOI, or no valid Sentinel-1 pixel); the flood product's ``exclusion`` layer is not read yet.
+computes areas, so the swap is one import. Until then "flooded" is observed water (``water`` = 1, reference water
+included) and "excluded" the map's no-data area (255 in ``water``: outside the AOI, or no valid Sentinel-1 pixel);
+the flood product's ``flood`` and ``exclusion`` layers are not read yet.
 """
 
 from __future__ import annotations
