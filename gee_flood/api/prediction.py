@@ -303,7 +303,7 @@ def predict(
 class _BlockStore:
     """What one :func:`predict` result has read and computed, kept on disk: each read and each inference once.
 
-    ``flood.water.compute()`` then ``flood.probability.compute()``, or ``write_cog`` then ``write_polygons`` then
+    ``flood.water.compute()`` then ``flood.likelihood.compute()``, or ``write_cog`` then ``write_polygons`` then
     ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
     scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk at a time, each once
     (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` files and read back in

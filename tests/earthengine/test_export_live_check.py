@@ -107,7 +107,7 @@ def test_the_first_failure_says_what_is_missing(message, missing):
     live_check = load_script()
     diagnosis = live_check.diagnose(message)
     assert diagnosis is not None and diagnosis.startswith(f"{missing} is missing: ")
-    assert live_check.diagnose("water_mask read back agrees on 12.0% of pixels only") is None
+    assert live_check.diagnose("water read back agrees on 12.0% of pixels only") is None
 
 
 def test_the_report_carries_the_diagnosis_of_the_first_failure():
