@@ -9,7 +9,11 @@
    checked with resource.getrusage(RUSAGE_CHILDREN).ru_maxrss after it exits:
    - streamed: `python -m gee_flood.cli predict ...` on the baseline size and on the big size;
    - baseline "whole-scene": read the whole scene, run the same tiles and Hann blending into whole-scene
-     float32 accumulators, encode, write one GeoTIFF (what a straightforward implementation does), baseline size only.
+     float32 accumulators, encode, write one GeoTIFF (what a straightforward implementation does), baseline size only;
+   - streamed with every layer of the flood product and its cleanup (``--product``): reference water, DEM (slope,
+     shadow/layover), HAND and WorldCover rasters at 100 m over the big scene (resampled strip by strip), the
+     minimum mapping unit (8 px) and a 3-px border-noise mask, on the big size.
+``--runs`` picks which of ``baseline``, ``small``, ``big``, ``product`` run (default: all).
 Prints a table and the ratios.
 
 With ``--api``: the notebook API on a *lazy* scene instead (``rioxarray.open_rasterio(..., chunks=2048)``, the
@@ -100,10 +104,35 @@ def make_checkpoint(path: Path) -> None:
     save_checkpoint(build_model(card).eval(), card, path)
 
 
+def write_auxiliary(workdir: Path, size: int) -> list[str]:
+    """Coarse (100 m) auxiliary rasters over the big scene; return predict's options that use them."""
+    cells = max(1, size // 10)
+    transform = rasterio.transform.from_origin(500_000, 5_000_000, 100, 100)
+    y, x = np.mgrid[0:cells, 0:cells].astype(np.float32)
+    layers = {
+        "dem": (x * 5.0 + 40.0 * np.sin(y / 50.0), "float32"),  # 5 m per 100 m ramp: about 3 degrees, with hills
+        "hand": (np.abs(np.sin(x / 80.0)) * 30.0, "float32"),
+        "worldcover": (np.where((x.astype(int) // 200 + y.astype(int) // 200) % 7 == 0, 50, 40), "uint8"),
+        "gsw": (np.where(np.abs(x - cells / 2) < cells / 40, 12, 0), "uint8"),
+    }
+    options = []
+    for name, (values, dtype) in layers.items():
+        path = workdir / f"{name}_{size}.tif"
+        if not path.exists():
+            profile = dict(driver="GTiff", width=cells, height=cells, count=1, dtype=dtype, crs="EPSG:32633",
+                           transform=transform, tiled=True, compress="deflate")  # fmt: skip
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(values.astype(dtype), 1)
+        option = "--reference-water" if name == "gsw" else f"--{name}"
+        options += [option, str(path)]
+    return [*options, "--min-mapping-unit", "8", "--border-noise", "3"]
+
+
 BASELINE = r"""
 import sys, numpy as np, rasterio, torch
-from gee_flood.inference import TilePlan, TileRunner, encode
+from gee_flood.inference import TilePlan, TileRunner
 from gee_flood.models import load_model
+from gee_flood.product import block_layers
 checkpoint, scene, out, tile, overlap, batch = sys.argv[1:7]
 tile, overlap, batch = int(tile), int(overlap), int(batch)
 runner = TileRunner(load_model(checkpoint), device="cpu", batch_size=batch)
@@ -124,8 +153,8 @@ for start in range(0, len(origins), batch):
         weighted[y:y + tile, x:x + tile] += p * plan.weights
         weights[y:y + tile, x:x + tile] += plan.weights
 probability = np.where(valid, weighted / weights, np.nan)
-bands = encode(probability, 0.5)
-profile.update(count=2, dtype="uint8", nodata=255, predictor=1)
+bands = block_layers(probability, 0.5).stack()
+profile.update(count=5, dtype="uint8", nodata=255, predictor=1)
 with rasterio.open(out, "w", **profile) as dst:
     dst.write(bands)
 """
@@ -194,12 +223,14 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--runs", default="baseline,small,big,product", help="which runs, comma-separated")
     parser.add_argument("--api", action="store_true", help="measure the notebook API on a lazy scene (see above)")
     parser.add_argument("--chunk", type=int, default=2048, help="with --api: the lazy scene's chunk side (pixels)")
     parser.add_argument(
         "--api-rows", type=int, default=0, help="with --api: predict only the first rows of the big scene (0: all)"
     )
     args = parser.parse_args()
+    runs = set(args.runs.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.workdir / "tiny_student.ckpt"
     make_checkpoint(checkpoint)
@@ -215,29 +246,29 @@ def main() -> None:
     if args.api:
         _measure_api(args, checkpoint, small, big, predict)
         return
-    rows = [
-        measure(
-            [
-                sys.executable,
-                "-c",
-                BASELINE,
-                str(checkpoint),
-                str(small),
-                str(args.workdir / "baseline.tif"),
-                str(args.tile),
-                str(args.overlap),
-                str(args.batch_size),
-            ],
-            f"whole-scene baseline {args.baseline_size}^2",
-        ),
-        measure(
+    named = {}
+    if "baseline" in runs:
+        baseline_command = [sys.executable, "-c", BASELINE, str(checkpoint), str(small),
+                            str(args.workdir / "baseline.tif"), str(args.tile), str(args.overlap),
+                            str(args.batch_size)]  # fmt: skip
+        named["baseline"] = measure(baseline_command, f"whole-scene baseline {args.baseline_size}^2")
+    if "small" in runs:
+        named["small"] = measure(
             [*predict, "--input", str(small), "--out", str(args.workdir / "small.tif")],
             f"streamed predict {args.baseline_size}^2",
-        ),
-        measure(
-            [*predict, "--input", str(big), "--out", str(args.workdir / "big.tif")], f"streamed predict {args.size}^2"
-        ),
-    ]
+        )
+    if "big" in runs:
+        named["big"] = measure(
+            [*predict, "--input", str(big), "--out", str(args.workdir / "big.tif"), "--min-mapping-unit", "0"],
+            f"streamed predict {args.size}^2 (no auxiliary data, no cleanup)",
+        )
+    if "product" in runs:
+        auxiliary = write_auxiliary(args.workdir, args.size)
+        named["product"] = measure(
+            [*predict, "--input", str(big), "--out", str(args.workdir / "product.tif"), *auxiliary],
+            f"streamed predict {args.size}^2, every layer + cleanup",
+        )
+    rows = list(named.values())
     print(
         f"\nmachine: {platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.platform()}, "
@@ -247,16 +278,10 @@ def main() -> None:
     print("|---|---|---|")
     for row in rows:
         print(f"| {row['run']} | {row['peak_rss_mib_psutil']} | {row['seconds']} |")
-    baseline, small_run, big_run = rows
-    print(
-        f"\nbaseline / streamed at {args.baseline_size}^2: "
-        f"{baseline['peak_rss_mib_psutil'] / small_run['peak_rss_mib_psutil']:.2f}x"
-    )
-    print(
-        f"streamed {args.size}^2 / streamed {args.baseline_size}^2: "
-        f"{big_run['peak_rss_mib_psutil'] / small_run['peak_rss_mib_psutil']:.2f}x for "
-        f"{(args.size / args.baseline_size) ** 2:.1f}x the pixels"
-    )
+    for numerator, denominator in (("baseline", "small"), ("big", "small"), ("product", "big")):
+        if numerator in named and denominator in named:
+            ratio = named[numerator]["peak_rss_mib_psutil"] / named[denominator]["peak_rss_mib_psutil"]
+            print(f"{named[numerator]['run']} / {named[denominator]['run']}: {ratio:.2f}x")
     print(json.dumps(rows, indent=1))
 
 

@@ -128,6 +128,7 @@ class Method(StrEnum):
     """Methods ``evaluate`` runs without training (``--method``)."""
 
     OTSU = "otsu"
+    CHANGE = "change"
 
 
 class OtsuVariant(StrEnum):
@@ -414,8 +415,12 @@ def _evaluation_predictor(
 @user_errors
 def predict(
     ctx: typer.Context,
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))],
     out: Annotated[Path, typer.Option("--out", help=field_doc(PredictRequest, "out"))],
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help=field_doc(PredictRequest, "method"))] = "model",
+    pre: Annotated[Path | None, typer.Option("--pre", help=field_doc(PredictRequest, "pre"))] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help=field_doc(PredictRequest, "input_path"))] = None,
     aoi: Annotated[Path | None, typer.Option("--aoi", help=field_doc(PredictRequest, "aoi"))] = None,
     date: Annotated[str | None, typer.Option("--date", help=field_doc(PredictRequest, "date"))] = None,
@@ -424,12 +429,35 @@ def predict(
         Path | None, typer.Option("--keep-scene", help=field_doc(PredictRequest, "keep_scene"))
     ] = None,
     polygons: Annotated[Path | None, typer.Option("--polygons", help=field_doc(PredictRequest, "polygons"))] = None,
-    permanent_water: Annotated[
-        Path | None, typer.Option("--permanent-water", help=field_doc(PredictRequest, "permanent_water"))
+    reference_water: Annotated[
+        Path | None, typer.Option("--reference-water", help=field_doc(PredictRequest, "reference_water"))
     ] = None,
-    permanent_threshold: Annotated[
-        float, typer.Option("--permanent-threshold", help=field_doc(PredictRequest, "permanent_threshold"))
+    reference_kind: Annotated[
+        str, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
+    ] = "seasonality",
+    reference_threshold: Annotated[
+        float | None, typer.Option("--reference-threshold", help=field_doc(PredictRequest, "reference_threshold"))
+    ] = None,
+    dem: Annotated[Path | None, typer.Option("--dem", help=field_doc(PredictRequest, "dem"))] = None,
+    hand: Annotated[Path | None, typer.Option("--hand", help=field_doc(PredictRequest, "hand"))] = None,
+    worldcover: Annotated[
+        Path | None, typer.Option("--worldcover", help=field_doc(PredictRequest, "worldcover"))
+    ] = None,
+    slope_max: Annotated[float, typer.Option("--slope-max", help=field_doc(PredictRequest, "slope_max"))] = 5.0,
+    hand_max: Annotated[float, typer.Option("--hand-max", help=field_doc(PredictRequest, "hand_max"))] = 15.0,
+    incidence_angle: Annotated[
+        float, typer.Option("--incidence-angle", help=field_doc(PredictRequest, "incidence_angle"))
+    ] = 37.0,
+    look_azimuth: Annotated[
+        float, typer.Option("--look-azimuth", help=field_doc(PredictRequest, "look_azimuth"))
     ] = 80.0,
+    min_mapping_unit: Annotated[
+        int, typer.Option("--min-mapping-unit", help=field_doc(PredictRequest, "min_mapping_unit"))
+    ] = 8,
+    border_noise: Annotated[int, typer.Option("--border-noise", help=field_doc(PredictRequest, "border_noise"))] = 0,
+    ee_auxiliary: Annotated[
+        bool, typer.Option("--ee-auxiliary", help=field_doc(PredictRequest, "ee_auxiliary"))
+    ] = False,
     threshold: Annotated[float | None, typer.Option("--threshold", help=field_doc(PredictOptions, "threshold"))] = None,
     tile: Annotated[int, typer.Option("--tile", help=field_doc(PredictOptions, "tile"))] = 512,
     overlap: Annotated[int, typer.Option("--overlap", help=field_doc(PredictOptions, "overlap"))] = 128,
@@ -454,11 +482,78 @@ def predict(
     summary = run_predict(PredictRequest(**_request_values(PredictRequest, ctx), options=options))
     typer.echo(
         f"wrote {summary.output}: {summary.width} x {summary.height} px, {summary.crs}, "
-        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels "
+        f"water {100 * summary.water_fraction:.1f} % of {summary.valid_pixels} valid pixels, "
+        f"flooded {summary.flooded_km2:.3f} km², excluded {summary.excluded_km2:.3f} km² "
         f"({summary.tiles} tiles, {summary.device}, {summary.scheduler}, {summary.seconds:.1f} s)"
     )
     if summary.polygons:
         typer.echo(f"wrote {summary.polygons}: {summary.polygon_count} polygons")
+
+
+@app.command()
+@user_errors
+def stats(
+    out: Annotated[Path, typer.Option("--out", help="File: the statistics, .csv or .geojson (with --zones).")],
+    flood_map: Annotated[
+        Path | None, typer.Option("--map", help="Flood map COG written by gee-flood predict (the local route).")
+    ] = None,
+    asset: Annotated[
+        str | None,
+        typer.Option("--asset", help="Flood map asset in Earth Engine (the server-side route: reduceRegions)."),
+    ] = None,
+    project: _Project = None,
+    ee_url: _EEUrl = None,
+    zones: Annotated[
+        Path | None, typer.Option("--zones", help="Zones: GeoJSON or GeoParquet polygons (default: the whole map).")
+    ] = None,
+    id_field: Annotated[str | None, typer.Option("--id-field", help="Column naming each zone.")] = None,
+    population: Annotated[
+        Path | None, typer.Option("--population", help="Population count raster (people per cell), any CRS.")
+    ] = None,
+    worldcover: Annotated[
+        Path | None, typer.Option("--worldcover", help="ESA WorldCover raster (cropland 40, built-up 50), any CRS.")
+    ] = None,
+    ee_population: Annotated[
+        str | None,
+        typer.Option("--ee-population", help="With --asset: population image, e.g. JRC/GHSL/P2023A/GHS_POP/2020."),
+    ] = None,
+    ee_worldcover: Annotated[
+        str | None,
+        typer.Option("--ee-worldcover", help="With --asset: WorldCover image, e.g. ESA/WorldCover/v200/2021."),
+    ] = None,
+) -> None:
+    """Flooded and excluded km² on the ground and exposure per zone of a flood map (local COG or Earth Engine)."""
+    import math
+
+    from gee_flood.product.stats import check_statistics_output, write_statistics, zone_statistics
+
+    if (flood_map is None) == (asset is None):
+        raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
+    check_statistics_output(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
+                                         "--worldcover": worldcover})  # fmt: skip
+    if out.suffix.lower() in (".geojson", ".json") and zones is None:
+        raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
+    if asset is not None:
+        if population is not None or worldcover is not None:
+            raise InputError("--population and --worldcover are files for --map; with --asset use --ee-population "
+                             "and --ee-worldcover (Earth Engine image ids)")  # fmt: skip
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_stats import ee_zone_statistics
+
+        settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
+        frame = ee_zone_statistics(asset, zones, id_field=id_field, population=ee_population,
+                                   worldcover=ee_worldcover, settings=settings)  # fmt: skip
+    else:
+        assert flood_map is not None
+        frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
+    write_statistics(frame, out, zones)
+    for row in frame.itertuples():
+        typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
+                   + (f", {row.people_exposed:.0f} people" if "people_exposed" in frame
+                      and not math.isnan(row.people_exposed) else "")
+                   + (f", cropland {row.cropland_flooded_km2:.3f} km²" if "cropland_flooded_km2" in frame
+                      and not math.isnan(row.cropland_flooded_km2) else ""))  # fmt: skip
+    typer.echo(f"wrote {out}: {len(frame)} zone(s)")
 
 
 @app.command(name="map")

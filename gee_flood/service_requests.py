@@ -312,18 +312,35 @@ class PredictRequest:
     :func:`gee_flood.inference.command.run_predict`, which checks it.
     """
 
-    checkpoint: Path = _documented(doc="SAR-only student (or baseline) checkpoint.")
     out: Path = _documented(doc="File: the Cloud-Optimized GeoTIFF to write (.tif).")
+    checkpoint: Path | None = _documented(None, doc="SAR-only student (or baseline) checkpoint (--method model).")
+    method: str = _documented("model", doc="model (a checkpoint) or change (UN-SPIDER change detection, --pre).")
+    pre: Path | None = _documented(None, doc="Pre-event S1 GeoTIFF (VV, VH dB) on --input's grid, for --method change.")
     input_path: Path | None = _documented(None, doc="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
     aoi: Path | None = _documented(None, doc="GeoJSON area (EPSG:4326); with --input it cuts the scene.")
     date: str | dt.date | None = _documented(None, doc="YYYY-MM-DD: read S1 for --aoi from Earth Engine.")
     scale_m: float = _documented(10.0, doc="Pixel size (m) of the Earth Engine read.")
     keep_scene: Path | None = _documented(None, doc="Keep the S1 scene read from Earth Engine.")
     polygons: Path | None = _documented(None, doc="Also write water polygons (GeoJSON, EPSG:4326).")
-    permanent_water: Path | None = _documented(
-        None, doc="Permanent-water raster (e.g. JRC occurrence %): adds a flood_class band."
+    reference_water: Path | None = _documented(
+        None, doc="Reference-water raster (JRC Global Surface Water seasonality or occurrence), any CRS."
     )
-    permanent_threshold: float = _documented(80.0, doc="Value >= this is permanent.")
+    reference_kind: str = _documented("seasonality", doc="What --reference-water holds: seasonality or occurrence.")
+    reference_threshold: float | None = _documented(
+        None, doc="Reference value >= this is normal water (default: 10 months seasonality, 80 % occurrence)."
+    )
+    dem: Path | None = _documented(None, doc="Elevation raster (m) for slope and radar shadow/layover exclusion.")
+    hand: Path | None = _documented(None, doc="Height above nearest drainage raster (m; MERIT Hydro hnd).")
+    worldcover: Path | None = _documented(None, doc="ESA WorldCover raster: built-up (50) is excluded.")
+    slope_max: float = _documented(5.0, doc="Exclude slopes steeper than this (degrees).")
+    hand_max: float = _documented(15.0, doc="Exclude height above nearest drainage over this (m).")
+    incidence_angle: float = _documented(37.0, doc="Radar incidence angle (degrees) for shadow/layover.")
+    look_azimuth: float = _documented(80.0, doc="Radar look direction, clockwise from north (deg; ~80 asc, ~280 desc).")
+    min_mapping_unit: int = _documented(8, doc="Remove flood regions of fewer pixels (8-connected); 0 disables.")
+    border_noise: int = _documented(0, doc="Mask this many pixels along the scene's no-data edge (S1 border noise).")
+    ee_auxiliary: bool = _documented(
+        False, doc="With --aoi --date: read JRC GSW, SRTM, MERIT Hydro hnd, ESA WorldCover from Earth Engine."
+    )
     project: str | None = _documented(None, doc="Earth Engine Cloud project (default: the credentials').")
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
@@ -338,10 +355,6 @@ class PredictRequest:
         _check(
             [
                 _in_range(self.scale_m, *SCALE_RANGE_M, "--scale", " metres"),
-                (
-                    math.isfinite(self.permanent_threshold),
-                    f"--permanent-threshold: {self.permanent_threshold} must be a finite number",
-                ),
                 _retry_timeout_ok(self.retry_timeout),
             ]
         )

@@ -13,7 +13,7 @@ Steps (each timed; the first failure stops the run, the cleanup always runs):
 4. COG-backed: the same map registered in place through ``image:importExternal`` (``flood_map_cog``, as
    ``--cog-backed``), also with its ``startTime``; skipped (not passed) when the bucket is outside the US
    multi-region, a US dual-region with us-central1 or us-central1;
-5. read back: each asset's bands and ``startTime``, and its ``water_mask`` read over the map's own grid compared
+5. read back: each asset's bands and ``startTime``, and its ``water`` read over the map's own grid compared
    pixel by pixel;
 6. cleanup: the assets, the folder and the Cloud Storage objects it created, and the local working folder.
 
@@ -55,7 +55,7 @@ DEFAULT_AOI = {
 DEFAULT_DATES = "2019-06-01/2019-06-30"
 DEFAULT_PREDICT_DATE = "2019-06-15"
 BUCKET_ENV = "GEE_FLOOD_LIVE_BUCKET"
-#: Smallest share of the map's valid pixels whose water_mask must read back identically from the asset.
+#: Smallest share of the map's valid pixels whose water must read back identically from the asset.
 AGREEMENT_MIN = 0.99
 
 
@@ -193,7 +193,7 @@ def untrained_checkpoint(path: Path) -> Path:
 
 
 def read_back(asset: str, flood_map: Path, start_time: str | None = None) -> str:
-    """The asset's bands and startTime, and its water_mask over the map's grid compared with the map.
+    """The asset's bands and startTime, and its water over the map's grid compared with the map.
 
     Raises:
         RuntimeError: If the start time or the pixels disagree.
@@ -215,17 +215,17 @@ def read_back(asset: str, flood_map: Path, start_time: str | None = None) -> str
             "crsCode": src.crs.to_string(),
         }
     pixels = ee.data.computePixels(
-        {"expression": ee.Image(asset).select(["water_mask"]), "fileFormat": "NUMPY_NDARRAY", "grid": grid}
+        {"expression": ee.Image(asset).select(["water"]), "fileFormat": "NUMPY_NDARRAY", "grid": grid}
     )
-    remote = np.asarray(pixels["water_mask"])
+    remote = np.asarray(pixels["water"])
     valid = local != 255
     if not valid.any():
         raise RuntimeError("the flood map has no valid pixel to compare")
     agreement = float(np.mean(remote[valid] == local[valid]))
     if agreement < AGREEMENT_MIN:
-        raise RuntimeError(f"water_mask read back from {asset} agrees on {agreement:.1%} of pixels only")
+        raise RuntimeError(f"water read back from {asset} agrees on {agreement:.1%} of pixels only")
     return (
-        f"bands {bands}; startTime {info.get('startTime')}; water_mask agrees on {agreement:.1%} of "
+        f"bands {bands}; startTime {info.get('startTime')}; water agrees on {agreement:.1%} of "
         f"{int(valid.sum())} pixels"
     )
 

@@ -161,7 +161,8 @@ class Recorder:
         return call
 
     def _predict_summary(self) -> Any:
-        sizes = {"width": 1, "height": 1, "valid_pixels": 1, "tiles": 1, "seconds": 0.0, "water_fraction": 0.5}
+        sizes = {"width": 1, "height": 1, "valid_pixels": 1, "tiles": 1, "seconds": 0.0, "water_fraction": 0.5,
+                 "flooded_km2": 0.1, "excluded_km2": 0.0}  # fmt: skip
         return SimpleNamespace(output="f.tif", crs="EPSG:4326", device="cpu", scheduler="none", polygons=None, **sizes)
 
     def _push_result(self) -> Any:

@@ -611,6 +611,72 @@ def test_sigkill_mid_predict_then_rerun_leaves_no_temporaries(inputs, tmp_path):
     assert out.is_file() and sorted(path.name for path in out.parent.iterdir()) == ["flood.tif", "w.geojson"]
 
 
+# ------------------------------------------------------------------------------------------- flood product (#22)
+
+
+def _zones(path: Path, features: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def _stats_case(ws: Path, case: str) -> tuple[list[str], str]:
+    from tests.product.conftest import simple_layers, write_product
+
+    flood_map = write_product(
+        ws / "map.tif", simple_layers(40, 40, (slice(0, 5), slice(0, 5)), (slice(9, 10), slice(0, 5)))
+    )
+    with rasterio.open(flood_map) as src:
+        west, south, east, north = rasterio.warp.transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    inside = {"type": "Feature", "properties": {"zone": "a"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    square = [[0, 0], [0.1, 0], [0.1, 0.1], [0, 0.1], [0, 0]]
+    far = {"type": "Feature", "properties": {"zone": "far"}, "geometry": {"type": "Polygon", "coordinates": [square]}}
+    zones = {
+        "zones_without_geometry": [{"type": "Feature", "properties": {"zone": "a"}, "geometry": None}],
+        "duplicated_zone_ids": [inside, inside],
+        "aoi_outside_every_zone": [far],
+    }
+    out = ws / "stats.csv"
+    if case in zones:
+        path = _zones(ws / "zones.geojson", zones[case])
+        return ["stats", "--map", str(flood_map), "--zones", str(path), "--out", str(out)], str(path)
+    if case == "stats_out_is_the_map":
+        return ["stats", "--map", str(flood_map), "--out", str(flood_map)], "--out"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    "case", ["zones_without_geometry", "duplicated_zone_ids", "aoi_outside_every_zone", "stats_out_is_the_map"]
+)
+def test_stats_refuses_bad_zones_in_one_line(workspace, case):
+    argv, culprit = _stats_case(workspace, case)
+    run_refused(workspace, argv, culprit)
+
+
+@pytest.mark.parametrize(
+    ("extra", "culprit"),
+    [
+        (["--dem", "/nonexistent/dem.tif"], "--dem /nonexistent/dem.tif"),
+        (["--reference-kind", "depth"], "--reference-kind 'depth'"),
+        (["--min-mapping-unit", "-3"], "--min-mapping-unit -3"),
+    ],
+)
+def test_predict_refuses_bad_product_inputs_in_one_line(inputs, workspace, extra, culprit):
+    argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--input", str(inputs["scene"]),
+            "--out", str(workspace / "flood.tif"), *extra]  # fmt: skip
+    run_refused(workspace, argv, culprit)
+
+
+def test_predict_refuses_an_auxiliary_dataset_missing_on_the_server(inputs, workspace, tmp_path_factory):
+    from tests.product.test_ee_inputs import aoi, predict_args, write_catalog
+
+    catalog = write_catalog(tmp_path_factory.mktemp("no-merit") / "catalog", with_hand=False)
+    area = aoi(workspace / "aoi.geojson")
+    with EmulatorServer(catalog) as server:
+        run_refused(workspace, predict_args(inputs["ckpt"], area, workspace / "flood.tif", server.url),
+                    "MERIT/Hydro/v1_0_1")  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------------------- watch
 
 

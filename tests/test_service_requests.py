@@ -45,7 +45,7 @@ def test_requests_refuse_positional_arguments_and_changes():
         ({"max_cloud": 1.5}, "--max-cloud: 1.5 must be a fraction between 0 and 1"),
         ({"chip_size": 4}, "--chip-size: 4 must be 8-8192 pixels"),
         ({"scale": float("nan")}, "--scale: nan must be a number from 1 to 10000 metres"),
-            ({"scale": 0.000001}, "--scale: 1e-06 must be a number from 1 to 10000 metres"),
+        ({"scale": 0.000001}, "--scale: 1e-06 must be a number from 1 to 10000 metres"),
         ({"block_px": 0}, "--block-size: 0 must be 1-32768 pixels"),
         ({"byte_limit": 0}, "byte_limit: 0 must be >= 1"),
         ({"cloud_threshold": 2.0}, "--cloud-threshold: 2.0 must be 0-1 for --cloud-mask cloudscore"),

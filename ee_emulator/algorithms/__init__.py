@@ -5,6 +5,7 @@ this package once, which fills the registry.
 """
 
 from ee_emulator.algorithms import (  # noqa: F401 - imported for their @algorithm registrations
+    areas,
     collections,
     dates,
     elements,

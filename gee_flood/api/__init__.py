@@ -11,6 +11,7 @@ The same pipeline as the command line (which calls the same code), as a few type
 - :func:`write_cog`, :func:`write_polygons`, :func:`export_asset`: the COG, GeoJSON/GeoParquet polygons, an Earth
   Engine asset.
 - :func:`add_flood_layers`: the flood map, the SAR under it and a legend on a ``geemap.Map`` (either backend).
+- :func:`flood_statistics`: flooded and excluded km² and exposure per zone, a pandas DataFrame.
 """
 
 from gee_flood.api._words import python_words
@@ -18,8 +19,10 @@ from gee_flood.api.maps import add_flood_layers
 from gee_flood.api.outputs import export_asset, write_cog, write_polygons
 from gee_flood.api.pairs import fetch_corpus, open_pairs, write_corpus
 from gee_flood.api.prediction import open_ee_image, predict
+from gee_flood.api.statistics import flood_statistics
 from gee_flood.inference.model import FloodModel
 from gee_flood.inference.model import open_model as _open_model
+from gee_flood.product.layers import ProductSettings
 from gee_flood.service_requests import FetchRequest
 
 #: The engine's loader (:mod:`gee_flood.inference.model`), its errors in Python words.
@@ -28,9 +31,11 @@ open_model = python_words(_open_model)
 __all__ = [
     "FetchRequest",
     "FloodModel",
+    "ProductSettings",
     "add_flood_layers",
     "export_asset",
     "fetch_corpus",
+    "flood_statistics",
     "open_ee_image",
     "open_model",
     "open_pairs",

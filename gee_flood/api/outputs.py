@@ -47,7 +47,7 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
         InputError: No variable, a variable not ``(y, x)``, or variables stored as different dtypes / no data.
     """
     from gee_flood.inference.encoding import stored_encoding
-    from gee_flood.inference.output import COG_BAND_NAMES, BandSpec
+    from gee_flood.inference.output import BandSpec
 
     if not result.data_vars:
         raise InputError(f"{out}: the Dataset has no variable to write")
@@ -64,7 +64,7 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
         dtypes.add(dtype)
         fills.add("nan" if fill is None or (isinstance(fill, float) and np.isnan(fill)) else float(fill))
         tags = {key: str(variable.attrs[key]) for key in ("long_name", "units", "meaning") if key in variable.attrs}
-        specs.append(BandSpec.named(COG_BAND_NAMES.get(str(name), str(name)), tags))
+        specs.append(BandSpec.named(str(name), tags))
     if len(dtypes) > 1 or len(fills) > 1:
         stored = {
             name: (encoding.get("dtype", str(result[name].dtype)), encoding.get("_FillValue"))
@@ -88,15 +88,16 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
 def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a Dataset's variables as a Cloud-Optimized GeoTIFF, one band each, as they are stored.
 
-    Every data variable (``(y, x)``, in order) becomes a band described by its name (a :func:`gee_flood.predict`
-    result's ``probability``, ``water`` and ``flood_class`` are the bands ``gee-flood predict`` writes,
-    ``water_probability``, ``water_mask`` and ``flood_class``, pixel for pixel:
-    :data:`~gee_flood.inference.output.COG_BAND_NAMES`). Values are encoded with each variable's encoding
+    Every data variable (``(y, x)``, in order) becomes a band named after it (a :func:`gee_flood.predict` result's
+    layers, ``likelihood``, ``water``, ``flood``, ``reference_water`` and ``exclusion``, are the bands
+    ``gee-flood predict`` writes, pixel for pixel). Values are encoded with each variable's encoding
     (``dtype``, ``scale_factor``, ``add_offset``, ``_FillValue``: xarray's CF coder), so what the variables hold is
     what is written: an edited ``water`` is written as edited, nothing is re-thresholded. The variables must be
     stored as one dtype with one no-data value (a GeoTIFF has one of each).
 
-    The result is computed one Dask row block at a time (bounded memory); the file appears atomically.
+    The result is computed one Dask row block at a time (bounded memory). A map holding every layer of the product
+    is then cleaned as ``gee-flood predict`` cleans its map (minimum mapping unit, border noise on ``flood``; the
+    settings are the result's ``product_*`` attributes). The file appears atomically.
 
     Args:
         result: From :func:`gee_flood.predict` (any ``(y, x)`` variables with a rioxarray CRS).
@@ -140,6 +141,7 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
             source=str(attrs.get("source", "")),
             tile=attrs.get("tile", ""),
             overlap=attrs.get("overlap", ""),
+            product={name: str(value) for name, value in attrs.items() if name.startswith("product_")},
         )
         if "threshold" in attrs
         else {}
@@ -151,12 +153,13 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         transform=result.rio.transform(),
         width=int(result.sizes["x"]),
         height=int(result.sizes["y"]),
-        permanent=None,
         tags=tags,
         empty_message=f"{out}: no valid pixel in the map (all no data)",
         bands=bands,
         dtype=dtype,
         nodata=nodata,
+        min_mapping_unit=int(attrs.get("product_min_mapping_unit", 0)),
+        border_px=int(attrs.get("product_border_px", 0)),
     ) as writer:
         for start, stop in _strips(result, 4 * BLOCK):
             strip = result[names].isel(y=slice(start, stop)).transpose("y", "x").compute()
@@ -180,10 +183,10 @@ def _as_cog(flood: Any, name: str = "flood_map.tif") -> Iterator[Path]:
 
 @python_words
 def write_polygons(flood: Any, path: str | os.PathLike[str]) -> int:
-    """Vectorise the water (or flood / permanent water) of a flood map as GeoJSON or GeoParquet (EPSG:4326).
+    """Vectorise the flood, reference water and other water of a flood map as GeoJSON or GeoParquet (EPSG:4326).
 
-    Features carry ``class`` (``water``; or ``flood`` / ``permanent_water`` with ``flood_class``) and ``area_m2``,
-    as ``gee-flood predict --polygons`` writes them.
+    Features carry ``class`` (``flood``, ``reference_water`` or ``water``) and ``area_m2``, as ``gee-flood predict
+    --polygons`` writes them.
 
     Args:
         flood: A :func:`gee_flood.predict` result or a gee-flood COG path.

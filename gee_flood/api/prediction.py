@@ -2,8 +2,8 @@
 
 Each row block of the result is one Dask task that streams its rows through the same code as ``gee-flood predict``
 (:class:`gee_flood.inference.predict.ScenePrediction`: the global overlapping tile grid, Hann blending, the card's
-preprocessing) and encodes them as predict does (:func:`gee_flood.inference.streaming.encode`), so the numbers are
-the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
+preprocessing) and turns them into the product's layers as predict does (:mod:`gee_flood.product`), so the numbers
+are the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gee_flood.geo import AreaOfInterest
     from gee_flood.inference.predict import ScenePrediction
     from gee_flood.inference.source import SceneSource
+    from gee_flood.product.layers import ProductSettings  # noqa: TC004 - imported again where used
 
 #: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows) on scenes up to
 #: :data:`BLOCK_PIXELS` / ``BLOCK_ROWS`` columns wide.
@@ -164,8 +165,11 @@ def predict(
     region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest | None = None,
     scale_m: float = 10.0,
     crs: str | None = None,
-    permanent_water: str | os.PathLike[str] | xr.DataArray | None = None,
-    permanent_threshold: float = 80.0,
+    reference_water: str | os.PathLike[str] | xr.DataArray | None = None,
+    dem: str | os.PathLike[str] | xr.DataArray | None = None,
+    hand: str | os.PathLike[str] | xr.DataArray | None = None,
+    worldcover: str | os.PathLike[str] | xr.DataArray | None = None,
+    settings: ProductSettings | None = None,
     threshold: float | None = None,
     tile: int = 512,
     overlap: int = 128,
@@ -187,10 +191,13 @@ def predict(
         region: For an ``ee.Image``: the area to read (EPSG:4326 GeoJSON path, dict or shapely polygon).
         scale_m: For an ``ee.Image``: pixel size in metres.
         crs: For an ``ee.Image``: grid CRS (default: the UTM zone of the region).
-        permanent_water: A permanent-water reference (e.g. JRC occurrence, percent): a GeoTIFF path (any CRS,
-            resampled nearest as ``predict --permanent-water`` does) or a georeferenced DataArray (such as
-            ``pairs.occurrence``). Adds ``flood_class``.
-        permanent_threshold: Reference value at or above which a pixel is permanent water.
+        reference_water: JRC Global Surface Water seasonality (months) or occurrence (percent, say so in
+            ``settings.reference_kind``): a GeoTIFF path (any CRS, resampled nearest as ``predict
+            --reference-water`` does) or a georeferenced DataArray (such as ``pairs.occurrence``).
+        dem: Elevation (m) for the slope and radar shadow/layover exclusions (path or DataArray).
+        hand: Height above nearest drainage (m; MERIT Hydro ``hnd``) for the HAND exclusion.
+        worldcover: ESA WorldCover classes for the urban exclusion (built-up, 50).
+        settings: The product's thresholds, viewing geometry and cleanup (default: :class:`ProductSettings`'s).
         threshold: Water probability threshold (default: the card's).
         tile: Tile side in pixels (a multiple of 32).
         overlap: Pixels shared by neighbouring tiles.
@@ -205,11 +212,13 @@ def predict(
 
     Returns:
         A Dask-backed Dataset on the scene's grid (``.rio.crs``, ``.rio.transform()``; an xarray scene's own
-        ``x``/``y`` coordinates, exactly) with ``probability`` (y, x) float32 0-1, ``water`` (y, x) 1 water / 0 not
-        water and, with ``permanent_water``, ``flood_class`` 0 not water / 1 flood / 2 permanent water; NaN where
-        there is no data. Each carries its stored form as its encoding (uint8, ``_FillValue`` 255, probability
-        ``scale_factor`` 0.01: ``rio.encoded_nodata``), which :func:`write_cog`, ``rio.to_raster`` and ``to_netcdf``
-        apply. Nothing is read or predicted until it is computed (``.compute()``, ``.values``, a plot, a writer).
+        ``x``/``y`` coordinates, exactly) with the product's layers, each (y, x) float32, decoded: ``likelihood``
+        (percent, 0-100), ``water``, ``flood``, ``reference_water`` (1/0) and ``exclusion`` (bit flags, never no
+        data; docs/flood-product.md); NaN where there is no data. Each carries its stored form as its encoding
+        (uint8, ``_FillValue`` 255), which :func:`write_cog`, ``rio.to_raster`` and ``to_netcdf`` apply. ``flood`` is
+        before the cleanup (minimum mapping unit, border noise), which needs the whole map: :func:`write_cog`
+        applies it as ``gee-flood predict`` does. Nothing is read or predicted until it is computed
+        (``.compute()``, ``.values``, a plot, a writer).
 
     Raises:
         InputError: A teacher (optical) checkpoint, a scene that is not VV/VH dB, bad options.
@@ -217,20 +226,27 @@ def predict(
     Example:
         >>> model = gee_flood.open_model("student.ckpt")  # doctest: +SKIP
         >>> flood = gee_flood.predict(model, "s1_scene.tif")  # doctest: +SKIP
-        >>> float(flood.water.mean())  # water fraction of the valid pixels, computed here  # doctest: +SKIP
+        >>> float(flood.flood.mean())  # flood fraction of the valid pixels, computed here  # doctest: +SKIP
     """
     import dask
     import dask.array
     import rioxarray  # noqa: F401  - the .rio accessor
     import xarray as xr
 
-    from gee_flood.inference.encoding import CLASS_ENCODING, PROBABILITY_ENCODING
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK, BAND_PROBABILITY
-    from gee_flood.inference.predict import plan_prediction, resolution_warning
+    from gee_flood.inference.encoding import LAYER_ENCODING
+    from gee_flood.inference.predict import plan_prediction, product_tags, resolution_warning
     from gee_flood.inference.source import XarraySceneSource
+    from gee_flood.product.inputs import AuxRaster, ProductInputs
+    from gee_flood.product.layers import LAYER_MEANINGS, LAYERS, ProductSettings
 
     loaded = model if isinstance(model, FloodModel) else open_model(model)
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
+    rasters = {"reference": (reference_water, "reference_water", "nearest"), "dem": (dem, "dem", "bilinear"),
+               "hand": (hand, "hand", "bilinear"), "worldcover": (worldcover, "worldcover", "nearest")}  # fmt: skip
+    inputs = ProductInputs(
+        settings=settings or ProductSettings(),
+        **{name: AuxRaster(value, what, kind) for name, (value, what, kind) in rasters.items() if value is not None},  # type: ignore[arg-type]
+    )
     prediction = plan_prediction(
         loaded,
         source,
@@ -241,53 +257,34 @@ def predict(
         device=device,
         batch_size=batch_size,
         runtime=runtime,
+        product=inputs,
     )
     prediction.runner()  # fail now on a bad device or card
     warning = resolution_warning(source, loaded.card.pixel_size_m)
     if warning:  # the CLI prints the same words
         warnings.warn(warning, GeeFloodWarning, stacklevel=2)
-    reference = _permanent_reference(permanent_water, permanent_threshold, source)
-    layers = 3 if reference is not None else 2
     # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
-    # reference) to a worker once, not once per row block.
+    # auxiliary rasters) to a worker once, not once per row block.
     lazy = source.lazy if isinstance(source, XarraySceneSource) else None
     store = _BlockStore(lazy)
-    shared = (
-        dask.delayed(prediction, traverse=False),
-        dask.delayed(reference, traverse=False),
-        dask.delayed(store, traverse=False),
-    )
+    shared = (dask.delayed(prediction, traverse=False), dask.delayed(store, traverse=False))
     blocks = []
     if block_rows is None:
         block_rows = min(BLOCK_ROWS, BLOCK_PIXELS // source.width)
     for start, stop in prediction.row_blocks(block_rows):
         task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
-        blocks.append(dask.array.from_delayed(task, shape=(layers, stop - start, source.width), dtype=np.float32))
+        shape = (len(LAYERS), stop - start, source.width)
+        blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.float32))
     stack = dask.array.concatenate(blocks, axis=1)
-    probability_attrs = {"long_name": "water probability", "units": "1", "band": BAND_PROBABILITY}
-    water_attrs = {
-        "long_name": "water",
-        "meaning": "1 water, 0 not water, NaN no data (255 when stored)",
-        "flag_values": [0, 1],
-        "flag_meanings": "not_water water",
-        "band": BAND_MASK,
-    }
-    variables = {
-        "probability": (("y", "x"), stack[0], probability_attrs, PROBABILITY_ENCODING),
-        "water": (("y", "x"), stack[1], water_attrs, CLASS_ENCODING),
-    }
-    if reference is not None:
-        class_attrs = {
-            "long_name": "flood class",
-            "meaning": "0 not water, 1 flood water, 2 permanent water, NaN no data (255 when stored)",
-            "flag_values": [0, 1, 2],
-            "flag_meanings": "not_water flood_water permanent_water",
-            "band": BAND_CLASS,
-        }
-        variables["flood_class"] = (("y", "x"), stack[2], class_attrs, CLASS_ENCODING)
-    dataset = xr.Dataset({name: xr.Variable(*spec[:3]) for name, spec in variables.items()})
-    for name, spec in variables.items():
-        dataset[name].encoding.update(spec[3])
+    dataset = xr.Dataset()
+    for index, name in enumerate(LAYERS):
+        meaning = LAYER_MEANINGS[name].replace("; 255 no data", "; NaN no data (255 when stored)")
+        attrs = {"long_name": name.replace("_", " "), "meaning": meaning}
+        if name == "likelihood":
+            attrs["units"] = "percent"
+        dataset[name] = xr.Variable(("y", "x"), stack[index], attrs)
+        dataset[name].encoding.update(LAYER_ENCODING)
+    dataset.attrs.update(product_tags(prediction.product))
     dataset.attrs.update(
         threshold=prediction.threshold,
         checkpoint=str(loaded.checkpoint),
@@ -303,94 +300,10 @@ def predict(
     return georeferenced(dataset, source.crs.to_wkt(), source.transform)
 
 
-class _GridReference:
-    """A permanent-water reference from a DataArray: resampled onto the output grid when first needed.
-
-    Lazy as the result is: nothing of the reference (e.g. ``pairs.occurrence``, an xee read) is read until a block
-    is computed; then it is read and resampled once per process (not per block) and kept as booleans.
-    """
-
-    def __init__(self, reference: Any, threshold: float, grid: tuple[Any, Any, int, int]) -> None:
-        import threading
-
-        self.reference, self.threshold, self.grid = reference, threshold, grid
-        self._permanent: np.ndarray | None = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"reference": self.reference, "threshold": self.threshold, "grid": self.grid}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["reference"], state["threshold"], state["grid"])  # type: ignore[misc]
-
-    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        from rasterio.enums import Resampling
-
-        with self._lock:
-            if self._permanent is None:
-                crs, transform, width, height = self.grid
-                on_grid = self.reference.rio.reproject(
-                    crs.to_wkt(), transform=transform, shape=(height, width), resampling=Resampling.nearest,
-                    nodata=np.nan,
-                )  # fmt: skip
-                values = np.asarray(on_grid.values, dtype=np.float32)
-                self._permanent = np.nan_to_num(values, nan=-np.inf) >= self.threshold
-        return self._permanent[row_start:row_stop]
-
-
-class _FileReference:
-    """A permanent-water GeoTIFF resampled onto the output grid (:class:`~gee_flood.inference.PermanentWater`).
-
-    Each block opens its own warped VRT: GDAL handles are neither picklable nor shared between threads.
-    """
-
-    def __init__(self, path: Path, threshold: float, grid: tuple[Any, Any, int, int]) -> None:
-        from gee_flood.inference.output import PermanentWater
-
-        self.reference = PermanentWater(path, threshold)
-        self.grid = grid
-
-    def rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        from gee_flood.inference.output import PermanentWater
-
-        reference = PermanentWater(self.reference.path, self.reference.threshold)
-        reference.attach(*self.grid)
-        try:
-            return reference.read_rows(row_start, row_stop)
-        finally:
-            reference.close()
-
-
-def _permanent_reference(
-    permanent_water: Any, threshold: float, source: SceneSource
-) -> _GridReference | _FileReference | None:
-    if permanent_water is None:
-        return None
-    if isinstance(permanent_water, str | os.PathLike):
-        return _FileReference(
-            Path(permanent_water), threshold, (source.crs, source.transform, source.width, source.height)
-        )
-    import rioxarray  # noqa: F401
-    import xarray as xr
-
-    if not isinstance(permanent_water, xr.DataArray) or permanent_water.rio.crs is None:
-        raise InputError("permanent_water: expected a GeoTIFF path or a DataArray with a CRS (rioxarray)")
-    # As float with NaN for no data, as the GeoTIFF reference is read masked: reprojected as it is, an integer
-    # reference (JRC occurrence is uint8) would fill what it does not cover with its dtype's default no data (255)
-    # and count its own no-data value as water.
-    reference = permanent_water.squeeze(drop=True)
-    nodata = reference.rio.nodata
-    reference = reference.astype(np.float32)
-    if nodata is not None and not np.isnan(nodata):
-        reference = reference.where(reference != nodata)
-    grid = (source.crs, source.transform, source.width, source.height)
-    return _GridReference(reference.rio.write_nodata(np.nan), threshold, grid)
-
-
 class _BlockStore:
     """What one :func:`predict` result has read and computed, kept on disk: each read and each inference once.
 
-    ``flood.water.compute()`` then ``flood.probability.compute()``, or ``write_cog`` then ``write_polygons`` then
+    ``flood.water.compute()`` then ``flood.likelihood.compute()``, or ``write_cog`` then ``write_polygons`` then
     ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
     scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk at a time, each once
     (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` files and read back in
@@ -505,21 +418,13 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _predict_block(
-    prediction: ScenePrediction,
-    reference: _GridReference | _FileReference | None,
-    store: _BlockStore,
-    row_start: int,
-    row_stop: int,
-) -> np.ndarray:
-    """One Dask task: ``(layers, rows, width)`` float32 probability, water (and flood class) of its rows.
+def _predict_block(prediction: ScenePrediction, store: _BlockStore, row_start: int, row_stop: int) -> np.ndarray:
+    """One Dask task: the ``(5, rows, width)`` float32 layers of its rows (the CLI's bytes, decoded: NaN no data).
 
-    Decoded: NaN where there is no data. The probability (the model's work) is computed once per result and kept
-    (:class:`_BlockStore`); the layers derived from it are derived again, cheaply.
+    The probability (the model's work) is computed once per result and kept (:class:`_BlockStore`); the layers
+    derived from it (:meth:`~gee_flood.inference.predict.ScenePrediction.layers`) are derived again, cheaply.
     """
-    from gee_flood.inference.encoding import NODATA
-    from gee_flood.inference.output import add_flood_class
-    from gee_flood.inference.streaming import encode, water_of
+    from gee_flood.product.layers import EXCLUSION, LAYERS, NODATA
 
     probability = store.get(row_start, row_stop)
     if probability is None:
@@ -530,11 +435,9 @@ def _predict_block(
             values = source.clean(rows, copy=False)  # a fresh array already
         probability = prediction.probability_rows(row_start, row_stop, values)
         store.put(row_start, row_stop, probability)
-    out = np.empty((3 if reference is not None else 2, *probability.shape), np.float32)  # the layers, one array
-    out[0] = probability
-    out[1] = water_of(probability, prediction.threshold)
-    if reference is not None:
-        encoded = encode(probability, prediction.threshold)
-        out[2] = add_flood_class(encoded, reference.rows(row_start, row_stop))[2]
-        out[2][encoded[1] == NODATA] = np.nan
+    encoded = prediction.layers(probability, row_start)
+    out = encoded.astype(np.float32)
+    for index, name in enumerate(LAYERS):
+        if name != EXCLUSION:  # bit flags: no data is its own bit, never 255
+            out[index][encoded[index] == NODATA] = np.nan
     return out

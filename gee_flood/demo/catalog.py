@@ -8,7 +8,13 @@ Each acquisition becomes an image of its Earth Engine collection, with the prope
   coarse pixel, as a coarser detector integrates them), plus its cloud masks under the same ``system:index``:
   ``COPERNICUS/S2_CLOUD_PROBABILITY`` (band ``probability``, 0-100) and
   ``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED`` (bands ``cs`` and ``cs_cdf``, 1 = clear, 0 = cloud);
-- the scene's permanent water → ``JRC/GSW1_4/GlobalSurfaceWater`` (band ``occurrence``, percent; uint8).
+- the scene's permanent water → ``JRC/GSW1_4/GlobalSurfaceWater`` (bands ``occurrence``, percent, and
+  ``seasonality``, months; uint8);
+- the flood product's auxiliary datasets, under their Earth Engine ids and band names, from the scene's own terrain
+  and land cover (so the demo knows their truth): ``USGS/SRTMGL1_003`` (``elevation``, m), ``MERIT/Hydro/v1_0_1``
+  (``elv``, ``hnd``, m), ``ESA/WorldCover/v200`` (image ``2021``, band ``Map``: the scene's classes as WorldCover's)
+  and ``JRC/GHSL/P2023A/GHS_POP`` (image ``2020``, band ``population_count``, people per 100 m cell).
+  FAO GAUL is a table, which the emulator does not serve: the demo's zones are a GeoJSON file.
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 S2_PROBABILITY_COLLECTION = "COPERNICUS/S2_CLOUD_PROBABILITY"
 CLOUD_SCORE_PLUS_COLLECTION = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 JRC_IMAGE = "JRC/GSW1_4/GlobalSurfaceWater"
+DEM_IMAGE = "USGS/SRTMGL1_003"
+HAND_IMAGE = "MERIT/Hydro/v1_0_1"
+WORLDCOVER_COLLECTION = "ESA/WorldCover/v200"
+POPULATION_COLLECTION = "JRC/GHSL/P2023A/GHS_POP"
+#: Synthetic land cover (:class:`~gee_flood.data.synthetic.LandCover` order) -> ESA WorldCover class: permanent
+#: water 80, cropland 40, tree cover 10, built-up 50, bare 60.
+WORLDCOVER_OF_LAND_COVER = np.array([80, 40, 10, 50, 60], np.uint8)
+#: People per 10 m pixel of each land cover: a town of about 5,000 per km², farms of 200 per km².
+PEOPLE_PER_PIXEL = np.array([0.0, 0.02, 0.0, 0.5, 0.0])
+#: GHS-POP's cell (m).
+POPULATION_CELL_M = 100.0
 
 #: Native pixel size (m) of each Sentinel-2 L1C band: B2, B3, B4, B8 at 10 m; B5-B7, B8A, B11, B12 at 20 m;
 #: B1, B9, B10 at 60 m.
@@ -120,5 +137,33 @@ def write_scene_catalog(scene: SyntheticScene, root: str | Path) -> Catalog:
                 mask_properties,
             )
         occurrence = np.where(scene.permanent_water, 100, 0).astype(np.uint8)
-        builder.add_image(None, JRC_IMAGE, occurrence, scene.georef, ["occurrence"], {}, nodata=255)
+        seasonality = np.where(scene.permanent_water, 12, 0).astype(np.uint8)
+        builder.add_image(None, JRC_IMAGE, np.stack([occurrence, seasonality]), scene.georef,
+                          ["occurrence", "seasonality"], {}, nodata=255)  # fmt: skip
+        add_auxiliary_datasets(builder, scene)
     return Catalog.load(root)
+
+
+def population_grid(scene: SyntheticScene) -> tuple[np.ndarray, PixelGrid]:
+    """The scene's people per 100 m cell (GHS-POP's grid: the scene's corner, 100 m cells) and that grid."""
+    factor = max(1, round(POPULATION_CELL_M / abs(scene.georef.transform.a)))
+    people = PEOPLE_PER_PIXEL[scene.land_cover]
+    height, width = math.ceil(people.shape[0] / factor), math.ceil(people.shape[1] / factor)
+    padded = np.zeros((height * factor, width * factor))
+    padded[: people.shape[0], : people.shape[1]] = people
+    cells = padded.reshape(height, factor, width, factor).sum(axis=(1, 3)).astype(np.float32)
+    grid = PixelGrid(scene.georef.crs, scene.georef.transform * Affine.scale(factor), width, height)
+    return cells, grid
+
+
+def add_auxiliary_datasets(builder: CatalogBuilder, scene: SyntheticScene) -> None:
+    """The flood product's auxiliary datasets of ``scene`` under their Earth Engine ids (see the module doc)."""
+    builder.add_image(None, DEM_IMAGE, scene.dem_m.astype(np.float32), scene.georef, ["elevation"], {})
+    terrain = np.stack([scene.dem_m, scene.hand_m]).astype(np.float32)
+    builder.add_image(None, HAND_IMAGE, terrain, scene.georef, ["elv", "hnd"], {})
+    cover = WORLDCOVER_OF_LAND_COVER[scene.land_cover]
+    start = {"system:time_start": scene.event_date.replace(year=2021, month=1, day=1)}
+    builder.add_image(WORLDCOVER_COLLECTION, "2021", cover, scene.georef, ["Map"], start)
+    people, grid = population_grid(scene)
+    builder.add_image(POPULATION_COLLECTION, "2020", people, grid, ["population_count"],
+                      {"system:time_start": scene.event_date.replace(year=2020, month=1, day=1)})  # fmt: skip

@@ -238,9 +238,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         trained = session.train_models()
         predicted = _predict_flood_maps(run, event, trained, ee_url)
         asset = _export_flood_map(run, predicted["student"], ee_url)
+        product = _flood_product(run, event, predicted["student"], ee_url)
         watch = _watch_event(run, event, trained, ee_url)
         map_html, report, paths = _write_map_and_report(
-            run, event, fetch, trained, predicted, asset, ee_url, watch=watch
+            run, event, fetch, trained, predicted, asset, ee_url, product=product, watch=watch
         )
     return DemoResult(
         out=run.out,
@@ -369,12 +370,33 @@ def _predict_flood_maps(run: _Run, event: _Event, trained: dict[str, Path], ee_u
                 polygons=run.out / "flood_polygons.geojson" if name == "student" else None,
                 project=EMULATOR_PROJECT,
                 ee_url=ee_url,
+                ee_auxiliary=name == "student",  # the flood product's layers from the catalog's datasets
                 options=PredictOptions(tile=256, overlap=64, progress=run.options.progress),
             )
             run_predict(request, console=run.console)
             predicted[name] = target
         run.console.print(f"  {predicted['student']}")
     return predicted
+
+
+def _flood_product(run: _Run, event: _Event, student_map: Path, ee_url: str) -> dict[str, Any]:
+    """Step 7b: the change-detection reference and the statistics per zone (:mod:`gee_flood.demo.product`)."""
+    from gee_flood.demo.product import product_section
+    from gee_flood.earthengine import EESettings
+
+    pre_event = [a for a in event.scene.select("S1") if not a.post_event]
+    settings = EESettings(project=EMULATOR_PROJECT, endpoint="standard", url=ee_url)
+    with run.stage("7/9 flood product: change detection, statistics and exposure per zone", "product"):
+        return product_section(
+            scene=event.scene,
+            out=run.out,
+            aoi=event.aoi,
+            student_map=student_map,
+            pre_date=f"{pre_event[-1].time:%Y-%m-%d}",
+            settings=settings,
+            console=run.console,
+            progress=run.options.progress,
+        )
 
 
 def _export_flood_map(run: _Run, flood_map: Path, ee_url: str) -> str:
@@ -457,6 +479,7 @@ def _write_map_and_report(
     asset: str,
     ee_url: str,
     *,
+    product: dict[str, Any] | None = None,
     watch: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any], dict[str, Path]]:
     """Step 9: the geemap HTML page, the report and the overview picture; return (map, report, report paths)."""
@@ -472,6 +495,7 @@ def _write_map_and_report(
             title="gee-flood demo: SAR-only student",
             ee_url=ee_url,
             console=run.console,
+            statistics=_statistics_table(product),
         )
         report = build_report(
             event.scene,
@@ -483,6 +507,8 @@ def _write_map_and_report(
             asset=asset,
             event_day=event.event_day,
         )
+        if product is not None:
+            report["product"] = product
         report["timings_s"] = {k: round(v, 1) for k, v in run.timings.items()}
         report["options"] = json.loads(run.options.model_dump_json())
         if watch is not None:
@@ -494,6 +520,17 @@ def _write_map_and_report(
             report["watch"] = watch
         paths = write_report(report, event.scene, predicted["student"], run.out)
     return map_html, report, paths
+
+
+def _statistics_table(product: dict[str, Any] | None) -> Any:
+    """The page's statistics table (a DataFrame) of the product section."""
+    if product is None:
+        return None
+    import pandas as pd  # type: ignore[import-untyped]
+
+    columns = ["zone", "method", "flooded_km2", "truth_flooded_km2", "excluded_km2", "people_exposed",
+               "cropland_flooded_km2"]  # fmt: skip
+    return pd.DataFrame.from_records(product["zones"])[columns].round(3)
 
 
 def _train_models(options: DemoOptions, out: Path, console: Console, timings: dict[str, float]) -> dict[str, Path]:

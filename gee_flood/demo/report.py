@@ -97,7 +97,7 @@ def build_report(
     with rasterio.open(flood_maps["student"]) as src:
         crs, transform, shape = src.crs, src.transform, (src.height, src.width)
         descriptions = list(src.descriptions)
-        mask_band = descriptions.index("water_mask") + 1 if "water_mask" in descriptions else 2
+        mask_band = descriptions.index("water") + 1
         student_mask = src.read(mask_band)
     with rasterio.open(flood_maps["weak"]) as src:
         weak_mask = src.read(mask_band)
@@ -233,6 +233,10 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(scores['under_cloud']['iou'])} | {_fmt(scores['all']['omission'])} | "
             f"{_fmt(scores['all']['commission'])} |"
         )
+    if "product" in report:
+        from gee_flood.demo.product import product_markdown
+
+        lines += product_markdown(report["product"])
     lines += [
         "",
         "## Corpus chips (what fetch accepted): every method, the teacher included",

@@ -3,7 +3,7 @@
 Two routes, both through Cloud Storage (Earth Engine cannot read local files):
 
 * ingestion (default): an ``image:import`` request copies the pixels into an Earth Engine image asset; band
-  ``water_probability`` is pyramided with MEAN, the categorical bands with MODE, 255 is missing data. The operation
+  ``likelihood`` is pyramided with MEAN, the categorical bands with MODE, 255 is missing data. The operation
   is polled until it finishes; its error, if any, is reported in one line.
 * COG-backed (``cog_backed=True``): an ``image:importExternal`` request (``ee.data.startExternalImageIngestion``)
   registers the object in place (no copy) from the same manifest, so missing data (255) and the pyramiding policies
@@ -67,7 +67,13 @@ from gee_flood.earthengine.session import RetryPolicy, with_retries
 from gee_flood.errors import DataError, InputError, InputNotFoundError, RemoteError
 
 #: Band -> pyramiding policy: probabilities average, categories keep the most common value.
-PYRAMIDING = {"water_probability": "MEAN", "water_mask": "MODE", "flood_class": "MODE"}
+PYRAMIDING = {
+    "likelihood": "MEAN",
+    "water": "MODE",
+    "flood": "MODE",
+    "reference_water": "MODE",
+    "exclusion": "MODE",
+}
 MISSING_VALUE = 255
 #: Object metadata key naming the asset a Cloud Storage object backs.
 OBJECT_ASSET_KEY = "gee_flood_asset"

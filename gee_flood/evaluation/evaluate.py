@@ -35,7 +35,11 @@ DEFAULT_OTSU_BANDS: dict[str, str] = {
 }
 OTSU_METHODS: tuple[str, ...] = ("global", "tiled")
 #: Methods that need no training, by ``--method`` name.
-METHODS: tuple[str, ...] = ("otsu",)
+METHODS: tuple[str, ...] = ("otsu", "change")
+#: The pre- and post-event SAR bands of the change-detection reference (``modality/band``), per dataset.
+CHANGE_BANDS: dict[str, tuple[str, str]] = {
+    "ombria": ("s1_uint8_pre/sar_uint8", "s1_uint8/sar_uint8"),
+}
 
 
 @runtime_checkable
@@ -92,6 +96,45 @@ class OtsuPredictor:
         return f"OtsuPredictor(method={self.method!r}, band='{self.modality}/{self.band}')"
 
 
+class ChangePredictor:
+    """UN-SPIDER's change-detection reference on bi-temporal chips (no training; :mod:`gee_flood.product.change`).
+
+    Both SAR images are focal-mean filtered (50 m), flood is where the scene darkened by the ratio (1.25), and flood
+    regions under 8 connected pixels are dropped. The reference-water and slope masks of the recipe need data the
+    chips do not carry (OMBRIA is not georeferenced).
+
+    Args:
+        before: ``modality/band`` of the pre-event SAR.
+        after: ``modality/band`` of the post-event SAR.
+        pixel_m: Pixel size in metres (OMBRIA: Sentinel-1 at 10 m).
+        min_pixels: Minimum mapping unit in pixels (8-connected).
+    """
+
+    def __init__(self, before: str, after: str, *, pixel_m: float = 10.0, min_pixels: int = 8) -> None:
+        self.before, self.after = parse_band(before), parse_band(after)
+        self.required_modalities = [self.before[0], self.after[0]]
+        self.pixel_m, self.min_pixels = pixel_m, min_pixels
+        self.name = "change-unspider"
+
+    def predict(self, chip: Chip) -> np.ndarray:  # noqa: D102 - documented on the protocol
+        from scipy import ndimage
+
+        from gee_flood.product.change import change_flood
+
+        values = []
+        for modality, band in (self.before, self.after):
+            spec = chip.specs[modality]
+            values.append(chip.modalities[modality][spec.bands.index(band)])
+        brightness = "dB" not in chip.specs[self.after[0]].units
+        flood = np.nan_to_num(change_flood(*values, pixel_m=self.pixel_m, brightness=brightness)) == 1
+        labels, _count = ndimage.label(flood, np.ones((3, 3), bool))
+        sizes = np.bincount(labels.ravel())
+        return flood & (sizes[labels] >= self.min_pixels)
+
+    def __repr__(self) -> str:
+        return f"ChangePredictor(before={'/'.join(self.before)!r}, after={'/'.join(self.after)!r})"
+
+
 def parse_band(band: str) -> tuple[str, str]:
     """Split ``"modality/band"`` and check both names against :data:`gee_flood.data.chip.MODALITIES`."""
     modality, sep, name = band.partition("/")
@@ -112,7 +155,7 @@ def select_predictor(
 
     Args:
         dataset: Dataset name (picks Otsu's default band, see :data:`DEFAULT_OTSU_BANDS`).
-        method: ``"otsu"``.
+        method: ``"otsu"``, or ``"change"`` (UN-SPIDER's change detection; bi-temporal datasets).
         otsu: Otsu variant: ``"global"`` or ``"tiled"``.
         band: ``"modality/band"`` to threshold instead of the dataset's default.
 
@@ -123,6 +166,13 @@ def select_predictor(
         raise InputError(f"say what to evaluate: --method {'|'.join(METHODS)}")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+    if method == "change":
+        if dataset not in CHANGE_BANDS:
+            raise InputError(
+                f"--method change needs pre- and post-event SAR; dataset {dataset!r} has no pre-event image "
+                f"(bi-temporal datasets: {', '.join(CHANGE_BANDS)})"
+            )
+        return ChangePredictor(*CHANGE_BANDS[dataset])
     if band is None:
         band = DEFAULT_OTSU_BANDS.get(dataset, "s1/VV")
     return OtsuPredictor(otsu, band)

@@ -1,35 +1,19 @@
 """Tiled, streamed inference of a SAR-only student over a scene; COG output, flood polygons."""
 
-from gee_flood.inference.encoding import NODATA
-from gee_flood.inference.output import (
-    BAND_CLASS,
-    BAND_MASK,
-    BAND_PROBABILITY,
-    CLASS_FLOOD,
-    CLASS_NONE,
-    CLASS_PERMANENT,
-    PermanentWater,
-    to_cog,
-)
+from gee_flood.inference.output import FloodMapWriter, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.predict import PredictionSummary, predict_scene
 from gee_flood.inference.runner import TileRunner, check_sar_only
 from gee_flood.inference.source import ArraySceneSource, GeoTiffSceneSource, SceneSource
-from gee_flood.inference.streaming import encode, iter_probability_rows
+from gee_flood.inference.streaming import NODATA, iter_probability_rows
 from gee_flood.inference.tiling import TilePlan, blend_weights
 from gee_flood.service_requests import PredictOptions, PredictRequest
 
 __all__ = [
-    "BAND_CLASS",
-    "BAND_MASK",
-    "BAND_PROBABILITY",
-    "CLASS_FLOOD",
-    "CLASS_NONE",
-    "CLASS_PERMANENT",
     "NODATA",
     "ArraySceneSource",
+    "FloodMapWriter",
     "GeoTiffSceneSource",
-    "PermanentWater",
     "PredictOptions",
     "PredictRequest",
     "PredictionSummary",
@@ -38,7 +22,6 @@ __all__ = [
     "TileRunner",
     "blend_weights",
     "check_sar_only",
-    "encode",
     "iter_probability_rows",
     "predict_scene",
     "to_cog",

@@ -3,7 +3,7 @@
 In memory (xarray) a layer is *decoded*: float, NaN where there is no data, so ``.plot()``, ``.mean()`` and
 ``.where()`` mean what they say. On disk (COG, NetCDF, ``rio.to_raster``) it is *encoded* by xarray's own CF coder
 (:func:`xarray.conventions.encode_cf_variable`) with the encoding the layer carries: the COG's uint8 bands with 255
-for no data. ``gee-flood predict`` encodes its rows with the same encodings, so both write the same pixels.
+for no data. ``gee-flood predict`` writes the same bytes, so both write the same pixels.
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ from typing import Any
 
 import numpy as np
 
-#: Value of every uint8 band where there is no data.
-NODATA = 255
-#: Water probability 0-1 stored as uint8 percent (0-100).
-PROBABILITY_ENCODING: dict[str, Any] = {"dtype": "uint8", "scale_factor": 0.01, "_FillValue": NODATA}
-#: A categorical layer (water 0/1, flood class 0/1/2) stored as uint8.
-CLASS_ENCODING: dict[str, Any] = {"dtype": "uint8", "_FillValue": NODATA}
+from gee_flood.product.layers import LAYERS, NODATA
+
+#: Every layer of the flood product (:mod:`gee_flood.product.layers`) as stored: uint8, 255 no data; ``likelihood``
+#: in percent (0-100, also in memory), ``water``/``flood``/``reference_water`` 0/1, ``exclusion`` bit flags (never
+#: 255: its own bit 1 says "no data").
+LAYER_ENCODING: dict[str, Any] = {"dtype": "uint8", "_FillValue": NODATA}
 
 
 #: The stored form of each layer of a flood map, by variable name: what a variable edited by the user (xarray
 #: drops the encoding of a new variable) is stored as unless it says otherwise.
-LAYER_ENCODINGS: dict[str, dict[str, Any]] = {
-    "probability": PROBABILITY_ENCODING,
-    "water": CLASS_ENCODING,
-    "flood_class": CLASS_ENCODING,
-}
+LAYER_ENCODINGS: dict[str, dict[str, Any]] = {name: LAYER_ENCODING for name in LAYERS}
 
 
 def encode_values(values: np.ndarray, encoding: dict[str, Any], dims: tuple[str, ...] = ("y", "x")) -> np.ndarray:

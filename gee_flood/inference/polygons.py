@@ -28,16 +28,28 @@ from shapely.ops import unary_union
 
 from gee_flood._io import atomic_path
 from gee_flood.errors import InputError
-from gee_flood.inference.output import BAND_CLASS, BAND_MASK, CLASS_FLOOD, CLASS_PERMANENT
+from gee_flood.product.layers import FLOOD, REFERENCE_WATER, WATER
+
+#: Polygon classes: value of the per-strip class raster -> ``class`` property.
+CLASSES = {1: FLOOD, 2: REFERENCE_WATER, 3: WATER}
 
 
-def _band_and_classes(src: rasterio.DatasetReader) -> tuple[int, dict[int, str]]:
+def _class_bands(src: rasterio.DatasetReader) -> list[int]:
+    """The ``flood``, ``reference_water`` and ``water`` band indexes of a gee-flood map."""
     names = list(src.descriptions)
-    if BAND_CLASS in names:
-        return names.index(BAND_CLASS) + 1, {CLASS_FLOOD: "flood", CLASS_PERMANENT: "permanent_water"}
-    if BAND_MASK in names:
-        return names.index(BAND_MASK) + 1, {1: "water"}
-    raise InputError(f"{src.name}: not a gee-flood map (no band described {BAND_MASK!r} or {BAND_CLASS!r})")
+    missing = [name for name in (FLOOD, REFERENCE_WATER, WATER) if name not in names]
+    if missing:
+        raise InputError(f"{src.name}: not a gee-flood map (no band described {', '.join(map(repr, missing))})")
+    return [names.index(name) + 1 for name in (FLOOD, REFERENCE_WATER, WATER)]
+
+
+def _classes(flood: np.ndarray, reference: np.ndarray, water: np.ndarray) -> np.ndarray:
+    """1 flood, 2 reference water, 3 other observed water (excluded), 0 none: disjoint, flood first."""
+    values = np.zeros(flood.shape, np.uint8)
+    values[water == 1] = 3
+    values[reference == 1] = 2
+    values[flood == 1] = 1
+    return values
 
 
 class _FeatureWriter:
@@ -74,10 +86,10 @@ class _FeatureWriter:
 def write_flood_polygons(
     flood_map: str | os.PathLike[str], out: str | os.PathLike[str], *, strip_rows: int = 2048
 ) -> int:
-    """Vectorise the water (or flood / permanent water) pixels of a gee-flood map into a GeoJSON file.
+    """Vectorise the flood, reference water and other water of a gee-flood map into a GeoJSON file.
 
-    Features have properties ``class`` (``"water"``; or ``"flood"`` / ``"permanent_water"`` when the map has a
-    ``flood_class`` band) and ``area_m2``.
+    Features have properties ``class`` (``"flood"``; ``"reference_water"``, normal water per the reference; or
+    ``"water"``, observed water that is neither, i.e. excluded) and ``area_m2``.
 
     Args:
         flood_map: A GeoTIFF written by ``gee-flood predict``.
@@ -89,15 +101,15 @@ def write_flood_polygons(
     """
     out = Path(out)
     with rasterio.open(flood_map) as src, atomic_path(out, suffix=".geojson") as tmp, open(tmp, "w") as handle:
-        band, classes = _band_and_classes(src)
+        bands, classes = _class_bands(src), CLASSES
         handle.write('{"type": "FeatureCollection", "features": [\n')
         writer = _FeatureWriter(handle, src.crs, src.bounds)
         held: dict[str, list[BaseGeometry]] = defaultdict(list)
         for row_start in range(0, src.height, strip_rows):
             rows = min(strip_rows, src.height - row_start)
             window = rasterio.windows.Window(0, row_start, src.width, rows)
-            values = src.read(band, window=window)
-            wanted = np.isin(values, list(classes))
+            values = _classes(*src.read(bands, window=window))
+            wanted = values > 0
             if not wanted.any():
                 continue
             t = rasterio.windows.transform(window, src.transform)

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,13 +31,15 @@ from gee_flood._io import temporary_directory
 from gee_flood._progress import progress_bar
 from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
-from gee_flood.inference.encoding import NODATA
-from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, PermanentWater, to_cog
+from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
-from gee_flood.inference.streaming import encode, iter_probability_rows
+from gee_flood.inference.streaming import iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
+from gee_flood.product.cleanup import clean_product
+from gee_flood.product.inputs import Grid, ProductInputs
+from gee_flood.product.layers import LAYERS, NODATA
 from gee_flood.service_requests import PredictOptions, RuntimeName, WindowName
 
 if TYPE_CHECKING:
@@ -62,7 +64,11 @@ class PredictionSummary(BaseModel):
     valid_pixels: int
     water_pixels: int
     water_fraction: float = Field(description="water pixels / valid pixels")
-    flood_pixels: int | None = Field(None, description="water outside permanent water (with a reference)")
+    flood_pixels: int = Field(description="flood pixels: water, not reference water, not excluded, after cleanup")
+    removed_pixels: int = Field(0, description="flood pixels removed by the minimum mapping unit")
+    border_pixels: int = Field(0, description="valid pixels masked as Sentinel-1 border noise")
+    flooded_km2: float = Field(description="flooded area on the ground (km², WGS 84 ellipsoid)")
+    excluded_km2: float = Field(description="valid area excluded (shadow/layover, slope, HAND, urban; km²)")
     polygon_count: int | None = None
     device: str
     scheduler: str
@@ -147,6 +153,7 @@ class ScenePrediction:
         device: Torch device (``None``: CUDA when present).
         batch_size: Tiles per forward pass.
         runtime: ``auto``, ``torch`` or ``onnxruntime``.
+        product: Reference water, terrain, drainage and land cover on the scene's grid, and the thresholds.
     """
 
     model: FloodModel
@@ -156,6 +163,7 @@ class ScenePrediction:
     device: str | None
     batch_size: int
     runtime: RuntimeName
+    product: ProductInputs
 
     def runner(self) -> TileRunner:
         """The model's tile runner for this device, batch size and runtime (built once per model and process)."""
@@ -179,9 +187,13 @@ class ScenePrediction:
         window = _RowWindow(self.source, *self.input_rows(row_start, row_stop), values=values)
         return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
 
+    def layers(self, probability: np.ndarray, row_start: int) -> np.ndarray:
+        """The product's ``(5, rows, width)`` uint8 layers of probability rows starting at ``row_start``."""
+        return self.product.layers(probability, self.threshold, row_start)
+
     def encoded_rows(self, row_start: int, row_stop: int) -> tuple[int, np.ndarray]:
-        """One row block as the COG's encoded bands: ``(row_start, (2, rows, width) uint8)``."""
-        return row_start, encode(self.probability_rows(row_start, row_stop), self.threshold)
+        """One row block as the COG's layers: ``(row_start, (5, rows, width) uint8)``."""
+        return row_start, self.layers(self.probability_rows(row_start, row_stop), row_start)
 
     def tags(self) -> dict[str, str]:
         """The flood map's metadata tags (names, not local paths: the map is shared, uploaded, sent)."""
@@ -192,14 +204,25 @@ class ScenePrediction:
             source=self.source.name,
             tile=self.plan.tile,
             overlap=self.plan.overlap,
+            product=self.product,
         )
 
 
 def flood_map_tags(
-    *, checkpoint: str, role: str, threshold: float, source: str, tile: int | str, overlap: int | str
+    *,
+    checkpoint: str,
+    role: str,
+    threshold: float,
+    source: str,
+    tile: int | str,
+    overlap: int | str,
+    product: ProductInputs | dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Metadata tags of a flood map COG (the CLI's and :func:`gee_flood.write_cog`'s): file names, not paths."""
-    return {
+    """Metadata tags of a flood map COG (the CLI's and :func:`gee_flood.write_cog`'s): file names, not paths.
+
+    ``product`` adds the product's thresholds and auxiliary inputs (``product_*`` tags).
+    """
+    tags = {
         "gee_flood_version": __version__,
         "checkpoint": Path(checkpoint).name,
         "checkpoint_role": role,
@@ -208,6 +231,20 @@ def flood_map_tags(
         "tile": str(tile),
         "overlap": str(overlap),
     }
+    tags.update(product_tags(product) if isinstance(product, ProductInputs) else (product or {}))
+    return tags
+
+
+def product_tags(product: ProductInputs) -> dict[str, str]:
+    """The product's settings and auxiliary inputs as ``product_*`` tags (names, not paths)."""
+    settings = product.settings
+    values = settings.model_dump()
+    values["reference_threshold"] = settings.reference_cutoff
+    tags = {
+        f"product_{name}": f"{value:g}" if isinstance(value, float) else str(value) for name, value in values.items()
+    }
+    tags.update({f"product_input_{name}": value for name, value in product.sources.items()})
+    return tags
 
 
 def plan_prediction(
@@ -221,8 +258,11 @@ def plan_prediction(
     device: str | None = None,
     batch_size: int = 8,
     runtime: RuntimeName = "auto",
+    product: ProductInputs | None = None,
 ) -> ScenePrediction:
     """Check a prediction (SAR-only model and scene bands, threshold, tiling, runtime) before any heavy work.
+
+    ``product`` (default: no auxiliary data, default thresholds) is put on the scene's grid here.
 
     Raises:
         InputError: A teacher (optical) checkpoint, a threshold outside (0, 1), bad tiling or runtime.
@@ -234,7 +274,8 @@ def plan_prediction(
         raise InputError(f"--threshold {cutoff}: expected a probability strictly between 0 and 1")
     plan = TilePlan(source.height, source.width, tile, overlap, window)
     check_runtime(runtime)
-    return ScenePrediction(model, source, plan, cutoff, device, batch_size, runtime)
+    product = (product or ProductInputs()).attach(Grid(source.crs, source.transform, source.width, source.height))
+    return ScenePrediction(model, source, plan, cutoff, device, batch_size, runtime, product)
 
 
 @contextlib.contextmanager
@@ -277,21 +318,21 @@ def flood_map_cog(
     transform: Affine,
     width: int,
     height: int,
-    permanent: PermanentWater | None,
     tags: dict[str, str],
     empty_message: str,
-    classes: bool = False,
-    bands: list[BandSpec] | None = None,
+    bands: Sequence[str | BandSpec] = LAYERS,
+    min_mapping_unit: int = 0,
+    border_px: int = 0,
     dtype: str = "uint8",
     nodata: float = NODATA,
 ) -> Iterator[FloodMapWriter]:
     """Yield a :class:`FloodMapWriter` of a temporary tiled GeoTIFF beside ``out``; then make ``out`` a COG.
 
-    ``permanent`` (a reference to derive it from) or ``classes`` (the caller writes it as a third band) adds the
-    ``flood_class`` band; ``bands``, ``dtype`` and ``nodata`` describe other bands (:class:`FloodMapWriter`).
-
-    The caller writes every row inside the block. On success the map is checked (at least one valid pixel) and
-    converted to a validated COG at ``out`` atomically; on any error (Ctrl-C included) nothing is left behind.
+    ``bands``, ``dtype`` and ``nodata`` describe the bands (:class:`FloodMapWriter`; default: the product's layers).
+    The caller writes every row inside the block. On success the map is checked (at least one valid pixel), cleaned
+    when it holds the product's layers (:func:`gee_flood.product.cleanup.clean_product`: border noise, minimum
+    mapping unit; streamed, on the temporary file) and converted to a validated COG at ``out`` atomically; on any
+    error (Ctrl-C included) nothing is left behind. The writer's ``cleanup`` then says what the cleanup changed.
 
     Raises:
         DataError: ``empty_message`` when no pixel is valid; or the COG does not validate.
@@ -307,10 +348,8 @@ def flood_map_cog(
             transform=transform,
             width=width,
             height=height,
-            permanent=permanent,
-            classes=classes,
-            tags=tags,
             bands=bands,
+            tags=tags,
             dtype=dtype,
             nodata=nodata,
         )
@@ -322,6 +361,10 @@ def flood_map_cog(
         writer.close()
         if writer.valid_pixels == 0:
             raise DataError(empty_message)
+        if set(LAYERS) <= set(writer.names) and (min_mapping_unit > 1 or border_px > 0):
+            with rasterio.open(tiled, "r+") as dataset:
+                writer.cleanup = clean_product(dataset, min_mapping_unit=min_mapping_unit, border_px=border_px)
+            writer.flood_pixels = writer.cleanup.flood_pixels
         to_cog(tiled, out)
 
 
@@ -332,7 +375,7 @@ def predict_scene(
     *,
     options: PredictOptions | None = None,
     polygons: str | os.PathLike[str] | None = None,
-    permanent_water: PermanentWater | None = None,
+    product: ProductInputs | None = None,
     client: Any = None,
     console: Console | None = None,
 ) -> PredictionSummary:
@@ -344,7 +387,8 @@ def predict_scene(
         out: The COG to write (atomically; nothing is left there on failure).
         options: Tiling, batching, device, threshold and Dask settings.
         polygons: Also write water (flood) polygons as GeoJSON in EPSG:4326 here.
-        permanent_water: A permanent-water reference; adds the ``flood_class`` band (0 none, 1 flood, 2 permanent).
+        product: Auxiliary rasters (reference water, DEM, HAND, land cover) and thresholds of the product's
+            layers and cleanup (default: none, default thresholds).
         client: A ``distributed.Client`` to run on (overrides ``options.scheduler``).
         console: Where progress and warnings go (stderr by default).
 
@@ -371,8 +415,10 @@ def predict_scene(
         device=options.device,
         batch_size=options.batch_size,
         runtime=options.runtime,
+        product=product,
     )
     plan, threshold = prediction.plan, prediction.threshold
+    settings = prediction.product.settings
     _warn_resolution(source, prediction.model.card.pixel_size_m, console)
     scheduler = client if client is not None else options.scheduler
     with flood_map_cog(
@@ -381,22 +427,26 @@ def predict_scene(
         transform=source.transform,
         width=source.width,
         height=source.height,
-        permanent=permanent_water,
         tags=prediction.tags(),
         empty_message=f"{source.name}: no valid Sentinel-1 pixel to predict (all no data)",
+        min_mapping_unit=settings.min_mapping_unit,
+        border_px=settings.border_px,
     ) as writer:
         if scheduler is None:
             runner = prediction.runner()
             device = f"{runner.device} ({runner.runtime})"
             with _progress(plan.tile_count, options.progress, console, "predicting tiles") as advance:
                 for rows in iter_probability_rows(source, runner, plan, on_tile_row=advance):
-                    writer.write_any(rows.row_start, encode(rows.probability, threshold))
+                    writer.write_any(rows.row_start, prediction.layers(rows.probability, rows.row_start))
         else:
             device = options.device or "auto"
             _run_on_dask(scheduler, options, prediction, writer, console)
     polygon_count = None
     if polygons is not None:
         polygon_count = write_flood_polygons(out, polygons)
+    from gee_flood.product.stats import flood_areas
+
+    areas = flood_areas(out)
     return PredictionSummary(
         output=str(out),
         polygons=str(polygons) if polygons is not None else None,
@@ -409,7 +459,11 @@ def predict_scene(
         valid_pixels=writer.valid_pixels,
         water_pixels=writer.water_pixels,
         water_fraction=writer.water_pixels / writer.valid_pixels,
-        flood_pixels=writer.flood_pixels if permanent_water is not None else None,
+        flood_pixels=writer.flood_pixels,
+        removed_pixels=writer.cleanup.removed_pixels,
+        border_pixels=writer.cleanup.border_pixels,
+        flooded_km2=round(areas.flooded_km2, 6),
+        excluded_km2=round(areas.excluded_km2, 6),
         polygon_count=polygon_count,
         device=device,
         scheduler=_describe_scheduler(scheduler),
@@ -448,3 +502,87 @@ def _run_on_dask(
                 writer.write_block_rows(row_start, encoded)
                 future.release()
                 advance(1)
+
+
+def predict_change_scene(
+    pre: SceneSource,
+    post: SceneSource,
+    out: str | os.PathLike[str],
+    *,
+    product: ProductInputs | None = None,
+    polygons: str | os.PathLike[str] | None = None,
+    options: PredictOptions | None = None,
+) -> PredictionSummary:
+    """Map floods without a checkpoint: UN-SPIDER's change detection of ``post`` against ``pre``, as the product.
+
+    VH of both scenes, each smoothed by a 50 m circular focal mean, flood where ``after / before`` (dB) > 1.25
+    (:mod:`gee_flood.product.change`); then the product's layers (reference water, exclusions) and cleanup (minimum
+    mapping unit, border noise) as for a model's map. ``likelihood`` is 100 where the test says flood, else 0.
+    Streamed in 512-row blocks, each read with a halo of the focal radius, so any split gives the same pixels.
+
+    Raises:
+        DataError: The two scenes are not on one grid, or no pixel is valid in both.
+    """
+    from gee_flood.product.change import FOCAL_RADIUS_M, change_flood
+
+    started = time.perf_counter()
+    out = Path(out)
+    same_grid = (pre.crs == post.crs and pre.transform.almost_equals(post.transform)
+                 and (pre.width, pre.height) == (post.width, post.height))  # fmt: skip
+    if not same_grid:
+        raise DataError(
+            f"--pre {pre.name}: not on the grid of --input {post.name} ({pre.width} x {pre.height} px vs "
+            f"{post.width} x {post.height} px, or another CRS/transform); resample it onto --input's grid first"
+        )
+    grid = Grid(post.crs, post.transform, post.width, post.height)
+    product = (product or ProductInputs()).attach(grid)
+    dx, dy = grid.pixel_m(0, 1)
+    pixel_m = float(np.mean(dx)) if isinstance(dx, np.ndarray) else float(dx)
+    halo = math.ceil(FOCAL_RADIUS_M / min(pixel_m, dy))
+    threshold = 0.5  # the change test gives 0 or 1
+    tags = flood_map_tags(checkpoint="", role="change-unspider", threshold=threshold, source=post.name,
+                          tile="", overlap="", product=product)  # fmt: skip
+    tags["pre_source"] = Path(pre.name).name
+    with flood_map_cog(
+        out,
+        crs=post.crs,
+        transform=post.transform,
+        width=post.width,
+        height=post.height,
+        tags=tags,
+        empty_message=f"{post.name}: no pixel valid in both Sentinel-1 scenes (all no data)",
+        min_mapping_unit=product.settings.min_mapping_unit,
+        border_px=product.settings.border_px,
+    ) as writer:
+        for start in range(0, post.height, BLOCK):
+            stop = min(start + BLOCK, post.height)
+            lo, hi = max(0, start - halo), min(post.height, stop + halo)
+            before, after = pre.read_rows(lo, hi)[1], post.read_rows(lo, hi)[1]  # VH, dB
+            flood = change_flood(before, after, pixel_m=pixel_m)[start - lo : stop - lo]
+            writer.write_block_rows(start, product.layers(flood, threshold, start))
+    polygon_count = write_flood_polygons(out, polygons) if polygons is not None else None
+    from gee_flood.product.stats import flood_areas
+
+    areas = flood_areas(out)
+    return PredictionSummary(
+        output=str(out),
+        polygons=str(polygons) if polygons is not None else None,
+        width=post.width,
+        height=post.height,
+        crs=describe_crs(post.crs),
+        transform=list(post.transform)[:6],
+        tiles=0,
+        threshold=threshold,
+        valid_pixels=writer.valid_pixels,
+        water_pixels=writer.water_pixels,
+        water_fraction=writer.water_pixels / writer.valid_pixels,
+        flood_pixels=writer.flood_pixels,
+        removed_pixels=writer.cleanup.removed_pixels,
+        border_pixels=writer.cleanup.border_pixels,
+        flooded_km2=round(areas.flooded_km2, 6),
+        excluded_km2=round(areas.excluded_km2, 6),
+        polygon_count=polygon_count,
+        device="cpu (change detection)",
+        scheduler="in-process",
+        seconds=round(time.perf_counter() - started, 3),
+    )

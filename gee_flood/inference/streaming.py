@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gee_flood.inference.encoding import CLASS_ENCODING, PROBABILITY_ENCODING, encode_values
 from gee_flood.inference.runner import TileRunner
 from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
+from gee_flood.product.layers import NODATA
+
+__all__ = ["NODATA", "ProbabilityRows", "iter_probability_rows"]
 
 
 @dataclass
@@ -99,27 +101,3 @@ def iter_probability_rows(
             probability = weighted_sum[lo:hi, :width] / weight_sum[lo:hi, :width]
             probability[~valid[lo:hi, :width]] = np.nan
             yield ProbabilityRows(final_start, probability)
-
-
-def encode(probability: np.ndarray, threshold: float) -> np.ndarray:
-    """Encode probabilities as the two output bands.
-
-    Args:
-        probability: ``(rows, cols)`` float water probability 0-1, NaN = no data.
-        threshold: Probability at or above which a pixel is water.
-
-    Returns:
-        ``(2, rows, cols)`` uint8: band 0 probability in percent (0-100), band 1 water mask (0/1); 255 = no data.
-        Both with the encodings of :mod:`gee_flood.inference.encoding` (the bytes :func:`gee_flood.write_cog` writes
-        of the decoded layers).
-    """
-    percent = encode_values(probability, PROBABILITY_ENCODING)
-    return np.stack([percent, encode_values(water_of(probability, threshold), CLASS_ENCODING)])
-
-
-def water_of(probability: np.ndarray, threshold: float) -> np.ndarray:
-    """The decoded water layer of probabilities: float32 1 water (``>= threshold``), 0 not water, NaN no data."""
-    nodata = ~np.isfinite(probability)
-    water = (np.where(nodata, 0.0, probability) >= threshold).astype(np.float32)
-    water[nodata] = np.nan
-    return water

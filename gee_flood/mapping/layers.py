@@ -52,26 +52,24 @@ def _in_memory_raster(
             yield src
 
 
-def _flood_overlay(flood: Any, max_size: int) -> tuple[Overlay, dict[str, str]]:
-    from gee_flood.inference.output import BAND_CLASS, BAND_MASK
-    from gee_flood.mapping.view import flood_overlay_of, render_flood_overlay
+def _flood_overlays(flood: Any, max_size: int) -> tuple[list[tuple[str, Overlay]], dict[str, str]]:
+    from gee_flood.inference.encoding import encode_values, stored_encoding
+    from gee_flood.mapping.view import flood_layer_overlays_of, render_flood_layer_overlays
+    from gee_flood.product.layers import EXCLUSION, FLOOD, REFERENCE_WATER
 
     if isinstance(flood, str | os.PathLike):
-        return render_flood_overlay(Path(flood), max_size=max_size)
+        return render_flood_layer_overlays(Path(flood), max_size=max_size)
     import xarray as xr
 
-    if not isinstance(flood, xr.Dataset) or "water" not in flood:
+    if not isinstance(flood, xr.Dataset) or FLOOD not in flood or EXCLUSION not in flood:
         raise InputTypeError(
             f"flood of type {type(flood).__name__}: expected a gee_flood.predict result, a COG path, an Earth Engine "
             "asset id or an ee.Image"
         )
-    from gee_flood.inference.encoding import encode_values, stored_encoding
-
-    name = "flood_class" if "flood_class" in flood else "water"
-    values = encode_values(flood[name].values, stored_encoding(flood[name], name)).astype(np.uint8)
-    band = BAND_CLASS if name == "flood_class" else BAND_MASK
-    with _in_memory_raster([values], [band], flood.rio.crs, flood.rio.transform(), 255) as src:
-        return flood_overlay_of(src, max_size=max_size, where="flood map")
+    names = [name for name in (FLOOD, REFERENCE_WATER, EXCLUSION) if name in flood]
+    values = [encode_values(flood[name].values, stored_encoding(flood[name], name)).astype(np.uint8) for name in names]
+    with _in_memory_raster(values, names, flood.rio.crs, flood.rio.transform(), 255) as src:
+        return flood_layer_overlays_of(src, max_size=max_size, where="flood map")
 
 
 def _scene_overlay(scene: Any, max_size: int) -> Overlay:
@@ -176,11 +174,12 @@ def add_flood_layers(
         image = ee.Image(flood)
         bands = image.bandNames().getInfo()
         m.add_layer(image, ee_flood_visualization(bands), f"Earth Engine: {flood if is_asset else 'flood map'}")
-        legend = flood_legend("flood_class" in bands)
+        legend = flood_legend("reference_water" in bands)
     else:
-        overlay, legend = _flood_overlay(flood, max_size)
-        _add_overlay(m, kind, overlay, "flood map")
-        bounds = overlay.bounds
+        overlays, legend = _flood_overlays(flood, max_size)
+        for name, overlay in overlays:  # each layer its own overlay, toggled in the layer control
+            _add_overlay(m, kind, overlay, name)
+        bounds = overlays[0][1].bounds
     # A folium legend stays put: a draggable one loads jQuery UI from a CDN, and the page would stall offline.
     fixed = {"draggable": False} if kind == "folium" else {}
     m.add_legend(title=title, legend_dict=legend, position="bottomright", **fixed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import rasterio
 from rich.console import Console
@@ -29,6 +30,7 @@ def write_map_html(
     project: str | None = None,
     ee_url: str | None = None,
     console: Console | None = None,
+    statistics: Any = None,
 ) -> Path:
     """Write a self-contained HTML map of ``flood_map`` (plus the S1 scene and an Earth Engine asset if given).
 
@@ -42,6 +44,7 @@ def write_map_html(
         project: Cloud project to initialise Earth Engine with for ``asset`` (default: the asset's project).
         ee_url: Earth Engine API URL (the emulator); default: Earth Engine itself.
         console: Where warnings go.
+        statistics: A table to show on the page (a pandas DataFrame: :func:`gee_flood.flood_statistics`).
 
     Returns:
         The HTML path.
@@ -78,6 +81,12 @@ def write_map_html(
     import folium
 
     folium.LayerControl(collapsed=False).add_to(m)
+    if statistics is not None:
+        table = statistics.to_html(index=False, border=0, classes="gee-flood-statistics")
+        box = ('<div style="position: fixed; top: 10px; left: 60px; z-index: 9999; background: white; '
+               'padding: 6px; font: 12px sans-serif; max-height: 40%; overflow: auto;">'
+               f"<b>Flooded and excluded km², exposure, per zone</b>{table}</div>")  # fmt: skip
+        m.get_root().html.add_child(folium.Element(box))
     page = inline_leaflet(m.get_root().render())
     return write_text_atomic(html, page)
 

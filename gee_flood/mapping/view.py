@@ -29,9 +29,10 @@ from rasterio.warp import calculate_default_transform, transform_bounds
 from gee_flood.errors import DataError, InputError, InputNotFoundError
 
 WEB_MERCATOR = "EPSG:3857"
-#: RGBA of each map value: flood / water, permanent water, not water (faint, shows where the model looked).
+#: RGBA of each map class: flood, reference water, excluded, not flood (faint, shows where the model looked).
 WATER_RGBA = (0, 90, 255, 215)
 PERMANENT_RGBA = (0, 20, 90, 215)
+EXCLUDED_RGBA = (255, 150, 0, 120)
 LAND_RGBA = (160, 160, 160, 70)
 LEAFLET_JS = re.compile(r'<script src="https://cdn\.jsdelivr\.net/npm/leaflet@[0-9.]+/dist/leaflet\.js"></script>')
 LEAFLET_CSS = re.compile(
@@ -107,7 +108,7 @@ def _png(rgba: np.ndarray) -> bytes:
 
 
 def render_flood_overlay(flood_map: Path, *, max_size: int = 2048) -> tuple[Overlay, dict[str, str]]:
-    """Colour a gee-flood map (its ``flood_class`` band if present, else ``water_mask``) as a Web Mercator PNG.
+    """Colour a gee-flood map (flood, reference water, excluded, not flood) as a Web Mercator PNG.
 
     Returns:
         The overlay and its legend (label -> hex colour).
@@ -122,20 +123,60 @@ def flood_overlay_of(src: Any, *, max_size: int = 2048, where: str = "flood map"
     Returns:
         The overlay and its legend (label -> hex colour).
     """
+    layers, legend = flood_layer_overlays_of(src, max_size=max_size, where=where)
+    base = layers[0][1]
+    rgba = np.array(Image.open(io.BytesIO(base.png)).convert("RGBA"))
+    for _name, overlay in layers[1:]:  # the layers drawn over each other: one picture
+        top = np.array(Image.open(io.BytesIO(overlay.png)).convert("RGBA"))
+        painted = top[..., 3] > 0
+        rgba[painted] = top[painted]
+    return Overlay(_png(rgba), base.bounds, base.size), legend
+
+
+def render_flood_layer_overlays(
+    flood_map: Path, *, max_size: int = 2048
+) -> tuple[list[tuple[str, Overlay]], dict[str, str]]:
+    """:func:`flood_layer_overlays_of` of a flood map file."""
+    with _open(flood_map, "flood map") as src:
+        return flood_layer_overlays_of(src, max_size=max_size, where=str(flood_map))
+
+
+#: Layer names of a flood map on a map, bottom to top (each its own toggleable overlay).
+FLOOD_LAYER_NAMES = ("flood map", "excluded", "reference water")
+
+
+def flood_layer_overlays_of(
+    src: Any, *, max_size: int = 2048, where: str = "flood map"
+) -> tuple[list[tuple[str, Overlay]], dict[str, str]]:
+    """The flood map's layers as Web Mercator PNG overlays, one per toggleable map layer, and their legend.
+
+    ``flood map`` (flood, and the faint grey of mapped land that is not flood), ``excluded`` (pixels with an
+    exclusion bit other than no data) and ``reference water``, bottom to top (:data:`FLOOD_LAYER_NAMES`).
+    """
+    from gee_flood.product.layers import EXCLUDED_NODATA, EXCLUSION, FLOOD, REFERENCE_WATER
+
     names = list(src.descriptions)
-    if "flood_class" in names:
-        band, legend = names.index("flood_class") + 1, True
-    elif "water_mask" in names:
-        band, legend = names.index("water_mask") + 1, False
-    else:
-        raise DataError(f"{where}: not a gee-flood map (no band described 'water_mask' or 'flood_class')")
-    values, grid = _warp_to_mercator(src, band, max_size, Resampling.nearest)
-    rgba = np.zeros((*values.shape, 4), np.uint8)
-    filled = values.filled(255)
-    rgba[filled == 0] = LAND_RGBA
-    rgba[filled == 1] = WATER_RGBA
-    rgba[filled == 2] = PERMANENT_RGBA
-    return Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2])), flood_legend(legend)
+    if FLOOD not in names or EXCLUSION not in names:
+        raise DataError(f"{where}: not a gee-flood map (no band described {FLOOD!r} and {EXCLUSION!r})")
+    flood, grid = _warp_to_mercator(src, names.index(FLOOD) + 1, max_size, Resampling.nearest)
+    exclusion = _warp_to_mercator(src, names.index(EXCLUSION) + 1, max_size, Resampling.nearest)[0].filled(1)
+    reference = np.zeros(flood.shape, bool)
+    if REFERENCE_WATER in names:
+        warped = _warp_to_mercator(src, names.index(REFERENCE_WATER) + 1, max_size, Resampling.nearest)[0]
+        reference = warped.filled(0) == 1
+    filled = flood.filled(255)
+    excluded = (exclusion != 0) & ((exclusion & EXCLUDED_NODATA) == 0)
+    layers = []
+    for name, paint in (
+        ("flood map", [(filled == 0, LAND_RGBA), (filled == 1, WATER_RGBA)]),
+        ("excluded", [(excluded & (filled != 1), EXCLUDED_RGBA)]),
+        ("reference water", [(reference & (filled != 1), PERMANENT_RGBA)]),
+    ):
+        rgba = np.zeros((*flood.shape, 4), np.uint8)
+        for where_painted, colour in paint:
+            rgba[where_painted] = colour
+        layers.append((name, Overlay(_png(rgba), _bounds_latlon(grid), (grid[1], grid[2]))))
+    return layers, flood_legend(bool(reference.any()))
 
 
 def render_s1_overlay(scene: Path, *, max_size: int = 2048, db_range: tuple[float, float] = (-25.0, 0.0)) -> Overlay:
@@ -208,15 +249,16 @@ def ee_tile_url(asset: str, bands: list[str] | None = None) -> str:
 
 
 def ee_flood_visualization(bands: list[str] | None = None) -> dict[str, Any]:
-    """Earth Engine visualisation parameters of a gee-flood map asset: its ``flood_class`` band if it has one."""
-    band = "flood_class" if bands and "flood_class" in bands else "water_mask"
-    return {"bands": [band], "min": 0, "max": 2, "palette": ["a0a0a0", "005aff", "00145a"]}
+    """Earth Engine visualisation parameters of a gee-flood map asset: its ``flood`` band (0 not flood, 1 flood)."""
+    del bands  # every gee-flood map has the product's bands
+    return {"bands": ["flood"], "min": 0, "max": 1, "palette": ["a0a0a0", "005aff"]}
 
 
-def flood_legend(with_classes: bool) -> dict[str, str]:
-    """Legend (label -> hex colour) of a flood overlay: water, or flood and permanent water; mapped land."""
-    labels = {"flood water" if with_classes else "water": _hex(WATER_RGBA)}
-    if with_classes:
-        labels["permanent water"] = _hex(PERMANENT_RGBA)
-    labels["not water (mapped)"] = _hex(LAND_RGBA)
+def flood_legend(with_reference: bool = True) -> dict[str, str]:
+    """Legend (label -> hex colour) of a flood overlay: flood, reference water, excluded, not flood (mapped)."""
+    labels = {"flood": _hex(WATER_RGBA)}
+    if with_reference:
+        labels["reference water"] = _hex(PERMANENT_RGBA)
+    labels["excluded (shadow, slope, HAND, urban)"] = _hex(EXCLUDED_RGBA)
+    labels["not flood (mapped)"] = _hex(LAND_RGBA)
     return labels

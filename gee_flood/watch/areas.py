@@ -1,8 +1,9 @@
 """Flooded and excluded area of one per-acquisition map, in km² on the ground.
 
 TO BE REPLACED by ``gee_flood.product``'s flood-area statistics (issue 22) once merged: this is the one place watch
-computes areas, so the swap is one import. Until then "excluded" is the map's no-data area (255 in ``water_mask``:
-outside the AOI, or no valid Sentinel-1 pixel); the flood product's ``exclusion`` layer is not read yet.
+computes areas, so the swap is one import. Until then "flooded" is observed water (``water`` = 1, reference water
+included) and "excluded" the map's no-data area (255 in ``water``: outside the AOI, or no valid Sentinel-1 pixel);
+the flood product's ``flood`` and ``exclusion`` layers are not read yet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import rasterio
 from pyproj import CRS, Geod
 
-#: ``water_mask`` values of a gee-flood map (see docs/mapping.md).
+#: ``water`` values of a gee-flood map (see docs/mapping.md).
 WATER, NODATA = 1, 255
 
 
@@ -46,13 +47,13 @@ def pixel_areas_m2(crs: CRS, transform: rasterio.Affine, height: int, width: int
 
 
 def map_areas(path: str | os.PathLike[str]) -> MapAreas:
-    """Flooded (``water_mask`` = 1) and excluded (no data) area of a gee-flood map COG, km².
+    """Flooded (``water`` = 1) and excluded (no data) area of a gee-flood map COG, km².
 
     Read block by block (the map's internal tiles), so memory stays bounded for large scenes.
     """
     flooded = excluded = 0.0
     with rasterio.open(path) as src:
-        band = list(src.descriptions).index("water_mask") + 1 if "water_mask" in src.descriptions else 2
+        band = list(src.descriptions).index("water") + 1 if "water" in src.descriptions else 2
         areas = pixel_areas_m2(CRS.from_user_input(src.crs), src.transform, src.height, src.width)
         for _, window in src.block_windows(band):
             values = src.read(band, window=window)

@@ -8,7 +8,7 @@ layer                         type       meaning
 ``max_extent``                uint8      1 flooded in at least one acquisition, 0 observed and never flooded,
                                          255 never observed (no data in every map)
 ``observations``              uint16     acquisitions with a valid pixel
-``flooded_observations``      uint16     acquisitions mapping it as water (``water_mask`` = 1)
+``flooded_observations``      uint16     acquisitions mapping it as water (``water`` = 1)
 ``first_flooded``             float32    time of the first flooded acquisition, days since 1970-01-01 UTC
                                          (NaN: never flooded)
 ``last_flooded``              float32    time of the last flooded acquisition, same unit (NaN: never flooded)
@@ -54,7 +54,7 @@ def _period_filter(collection: Any, since: dt.date, until: dt.date) -> Any:
 def series_image(collection: str, since: dt.date, until: dt.date) -> Any:
     """The time-series layers of ``collection``'s images in [since, until] as one ``ee.Image`` (server side).
 
-    Each image's ``water_mask`` is masked where the map has no data (255, ingested as missing data), so
+    Each image's ``water`` is masked where the map has no data (255, ingested as missing data), so
     ``count`` counts observations.
 
     Args:
@@ -74,7 +74,7 @@ def series_image(collection: str, since: dt.date, until: dt.date) -> Any:
 
     def per_image(image: Any) -> Any:
         image = ee.Image(image)
-        water = image.select("water_mask")
+        water = image.select("water")
         flooded = water.eq(1)
         day = ee.Number(image.get("system:time_start")).divide(DAY_MS)
         when = ee.Image.constant(day).toFloat().updateMask(flooded)
@@ -161,7 +161,7 @@ def series_from_maps(
         array = rioxarray.open_rasterio(path, chunks={"x": 1024, "y": 1024})
         assert isinstance(array, xr.DataArray)  # one GeoTIFF, one variable: a DataArray
         names = list(array.attrs.get("long_name") or ())
-        band = names.index("water_mask") + 1 if "water_mask" in names else 2
+        band = names.index("water") + 1 if "water" in names else 2
         layers.append(array.sel(band=band, drop=True))
     first_grid = layers[0]
     for (_, path), layer in zip(chosen, layers, strict=True):

@@ -1,7 +1,7 @@
 """Show a watched event on a ``geemap.Map``: the time-series layers and the per-acquisition maps.
 
-Built on :func:`gee_flood.add_flood_layers` (each per-acquisition map is a flood map) and the overlay machinery of
-:mod:`gee_flood.mapping.view`. With an Earth Engine collection on an ipyleaflet map, geemap's
+Built on the renderers of :func:`gee_flood.add_flood_layers` (each per-acquisition map is a flood map), the overlay
+machinery of :mod:`gee_flood.mapping.view`. With an Earth Engine collection on an ipyleaflet map, geemap's
 ``Map.add_time_slider`` steps through the acquisitions by date; geemap's folium backend has no time slider
 (its ``add_time_slider`` only prints that it is unsupported), so an HTML page gets one layer per date in the layer
 control instead, the latest shown.
@@ -90,8 +90,8 @@ def add_watch_layers(
     Returns:
         The map.
     """
-    from gee_flood.mapping.layers import _add_overlay, _backend_of, _zoom_to, add_flood_layers
-    from gee_flood.mapping.view import geemap_backend
+    from gee_flood.mapping.layers import _add_overlay, _backend_of, _zoom_to
+    from gee_flood.mapping.view import flood_legend, geemap_backend
 
     if m is None:
         m = geemap_backend(backend).Map(ee_initialize=False)
@@ -99,10 +99,9 @@ def add_watch_layers(
     fixed = {"draggable": False} if kind == "folium" else {}
     bounds = None
     for index, (when, path) in enumerate(sorted((maps or {}).items())):
-        if index == 0:  # the first through add_flood_layers: the flood legend comes with it
-            add_flood_layers(path, m, title="per-acquisition maps", max_size=max_size, zoom_to=False)
-        else:
-            _add_one_map(m, kind, Path(path), max_size)
+        _add_one_map(m, kind, Path(path), max_size)  # one picture per map (the flood product's layers drawn over it)
+        if index == 0:
+            m.add_legend(title="per-acquisition maps", legend_dict=flood_legend(), position="bottomright", **fixed)
         _rename_last_overlay(m, kind, f"flood map {when.astimezone(dt.UTC):%Y-%m-%d %H:%M}")
     if series is not None:
         for name, overlay, legend in _series_overlays(series, max_size):
@@ -122,7 +121,7 @@ def add_watch_layers(
         m.add_layer(image.select("flood_duration_days"), {"min": 0, "max": 30, "palette": ["c6dbef", "08306b"]},
                     "Earth Engine: flood duration (days)")  # fmt: skip
         if kind == "ipyleaflet":
-            images = _period_filter(ee.ImageCollection(collection), since, until).select("water_mask")
+            images = _period_filter(ee.ImageCollection(collection), since, until).select("water")
             m.add_time_slider(images, {"min": 0, "max": 1, "palette": ["a0a0a0", "005aff"]},
                               layer_name="per-acquisition maps", date_format="YYYY-MM-dd HH:mm")  # fmt: skip
     if bounds is not None:
@@ -139,7 +138,7 @@ def _add_one_map(m: Any, kind: str, path: Path, max_size: int) -> None:
 
 
 def _rename_last_overlay(m: Any, kind: str, name: str) -> None:
-    """Name the overlay just added (``add_flood_layers`` names every local map ``flood map``)."""
+    """Name the overlay just added (every local map is added as ``flood map``)."""
     if kind == "folium":
         overlays = [child for child in m._children.values() if type(child).__name__ == "ImageOverlay"]
         if overlays:

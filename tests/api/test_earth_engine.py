@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gee_flood
+import gee_flood.product
 from ee_emulator import EmulatorServer
 from tests.api.test_maps import layer_names
 from tests.earthengine.synthetic_catalog import CHIP, LATTICE_X0, LATTICE_Y0, aoi_geojson, build_catalog
@@ -89,14 +90,16 @@ def test_a_result_exported_to_an_asset_lands_in_the_emulator(world, pairs, stude
 
     from ee_emulator.storage import storage_emulator
 
-    flood = gee_flood.predict(student_ckpt, pairs.isel(pair=[0]), tile=64, overlap=16, permanent_water=pairs.occurrence)
+    settings = gee_flood.product.ProductSettings(reference_kind="occurrence")
+    flood = gee_flood.predict(student_ckpt, pairs.isel(pair=[0]), tile=64, overlap=16,
+                              reference_water=pairs.occurrence, settings=settings)  # fmt: skip
     asset = f"projects/{PROJECT}/assets/api/flood"
     with storage_emulator(BUCKET):
         pushed = gee_flood.export_asset(flood, asset, f"gs://{BUCKET}/maps", ee_url=world["server"].url,
                                         storage_client=gcs.Client(), poll_s=0.02)  # fmt: skip
     assert pushed.asset == asset and pushed.uri == f"gs://{BUCKET}/maps/flood.tif"  # the prefix, then the asset name
     assert ee.data.getAsset(asset)["properties"]["gee_flood_request_id"] == pushed.request_id
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask", "flood_class"]
+    assert tuple(ee.Image(asset).bandNames().getInfo()) == gee_flood.product.LAYERS
     for backend in ("ipyleaflet", "folium"):
         m = gee_flood.add_flood_layers(asset, backend=backend)
         assert f"Earth Engine: {asset}" in layer_names(m)

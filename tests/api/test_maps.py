@@ -60,7 +60,8 @@ def test_an_existing_map_receives_a_cog_file(backend, tmp_path):
     m = geemap_backend(backend).Map(ee_initialize=False)
     before = len(layer_names(m))
     assert gee_flood.add_flood_layers(cog, m) is m
-    assert len(layer_names(m)) == before + 1 and "flood map" in layer_names(m)
+    assert len(layer_names(m)) == before + 3  # flood map, excluded, reference water: each toggleable
+    assert {"flood map", "excluded", "reference water"} <= set(layer_names(m))
 
 
 def test_not_a_map_is_a_one_line_error(flood):

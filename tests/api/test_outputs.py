@@ -11,6 +11,7 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 import gee_flood
+import gee_flood.product
 from gee_flood.errors import InputError
 from gee_flood.inference import GeoTiffSceneSource, PredictOptions, predict_scene
 from tests.api.conftest import as_dataarray
@@ -28,32 +29,36 @@ def test_write_cog_writes_the_bands_predict_writes(flood, scene_tif, student_ckp
     cli = predict_scene(student_ckpt, GeoTiffSceneSource(scene_tif), tmp_path / "cli.tif",
                         options=PredictOptions(tile=128, overlap=32, progress=False))  # fmt: skip
     with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
-        assert api_map.descriptions == cli_map.descriptions == ("water_probability", "water_mask")
+        assert api_map.descriptions == cli_map.descriptions == gee_flood.product.LAYERS
+        product = {key: value for key, value in cli_map.tags().items() if key.startswith("product_")}
+        assert product and product.items() <= api_map.tags().items()
         assert api_map.crs == cli_map.crs and api_map.transform == cli_map.transform
         np.testing.assert_array_equal(api_map.read(), cli_map.read())
         assert api_map.nodata == 255
 
 
-def test_flood_classes_are_written_as_the_third_band(s1_db, student_ckpt, tmp_path):
+def test_every_variable_is_written_as_its_band(s1_db, student_ckpt, tmp_path):
     scene = as_dataarray(s1_db)
     occurrence = scene.isel(band=0, drop=True).copy(data=np.where(np.arange(280) < 40, 90.0, 0.0)[None].repeat(300, 0))
-    flood = gee_flood.predict(student_ckpt, scene, tile=128, overlap=32, permanent_water=occurrence)
-    path = gee_flood.write_cog(flood, tmp_path / "classes.tif")
+    settings = gee_flood.product.ProductSettings(reference_kind="occurrence", min_mapping_unit=0)
+    flood = gee_flood.predict(student_ckpt, scene, tile=128, overlap=32, reference_water=occurrence, settings=settings)
+    path = gee_flood.write_cog(flood, tmp_path / "layers.tif")
     with rasterio.open(path) as src:
-        assert src.descriptions[2] == "flood_class"
-        stored = src.read(3)
-    np.testing.assert_array_equal(np.where(stored == 255, np.nan, stored), flood.flood_class.values)
+        for index, name in enumerate(gee_flood.product.LAYERS, start=1):
+            assert src.descriptions[index - 1] == name
+            stored = src.read(index)
+            np.testing.assert_array_equal(np.where(stored == 255, np.nan, stored), flood[name].values)
 
 
 def test_polygons_as_geojson_and_geoparquet(flood, tmp_path):
     count = gee_flood.write_polygons(flood, tmp_path / "water.geojson")
     collection = json.loads((tmp_path / "water.geojson").read_text())
     assert count == len(collection["features"]) > 0
-    assert {feature["properties"]["class"] for feature in collection["features"]} == {"water"}
+    assert {feature["properties"]["class"] for feature in collection["features"]} <= {"flood", "water"}
     assert gee_flood.write_polygons(flood, tmp_path / "water.parquet") == count
     frame = geopandas.read_parquet(tmp_path / "water.parquet")
     assert len(frame) == count and frame.crs.to_epsg() == 4326
-    assert frame.geometry.is_valid.all() and set(frame["class"]) == {"water"}
+    assert frame.geometry.is_valid.all() and "flood" in set(frame["class"])
     assert frame["area_m2"].sum() == pytest.approx(sum(f["properties"]["area_m2"] for f in collection["features"]))
 
 
@@ -110,22 +115,22 @@ def test_write_cog_writes_what_it_is_given_not_a_rethresholding(flood, tmp_path)
     after it, with its encoding (its ``_FillValue``, its scale)."""
     edited = flood.compute()
     edited["water"] = edited.water.where(edited.x > edited.x[100], 0.0).where(~np.isnan(edited.water))
-    edited["calm"] = (edited.probability < 0.2).astype(np.float32).where(~np.isnan(edited.probability))
+    edited["calm"] = (edited.likelihood < 20).astype(np.float32).where(~np.isnan(edited.likelihood))
     edited["calm"].encoding.update(dtype="uint8", _FillValue=255)
     edited["calm"].attrs["meaning"] = "1 calm"
     path = gee_flood.write_cog(edited, tmp_path / "edited.tif")
     with rasterio.open(path) as src:
-        assert src.descriptions == ("water_probability", "water_mask", "calm")
-        water, calm = src.read(2), src.read(3)
-        assert src.tags(3)["meaning"] == "1 calm" and src.nodata == 255
-    assert (water[:, :101][water[:, :101] != 255] == 0).all()  # as edited, not probability >= threshold
+        assert src.descriptions == (*gee_flood.product.LAYERS, "calm")
+        water, calm = src.read(2), src.read(6)
+        assert src.tags(6)["meaning"] == "1 calm" and src.nodata == 255
+    assert (water[:, :101][water[:, :101] != 255] == 0).all()  # as edited, not likelihood >= threshold
     expected = np.where(np.isnan(edited.water.values), 255, edited.water.values)
     np.testing.assert_array_equal(water, expected.astype(np.uint8))
     np.testing.assert_array_equal(calm, np.where(np.isnan(edited.calm.values), 255, edited.calm.values))
 
 
 def test_variables_stored_differently_are_refused(flood, tmp_path):
-    mixed = flood.assign(score=flood.probability * 2)  # float32, no encoding: not one GeoTIFF dtype
+    mixed = flood.assign(score=flood.likelihood * 2)  # float32, no encoding: not one GeoTIFF dtype
     with pytest.raises(InputError, match="one dtype and one no-data value"):
         gee_flood.write_cog(mixed, tmp_path / "mixed.tif")
     assert not list(tmp_path.iterdir())
@@ -136,7 +141,7 @@ def test_outputs_carry_their_nodata_and_a_plot_of_water_shows_water(flood, tmp_p
 
     matplotlib.use("Agg")
     assert flood.water.rio.encoded_nodata == 255 and np.isnan(flood.water.rio.nodata)
-    assert flood.probability.encoding["scale_factor"] == 0.01
+    assert flood.likelihood.encoding["dtype"] == "uint8" and flood.likelihood.encoding["_FillValue"] == 255
     artist = flood.water.plot()
     assert artist.norm.vmin == 0 and artist.norm.vmax == 1  # water and not water, not 0 against 255
     flood.water.rio.to_raster(tmp_path / "water.tif")

@@ -14,6 +14,7 @@ from gee_flood.cli import app
 from gee_flood.data.chip import S1, S2
 from gee_flood.errors import InputError
 from gee_flood.inference import predict as predict_module
+from gee_flood.product import ProductSettings
 from tests.api.conftest import WIDTH, as_dataarray
 from tests.inference.conftest import ORIGIN, UTM, make_checkpoint, synthetic_s1
 
@@ -34,11 +35,14 @@ def test_xarray_in_gives_the_cli_water_map_pixel_for_pixel(s1_db, student_ckpt, 
     model = gee_flood.open_model(student_ckpt)
     flood = gee_flood.predict(model, as_dataarray(s1_db), **OPTIONS)
     water = flood.water.values  # decoded: NaN no data; stored as the CLI's uint8 with 255
-    assert water.shape == cli_map.shape[1:]
+    assert water.dtype == np.float32 and water.shape == cli_map.shape[1:]
     np.testing.assert_array_equal(np.where(np.isnan(water), 255, water).astype(np.uint8), cli_map[1])
     assert np.isnan(water).any() and (water == 1).any() and (water == 0).any()
-    percent = np.where(np.isnan(flood.probability.values), 255, np.rint(flood.probability.values * 100))
-    np.testing.assert_array_equal(percent.astype(np.uint8), cli_map[0])
+    likelihood = flood.likelihood.values
+    np.testing.assert_array_equal(np.where(np.isnan(likelihood), 255, likelihood).astype(np.uint8), cli_map[0])
+    np.testing.assert_array_equal(flood.exclusion.values.astype(np.uint8), cli_map[4])  # never no data
+    # the Dataset's flood is before the cleanup (minimum mapping unit), which needs the whole map
+    assert ((cli_map[2] == 1) <= (flood.flood.values == 1)).all()
 
 
 def test_geotiff_in_equals_xarray_in_and_is_georeferenced(scene_tif, s1_db, student_ckpt):
@@ -69,7 +73,7 @@ def test_a_lazy_input_stays_lazy_until_computed(s1_db, student_ckpt, monkeypatch
 
     monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
     flood = gee_flood.predict(student_ckpt, lazy_scene, **OPTIONS)
-    assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.probability.data, dask.array.Array)
+    assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.likelihood.data, dask.array.Array)
     assert (calls, reads) == ([], [])  # nothing read or predicted yet
     assert flood.water.data.chunks[0] == (300,)  # one 512-row block
     computed = flood.compute()
@@ -85,20 +89,22 @@ def test_row_blocks_do_not_change_the_pixels(student_ckpt):
     one = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=4096)
     many = gee_flood.predict(model, tall, tile=64, overlap=16, block_rows=1)  # rounded up to 512-row blocks
     assert one.water.data.chunks[0] == (1100,) and many.water.data.chunks[0] == (512, 512, 76)
-    np.testing.assert_array_equal(one.probability.values, many.probability.values)
+    np.testing.assert_array_equal(one.likelihood.values, many.likelihood.values)
 
 
-def test_permanent_water_from_an_array_adds_flood_classes(s1_db, student_ckpt):
+OCCURRENCE = ProductSettings(reference_kind="occurrence")
+
+
+def test_reference_water_from_an_array_is_not_flood(s1_db, student_ckpt):
     scene = as_dataarray(s1_db)
     occurrence = scene.isel(band=0, drop=True).copy(data=np.zeros(s1_db.shape[1:], np.float32))
     occurrence[:, :50] = 95.0
-    flood = gee_flood.predict(student_ckpt, scene, permanent_water=occurrence.rio.write_crs(UTM), **OPTIONS)
-    classes, water = flood.flood_class.values, flood.water.values
-    assert set(np.unique(classes[~np.isnan(classes)])) <= {0, 1, 2}
-    np.testing.assert_array_equal(np.isnan(classes), np.isnan(water))
-    assert (classes[:, :50][~np.isnan(water[:, :50])] == 2).all()
-    right = classes[:, 50:]
-    np.testing.assert_array_equal(right == 1, water[:, 50:] == 1)
+    flood = gee_flood.predict(student_ckpt, scene, reference_water=occurrence.rio.write_crs(UTM),
+                              settings=OCCURRENCE, **OPTIONS)  # fmt: skip
+    reference, water, flooded = flood.reference_water.values, flood.water.values, flood.flood.values
+    assert (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()
+    assert (flooded[:, :50][~np.isnan(water[:, :50])] == 0).all()
+    np.testing.assert_array_equal(flooded[:, 50:] == 1, water[:, 50:] == 1)
 
 
 def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
@@ -111,7 +117,7 @@ def test_bad_inputs_are_one_line_errors(s1_db, student_ckpt, tmp_path):
         gee_flood.predict(student_ckpt, as_dataarray(s1_db), threshold=1.5)
 
 
-def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodata(s1_db, student_ckpt):
+def test_a_uint8_reference_is_no_reference_water_outside_itself_nor_at_its_nodata(s1_db, student_ckpt):
     scene = as_dataarray(s1_db)
     # JRC occurrence as uint8 over the left half of the scene only, 255 (its no data) in its first 20 rows.
     left = scene.isel(band=0, drop=True, x=slice(0, WIDTH // 2))
@@ -119,14 +125,15 @@ def test_a_uint8_reference_is_no_permanent_water_outside_itself_nor_at_its_nodat
     values[:20] = 255
     occurrence = left.copy(data=values).rio.write_crs(UTM)
     water_everywhere = gee_flood.predict(student_ckpt, scene, threshold=1e-6, **OPTIONS).water.values
-    classes = gee_flood.predict(
-        student_ckpt, scene, permanent_water=occurrence.rio.write_nodata(255), threshold=1e-6, **OPTIONS
-    ).flood_class.values
+    result = gee_flood.predict(student_ckpt, scene, reference_water=occurrence.rio.write_nodata(255),
+                               settings=OCCURRENCE, threshold=1e-6, **OPTIONS)  # fmt: skip
+    flooded, reference = result.flood.values, result.reference_water.values
     mapped = water_everywhere == 1
     assert mapped[20:, : WIDTH // 2].any() and mapped[:, WIDTH // 2 :].any() and mapped[:20, : WIDTH // 2].any()
-    assert (classes[20:, : WIDTH // 2][mapped[20:, : WIDTH // 2]] == 2).all()
-    assert (classes[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
-    assert (classes[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
+    assert (reference[20:, : WIDTH // 2] == 1).all() and (flooded[20:, : WIDTH // 2] != 1).all()
+    assert np.isnan(reference[:, WIDTH // 2 :]).all() and np.isnan(reference[:20]).all()  # unknown, not water
+    assert (flooded[:, WIDTH // 2 :][mapped[:, WIDTH // 2 :]] == 1).all()  # outside the reference
+    assert (flooded[:20, : WIDTH // 2][mapped[:20, : WIDTH // 2]] == 1).all()  # the reference's no data
 
 
 def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
@@ -135,14 +142,14 @@ def test_the_scene_is_in_the_graph_once_not_once_per_row_block(student_ckpt):
 
     tall = as_dataarray(synthetic_s1(1100, 96, seed=5))
     flood = gee_flood.predict(student_ckpt, tall, tile=64, overlap=16, block_rows=1)
-    graph = dict(flood.probability.__dask_graph__())
-    assert len(flood.probability.data.chunks[0]) == 3
+    graph = dict(flood.likelihood.__dask_graph__())
+    assert len(flood.likelihood.data.chunks[0]) == 3
     shipped = sum(len(pickle.dumps(task)) for task in graph.values())
     assert shipped < 2 * tall.values.nbytes
 
 
 def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(student_ckpt, monkeypatch, tmp_path):
-    """``water`` then ``probability`` then the writers: the model runs once per row block, and each chunk of a lazy
+    """``water`` then ``likelihood`` then the writers: the model runs once per row block, and each chunk of a lazy
     (xee-like) scene is read once, although neighbouring blocks' tiles overlap the same rows."""
     values = synthetic_s1(1100, 96, seed=5)
     reads: list[int] = []
@@ -163,17 +170,18 @@ def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(studen
     monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
     flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512)
     water = flood.water.compute()
-    probability = flood.probability.compute()
+    likelihood = flood.likelihood.compute()
     gee_flood.write_cog(flood, tmp_path / "flood.tif")
     gee_flood.write_polygons(flood, tmp_path / "flood.geojson")
     assert sorted(calls) == [(0, 512), (512, 1024), (1024, 1100)]  # once per block, not once per use
     assert sorted(reads) == list(range(6))  # each input chunk once
-    np.testing.assert_array_equal(water.values == 1, probability.values >= flood.attrs["threshold"])
+    assert (likelihood.values[water.values == 1] >= 100 * flood.attrs["threshold"] - 0.5).all()  # whole percents
     eager = gee_flood.predict(student_ckpt, as_dataarray(values), tile=64, overlap=16, block_rows=512)
-    np.testing.assert_array_equal(probability.values, eager.probability.values)
+    np.testing.assert_array_equal(likelihood.values, eager.likelihood.values)
+    np.testing.assert_array_equal(water.values, eager.water.values)
 
 
-def test_a_lazy_permanent_water_reference_stays_lazy_until_computed(s1_db, student_ckpt):
+def test_a_lazy_reference_water_stays_lazy_until_computed(s1_db, student_ckpt):
     scene = as_dataarray(s1_db)
     reads: list[int] = []
 
@@ -186,7 +194,8 @@ def test_a_lazy_permanent_water_reference_stays_lazy_until_computed(s1_db, stude
     occurrence[:, :50] = 95.0
     chunks = dask.array.from_array(occurrence, chunks=100).map_blocks(read, dtype=np.float32)
     lazy = scene.isel(band=0, drop=True).copy(data=chunks)
-    flood = gee_flood.predict(student_ckpt, scene, permanent_water=lazy.rio.write_crs(UTM), **OPTIONS)
+    flood = gee_flood.predict(student_ckpt, scene, reference_water=lazy.rio.write_crs(UTM), settings=OCCURRENCE,
+                              **OPTIONS)  # fmt: skip
     assert reads == []  # nothing of the reference read yet
-    classes = flood.flood_class.values
-    assert reads and (classes[:, :50][~np.isnan(classes[:, :50])] == 2).all()
+    reference = flood.reference_water.values
+    assert reads and (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()

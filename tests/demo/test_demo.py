@@ -43,7 +43,7 @@ def test_demo_outputs(demo_run):
     out, _ = demo_run
     with rasterio.open(out / "flood_map.tif") as src:
         assert src.crs is not None and src.count >= 2
-        assert src.descriptions[:2] == ("water_probability", "water_mask")
+        assert src.descriptions == ("likelihood", "water", "flood", "reference_water", "exclusion")
     html = (out / "map.html").read_text()
     assert "data:image/png;base64" in html
     assert (out / "overview.png").stat().st_size > 10_000
@@ -53,6 +53,26 @@ def test_demo_outputs(demo_run):
     assert report["asset"] == "projects/gee-flood-demo/assets/demo/flood_map"
     # The asset landed in the emulated Earth Engine (its store is under the demo's output).
     assert any((out / "ee-assets").rglob("*"))
+
+
+def test_demo_flood_product(demo_run):
+    out, _ = demo_run
+    report = json.loads((out / "report.json").read_text())
+    product = report["product"]
+    rows = {(row["zone"], row["method"]): row for row in product["zones"]}
+    assert set(rows) == {(zone, method) for zone in ("west", "east") for method in ("student", "change")}
+    assert sum(product["truth_flooded_km2"].values()) > 0.05  # the synthetic flood, on the ground
+    for row in rows.values():
+        assert row["flooded_km2"] >= 0 and row["excluded_km2"] >= 0 and row["people_exposed"] >= 0
+        assert row["flooded_km2"] <= row["mapped_km2"]
+    assert any(row["flooded_km2"] > 0 for row in rows.values())
+    assert (out / "statistics.csv").read_text().startswith("zone,flooded_km2")
+    with rasterio.open(out / "flood_map.tif") as src:
+        assert src.tags()["product_input_hand"] == "hand.tif"  # read from the emulator's MERIT Hydro
+    with rasterio.open(out / "flood_map_change.tif") as src:
+        assert src.tags()["checkpoint_role"] == "change-unspider"
+    assert "Flood product" in (out / "report.md").read_text()
+    assert "Flooded and excluded km²" in (out / "map.html").read_text()
 
 
 def test_demo_watches_every_post_event_acquisition(demo_run):

@@ -167,8 +167,11 @@ def test_push_uploads_then_ingests_with_a_deterministic_request_id(storage, fake
     assert manifest["name"] == ASSET
     assert manifest["tilesets"][0]["sources"][0]["uris"] == [result.uri]
     assert [(b["id"], b["tilesetBandIndex"], b["pyramidingPolicy"]) for b in manifest["bands"]] == [
-        ("water_probability", 0, "MEAN"),
-        ("water_mask", 1, "MODE"),
+        ("likelihood", 0, "MEAN"),
+        ("water", 1, "MODE"),
+        ("flood", 2, "MODE"),
+        ("reference_water", 3, "MODE"),
+        ("exclusion", 4, "MODE"),
     ]
     assert all(b["missingData"] == {"values": [255]} for b in manifest["bands"])
     assert progress[-1] == 1.0 and progress[0] < 1.0
@@ -201,8 +204,11 @@ def test_cog_backed_asset_points_at_the_object(storage, fake_ee, flood_map):
     assert manifest["tilesets"] == [{"id": "map", "sources": [{"uris": [f"gs://{BUCKET}/cogs/{OBJECT}"]}]}]
     # the same manifest as an ingestion: missing data and pyramiding set per band, the acquisition time
     assert [(b["id"], b["tilesetBandIndex"], b["pyramidingPolicy"], b["missingData"]) for b in manifest["bands"]] == [
-        ("water_probability", 0, "MEAN", {"values": [255]}),
-        ("water_mask", 1, "MODE", {"values": [255]}),
+        ("likelihood", 0, "MEAN", {"values": [255]}),
+        ("water", 1, "MODE", {"values": [255]}),
+        ("flood", 2, "MODE", {"values": [255]}),
+        ("reference_water", 3, "MODE", {"values": [255]}),
+        ("exclusion", 4, "MODE", {"values": [255]}),
     ]
     assert manifest["startTime"] == manifest["endTime"] == "2019-03-05T05:12:00.000Z" == result.start_time
     assert result.mode == "cog-backed" and not fake_ee.ingestions

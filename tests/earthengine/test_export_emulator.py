@@ -53,7 +53,7 @@ def test_cli_ingests_into_the_emulator(storage, earth_engine, flood_map):
     assert f"asset {asset}: ingested from gs://{BUCKET}/runs/ingested.tif" in result.output
     info = ee.data.getAsset(asset)
     assert info["properties"]["gee_flood_request_id"]
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
     again = runner.invoke(app, args)  # same map, same asset: nothing redone
     assert again.exit_code == 0 and "already up to date" in again.output
 
@@ -64,7 +64,7 @@ def test_cog_backed_asset_in_the_emulator(storage, earth_engine, flood_map):
         flood_map, asset, f"gs://{BUCKET}/cogs", client=storage, cog_backed=True, ee_url=earth_engine.url
     )
     assert result.mode == "cog-backed"
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
 
 
 def test_html_gets_the_asset_as_an_earth_engine_layer(storage, earth_engine, flood_map, tmp_path):
@@ -89,7 +89,7 @@ def test_the_readme_example_works_on_an_empty_project(storage, earth_engine, flo
         f"asset {asset}: ingested from gs://my-bucket/floods/po_2019.tif",
     ]
     assert ee.data.getAsset("projects/my-project/assets/floods")["type"] == "FOLDER"
-    assert ee.Image(asset).bandNames().getInfo() == ["water_probability", "water_mask"]
+    assert ee.Image(asset).bandNames().getInfo() == ["likelihood", "water", "flood", "reference_water", "exclusion"]
 
 
 def ee_assets_of(server: EmulatorServer, project: str) -> list[str]:
@@ -153,9 +153,9 @@ def _pixels_masked(asset: str, rows: slice) -> np.ndarray:
             "affineTransform": dict(zip(("scaleX", "shearX", "translateX", "shearY", "scaleY", "translateY"),
                                         tuple(Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0))[:6],
                                         strict=True))}  # fmt: skip
-    pixels = ee.data.computePixels({"expression": ee.Image(asset).select("water_mask").mask(),
+    pixels = ee.data.computePixels({"expression": ee.Image(asset).select("water").mask(),
                                     "fileFormat": "NUMPY_NDARRAY", "grid": grid})  # fmt: skip
-    return np.asarray(pixels["water_mask"])[rows]
+    return np.asarray(pixels["water"])[rows]
 
 
 @pytest.mark.parametrize("cog_backed", [False, True], ids=["ingested", "cog-backed"])
@@ -171,7 +171,8 @@ def test_pushed_maps_mask_their_missing_data_and_carry_the_acquisition_time(stor
     assert not _pixels_masked(asset, slice(0, 5)).any()  # 255 is missing data
     assert _pixels_masked(asset, slice(5, None)).all()
     policies = {band["id"]: band["pyramidingPolicy"] for band in info["bands"]}
-    assert policies == {"water_probability": "MEAN", "water_mask": "MODE"}
+    assert policies == {"likelihood": "MEAN", "water": "MODE", "flood": "MODE", "reference_water": "MODE",
+                        "exclusion": "MODE"}  # fmt: skip
 
 
 def _mutated_manifest(change):

@@ -73,7 +73,7 @@ def test_the_whole_path_against_the_emulators(tmp_path, capsys):
         steps = ("fetch", "predict", "export", "COG-backed", "read back", "cleanup")
         assert {step: rows[step] for step in steps} == dict.fromkeys(steps, "ok")
         assert "**passed**: 6/6 steps ok" in report and "diagnosis" not in report
-        assert report.count("water_mask agrees on 100.0%") == 2
+        assert report.count("water agrees on 100.0%") == 2
         assert report.count("startTime 2019-03-05T00:00:00.000Z") == 4  # both pushes set it; both read it back
         # it used the emulator for every step, and left nothing behind: no asset, no folder, no object
         requests = server.stats.snapshot()["requests"]
@@ -107,7 +107,7 @@ def test_the_first_failure_says_what_is_missing(message, missing):
     live_check = load_script()
     diagnosis = live_check.diagnose(message)
     assert diagnosis is not None and diagnosis.startswith(f"{missing} is missing: ")
-    assert live_check.diagnose("water_mask read back agrees on 12.0% of pixels only") is None
+    assert live_check.diagnose("water read back agrees on 12.0% of pixels only") is None
 
 
 def test_the_report_carries_the_diagnosis_of_the_first_failure():

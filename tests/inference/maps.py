@@ -9,12 +9,13 @@ import rasterio
 from affine import Affine
 
 from gee_flood.inference import to_cog
+from gee_flood.product import LAYERS
 
 UTM = "EPSG:32633"
 
 
 def write_flood_map(path: Path, water: np.ndarray, *, transform: Affine | None = None, cog: bool = True) -> Path:
-    """Write a 2-band gee-flood map (probability %, mask) from a (H, W) array of 0/1/255."""
+    """Write a gee-flood product map (every layer; flood = water, no reference, no exclusion) from 0/1/255 water."""
     transform = transform or Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
     probability = np.where(water == 1, 90, np.where(water == 0, 10, 255)).astype(np.uint8)
     tiled = path.with_name(path.stem + ".tiled.tif") if cog else path
@@ -24,7 +25,7 @@ def write_flood_map(path: Path, water: np.ndarray, *, transform: Affine | None =
         driver="GTiff",
         width=water.shape[1],
         height=water.shape[0],
-        count=2,
+        count=len(LAYERS),
         dtype="uint8",
         crs=UTM,
         transform=transform,
@@ -33,9 +34,12 @@ def write_flood_map(path: Path, water: np.ndarray, *, transform: Affine | None =
         blockxsize=256,
         blockysize=256,
     ) as dst:
-        dst.write(np.stack([probability, water.astype(np.uint8)]))
-        dst.set_band_description(1, "water_probability")
-        dst.set_band_description(2, "water_mask")
+        water = water.astype(np.uint8)
+        reference = np.where(water == 255, 255, 0).astype(np.uint8)
+        exclusion = np.where(water == 255, 1, 0).astype(np.uint8)
+        dst.write(np.stack([probability, water, water, reference, exclusion]))
+        for index, name in enumerate(LAYERS, start=1):
+            dst.set_band_description(index, name)
     if cog:
         to_cog(tiled, path)
         tiled.unlink()

@@ -37,7 +37,7 @@ SHAPES = [
 @pytest.mark.parametrize(("height", "width"), SHAPES)
 def test_the_flood_map_writer_makes_a_valid_tiled_cog_of_every_shape(tmp_path, height, width):
     tiled = tmp_path / "tiled.tif"
-    writer = FloodMapWriter(tiled, crs=UTM, transform=ORIGIN, width=width, height=height)
+    writer = FloodMapWriter(tiled, crs=UTM, transform=ORIGIN, width=width, height=height, bands=("likelihood", "water"))
     values = np.zeros((2, height, width), np.uint8)
     values[1, :, : width // 2] = 1
     writer.write_any(0, values)
@@ -79,7 +79,7 @@ def test_an_invalid_cog_leaves_nothing(tmp_path, monkeypatch):
     from gee_flood.inference import output
 
     tiled = tmp_path / "tiled.tif"
-    writer = FloodMapWriter(tiled, crs=UTM, transform=ORIGIN, width=600, height=600)
+    writer = FloodMapWriter(tiled, crs=UTM, transform=ORIGIN, width=600, height=600, bands=("likelihood", "water"))
     writer.write_any(0, np.zeros((2, 600, 600), np.uint8))
     writer.close()
     monkeypatch.setattr(output, "cog_errors", lambda path: ["broken"])

@@ -22,7 +22,7 @@ def test_polygons_are_whole_across_strips_with_true_areas(tmp_path):
     assert write_flood_polygons(flood_map, out, strip_rows=64) == 2
     collection = json.loads(out.read_text())
     features = sorted(collection["features"], key=lambda f: f["properties"]["area_m2"])
-    assert [f["properties"]["class"] for f in features] == ["water", "water"]
+    assert [f["properties"]["class"] for f in features] == ["flood", "flood"]
     areas = [f["properties"]["area_m2"] for f in features]
     # 10 m pixels in UTM zone 33N near the central meridian: true area = UTM area / k0^2 (k0 = 0.9996)
     assert areas[0] == pytest.approx(10 * 40 * 100 / 0.9996**2, rel=2e-4)

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from gee_flood.cli import app
 from gee_flood.data.chip import S1, S2
-from gee_flood.inference import GeoTiffSceneSource, PredictOptions, predict_scene
 
 from .conftest import ORIGIN, UTM, make_checkpoint, synthetic_s1, write_s1
 
@@ -63,8 +62,8 @@ def test_output_is_a_valid_cog_on_the_input_grid(predicted, scene):
         assert dst.crs == src.crs
         assert dst.transform.almost_equals(src.transform)
         assert (dst.width, dst.height) == (src.width, src.height)
-        assert dst.count == 2 and dst.dtypes == ("uint8", "uint8")
-        assert dst.descriptions == ("water_probability", "water_mask")
+        assert dst.count == 5 and set(dst.dtypes) == {"uint8"}
+        assert dst.descriptions == ("likelihood", "water", "flood", "reference_water", "exclusion")
         assert dst.nodata == 255
         assert dst.overviews(1) == [2]
         assert dst.tags()["checkpoint_role"] == "student"
@@ -75,12 +74,16 @@ def test_output_is_a_valid_cog_on_the_input_grid(predicted, scene):
 def test_nodata_is_propagated_and_bands_agree(predicted):
     out, _ = predicted
     with rasterio.open(out) as dst:
-        probability, mask = dst.read()
+        probability, mask, flood, reference, exclusion = dst.read()
     nodata = np.zeros((HEIGHT, WIDTH), bool)
     nodata[100:130, 200:260] = True
     nodata[400:420, 600:700] = True
     np.testing.assert_array_equal(probability == 255, nodata)
     np.testing.assert_array_equal(mask == 255, nodata)
+    np.testing.assert_array_equal(flood == 255, nodata)
+    np.testing.assert_array_equal(exclusion, np.where(nodata, 1, 0))  # no auxiliary data: only the no-data bit
+    assert (reference == 255).all()  # no reference given: unknown
+    assert (flood[mask != 1] != 1).all() and (flood == 1).sum() > 0.9 * (mask == 1).sum()  # water, but not specks
     assert probability[~nodata].max() <= 100
     assert set(np.unique(mask[~nodata])) <= {0, 1}
     # mask is probability >= 0.5, decided before rounding to whole percent
@@ -124,7 +127,7 @@ def test_in_process_and_dask_give_the_same_map(tmp_path, scene, student_ckpt, pr
     assert np.mean(a[1] != b[1]) < 1e-3
 
 
-def test_permanent_water_adds_a_flood_class_band(tmp_path, scene, student_ckpt):
+def test_reference_water_is_not_flood(tmp_path, scene, student_ckpt):
     # JRC-like occurrence (percent) in EPSG:4326 over the scene: 100 % in a north-west patch, 0 elsewhere.
     with rasterio.open(scene) as src:
         west, south, east, north = rasterio.warp.transform_bounds(src.crs, "EPSG:4326", *src.bounds)
@@ -137,22 +140,20 @@ def test_permanent_water_adds_a_flood_class_band(tmp_path, scene, student_ckpt):
     ) as dst:
         dst.write(occurrence, 1)
     out = tmp_path / "classes.tif"
-    summary = predict_scene(
-        student_ckpt,
-        GeoTiffSceneSource(scene),
-        out,
-        options=PredictOptions(tile=256, overlap=64, progress=False),
-        permanent_water=__import__("gee_flood.inference", fromlist=["PermanentWater"]).PermanentWater(jrc, 50),
-    )
+    code, lines = _invoke(["--checkpoint", str(student_ckpt), "--input", str(scene), "--out", str(out), "--quiet",
+                           "--tile", "256", "--overlap", "64", "--reference-water", str(jrc), "--reference-kind",
+                           "occurrence", "--reference-threshold", "50", "--min-mapping-unit", "0"])  # fmt: skip
+    assert code == 0, lines
     with rasterio.open(out) as dst:
-        assert dst.descriptions == ("water_probability", "water_mask", "flood_class")
-        _, mask, classes = dst.read()
-    assert (classes[:100, :100] == 2).mean() > 0.95  # the patch covers the top-left ~30 % of the scene
-    assert (classes[-100:, -100:] == 2).sum() == 0
-    not_permanent = classes != 2
-    np.testing.assert_array_equal(classes[not_permanent] == 1, mask[not_permanent] == 1)
-    np.testing.assert_array_equal(classes == 255, mask == 255)
-    assert summary.flood_pixels == int((classes == 1).sum())
+        _, water, flood, reference, _ = dst.read()
+        assert dst.tags()["product_reference_kind"] == "occurrence"
+        assert dst.tags()["product_reference_threshold"] == "50"
+        assert dst.tags()["product_input_reference_water"] == "jrc.tif"
+    assert (reference[:100, :100] == 1).mean() > 0.95  # the patch covers the top-left ~30 % of the scene
+    assert (reference[-100:, -100:] == 1).sum() == 0
+    np.testing.assert_array_equal(flood == 1, (water == 1) & (reference == 0))
+    np.testing.assert_array_equal(flood == 255, water == 255)
+    assert "flooded" in lines[-1] and "km²" in lines[-1]
 
 
 def test_polygons_from_predict_are_valid_geojson(tmp_path, scene, student_ckpt):
@@ -183,8 +184,11 @@ def test_polygons_from_predict_are_valid_geojson(tmp_path, scene, student_ckpt):
     assert collection["type"] == "FeatureCollection"
     with rasterio.open(out) as dst:
         water_pixels = int((dst.read(2) == 1).sum())
+        flood_pixels = int((dst.read(3) == 1).sum())
         assert dst.tags()["threshold"] == "0.55"
     areas = [feature["properties"]["area_m2"] for feature in collection["features"]]
+    flood_areas = [f["properties"]["area_m2"] for f in collection["features"] if f["properties"]["class"] == "flood"]
+    assert sum(flood_areas) == pytest.approx(flood_pixels * 100.0, rel=2e-3)
     assert all(shape(feature["geometry"]).is_valid for feature in collection["features"])
     # 10 m UTM pixels: 100 m2 each, up to the UTM scale factor (< 0.1 %)
     assert sum(areas) == pytest.approx(water_pixels * 100.0, rel=2e-3)

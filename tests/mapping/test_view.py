@@ -49,8 +49,10 @@ def test_page_is_self_contained(page):
     text = page.read_text()
     assert "cdn.jsdelivr.net/npm/leaflet@" not in text  # Leaflet is inlined, the page works offline
     assert "L.map(" in text and "L.imageOverlay(" in text
-    assert text.count("data:image/png;base64,") == 2  # S1 and flood overlays embedded
-    assert "water" in text and "not water (mapped)" in text  # legend
+    assert text.count("data:image/png;base64,") == 4  # S1 and the flood map's three layers embedded
+    for layer in ("flood map", "excluded", "reference water"):  # each its own layer in the layer control
+        assert f'"{layer}"' in text
+    assert "flood" in text and "not flood (mapped)" in text and "excluded" in text  # legend
     # nothing render-blocking from a CDN: only the basemap tiles (and an EE layer) may need the network
     assert not re.findall(r'<(?:script|link)[^>]+(?:src|href)="https?://', text)
 

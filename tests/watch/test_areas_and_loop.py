@@ -31,7 +31,7 @@ def test_geographic_map_areas_follow_the_ellipsoid(tmp_path):
     with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=2, dtype="uint8", crs="EPSG:4326",
                        transform=transform, nodata=255) as dst:  # fmt: skip
         dst.write(np.stack([water * 90, water]))
-        dst.descriptions = ("water_probability", "water_mask")
+        dst.descriptions = ("likelihood", "water")
     expected = abs(Geod(ellps="WGS84").polygon_area_perimeter([10.0, 10.1, 10.1, 10.0], [60.1, 60.1, 60.09, 60.09])[0])
     assert map_areas(path).flooded_km2 == pytest.approx(expected / 1e6, rel=1e-6)
     assert map_areas(path).excluded_km2 == 0.0

@@ -27,7 +27,7 @@ def watched(world):
 
 
 def direct(maps, since=SINCE, until=UNTIL):
-    """The layers computed by hand with numpy from the maps' water_mask bands."""
+    """The layers computed by hand with numpy from the maps' water bands."""
     kept = sorted((t, p) for t, p in maps.items() if since <= t.date() <= until)
     stack = []
     for _, path in kept:

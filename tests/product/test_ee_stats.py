@@ -1,0 +1,127 @@
+"""The Earth Engine route of the statistics (reduceRegions over pixelArea on the pushed asset) against the local route
+and the truth, in the emulator (every graph sent is checked against Earth Engine's algorithm list by conftest)."""
+
+from __future__ import annotations
+
+import pytest
+from affine import Affine
+
+from ee_emulator import EmulatorServer
+from gee_flood.earthengine import EESettings, export
+from gee_flood.errors import RemoteError
+from gee_flood.inference import to_cog
+from gee_flood.product import zone_statistics
+from gee_flood.product.ee_stats import AREA_COLUMNS, ee_zone_statistics
+
+from .conftest import UTM, simple_layers, write_product
+from .test_stats import geodesic_area_of_box, zone_file
+
+BUCKET = "product-stats"
+#: 300 km east of the central meridian: a pixel count times 100 m² would be off by 0.14 %.
+TRANSFORM = Affine(10.0, 0, 800_000.0, 0, -10.0, 5_000_000.0)
+FLOOD_BOX, EXCLUDED_BOX = (slice(10, 110), slice(20, 70)), (slice(150, 190), slice(0, 80))
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    from google.cloud import storage as gcs
+
+    from ee_emulator.storage import storage_emulator
+
+    root = tmp_path_factory.mktemp("ee-stats")
+    tiled = write_product(root / "tiled.tif", simple_layers(200, 120, FLOOD_BOX, EXCLUDED_BOX), transform=TRANSFORM)
+    cog = to_cog(tiled, root / "flood.tif")
+    zones = zone_file(root, TRANSFORM, UTM, {"north": (0, 0, 120, 60), "south": (0, 60, 120, 200)})
+    asset = "projects/emulator/assets/floods/stats"
+    catalog, _files = exposure_catalog(root)
+    with (
+        storage_emulator(BUCKET),
+        EmulatorServer(catalog, assets_dir=root / "assets", operation_step_s=0.01) as server,
+    ):
+        export.push_flood_map(cog, asset, f"gs://{BUCKET}/maps", client=gcs.Client(), poll_s=0.01, ee_url=server.url)
+        yield cog, asset, zones, EESettings(project="emulator", endpoint="standard", url=server.url)
+
+
+def exposure_catalog(root):
+    """GHS-POP (7 people per 100 m cell) and WorldCover (cropland in the map's top 100 rows) over the map, served
+    under their Earth Engine ids and written as the local files a user would download."""
+    import datetime as dt
+
+    import numpy as np
+    import rasterio
+
+    from ee_emulator import CatalogBuilder
+    from gee_flood.geo import PixelGrid
+
+    people = np.full((20, 12), 7.0, np.float32)
+    people_grid = PixelGrid(UTM, Affine(100.0, 0, TRANSFORM.c, 0, -100.0, TRANSFORM.f), 12, 20)
+    cover = np.where(np.arange(200)[:, None] < 100, 40, 10).repeat(120, axis=1).astype(np.uint8)
+    cover_grid = PixelGrid(UTM, TRANSFORM, 120, 200)
+    when = {"system:time_start": dt.datetime(2021, 1, 1)}
+    with CatalogBuilder(root / "catalog") as builder:
+        builder.add_image("JRC/GHSL/P2023A/GHS_POP", "2020", people, people_grid, ["population_count"], when)
+        builder.add_image("ESA/WorldCover/v200", "2021", cover, cover_grid, ["Map"], when)
+    files = {}
+    for name, values, grid in (("pop", people, people_grid), ("cover", cover, cover_grid)):
+        files[name] = root / f"{name}.tif"
+        with rasterio.open(files[name], "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
+                           dtype=values.dtype, crs=UTM, transform=grid.transform) as dst:  # fmt: skip
+            dst.write(values, 1)
+    return root / "catalog", files
+
+
+def test_earth_engine_and_local_routes_agree_and_match_the_truth(pushed):
+    cog, asset, zones, settings = pushed
+    remote = ee_zone_statistics(asset, zones, settings=settings)
+    local = zone_statistics(cog, zones)
+    assert list(remote["zone"]) == list(local["zone"]) == ["north", "south"]
+    for column in AREA_COLUMNS:
+        for got, expected in zip(remote[column], local[column], strict=True):
+            assert got == pytest.approx(expected, rel=0.01, abs=1e-9), column
+    truth_north = geodesic_area_of_box(UTM, TRANSFORM, slice(10, 60), slice(20, 70)) / 1e6
+    truth_south = geodesic_area_of_box(UTM, TRANSFORM, slice(60, 110), slice(20, 70)) / 1e6
+    assert remote["flooded_km2"].tolist() == pytest.approx([truth_north, truth_south], rel=0.01)
+    excluded = geodesic_area_of_box(UTM, TRANSFORM, *EXCLUDED_BOX) / 1e6
+    assert remote["excluded_km2"].sum() == pytest.approx(excluded, rel=0.01)
+    whole = ee_zone_statistics(asset, settings=settings)
+    assert whole["flooded_km2"].iloc[0] == pytest.approx(truth_north + truth_south, rel=0.01)
+
+
+def test_exposure_agrees_between_the_routes_and_with_the_truth(pushed):
+    cog, asset, zones, settings = pushed
+    files = pushed_files(cog)
+    remote = ee_zone_statistics(asset, zones, settings=settings, population="JRC/GHSL/P2023A/GHS_POP/2020",
+                                worldcover="ESA/WorldCover/v200/2021")  # fmt: skip
+    local = zone_statistics(cog, zones, population=files["pop"], worldcover=files["cover"])
+    for column in ("people_exposed", "cropland_flooded_km2", "built_up_flooded_km2"):
+        assert remote[column].tolist() == pytest.approx(local[column].tolist(), rel=0.01, abs=1e-9), column
+    # the flood covers 10 x 5 whole cells of 7 people; cropland is its part above row 100
+    assert remote["people_exposed"].sum() == pytest.approx(50 * 7, rel=0.01)
+    cropland = geodesic_area_of_box(UTM, TRANSFORM, slice(10, 100), slice(20, 70)) / 1e6
+    assert remote["cropland_flooded_km2"].sum() == pytest.approx(cropland, rel=0.01)
+
+
+def pushed_files(cog):
+    return {"pop": cog.parent / "pop.tif", "cover": cog.parent / "cover.tif"}
+
+
+def test_a_missing_asset_is_one_line(pushed):
+    _, _, zones, settings = pushed
+    with pytest.raises(RemoteError, match="'projects/emulator/assets/floods/none' not found") as caught:
+        ee_zone_statistics("projects/emulator/assets/floods/none", zones, settings=settings)
+    assert "\n" not in str(caught.value)
+
+
+def test_stats_command_earth_engine_route(pushed, tmp_path):
+    from typer.testing import CliRunner
+
+    from gee_flood.cli import app
+
+    cog, asset, zones, settings = pushed
+    out = tmp_path / "remote.csv"
+    result = CliRunner().invoke(app, ["stats", "--asset", asset, "--zones", str(zones), "--out", str(out),
+                                      "--ee-url", settings.url, "--ee-population",
+                                      "JRC/GHSL/P2023A/GHS_POP/2020"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.read_text().splitlines()[0].startswith("zone,flooded_km2,excluded_km2")
+    assert result.output.splitlines()[0].startswith("north: flooded 0.25") and "175 people" in result.output
