@@ -131,6 +131,20 @@ class Method(StrEnum):
     CHANGE = "change"
 
 
+class PredictMethod(StrEnum):
+    """How ``predict`` maps water (``--method``): a trained checkpoint, or UN-SPIDER change detection."""
+
+    MODEL = "model"
+    CHANGE = "change"
+
+
+class ReferenceKind(StrEnum):
+    """What a JRC reference-water raster holds (``predict --reference-kind``)."""
+
+    SEASONALITY = "seasonality"
+    OCCURRENCE = "occurrence"
+
+
 class OtsuVariant(StrEnum):
     """Otsu thresholding variants (``evaluate --otsu``)."""
 
@@ -419,7 +433,9 @@ def predict(
     checkpoint: Annotated[
         Path | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
     ] = None,
-    method: Annotated[str, typer.Option("--method", help=field_doc(PredictRequest, "method"))] = "model",
+    method: Annotated[
+        PredictMethod, typer.Option("--method", help=field_doc(PredictRequest, "method"))
+    ] = PredictMethod.MODEL,
     pre: Annotated[Path | None, typer.Option("--pre", help=field_doc(PredictRequest, "pre"))] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help=field_doc(PredictRequest, "input_path"))] = None,
     aoi: Annotated[Path | None, typer.Option("--aoi", help=field_doc(PredictRequest, "aoi"))] = None,
@@ -433,8 +449,8 @@ def predict(
         Path | None, typer.Option("--reference-water", help=field_doc(PredictRequest, "reference_water"))
     ] = None,
     reference_kind: Annotated[
-        str, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
-    ] = "seasonality",
+        ReferenceKind, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
+    ] = ReferenceKind.SEASONALITY,
     reference_threshold: Annotated[
         float | None, typer.Option("--reference-threshold", help=field_doc(PredictRequest, "reference_threshold"))
     ] = None,

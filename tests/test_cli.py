@@ -350,6 +350,8 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
     for args, flag in [
         (["fetch", "--out", "c", "--orbit-pass", "sideways"], "--orbit-pass"),
         (["predict", "--checkpoint", "c", "--out", "o", "--runtime", "tensorrt"], "--runtime"),
+        (["predict", "--out", "o", "--method", "otsu"], "--method"),
+        (["predict", "--checkpoint", "c", "--out", "o", "--reference-kind", "depth"], "--reference-kind"),
         (["evaluate", "--dataset", "nope"], "--dataset"),
         (["evaluate", "--dataset", "ombria", "--method", "unet"], "--method"),
         (["evaluate", "--dataset", "ombria", "--otsu", "local"], "--otsu"),

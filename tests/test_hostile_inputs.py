@@ -657,7 +657,6 @@ def test_stats_refuses_bad_zones_in_one_line(workspace, case):
     ("extra", "culprit"),
     [
         (["--dem", "/nonexistent/dem.tif"], "--dem /nonexistent/dem.tif"),
-        (["--reference-kind", "depth"], "--reference-kind 'depth'"),
         (["--min-mapping-unit", "-3"], "--min-mapping-unit -3"),
     ],
 )
