@@ -441,20 +441,38 @@ def predict_scene(
         else:
             device = options.device or "auto"
             _run_on_dask(scheduler, options, prediction, writer, console)
-    polygon_count = None
-    if polygons is not None:
-        polygon_count = write_flood_polygons(out, polygons)
+    return _summary(out, polygons, source, writer, tiles=plan.tile_count, threshold=threshold, device=device,
+                    scheduler=_describe_scheduler(scheduler), started=started)  # fmt: skip
+
+
+def _summary(
+    out: Path,
+    polygons: str | os.PathLike[str] | None,
+    grid: Any,
+    writer: Any,
+    *,
+    tiles: int,
+    threshold: float,
+    device: str,
+    scheduler: str,
+    started: float,
+) -> PredictionSummary:
+    """Write the polygons (if asked), measure the written map's areas on the ground and sum the run up.
+
+    ``grid`` is the scene source whose grid the map has; ``writer`` the map's finished writer.
+    """
     from gee_flood.product.stats import flood_areas
 
+    polygon_count = write_flood_polygons(out, polygons) if polygons is not None else None
     areas = flood_areas(out)
     return PredictionSummary(
         output=str(out),
         polygons=str(polygons) if polygons is not None else None,
-        width=source.width,
-        height=source.height,
-        crs=describe_crs(source.crs),
-        transform=list(source.transform)[:6],
-        tiles=plan.tile_count,
+        width=grid.width,
+        height=grid.height,
+        crs=describe_crs(grid.crs),
+        transform=list(grid.transform)[:6],
+        tiles=tiles,
         threshold=threshold,
         valid_pixels=writer.valid_pixels,
         water_pixels=writer.water_pixels,
@@ -466,7 +484,7 @@ def predict_scene(
         excluded_km2=round(areas.excluded_km2, 6),
         polygon_count=polygon_count,
         device=device,
-        scheduler=_describe_scheduler(scheduler),
+        scheduler=scheduler,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -560,29 +578,5 @@ def predict_change_scene(
             before, after = pre.read_rows(lo, hi)[1], post.read_rows(lo, hi)[1]  # VH, dB
             flood = change_flood(before, after, pixel_m=pixel_m)[start - lo : stop - lo]
             writer.write_block_rows(start, product.layers(flood, threshold, start))
-    polygon_count = write_flood_polygons(out, polygons) if polygons is not None else None
-    from gee_flood.product.stats import flood_areas
-
-    areas = flood_areas(out)
-    return PredictionSummary(
-        output=str(out),
-        polygons=str(polygons) if polygons is not None else None,
-        width=post.width,
-        height=post.height,
-        crs=describe_crs(post.crs),
-        transform=list(post.transform)[:6],
-        tiles=0,
-        threshold=threshold,
-        valid_pixels=writer.valid_pixels,
-        water_pixels=writer.water_pixels,
-        water_fraction=writer.water_pixels / writer.valid_pixels,
-        flood_pixels=writer.flood_pixels,
-        removed_pixels=writer.cleanup.removed_pixels,
-        border_pixels=writer.cleanup.border_pixels,
-        flooded_km2=round(areas.flooded_km2, 6),
-        excluded_km2=round(areas.excluded_km2, 6),
-        polygon_count=polygon_count,
-        device="cpu (change detection)",
-        scheduler="in-process",
-        seconds=round(time.perf_counter() - started, 3),
-    )
+    return _summary(out, polygons, post, writer, tiles=0, threshold=threshold, device="cpu (change detection)",
+                    scheduler="in-process", started=started)  # fmt: skip

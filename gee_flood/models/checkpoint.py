@@ -175,7 +175,7 @@ def load_model(path: str | os.PathLike[str], *, map_location: str | torch.device
 def convert_trusted_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
     """Rewrite a checkpoint that holds Python objects as a plain-data gee-flood checkpoint.
 
-    Only for a file whose source you trust: ``src`` is unpickled with ``weights_only=False``, which runs whatever
+    Only for a trusted file (you know its source): ``src`` is unpickled with ``weights_only=False``, which runs whatever
     code the file names. The result at ``dst`` holds the weights and the card only (as :func:`save_checkpoint`
     writes them) and loads with ``weights_only=True``.
 
