@@ -31,6 +31,19 @@ def cli_map(tmp_path_factory, scene_tif, student_ckpt):
         return src.read()
 
 
+def _count_network_runs(monkeypatch) -> list:
+    """Record the row range of every network run (``predict_rows`` call) from now on; the list fills as they run."""
+    calls: list = []
+    predict_rows = predict_module.predict_rows
+
+    def counting_predict_rows(*args, **kwargs):
+        calls.append(args[3:5])
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    return calls
+
+
 def test_xarray_in_gives_the_cli_water_map_pixel_for_pixel(s1_db, student_ckpt, cli_map):
     model = gee_flood.open_model(student_ckpt)
     flood = gee_flood.predict(model, as_dataarray(s1_db), **OPTIONS)
@@ -64,14 +77,7 @@ def test_a_lazy_input_stays_lazy_until_computed(s1_db, student_ckpt, monkeypatch
 
     chunked = dask.array.from_array(s1_db, chunks=(2, 100, WIDTH)).map_blocks(read_chunk, dtype=np.float32)
     lazy_scene = as_dataarray(s1_db).copy(data=chunked)
-    calls = []
-    predict_rows = predict_module.predict_rows
-
-    def counting_predict_rows(*args, **kwargs):
-        calls.append(args[3:5])
-        return predict_rows(*args, **kwargs)
-
-    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    calls = _count_network_runs(monkeypatch)
     flood = gee_flood.predict(student_ckpt, lazy_scene, **OPTIONS)
     assert isinstance(flood.water.data, dask.array.Array) and isinstance(flood.likelihood.data, dask.array.Array)
     assert (calls, reads) == ([], [])  # nothing read or predicted yet
@@ -160,14 +166,7 @@ def test_inference_runs_once_per_result_and_each_input_chunk_is_read_once(studen
 
     lazy = dask.array.from_array(values, chunks=(2, 200, 96)).map_blocks(read_chunk, dtype=np.float32)
     scene = as_dataarray(values).copy(data=lazy)
-    calls = []
-    predict_rows = predict_module.predict_rows
-
-    def counting_predict_rows(*args, **kwargs):
-        calls.append(args[3:5])
-        return predict_rows(*args, **kwargs)
-
-    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    calls = _count_network_runs(monkeypatch)
     flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512)
     water = flood.water.compute()
     likelihood = flood.likelihood.compute()
