@@ -233,8 +233,49 @@ def command_name(group: typer.core.TyperGroup, ctx: Any, args: list[str]) -> str
     return " ".join(names)
 
 
+def usage_line(error: typer.TyperException) -> str | None:
+    """One ``error:`` line for a command-line usage error (unknown option, invalid value, missing argument).
+
+    Returns None for an exception that is not a usage error, and for the bare group (``gee-flood train``), whose
+    usage error shows the group's help, as Click does.
+
+    Click prints three lines (usage, a ``Try ... --help`` hint, ``Error: ...``); the boundary's rule is one line, so
+    the hint is folded into it: ``error: predict: No such option: --bogus (see 'gee-flood predict --help')``.
+    """
+    if type(error).__name__ == "NoArgsIsHelpError" or not hasattr(error, "format_message"):
+        return None
+    ctx = getattr(error, "ctx", None)
+    path = ctx.command_path if ctx is not None else ""
+    command = path.partition(" ")[2]  # the command's words without the program's name, as the boundary's lines
+    prefix = f"{command}: " if command else ""
+    hint = f" (see '{path} --help')" if path else ""
+    return f"error: {prefix}{one_line(error.format_message(), 2000)}{hint}"
+
+
 class BoundaryGroup(typer.core.TyperGroup):
-    """The root group of ``gee-flood``: every sub-command runs inside :func:`command_boundary`."""
+    """The root group of ``gee-flood``: every sub-command runs inside :func:`command_boundary`.
+
+    Usage errors (raised while parsing, before or around the boundary) print one line too (:func:`usage_line`).
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as error:
+            line = usage_line(error)
+            if line is None:
+                error.show()  # type: ignore[attr-defined]  # the bare group's help
+            else:
+                typer.echo(line, err=True)
+            sys.exit(getattr(error, "exit_code", EXIT_INPUT))
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(EXIT_FAILURE)
+        # Without standalone mode, a command's ``typer.Exit(code)`` (and --help's exit 0) comes back as the code;
+        # the commands themselves return None.
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
         args = [*getattr(ctx, "_protected_args", []), *ctx.args]

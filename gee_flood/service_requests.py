@@ -39,7 +39,7 @@ RETRY_TIMEOUT_S = 120.0
 RETRY_TIMEOUT_ENV = "GEE_FLOOD_RETRY_TIMEOUT"
 #: Help of ``--retry-timeout`` (fetch, predict) and documentation of the ``retry_timeout`` request fields.
 RETRY_TIMEOUT_DOC = (
-    "Seconds to keep retrying a failing Earth Engine request before giving up (also the HTTP timeout of one "
+    "Seconds to keep retrying a failing Earth Engine request before giving up (half of it is the HTTP timeout of one "
     f"request; env {RETRY_TIMEOUT_ENV})."
 )
 
@@ -58,8 +58,9 @@ class RetryPolicy:
         initial_delay_s: First delay of that outer loop; doubles, with full jitter, up to ``max_delay_s``.
         max_delay_s: Longest outer delay.
         timeout_s: Bound on the outer loop, in seconds from the first attempt: no retry starts after it (a wait
-            is cut short to end there). Also the HTTP timeout of one request, so a server that stops answering
-            counts as a failure; a call thus gives up within about twice this.
+            is cut short to end there). Half of it is the HTTP timeout of one request
+            (:attr:`request_timeout_s`), so a request that stalls counts as a transient failure and is retried
+            (with a ``warning:`` line) within the bound; a call thus gives up within about 1.5 times this.
     """
 
     # Few retries inside the EE client and xee: they sleep silently (up to 2**n s each, multiplied by xee's tries);
@@ -71,6 +72,15 @@ class RetryPolicy:
     initial_delay_s: float = 2.0
     max_delay_s: float = 60.0
     timeout_s: float = RETRY_TIMEOUT_S
+
+    @property
+    def request_timeout_s(self) -> float:
+        """HTTP timeout of one Earth Engine request, in seconds: half the retry bound, so a stalled request is retried.
+
+        A whole bound per request would leave no time to retry a request that timed out: a slow computePixels
+        would end the run at its first timeout instead of being retried with a warning.
+        """
+        return self.timeout_s / 2.0
 
     @classmethod
     def fast(cls) -> RetryPolicy:

@@ -360,7 +360,7 @@ def test_choices_are_listed_passed_as_strings_and_typos_refused(recorder):
         (["train", "baseline", "--kind", "semi", "--config", "ombria"], "--kind"),
     ]:
         result = runner.invoke(app, args)
-        errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert result.exit_code == 2 and len(errors) == 1 and f"Invalid value for '{flag}'" in errors[0], result.output
         assert "Traceback" not in result.output
 

@@ -544,6 +544,21 @@ def test_fetch_gives_up_on_a_dead_endpoint_within_its_retry_bound(world, workspa
     assert snapshot(workspace) == before  # nothing half-written, not even an empty corpus folder
 
 
+def test_a_slow_compute_pixels_is_retried_with_a_warning_within_the_bound(world, tmp_path):
+    """A computePixels that stalls past one request's HTTP timeout (half of --retry-timeout) is retried, not fatal."""
+    slow = FaultConfig((FaultRule("image:computePixels", "slow", delay_s=3.0, count=1),))
+    out = tmp_path / "corpus"
+    with EmulatorServer(world["root"] / "catalog", faults=slow) as server:
+        result = runner.invoke(app, [*_fetch_argv(world, out, server.url), "--fast-retries", "--retry-timeout", "4"])
+        faults = server.stats.snapshot()["faults"]
+    assert result.exit_code == 0, result.output
+    assert faults == {"slow": 1}
+    retries = [row for row in result.output.splitlines() if row.startswith("warning:") and "retry 1" in row]
+    assert len(retries) == 1 and "timed out" in retries[0].lower(), result.output
+    assert "Traceback" not in result.output and "TimeoutError" not in result.output
+    assert len(json.loads((out / "manifest.json").read_text())["chips"]) == 9
+
+
 def _stderr_lines(process: subprocess.Popen, seen: list[str], ready: threading.Event) -> None:
     assert process.stderr is not None
     for raw in process.stderr:

@@ -44,7 +44,8 @@ CUSTOM_ENDPOINT_PROJECT = "emulator"
 #: Path of the high-volume API under a non-Google endpoint's URL (Google serves it on a host of its own).
 CUSTOM_HIGH_VOLUME_PATH = "/highvolume"
 
-#: Default bound, in seconds, on retrying one Earth Engine request (``--retry-timeout``); also the HTTP timeout.
+#: Default bound, in seconds, on retrying one Earth Engine request (``--retry-timeout``); half of it is the HTTP
+#: timeout of one request (:attr:`RetryPolicy.request_timeout_s`).
 DEFAULT_RETRY_TIMEOUT_S = RETRY_TIMEOUT_S
 
 #: Set to cancel the retry loops of worker threads that belong to no run of their own (their waits end at once and
@@ -147,7 +148,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
             return
         if not force and settings.project is None and settings.url is None and ee.data.is_initialized():
             ee.data.setMaxRetries(settings.retry.ee_max_retries)
-            ee.data.setDeadline(settings.retry.timeout_s * 1000.0)
+            ee.data.setDeadline(settings.retry.request_timeout_s * 1000.0)
             _initialised_with = settings  # the session there is: reused
             return
         try:
@@ -156,7 +157,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                 project = resolve_project(settings.project)
             else:
                 credentials, project = None, settings.project or CUSTOM_ENDPOINT_PROJECT
-            _bound_initialisation(settings.retry.timeout_s, settings.retry.ee_max_retries)
+            _bound_initialisation(settings.retry.request_timeout_s, settings.retry.ee_max_retries)
             with _no_google_lookups(enabled=not settings.is_google):
                 ee.Initialize(credentials, url=settings.api_url(), project=project)
         except Exception as error:  # the client raises EEException, google.auth and transport errors
@@ -178,7 +179,7 @@ def initialize(settings: EESettings, *, force: bool = False) -> None:
                 f"{project_hint}"
             ) from None
         ee.data.setMaxRetries(settings.retry.ee_max_retries)
-        ee.data.setDeadline(settings.retry.timeout_s * 1000.0)  # milliseconds; a hung request fails, then retries
+        ee.data.setDeadline(settings.retry.request_timeout_s * 1000.0)  # ms; a hung request fails, then is retried
         _initialised_with = settings
 
 
@@ -346,12 +347,26 @@ def with_retries(
             ceiling = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
             delay = min(random.uniform(0.5 * ceiling, ceiling), left)
             status = http_status(error)
-            why = f"HTTP {status}" if status else _short_reason(error)
+            if status:
+                why = f"HTTP {status}"
+            elif _is_timeout(error):
+                why = f"no answer within {_seconds(policy.request_timeout_s)}, the request timeout: timed out"
+            else:
+                why = _short_reason(error)
             warn(
                 f"{what} failed ({why}); retry {attempt} of {policy.attempts - 1} in {_seconds(delay)} "
                 f"(gives up after {_seconds(policy.timeout_s)}, --retry-timeout)"
             )
             sleep(delay)
+
+
+def _is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is one request's timeout (socket, urllib3, requests or httplib2 wording)."""
+    return (
+        isinstance(error, TimeoutError)
+        or "Timeout" in type(error).__name__
+        or "timed out" in str(error).lower()
+    )
 
 
 def _short_reason(error: BaseException) -> str:

@@ -516,6 +516,6 @@ def test_unknown_orbit_pass_is_refused_by_the_cli(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["fetch", "--aoi", "a.geojson", "--dates", DATES, "--out", str(out),
                                       "--orbit-pass", "sideways", "--quiet"])  # fmt: skip
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(errors) == 1 and "Invalid value for '--orbit-pass'" in errors[0]
     assert "Traceback" not in result.output and not out.exists()

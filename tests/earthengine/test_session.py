@@ -77,11 +77,11 @@ def test_google_gets_the_persistent_credentials_and_the_project_from_the_environ
     assert call == {"credentials": "persistent", "url": None, "project": "from-env", "catalog": original_lookup}
 
 
-def test_the_http_deadline_of_one_request_is_the_retry_timeout(recorded_initialize, monkeypatch):
+def test_the_http_deadline_of_one_request_is_half_the_retry_timeout(recorded_initialize, monkeypatch):
     deadlines: list[float] = []
     monkeypatch.setattr(ee.data, "setDeadline", deadlines.append)
     initialize(EESettings(url="http://127.0.0.1:8765", retry=RetryPolicy(timeout_s=7.5)), force=True)
-    assert deadlines == [7500.0]  # milliseconds: a hung request fails, and the retry loop goes on
+    assert deadlines == [3750.0]  # milliseconds: a hung request fails, and the retry loop has time to retry it
 
 
 def test_an_unreachable_endpoint_is_one_line_naming_the_option(monkeypatch):

@@ -194,7 +194,7 @@ def test_cli_bad_input_is_one_line(tmp_path, options, message):
 def test_cli_refuses_unknown_choices(tmp_path, options, flag):
     out = tmp_path / "out.json"
     result = runner.invoke(app, ["evaluate", "--root", str(tmp_path), *options, "--out", str(out), "--quiet"])
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(errors) == 1 and f"Invalid value for '{flag}'" in errors[0], result.output
     assert "Traceback" not in result.output and not out.exists()
 
