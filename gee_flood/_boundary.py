@@ -233,11 +233,16 @@ def command_name(group: typer.core.TyperGroup, ctx: Any, args: list[str]) -> str
     return " ".join(names)
 
 
-def usage_line(error: typer.TyperException) -> str | None:
+def usage_line(error: typer.TyperException, fallback_command: str = "") -> str | None:
     """One ``error:`` line for a command-line usage error (unknown option, invalid value, missing argument).
 
-    Returns None for an exception that is not a usage error, and for the bare group (``gee-flood train``), whose
-    usage error shows the group's help, as Click does.
+    Args:
+        error: The usage error Click raised.
+        fallback_command: The command's words (``train student``), for errors raised without a context.
+
+    Returns:
+        The line, or None for an exception that is not a usage error and for the bare group (``gee-flood train``),
+        whose usage error shows the group's help, as Click does.
 
     Click prints three lines (usage, a ``Try ... --help`` hint, ``Error: ...``); the boundary's rule is one line, so
     the hint is folded into it: ``error: predict: No such option: --bogus (see 'gee-flood predict --help')``.
@@ -245,10 +250,9 @@ def usage_line(error: typer.TyperException) -> str | None:
     if type(error).__name__ == "NoArgsIsHelpError" or not hasattr(error, "format_message"):
         return None
     ctx = getattr(error, "ctx", None)
-    path = ctx.command_path if ctx is not None else ""
-    command = path.partition(" ")[2]  # the command's words without the program's name, as the boundary's lines
+    command = ctx.command_path.partition(" ")[2] if ctx is not None else fallback_command
     prefix = f"{command}: " if command else ""
-    hint = f" (see '{path} --help')" if path else ""
+    hint = f" (see '{' '.join(['gee-flood', *command.split()])} --help')"
     return f"error: {prefix}{one_line(error.format_message(), 2000)}{hint}"
 
 
@@ -264,7 +268,8 @@ class BoundaryGroup(typer.core.TyperGroup):
         try:
             result = super().main(*args, standalone_mode=False, **kwargs)
         except typer.TyperException as error:
-            line = usage_line(error)
+            words = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+            line = usage_line(error, command_name(self, None, [str(word) for word in words]))
             if line is None:
                 error.show()  # type: ignore[attr-defined]  # the bare group's help
             else:

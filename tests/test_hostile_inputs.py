@@ -825,6 +825,31 @@ def test_a_command_added_later_gets_the_boundary_without_doing_anything(workspac
     assert result.exit_code == 1 and str(log_dir) in line
 
 
+@pytest.mark.parametrize(
+    ("argv", "culprit"),
+    [
+        (["predict", "--bogus"], "error: predict: No such option: --bogus"),
+        (["predict", "--tile", "abc"], "error: predict: Invalid value for '--tile'"),
+        (["train", "student", "--seed"], "--seed' requires an argument"),
+        (["nosuch"], "error: No such command 'nosuch'"),
+        (["data", "stats", "--dataset", "ombria"], "Missing option"),
+        (["evaluate", "--dataset", "ombria", "--method", "unet"], "error: evaluate: Invalid value for '--method'"),
+    ],
+    ids=["unknown-option", "not-an-integer", "missing-value", "unknown-command", "missing-option", "not-a-choice"],
+)
+def test_usage_errors_are_one_line_with_exit_2(workspace, argv, culprit):
+    """Click's three lines (usage, a hint, ``Error:``) are one ``error:`` line; the hint to --help is folded in."""
+    result = runner.invoke(app, argv)
+    line = assert_one_line_error(result.output, culprit, result.exit_code)
+    assert result.exit_code == 2 and "--help" in line
+    assert not any(row.startswith(("Usage:", "Try ", "Error:")) for row in result.output.splitlines()), result.output
+
+
+def test_a_bare_group_still_shows_its_help(workspace):
+    result = runner.invoke(app, ["train"])
+    assert result.exit_code == 2 and result.output.startswith("Usage: gee-flood train") and "student" in result.output
+
+
 @pytest.mark.parametrize("how", ["--debug", "GEE_FLOOD_DEBUG"])
 def test_debug_prints_the_traceback(inputs, workspace, log_dir, monkeypatch, how):
     target, argv = _command_calls(inputs, workspace)["predict"]
