@@ -47,6 +47,7 @@ import logging
 import re
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -300,6 +301,12 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (timed out, was killed) is not the server's error: stay quiet, as a real one is."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class EmulatorServer:

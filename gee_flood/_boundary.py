@@ -70,6 +70,54 @@ def install_sigterm_handler() -> None:
         signal.signal(signal.SIGTERM, _raise)
 
 
+#: Where C libraries' own stderr prints go while the console script runs (see :func:`native_stderr_to_log`).
+_native_log: Path | None = None
+
+
+def native_stderr_to_log() -> Path | None:
+    """Send what C libraries print on stderr to a log file, keep Python's :data:`sys.stderr` on the terminal.
+
+    File descriptor 2 is pointed at the log (libtiff's ``_tiffWriteProc: No space left on device``, PROJ, GDAL
+    print there) and :data:`sys.stderr` at a copy of the terminal's; returns the log's path, or None.
+
+    C libraries print past Python, around the one ``error:`` line; Python's own output (our lines, progress bars,
+    warnings) goes through :data:`sys.stderr` and is unchanged. The log file is removed at exit if nothing was
+    printed into it; a failure log names it. Not done with ``--debug``/``GEE_FLOOD_DEBUG`` (everything stays on
+    the terminal) nor when stderr is not a file descriptor (embedded use). Written by hand: no library redirects a
+    process's C-level stderr while keeping Python's.
+    """
+    global _native_log
+    import atexit
+    import faulthandler
+
+    if debug_requested() or "--debug" in sys.argv[1:]:
+        return None
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+        folder = _log_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        handle, name = tempfile.mkstemp(prefix=f"{stamp}-native-stderr-", suffix=".log", dir=folder)
+    except (OSError, ValueError, AttributeError):
+        return None
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr = open(terminal, "w", buffering=1, encoding=encoding, errors="backslashreplace")  # noqa: SIM115
+    os.dup2(handle, 2)
+    os.close(handle)
+    faulthandler.enable(file=sys.stderr)  # a crash still says so on the terminal
+    _native_log = Path(name)
+    atexit.register(discard_empty_native_log)
+    return _native_log
+
+
+def discard_empty_native_log() -> None:
+    """Remove the C libraries' log of :func:`native_stderr_to_log` if nothing was printed into it (at exit)."""
+    with contextlib.suppress(OSError):
+        if _native_log is not None and _native_log.stat().st_size == 0:
+            _native_log.unlink()
+
+
 def debug_requested(ctx: Any = None) -> bool:
     """Whether tracebacks go to stderr: ``--debug`` on the root command, or ``GEE_FLOOD_DEBUG`` set (not 0)."""
     root = ctx.find_root() if ctx is not None else None
@@ -101,6 +149,8 @@ def write_failure_log(command: str, error: BaseException, library_warnings: list
         except RecursionError:  # a traceback too deep to format: its last frames still say where
             lines += traceback.format_exception(error, limit=-50)
         lines += [f"library warning: {line}\n" for line in library_warnings]
+        if _native_log is not None:
+            lines.append(f"C libraries' messages (libtiff, GDAL, PROJ): {_native_log}\n")
         path.write_text("".join(lines))
     except (OSError, RecursionError):
         return None

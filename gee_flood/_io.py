@@ -192,6 +192,48 @@ def describe_os_error(error: OSError) -> str:
     return f"cannot write {path}: {reason}" if writing else f"{path}: {reason}"
 
 
+#: Errors that only writing raises (a full disk, a quota, a read-only file system, a file-size limit).
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+#: Outputs written by GDAL, whose failed writes may not raise (see :func:`_check_raster_reads_back`).
+_RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+def _write_failure_errno(path: Path) -> tuple[int, str]:
+    """Guess why a file came out incomplete: the process's file-size limit, a full disk, else an I/O error."""
+    import resource
+
+    size = path.stat().st_size
+    soft_limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft_limit != resource.RLIM_INFINITY and size >= soft_limit:
+        return errno.EFBIG, os.strerror(errno.EFBIG)
+    if shutil.disk_usage(path.parent).free < 1 << 20:
+        return errno.ENOSPC, os.strerror(errno.ENOSPC)
+    return errno.EIO, "the file was written incompletely (it does not read back)"
+
+
+def _check_raster_reads_back(path: Path) -> None:
+    """Read the last block of every band of the GeoTIFF at ``path``; raise an :class:`OSError` naming it if that fails.
+
+    GDAL may report a failed write only as a log message: libtiff's ``_tiffWriteProc`` error on a full disk (or a
+    file-size limit) while the file is flushed at close, and the writer returns normally with a truncated file.
+    Writers write a GeoTIFF's last block last (a COG's full-resolution tiles follow its overviews), so a file cut
+    short fails here, before it is renamed into place, for the cost of one block per band.
+
+    Raises:
+        OSError: ``ENOSPC``, ``EFBIG`` or ``EIO`` (see :func:`_write_failure_errno`), naming ``path``.
+    """
+    import rasterio
+
+    try:
+        with rasterio.open(path) as dataset:
+            for band in dataset.indexes:
+                *_, (_, last) = dataset.block_windows(band)
+                dataset.read(band, window=last)
+    except rasterio.errors.RasterioError:
+        code, reason = _write_failure_errno(path)
+        raise OSError(code, reason, str(path)) from None
+
+
 @contextlib.contextmanager
 def temporary_directory(final_path: str | os.PathLike[str], *, label: str = "") -> Iterator[Path]:
     """Yield a scratch folder beside ``final_path`` (same file system, so results rename into place), removed after.
@@ -240,11 +282,16 @@ def atomic_path(final_path: str | os.PathLike[str], *, suffix: str | None = None
                 raise FileNotFoundError(f"{tmp}: writer produced no file")
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
+            if tmp.suffix.lower() in _RASTER_SUFFIXES or final.suffix.lower() in _RASTER_SUFFIXES:
+                _check_raster_reads_back(tmp)
             os.replace(tmp, final)
         except OSError as error:
-            if error.errno is None or str(error.filename) != str(tmp):
+            # A write error names the temporary, or no file at all (Python's buffered write failing at close):
+            # the user knows the output, not its hidden temporary, so a full disk is reported against ``final``.
+            names_tmp = str(error.filename) == str(tmp)
+            unnamed_write = error.filename is None and error.errno in _WRITE_ERRNOS
+            if error.errno is None or not (names_tmp or unnamed_write):
                 raise
-            # The user knows the output, not its hidden temporary: a full disk is reported against ``final``.
             raise OSError(error.errno, error.strerror, str(final)) from error
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -32,7 +32,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 
-from gee_flood._boundary import BoundaryGroup, install_sigterm_handler
+from gee_flood._boundary import (
+    BoundaryGroup,
+    discard_empty_native_log,
+    install_sigterm_handler,
+    native_stderr_to_log,
+)
 from gee_flood._io import check_outputs
 from gee_flood.errors import GeeFloodError, InputError
 from gee_flood.service_requests import (
@@ -975,6 +980,7 @@ def train_baseline(
 def main() -> None:
     """Console-script entry point: SIGTERM unwinds the command (exit 143), Ctrl-C too (130); see ``user_errors``."""
     install_sigterm_handler()
+    native_stderr_to_log()
     try:
         app()
     except GeeFloodError as error:  # raised outside a command (e.g. in a root option's callback)
@@ -998,6 +1004,7 @@ def _exit_now(code: int) -> None:
 
     sys.stdout.flush()
     sys.stderr.flush()
+    discard_empty_native_log()
     os._exit(code)
 
 

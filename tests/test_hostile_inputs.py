@@ -559,6 +559,33 @@ def test_a_slow_compute_pixels_is_retried_with_a_warning_within_the_bound(world,
     assert len(json.loads((out / "manifest.json").read_text())["chips"]) == 9
 
 
+def _limit_file_size(limit_bytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` making files over ``limit_bytes`` unwritable (EFBIG), as a full disk is: a real kernel error."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return limit
+
+
+def test_a_full_disk_during_fetch_names_the_chip_not_its_temporary(world, tmp_path):
+    """The kernel refuses a chip's bytes mid-fetch: one line naming the chip under --out, no .part, no traceback."""
+    out = tmp_path / "corpus"
+    result = subprocess.run(
+        [sys.executable, "-m", "gee_flood.cli", *_fetch_argv(world, out), "--fast-retries"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(2_000),
+        env={**os.environ, "PYTHONPATH": str(REPO), "GEE_FLOOD_LOG_DIR": str(tmp_path / "logs")},
+    )  # fmt: skip
+    line = assert_one_line_error(result.stderr, f"cannot write {out}", result.returncode)
+    assert result.returncode == 1 and ".part" not in line and "File too large" in line, result.stderr
+    assert ".tif: File too large" in line, line  # the chip itself, under --out
+    assert result.stderr.strip().splitlines() == [line], result.stderr  # libtiff's own prints went to the log
+    assert not [path for path in out.rglob("*") if path.name.endswith(".part")]  # no temporary left behind
+    assert not [path for path in out.rglob("*.tif") if path.stat().st_size >= 2_000]  # no truncated chip kept
+
+
 def _stderr_lines(process: subprocess.Popen, seen: list[str], ready: threading.Event) -> None:
     assert process.stderr is not None
     for raw in process.stderr:

@@ -362,11 +362,7 @@ def with_retries(
 
 def _is_timeout(error: BaseException) -> bool:
     """Whether ``error`` is one request's timeout (socket, urllib3, requests or httplib2 wording)."""
-    return (
-        isinstance(error, TimeoutError)
-        or "Timeout" in type(error).__name__
-        or "timed out" in str(error).lower()
-    )
+    return isinstance(error, TimeoutError) or "Timeout" in type(error).__name__ or "timed out" in str(error).lower()
 
 
 def _short_reason(error: BaseException) -> str:
