@@ -25,7 +25,19 @@ from typing import Literal
 
 from ee_emulator.errors import InputError
 
-FaultKind = Literal["quota", "server_error", "unavailable", "slow", "response_lost", "connection_reset"]
+FaultKind = Literal[
+    "quota",
+    "server_error",
+    "unavailable",
+    "permission_denied",
+    "slow",
+    "response_lost",
+    "connection_reset",
+    "truncated_body",
+    "zeroed_body",
+]
+#: Faults that answer the request's own response, damaged on the way (a proxy or a flaky link).
+BODY_FAULTS = ("truncated_body", "zeroed_body")
 
 #: Earth Engine's answer when a project exceeds its request rate or concurrency quota.
 QUOTA_MESSAGE = "Too Many Requests: Request was rejected because the request rate or concurrency limit was exceeded."
@@ -34,6 +46,14 @@ _KINDS: dict[str, tuple[int, str, str]] = {
     "quota": (429, QUOTA_MESSAGE, "RESOURCE_EXHAUSTED"),
     "server_error": (500, "An internal error has occurred (injected by the gee-flood emulator).", "INTERNAL"),
     "unavailable": (503, "The service is currently unavailable (injected by the gee-flood emulator).", "UNAVAILABLE"),
+    # Earth Engine's wording when the caller may not use the project (REST reference, google.rpc PERMISSION_DENIED).
+    "permission_denied": (
+        403,
+        "Caller does not have required permission to use project emulator. Grant the caller the "
+        "roles/serviceusage.serviceUsageConsumer role, or a custom role with the serviceusage.services.use "
+        "permission (injected by the gee-flood emulator).",
+        "PERMISSION_DENIED",
+    ),
     "response_lost": (
         503,
         "The service is currently unavailable (the request was done; its response was lost, injected by the "
@@ -51,9 +71,11 @@ class FaultRule:
         endpoint: Endpoint label or glob (``"image:computePixels"``, ``"value:compute"``, ``"*"``). Labels are
             listed in :data:`ee_emulator.server.ENDPOINTS`.
         kind: ``"quota"`` (429 with Earth Engine's quota message), ``"server_error"`` (500), ``"unavailable"``
-            (503), ``"slow"`` (answer normally after ``delay_s``), ``"connection_reset"`` (drop the connection
-            with a TCP reset before answering; the request is not done) or ``"response_lost"`` (do the request, then
-            answer 503 instead of its result).
+            (503), ``"permission_denied"`` (403), ``"slow"`` (answer normally after ``delay_s``),
+            ``"connection_reset"`` (drop the connection with a TCP reset before answering; the request is not
+            done), ``"response_lost"`` (do the request, then answer 503 instead of its result),
+            ``"truncated_body"`` (answer 200 with the full Content-Length but only half the body, then close) or
+            ``"zeroed_body"`` (answer 200 with as many zero bytes as the body has).
         probability: Chance that a matching request is hit (0-1).
         count: Most times the rule fires (None: unlimited).
         after: Matching requests to let through before the rule may fire.
@@ -68,11 +90,9 @@ class FaultRule:
     delay_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in (*_KINDS, "slow", "connection_reset"):
-            raise InputError(
-                f"fault kind {self.kind!r}: expected one of quota, server_error, unavailable, slow, response_lost, "
-                "connection_reset"
-            )
+        kinds = (*_KINDS, "slow", "connection_reset", *BODY_FAULTS)
+        if self.kind not in kinds:
+            raise InputError(f"fault kind {self.kind!r}: expected one of {', '.join(kinds)}")
         if not 0.0 <= self.probability <= 1.0:
             raise InputError(f"fault probability {self.probability}: expected a number in [0, 1]")
         if self.count is not None and self.count < 0:
@@ -138,7 +158,7 @@ class FaultInjector:
                     continue
                 self._fired[index] += 1
                 self.injected[rule.kind] = self.injected.get(rule.kind, 0) + 1
-                if rule.kind in ("slow", "connection_reset"):
+                if rule.kind in ("slow", "connection_reset", *BODY_FAULTS):
                     return Fault(rule.kind, None, "", "", rule.delay_s)
                 status, message, status_name = _KINDS[rule.kind]
                 return Fault(rule.kind, status, message, status_name)

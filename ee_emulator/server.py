@@ -181,6 +181,9 @@ class _Response:
     body: bytes
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+    #: Send only this many bytes of the body (after a Content-Length of all of it), then close: fault
+    #: ``truncated_body``.
+    cut_at: int | None = None
 
 
 def _json(payload: Any, status: int = 200) -> _Response:
@@ -268,7 +271,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if method != "HEAD":
-            self.wfile.write(response.body)
+            self.wfile.write(response.body if response.cut_at is None else response.body[: response.cut_at])
+        if response.cut_at is not None:
+            self.close_connection = True
 
 
 def _record_request(emulator: EmulatorServer, method: str, path: str, query: dict[str, str], body: bytes) -> None:
@@ -482,14 +487,18 @@ class EmulatorServer:
             self.stats.record_fault(fault.kind)
             if fault.kind == "connection_reset":
                 return _Response(_RESET, b"")
-            if fault.status is None:
+            if fault.kind == "slow":
                 self._sleep(fault.delay_s)
-            elif fault.kind != "response_lost":
+            elif fault.status is not None and fault.kind != "response_lost":
                 return _json(EEError(fault.message, fault.status, fault.status_name).body(), fault.status)
         try:
             response = self._dispatch(method, endpoint, params, query, body, high_volume)
             if fault is not None and fault.kind == "response_lost":  # done, but the client never hears of it
                 return _json(EEError(fault.message, fault.status or 503, fault.status_name).body(), fault.status or 503)
+            if fault is not None and fault.kind == "truncated_body":
+                response.cut_at = len(response.body) // 2
+            if fault is not None and fault.kind == "zeroed_body":
+                response.body = bytes(len(response.body))
             return response
         except EEError as error:
             return _json(error.body(), error.code)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -557,6 +558,75 @@ def test_a_slow_compute_pixels_is_retried_with_a_warning_within_the_bound(world,
     assert len(retries) == 1 and "timed out" in retries[0].lower(), result.output
     assert "Traceback" not in result.output and "TimeoutError" not in result.output
     assert len(json.loads((out / "manifest.json").read_text())["chips"]) == 9
+
+
+@pytest.mark.parametrize(
+    ("kind", "count", "culprit"),
+    [
+        ("permission_denied", None, "HTTP 403: Caller does not have required permission"),
+        ("zeroed_body", None, "arrived damaged (not the NumPy array Earth Engine sends"),
+        ("truncated_body", 1, None),
+        ("zeroed_body", 1, None),
+    ],
+    ids=["403", "always-zeroed", "truncated-once", "zeroed-once"],
+)
+def test_a_refused_or_damaged_pixel_answer_is_retried_or_one_line(world, workspace, kind, count, culprit):
+    """Earth Engine's 403, and pixel bodies cut short or zeroed on the way: a damaged answer is retried (it is not
+    Earth Engine's refusal); one that stays damaged, and a 403, end the fetch in one line with nothing written."""
+    fault = FaultConfig((FaultRule("image:computePixels", kind, count=count),))
+    with EmulatorServer(world["root"] / "catalog", faults=fault) as server:
+        before = snapshot(workspace)
+        argv = [*_fetch_argv(world, workspace / "corpus", server.url), "--fast-retries", "--retry-timeout", "3"]
+        result = runner.invoke(app, argv)
+    if culprit is not None:
+        assert_one_line_error(result.output, culprit, result.exit_code)
+        assert snapshot(workspace) == before  # not even a lock file or an empty corpus folder
+        return
+    assert result.exit_code == 0, result.output
+    retries = [row for row in result.output.splitlines() if row.startswith("warning:")]
+    assert len(retries) == 1 and "retry 1" in retries[0], result.output
+    assert len(json.loads((workspace / "corpus" / "manifest.json").read_text())["chips"]) == 9
+
+
+def test_a_hand_edited_manifest_is_refused_in_one_line_naming_the_field(world, tmp_path, corpus):
+    edited = tmp_path / "edited"
+    shutil.copytree(corpus, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    del manifest["chips"][1]["chip_id"]
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    before = snapshot(edited)
+    result = runner.invoke(app, [*_fetch_argv(world, edited), "--fast-retries"])
+    line = assert_one_line_error(result.output, f"{edited / 'manifest.json'}: is not a valid corpus manifest", 2)
+    assert result.exit_code == 2 and "chips.1.chip_id: Field required" in line
+    assert snapshot(edited) == before
+
+
+def test_a_fetch_aoi_smaller_than_a_chip_fraction_is_refused_naming_the_option(world, workspace):
+    lon, lat, side = 9.018, 45.147, 1e-6
+    tiny = polygon(workspace / "tiny.geojson", [[lon, lat], [lon + side, lat], [lon + side, lat + side],
+                                                [lon, lat + side], [lon, lat]])  # fmt: skip
+    argv = [*_fetch_argv(world, workspace / "corpus"), "--fast-retries"]
+    argv[argv.index("--aoi") + 1] = str(tiny)
+    line = run_refused(workspace, argv, "--aoi: the area of interest")
+    assert "too small to hold any chip" in line and "--chip-size" in line
+
+
+def test_an_aoi_smaller_than_one_pixel_maps_the_pixel_it_falls_in(inputs, workspace):
+    """rasterio rounded a sub-pixel window to width 0 (``WindowError``); the AOI's own pixel is mapped instead."""
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(32633, 4326, always_xy=True).transform(500_325.0, 4_999_675.0)
+    side = 1e-6  # about 0.1 m: a hundredth of a 10 m pixel
+    tiny = polygon(workspace / "tiny.geojson", [[lon, lat], [lon + side, lat], [lon + side, lat + side],
+                                                [lon, lat + side], [lon, lat]])  # fmt: skip
+    out = workspace / "flood.tif"
+    argv = ["predict", "--checkpoint", str(inputs["ckpt"]), "--input", str(inputs["scene"]), "--aoi", str(tiny),
+            "--out", str(out), "--quiet"]  # fmt: skip
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as flood_map:
+        assert (flood_map.width, flood_map.height) == (1, 1)
+        assert flood_map.transform.c == 500_320.0 and flood_map.transform.f == 4_999_680.0  # the pixel it falls in
 
 
 def _limit_file_size(limit_bytes: int) -> Callable[[], None]:

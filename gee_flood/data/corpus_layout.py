@@ -22,6 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from gee_flood.data.chip import S1_BANDS, S2_BANDS
 
@@ -31,6 +34,40 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 #: The lock file of a corpus folder (``fetch`` holds it while writing; it holds the writer's pid, else is empty).
 CORPUS_LOCK_NAME = ".gee-flood-fetch.lock"
+
+
+class ManifestChip(BaseModel):
+    """One finished chip of a corpus manifest (the writer adds scene ids, times and fractions, kept as they are)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    chip_id: str = Field(min_length=1)
+    crs: str | None = None
+    transform: list[float] | None = Field(default=None, min_length=6, max_length=9)
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class ManifestSkip(BaseModel):
+    """A chip read and rejected (too cloudy, too little data), so a rerun does not read it again."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    chip_id: str = Field(min_length=1)
+    reason: str = ""
+
+
+class CorpusManifest(BaseModel):
+    """``CORPUS/manifest.json``, validated on load: a hand-edited manifest is refused in one line naming its field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: Literal[1]
+    options: dict[str, Any] | None = None
+    chips: list[ManifestChip] = Field(default_factory=list)
+    skipped: list[ManifestSkip] = Field(default_factory=list)
+
 
 HAND_FOLDER = "HandLabeled"
 WEAK_FOLDER = "WeaklyLabeled"

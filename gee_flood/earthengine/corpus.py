@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from pydantic import ValidationError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_translate
@@ -34,6 +35,7 @@ from gee_flood.data.corpus_layout import (
     S1_WEAK,
     S2_INDEX_LABEL_WEAK,
     S2_WEAK,
+    CorpusManifest,
     FileKind,
 )
 from gee_flood.earthengine.blocks import ChipResult
@@ -133,7 +135,16 @@ class Corpus:
             raise InputError(f"{self.manifest_path}: is not a readable manifest ({error})") from None
         if not isinstance(payload, dict) or payload.get("version") != MANIFEST_VERSION:
             raise InputError(f"{self.manifest_path}: is not a gee-flood corpus manifest (version {MANIFEST_VERSION})")
-        previous = payload.get("options")
+        try:
+            manifest = CorpusManifest.model_validate(payload)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InputError(
+                f"{self.manifest_path}: is not a valid corpus manifest ({where}: {first['msg']}); restore the file "
+                "gee-flood wrote, or fetch into another --out"
+            ) from None
+        previous = manifest.options
         if previous is not None and previous != self.options:
             changed = sorted(
                 key for key in set(previous) | set(self.options) if previous.get(key) != self.options.get(key)
@@ -143,8 +154,9 @@ class Corpus:
                 f"--out {self.root}: holds a corpus fetched with other options ({details}); "
                 "use another --out or the same options"
             )
+        # The entries as written (validated above), so a resumed run rewrites a byte-identical manifest.
         self.chips = {entry["chip_id"]: entry for entry in payload.get("chips", [])}
-        self.skipped = {entry["chip_id"]: entry.get("reason", "") for entry in payload.get("skipped", [])}
+        self.skipped = {entry.chip_id: entry.reason for entry in manifest.skipped}
 
     def check_same_place(self, chips: list[ChipSpec]) -> None:
         """Refuse chips whose id is in the manifest with another grid (another AOI under the same event name).

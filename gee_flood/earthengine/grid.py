@@ -221,7 +221,11 @@ def lay_chips_over_aoi(
                 )
             )
     if not chips:
-        raise InputError("the area of interest is too small to hold any chip")
+        raise InputError(
+            f"--aoi: the area of interest ({projected.area:.3g} m²) is too small to hold any chip: a chip "
+            f"({chip_size} px, {step:g} m square) is kept when the AOI covers at least 1/10,000 of it; draw a larger "
+            "AOI or lower --chip-size"
+        )
     return lattice, chips
 
 

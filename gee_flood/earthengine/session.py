@@ -240,6 +240,20 @@ _TRANSIENT_PATTERNS = re.compile(
 )
 
 
+#: What NumPy says of a computePixels body that is not the ``.npy`` array Earth Engine sent (a response damaged on
+#: the way: cut short or overwritten by a proxy or a flaky link). Worth a retry, and never blamed on Earth Engine.
+_DAMAGED_BODY = re.compile(
+    r"pickled \(object\) data|failed to interpret file|magic string is not correct|not a valid npy|"
+    r"cannot reshape array|eof: reading array data|unexpected end of data|truncated",
+    re.IGNORECASE,
+)
+
+
+def is_damaged_body(error: BaseException) -> bool:
+    """Whether ``error`` is a pixel body that does not decode (see :data:`_DAMAGED_BODY`)."""
+    return isinstance(error, ValueError | EOFError) and bool(_DAMAGED_BODY.search(str(error)))
+
+
 def http_status(error: BaseException) -> int | None:
     """Return the HTTP status behind an Earth Engine error, if the exception chain carries one."""
     seen: set[int] = set()
@@ -261,7 +275,7 @@ def is_transient(error: BaseException) -> bool:
     status = http_status(error)
     if status is not None:
         return status == 429 or status >= 500
-    if isinstance(error, ConnectionError | TimeoutError):
+    if isinstance(error, ConnectionError | TimeoutError) or is_damaged_body(error):
         return True
     name = type(error).__name__
     if name in ("ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"):
@@ -272,6 +286,11 @@ def is_transient(error: BaseException) -> bool:
 def explain_error(error: BaseException, *, what: str) -> str:
     """Return one line saying why Earth Engine refused ``what`` and what to change."""
     text = _one_line(error)
+    if is_damaged_body(error):
+        return (
+            f"the answer to {what} arrived damaged (not the NumPy array Earth Engine sends: {text}); a proxy or "
+            "the network altered it"
+        )
     status = http_status(error)
     lowered = text.lower()
     hint = ""
@@ -349,6 +368,8 @@ def with_retries(
             status = http_status(error)
             if status:
                 why = f"HTTP {status}"
+            elif is_damaged_body(error):
+                why = "a damaged answer, not a NumPy array"
             elif _is_timeout(error):
                 why = f"no answer within {_seconds(policy.request_timeout_s)}, the request timeout: timed out"
             else:

@@ -7,6 +7,7 @@ its file after unpickling), so Dask workers can read their own blocks.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,6 +332,21 @@ def find_s1_bands(descriptions: tuple[str | None, ...], where: str) -> tuple[int
     )
 
 
+def _covering_window(
+    bounds: tuple[float, float, float, float], transform: Affine, full: rasterio.windows.Window
+) -> rasterio.windows.Window:
+    """The whole pixels of ``full`` that ``bounds`` (in the scene's CRS) touch: at least one.
+
+    Even an AOI smaller than a pixel gets its pixel (rasterio's ``round_lengths`` rounds a 0.01-pixel width to 0,
+    an empty window).
+    """
+    exact = rasterio.windows.from_bounds(*bounds, transform=transform)
+    col0, row0 = math.floor(exact.col_off), math.floor(exact.row_off)
+    col1 = max(math.ceil(exact.col_off + exact.width), col0 + 1)
+    row1 = max(math.ceil(exact.row_off + exact.height), row0 + 1)
+    return rasterio.windows.Window(col0, row0, col1 - col0, row1 - row0).intersection(full)
+
+
 @dataclass
 class GeoTiffSceneSource:
     """A local Sentinel-1 GeoTIFF (VV, VH in dB, any CRS), optionally cut to an area of interest.
@@ -390,16 +406,7 @@ class GeoTiffSceneSource:
                             f"{self.path}: the scene does not overlap the AOI (scene bounds {scene_bounds} in "
                             f"{describe_crs(src.crs)}, AOI bounds {aoi_bounds} in EPSG:4326)"
                         )
-                    window = (
-                        full
-                        if not self.crop
-                        else (
-                            rasterio.windows.from_bounds(*aoi_native.bounds, transform=src.transform)
-                            .round_offsets(op="floor")
-                            .round_lengths(op="ceil")
-                            .intersection(full)
-                        )
-                    )
+                    window = full if not self.crop else _covering_window(aoi_native.bounds, src.transform, full)
                 self._window = rasterio.windows.Window(
                     int(window.col_off), int(window.row_off), int(window.width), int(window.height)
                 )
