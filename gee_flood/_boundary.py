@@ -32,7 +32,7 @@ import sys
 import tempfile
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -312,13 +312,26 @@ class BoundaryGroup(typer.core.TyperGroup):
     Usage errors (raised while parsing, before or around the boundary) print one line too (:func:`usage_line`).
     """
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def run() -> Any:
+            return super(BoundaryGroup, self).main(
+                args, prog_name, complete_var, False, windows_expand_args=windows_expand_args, **extra
+            )
+
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return run()
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = run()
         except typer.TyperException as error:
-            words = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+            words = list(args if args is not None else sys.argv[1:])
             line = usage_line(error, command_name(self, None, [str(word) for word in words]))
             if line is None:
                 error.show()  # type: ignore[attr-defined]  # the bare group's help
