@@ -857,7 +857,24 @@ def _command_calls(inputs: dict[str, Path], ws: Path) -> dict[str, tuple[str, li
                           ["train", "student", "--teacher", ckpt, "--config", "ombria_student", *train]),
         "train baseline": ("gee_flood.training.run:train_from_request",
                            ["train", "baseline", "--kind", "weak", "--config", "ombria", *train]),
+        "stats": ("gee_flood.product.stats:zone_statistics", ["stats", "--map", scene, "--out", str(ws / "s.csv")]),
+        "watch": ("gee_flood.watch:watch_once",
+                  ["watch", "--aoi", aoi, "--since", "2019-03-01", "--checkpoint", ckpt, "--once",
+                   "--collection", "projects/emulator/assets/flood-watch", "--bucket", "gs://flood-maps",
+                   "--ee-url", "http://127.0.0.1:9"]),
     }  # fmt: skip
+
+
+def test_the_boundary_battery_reaches_every_command():
+    """A command added later must join :func:`_command_calls` (and so the injected-exception test below)."""
+    import typer.main
+
+    def leaves(command, path=()):
+        subs = getattr(command, "commands", None) or {}
+        return [leaf for name, sub in subs.items() for leaf in leaves(sub, (*path, name))] if subs else [" ".join(path)]
+
+    assert set(leaves(typer.main.get_command(app))) == set(_command_calls({"scene": Path("s"), "ckpt": Path("c"),
+                                                                           "small_aoi": Path("a")}, Path("w")))
 
 
 def _inject(monkeypatch, target: str, error: BaseException) -> None:
@@ -872,7 +889,7 @@ def _inject(monkeypatch, target: str, error: BaseException) -> None:
 
 
 @pytest.mark.parametrize("command", ["demo", "fetch", "evaluate", "predict", "map", "data download", "data stats",
-                                     "train teacher", "train student", "train baseline"])  # fmt: skip
+                                     "train teacher", "train student", "train baseline", "stats", "watch"])  # fmt: skip
 def test_an_unexpected_exception_in_any_command_is_one_line_with_its_log(inputs, workspace, log_dir, monkeypatch,
                                                                          command):  # fmt: skip
     target, argv = _command_calls(inputs, workspace)[command]
