@@ -26,8 +26,9 @@ def test_the_loop_runs_every_interval_and_refuses_a_bad_one(monkeypatch):
 
 def acquisition(day: int, *, orbit: int = 66, orbit_pass: str = "DESCENDING", coverage: float = 1.0) -> Acquisition:
     time = dt.datetime(2019, 3, day, 5 if orbit_pass == "DESCENDING" else 17, 30, tzinfo=dt.UTC)
-    return Acquisition(key=f"S1A/{time:%Y-%m-%dT%H:%M:%SZ}/{orbit_pass}/{orbit}", image_ids=(f"S1/{day}",), time=time,
-                       platform="Sentinel-1A", relative_orbit=orbit, orbit_pass=orbit_pass, coverage=coverage)  # fmt: skip
+    key = f"S1A/{time:%Y-%m-%dT%H:%M:%SZ}/{orbit_pass}/{orbit}"
+    return Acquisition(key=key, image_ids=(f"S1/{day}",), time=time, platform="Sentinel-1A", relative_orbit=orbit,
+                       orbit_pass=orbit_pass, coverage=coverage)  # fmt: skip
 
 
 def test_the_reference_is_the_earliest_full_cover_pass_of_the_same_orbit_in_the_window():

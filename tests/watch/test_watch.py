@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import ee
+import numpy as np
 import pytest
 import rasterio
 
 from gee_flood.errors import InputError
 from gee_flood.geo import read_aoi
-from gee_flood.watch import WatchRequest, collection_images, find_acquisitions, watch_once
+from gee_flood.watch import WatchRequest, collection_images, find_acquisitions, method_identity, watch_once
+from gee_flood.watch.run import WATCH_NAMESPACE
+from gee_flood.watch.series import series_from_maps
+from tests.earthengine.synthetic_catalog import PX, SOURCE_X0, SOURCE_Y0
 from tests.earthengine.test_export import BUCKET
 from tests.watch.catalog import ASCENDING_ORBIT, FIRST_THREE, FOURTH, HALF_GEOREF, PARTIAL_DAY, when
 from tests.watch.conftest import COLLECTION
@@ -117,7 +122,9 @@ def test_two_passes_on_one_day_are_two_images(growing, earth_engine, storage, wa
     starts = [dt.datetime.fromisoformat(start.replace("Z", "+00:00")) for _, start, _ in state]
     assert starts == [when(5), when(5, ascending=True)]
     assert [properties["acquisition"] for _, _, properties in state] == [
-        "S1A/2019-03-05T05:30:12Z/DESCENDING/66", f"S1A/2019-03-05T17:41:03Z/ASCENDING/{ASCENDING_ORBIT}"]
+        "S1A/2019-03-05T05:30:12Z/DESCENDING/66",
+        f"S1A/2019-03-05T17:41:03Z/ASCENDING/{ASCENDING_ORBIT}",
+    ]
     assert [properties["relative_orbit"] for _, _, properties in state] == [66, ASCENDING_ORBIT]
     morning, evening = (properties["s1_ids"] for _, _, properties in state)
     assert "T053012" in morning and "T174103" in evening  # each image names its own scenes
@@ -128,3 +135,49 @@ def test_two_passes_on_one_day_are_two_images(growing, earth_engine, storage, wa
     assert state[0][2]["flooded_km2"] != state[1][2]["flooded_km2"]
     again = watch_once(request)
     assert (again.mapped, again.skipped) == (0, 2)
+
+
+def ellipse(flood: float, transform, shape) -> np.ndarray:
+    """The catalog's water ellipse of flood level ``flood`` on a map's grid (pixel centres in source pixels)."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]] + 0.5
+    x, y = transform.c + cols * transform.a, transform.f + rows * transform.e
+    xx, yy = (x - SOURCE_X0) / PX - 0.5, (SOURCE_Y0 - y) / PX - 0.5
+    return (xx - 128) ** 2 / (90 * flood + 1) ** 2 + (yy - 128) ** 2 / (70 * flood + 1) ** 2 < 1
+
+
+def test_checkpoint_free_watch_maps_the_change_from_an_earlier_pass(growing, earth_engine, storage, tmp_path):
+    """--method change: each acquisition against the earliest pass of its orbit in the 7 days before it."""
+    request = request_for(growing, None, earth_engine, method="change", pre_days=7, until="2019-03-11",
+                          out_dir=tmp_path / "maps")  # fmt: skip
+    result = watch_once(request)
+    assert (result.found, result.mapped, result.pushed, result.skipped) == (3, 2, 2, 1)
+    [skipped] = [event for event in result.events if event.event == "skipped"]
+    assert skipped.time.startswith("2019-03-05") and skipped.reason.startswith("no pre-event reference (")
+    identity = method_identity(request)[0]
+    state = collection_state(COLLECTION)
+    assert [image_id.rsplit("/", 1)[1] for image_id, _, _ in state] == [
+        f"{when(day).strftime('%Y%m%dT%H%M%S')}_D066_{identity[:8]}" for day in (8, 11)
+    ]
+    for _, _, properties in state:
+        assert properties["method"] == "change" and properties["method_sha256"] == identity
+        assert "checkpoint_sha256" not in properties and properties["pre_days"] == 7
+        assert properties["pre_acquisition"] == "S1A/2019-03-05T05:30:12Z/DESCENDING/66"  # the earliest in the window
+        key = properties["acquisition"]
+        assert properties["gee_flood_request_id"] == str(uuid.uuid5(WATCH_NAMESPACE, f"{COLLECTION}|{key}|{identity}"))
+    # the flood is where the scene darkened since 5 March (flood level 0.4): inside the later ellipse, outside 5 March's
+    maps = {dt.datetime.fromisoformat(e.time.replace("Z", "+00:00")): e.map
+            for e in result.events if e.event == "mapped"}  # fmt: skip
+    levels = dict(FIRST_THREE)
+    for acquired, path in maps.items():
+        with rasterio.open(path) as src:
+            flood, exclusion, transform, shape = src.read(3), src.read(5), src.transform, (src.height, src.width)
+        observed = exclusion == 0
+        expected = ellipse(levels[acquired.day], transform, shape) & ~ellipse(levels[5], transform, shape) & observed
+        mapped = (flood == 1) & observed
+        assert (mapped & expected).sum() / (mapped | expected).sum() > 0.8, acquired  # focal mean blurs the edges
+    # the inner ring is flooded on 8 and 11 March (both against 5 March): 3 days of flood in the time series
+    series = series_from_maps(maps)
+    inner = ellipse(levels[11], transform, shape) & ~ellipse(levels[5] + 0.1, transform, shape) & observed
+    assert np.median(series["flood_duration_days"].values[inner]) == pytest.approx(3.0)
+    again = watch_once(request)
+    assert (again.mapped, again.skipped) == (0, 3)
