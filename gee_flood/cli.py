@@ -682,6 +682,14 @@ def watch(
             "before each acquisition.",
         ),
     ] = 30,
+    ee_auxiliary: Annotated[
+        bool,
+        typer.Option(
+            "--ee-auxiliary",
+            help="Read JRC GSW, SRTM, MERIT Hydro hnd, ESA WorldCover from Earth Engine (once per run): normal water "
+            "is not flood; shadow/layover, slope, HAND, urban are excluded.",
+        ),
+    ] = False,
     until: Annotated[str | None, typer.Option("--until", help="Last UTC day YYYY-MM-DD (default: today).")] = None,
     once: Annotated[bool, typer.Option("--once", help="One run, then exit (cron, CI).")] = False,
     interval: Annotated[
@@ -697,8 +705,8 @@ def watch(
     from gee_flood.watch import EventLog, WatchEvent, WatchRequest, watch_loop, watch_once
 
     request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, method=method.value,
-                           pre_days=pre_days, collection=collection, bucket=bucket, project=project, ee_url=ee_url,
-                           scale_m=scale_m, out_dir=out_dir)  # fmt: skip
+                           pre_days=pre_days, ee_auxiliary=ee_auxiliary, collection=collection, bucket=bucket,
+                           project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
     sink = EventLog(log) if log is not None else None
 
     def show(event: WatchEvent) -> None:

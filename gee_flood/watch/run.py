@@ -60,6 +60,9 @@ WatchMethodName = Literal["model", "change"]
 #: 24 days before it.
 PRE_DAYS = 30
 MAX_PRE_DAYS = 365
+#: Sentinel-1's look direction (degrees clockwise from north; right-looking) per pass: the product's radar shadow and
+#: layover exclusion (``predict --look-azimuth``) for the pass being mapped.
+LOOK_AZIMUTH_DEG = {"ASCENDING": 80.0, "DESCENDING": 280.0}
 
 EventKind = Literal["found", "mapped", "ingesting", "pushed", "skipped"]
 
@@ -111,6 +114,10 @@ class WatchRequest:
         pre_days: With ``method="change"``: the pre-event reference of an acquisition is the earliest full-cover
             acquisition of the same pass and relative orbit sensed in the ``pre_days`` days before it
             (:func:`pre_event`).
+        ee_auxiliary: Read the flood product's auxiliary datasets (JRC Global Surface Water, SRTM, MERIT Hydro,
+            ESA WorldCover; ``predict --ee-auxiliary``) from Earth Engine, once per run on the AOI's grid: normal
+            water is then not flood, and shadow/layover (for each pass's look direction), steep, high or urban
+            pixels are excluded. Part of the method's identity.
         collection: Earth Engine ImageCollection ``projects/<project>/assets/<path>`` (created if missing).
         bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion, as
             ``<prefix>/<collection name>/<image>.tif``.
@@ -130,6 +137,7 @@ class WatchRequest:
     checkpoint: Path | None = None
     method: WatchMethodName = "model"
     pre_days: int = PRE_DAYS
+    ee_auxiliary: bool = False
     until: str | dt.date | None = None
     project: str | None = None
     ee_url: str | None = None
@@ -161,16 +169,26 @@ def method_identity(request: WatchRequest) -> tuple[str, dict[str, Any]]:
 
     ``model``: the checkpoint file's SHA-256. ``change``: the SHA-256 of its parameters as canonical JSON
     (:func:`change_parameters`), so the same parameters give the same image names and request ids on any machine.
+    With ``ee_auxiliary`` the maps differ (normal water, exclusions), so the identity is the SHA-256 of the above and
+    the auxiliary datasets' ids and bands.
     """
     if request.method == "change":
         parameters = change_parameters(request.pre_days)
         identity = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
-        return identity, {"method": "change", "method_sha256": identity, "pre_days": request.pre_days,
-                          "ratio_threshold": parameters["ratio_threshold"],
-                          "focal_radius_m": parameters["focal_radius_m"]}  # fmt: skip
-    assert request.checkpoint is not None  # validate() refuses model without a checkpoint
-    identity = checkpoint_sha256(Path(request.checkpoint))
-    return identity, {"method": "model", "method_sha256": identity, "checkpoint_sha256": identity}
+        properties = {"method": "change", "pre_days": request.pre_days,
+                      "ratio_threshold": parameters["ratio_threshold"],
+                      "focal_radius_m": parameters["focal_radius_m"]}  # fmt: skip
+    else:
+        assert request.checkpoint is not None  # validate() refuses model without a checkpoint
+        identity = checkpoint_sha256(Path(request.checkpoint))
+        properties = {"method": "model", "checkpoint_sha256": identity}
+    if request.ee_auxiliary:
+        from gee_flood.product.ee_inputs import ee_datasets
+
+        datasets = sorted(f"{dataset.dataset_id}/{dataset.band}" for dataset in ee_datasets().values())
+        identity = hashlib.sha256(json.dumps([identity, datasets]).encode()).hexdigest()
+        properties["ee_auxiliary"] = ",".join(datasets)
+    return identity, {**properties, "method_sha256": identity}
 
 
 def push_request_id(collection: str, acquisition: Acquisition, method_sha256: str) -> str:
@@ -343,6 +361,12 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
         raise InputError(
             f"--aoi {request.aoi}: no Sentinel-1 scene covers this area at any date (check it is lon/lat, EPSG:4326)"
         )
+    if request.ee_auxiliary:  # a missing dataset fails before anything is created
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_inputs import check_auxiliary, ee_datasets
+
+        check_auxiliary(EESettings(project=project, endpoint="standard", url=request.ee_url),
+                        names=tuple(ee_datasets()))  # fmt: skip
     ensure_collection(request.collection)
     done = set(collection_images(request.collection))
     identity, method_properties = method_identity(request)
@@ -442,6 +466,7 @@ class _Scenes:
         self.folder, self.area, self.request, self.project = folder, area, request, project
         self.paths: dict[str, Path] = {}
         self.uses: dict[str, int] = {}
+        self.auxiliary: dict[tuple[Any, ...], dict[str, Path]] = {}
 
     def expect(self, references: list[Acquisition]) -> None:
         """Count the acquisitions that will be read as references (their scenes are kept until then)."""
@@ -462,6 +487,25 @@ class _Scenes:
             )  # fmt: skip
         return self.paths[acquisition.key]
 
+    def auxiliary_for(self, scene: Path) -> dict[str, Path]:
+        """The product's auxiliary datasets on ``scene``'s grid (``predict --ee-auxiliary``'s reads), read once.
+
+        Every scene of a run is on the AOI's grid, so they are read once per run.
+        """
+        import rasterio
+
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_inputs import ee_datasets, fetch_auxiliary
+
+        with rasterio.open(scene) as src:
+            grid = (src.crs.to_string(), tuple(src.transform), src.width, src.height)
+        if grid not in self.auxiliary:
+            folder = self.folder / f"auxiliary-{len(self.auxiliary)}"
+            folder.mkdir()
+            settings = EESettings(project=self.project, endpoint="standard", url=self.request.ee_url)
+            self.auxiliary[grid] = fetch_auxiliary(scene, folder, settings, names=tuple(ee_datasets()))
+        return self.auxiliary[grid]
+
     def release(self, acquisition: Acquisition, *, as_reference: bool) -> None:
         """Done with the acquisition's scene (as the one mapped, or as a reference): delete it if nothing needs it."""
         if as_reference:
@@ -479,11 +523,17 @@ def _map_acquisition(
 
     post = scenes.get(acquisition)
     pre = scenes.get(reference) if reference is not None else None
+    auxiliary: dict[str, Any] = {}
+    if request.ee_auxiliary:
+        paths = scenes.auxiliary_for(post)
+        auxiliary = {"reference_water": paths["reference"], "dem": paths["dem"], "hand": paths["hand"],
+                     "worldcover": paths["worldcover"],
+                     "look_azimuth": LOOK_AZIMUTH_DEG[acquisition.orbit_pass]}  # fmt: skip
     # The events are the progress: predict's own lines would drown them.
     run_predict(
         PredictRequest(checkpoint=Path(request.checkpoint) if request.checkpoint is not None else None,
                        method=request.method, pre=pre, input_path=post, aoi=Path(request.aoi), out=out,
-                       options=request.options),
+                       options=request.options, **auxiliary),
         console=Console(stderr=True, quiet=True),
     )  # fmt: skip
     scenes.release(acquisition, as_reference=False)

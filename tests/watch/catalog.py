@@ -81,6 +81,28 @@ class GrowingCatalog:
         self.builder.write()
         return image_id
 
+    def add_auxiliary(self) -> None:
+        """The flood product's auxiliary datasets under their Earth Engine ids (``--ee-auxiliary``), source grid."""
+        rows, cols = np.mgrid[0:SOURCE_SIZE, 0:SOURCE_SIZE]
+        seasonality = np.where(cols < REFERENCE_COLS, 12, 0)
+        gsw = np.stack([seasonality * 8, seasonality]).astype(np.uint8)
+        self.builder.add_image(None, "JRC/GSW1_4/GlobalSurfaceWater", gsw, SOURCE_GEOREF, ["occurrence", "seasonality"],
+                               {}, nodata=255)  # fmt: skip
+        flat = np.full((SOURCE_SIZE, SOURCE_SIZE), 20.0, np.float32)
+        self.builder.add_image(None, "USGS/SRTMGL1_003", flat, SOURCE_GEOREF, ["elevation"], {})
+        hand = np.where(cols >= HIGH_COLS, 40.0, 1.0).astype(np.float32)
+        self.builder.add_image(None, "MERIT/Hydro/v1_0_1", np.stack([flat, hand]), SOURCE_GEOREF, ["elv", "hnd"], {})
+        cover = np.where(rows < URBAN_ROWS, 50, 40).astype(np.uint8)
+        self.builder.add_image("ESA/WorldCover/v200", "2021", cover, SOURCE_GEOREF, ["Map"],
+                               {"system:time_start": dt.datetime(2021, 1, 1, tzinfo=dt.UTC)})  # fmt: skip
+        self.builder.write()
+
+
+#: The auxiliary datasets of :meth:`GrowingCatalog.add_auxiliary`, in source pixels: normal water (JRC seasonality
+#: 12) west of column ``REFERENCE_COLS``, town (WorldCover 50) north of row ``URBAN_ROWS``, high ground (MERIT HAND
+#: 40 m) from column ``HIGH_COLS``; flat (SRTM 20 m) everywhere.
+REFERENCE_COLS, URBAN_ROWS, HIGH_COLS = 110, 60, 190
+
 
 def build(root: Path, days=FIRST_THREE) -> GrowingCatalog:
     catalog = GrowingCatalog(root)

@@ -12,12 +12,23 @@ import rasterio
 
 from gee_flood.errors import InputError
 from gee_flood.geo import read_aoi
+from gee_flood.product import EXCLUDED_HAND, EXCLUDED_URBAN
 from gee_flood.watch import WatchRequest, collection_images, find_acquisitions, method_identity, watch_once
 from gee_flood.watch.run import WATCH_NAMESPACE
 from gee_flood.watch.series import series_from_maps
 from tests.earthengine.synthetic_catalog import PX, SOURCE_X0, SOURCE_Y0
 from tests.earthengine.test_export import BUCKET
-from tests.watch.catalog import ASCENDING_ORBIT, FIRST_THREE, FOURTH, HALF_GEOREF, PARTIAL_DAY, when
+from tests.watch.catalog import (
+    ASCENDING_ORBIT,
+    FIRST_THREE,
+    FOURTH,
+    HALF_GEOREF,
+    HIGH_COLS,
+    PARTIAL_DAY,
+    REFERENCE_COLS,
+    URBAN_ROWS,
+    when,
+)
 from tests.watch.conftest import COLLECTION
 
 
@@ -181,3 +192,33 @@ def test_checkpoint_free_watch_maps_the_change_from_an_earlier_pass(growing, ear
     assert np.median(series["flood_duration_days"].values[inner]) == pytest.approx(3.0)
     again = watch_once(request)
     assert (again.mapped, again.skipped) == (0, 3)
+
+
+def test_auxiliary_data_make_flood_new_water_and_exclusions_excluded(growing, earth_engine, storage, watch_ckpt,
+                                                                    tmp_path):  # fmt: skip
+    """--ee-auxiliary: normal water is not flood, the town and high ground are excluded; the km² say so."""
+    growing.add_auxiliary()
+    earth_engine.catalog.refresh()
+    request = request_for(growing, watch_ckpt, earth_engine, until="2019-03-05", ee_auxiliary=True,
+                          out_dir=tmp_path / "maps")  # fmt: skip
+    result = watch_once(request)
+    assert (result.found, result.pushed) == (1, 1)
+    [(_, _, properties)] = collection_state(COLLECTION)
+    assert properties["method_sha256"] == method_identity(request)[0] != properties["checkpoint_sha256"]
+    assert "JRC/GSW1_4/GlobalSurfaceWater/seasonality" in properties["ee_auxiliary"]
+    [path] = [event.map for event in result.events if event.event == "mapped"]
+    with rasterio.open(path) as src:
+        _, water, flood, reference, exclusion = src.read()
+        rows, cols = np.mgrid[0 : src.height, 0 : src.width] + 0.5
+        x, y = src.transform * (cols, rows)
+    cols, rows = (x - SOURCE_X0) / PX, (SOURCE_Y0 - y) / PX  # source pixel of each map pixel
+    valid = exclusion & 1 == 0
+    assert ((reference == 1) == (cols < REFERENCE_COLS))[valid].all()
+    assert (((exclusion & EXCLUDED_URBAN) != 0) == (rows < URBAN_ROWS))[valid].all()
+    assert (((exclusion & EXCLUDED_HAND) != 0) == (cols >= HIGH_COLS))[valid].all()
+    assert (water[valid & (reference == 1)] == 1).any()  # water the reference calls normal ...
+    assert not (flood[(reference == 1) | (exclusion != 0)] == 1).any()  # ... is no flood, nor is anything excluded
+    excluded = valid & (exclusion != 0)
+    assert properties["excluded_km2"] == pytest.approx(excluded.sum() * 100 / 1e6, rel=2e-3)
+    assert properties["excluded_km2"] > 0.5  # the town and the high ground within the AOI
+    assert properties["flooded_km2"] == pytest.approx((flood == 1).sum() * 100 / 1e6, rel=2e-3)
