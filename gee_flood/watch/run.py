@@ -458,8 +458,8 @@ def _iso(when: dt.datetime) -> str:
 class _Scenes:
     """The Sentinel-1 scenes of one run, read from Earth Engine on the AOI's grid, each read once.
 
-    With change detection an acquisition is often the reference of the next one of its orbit: its scene is kept
-    until the last acquisition that needs it has been mapped (:meth:`expect`, :meth:`release`), then deleted.
+    With change detection one acquisition is the reference of the later ones of its orbit in its window: its scene
+    is kept until the last acquisition that needs it has been mapped (:meth:`expect`, :meth:`release`), then deleted.
     """
 
     def __init__(self, folder: Path, area: AreaOfInterest, request: WatchRequest, project: str) -> None:
