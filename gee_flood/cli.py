@@ -668,11 +668,33 @@ def map_command(
 def watch(
     aoi: Annotated[Path, typer.Option("--aoi", help="GeoJSON area to watch (EPSG:4326).")],
     since: Annotated[str, typer.Option("--since", help="First UTC day YYYY-MM-DD.")],
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint.")],
     collection: Annotated[
         str, typer.Option("--collection", help="Earth Engine ImageCollection projects/<project>/assets/<path>.")
     ],
     bucket: Annotated[str, typer.Option("--bucket", help="Cloud Storage gs://bucket[/prefix] the maps go through.")],
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="SAR-only student (or baseline) checkpoint (--method model).")
+    ] = None,
+    method: Annotated[
+        PredictMethod,
+        typer.Option("--method", help="model (a checkpoint) or change (UN-SPIDER change detection, checkpoint-free)."),
+    ] = PredictMethod.MODEL,
+    pre_days: Annotated[
+        int,
+        typer.Option(
+            "--pre-days",
+            help="--method change: the reference is the earliest pass of the same relative orbit in this many days "
+            "before each acquisition.",
+        ),
+    ] = 30,
+    ee_auxiliary: Annotated[
+        bool,
+        typer.Option(
+            "--ee-auxiliary",
+            help="Read JRC GSW, SRTM, MERIT Hydro hnd, ESA WorldCover from Earth Engine (once per run): normal water "
+            "is not flood; shadow/layover, slope, HAND, urban are excluded.",
+        ),
+    ] = False,
     until: Annotated[str | None, typer.Option("--until", help="Last UTC day YYYY-MM-DD (default: today).")] = None,
     once: Annotated[bool, typer.Option("--once", help="One run, then exit (cron, CI).")] = False,
     interval: Annotated[
@@ -687,8 +709,9 @@ def watch(
     """Map every new Sentinel-1 acquisition over an area into an Earth Engine ImageCollection (the ledger)."""
     from gee_flood.watch import EventLog, WatchEvent, WatchRequest, watch_loop, watch_once
 
-    request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, collection=collection,
-                           bucket=bucket, project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
+    request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, method=method.value,
+                           pre_days=pre_days, ee_auxiliary=ee_auxiliary, collection=collection, bucket=bucket,
+                           project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
     sink = EventLog(log) if log is not None else None
 
     def show(event: WatchEvent) -> None:

@@ -799,7 +799,8 @@ def _watch_argv(world, ckpt: Path, *changes: str, aoi: Path | None = None) -> li
     return ["watch", "--once", *(item for pair in values.items() for item in pair)]
 
 
-@pytest.mark.parametrize("case", ["collection_is_an_image", "unknown_project", "since_after_until", "no_s1_cover"])
+@pytest.mark.parametrize("case", ["collection_is_an_image", "unknown_project", "since_after_until", "no_s1_cover",
+                                  "change_with_checkpoint"])  # fmt: skip
 def test_watch_refuses_in_one_line(world, inputs, workspace, case):
     from ee_emulator.catalog import image_from_geotiff
 
@@ -816,10 +817,12 @@ def test_watch_refuses_in_one_line(world, inputs, workspace, case):
         ),
         "since_after_until": (_watch_argv(world, inputs["ckpt"], "--since", "2019-03-21"), "--since"),
         "no_s1_cover": (_watch_argv(world, inputs["ckpt"], aoi=far), "--aoi"),
+        "change_with_checkpoint": (_watch_argv(world, inputs["ckpt"], "--method", "change"), "--checkpoint"),
     }[case]
     line = run_refused(workspace, argv, culprit)  # the emulator knows only its configured projects
     assert {"collection_is_an_image": "expected an image collection", "unknown_project": "no-such-project' not found",
-            "since_after_until": "is after --until", "no_s1_cover": "no Sentinel-1 scene"}[case] in line  # fmt: skip
+            "since_after_until": "is after --until", "no_s1_cover": "no Sentinel-1 scene",
+            "change_with_checkpoint": "checkpoint-free"}[case] in line  # fmt: skip
     assert server.catalog.find_collection("projects/emulator/assets/hostile/watch") is None  # nothing created
 
 

@@ -68,6 +68,7 @@ def test_watch_runs_offline_in_this_interpreter(tmp_path):
     outputs, text = _run_offline("watch.ipynb", tmp_path)
     assert "2 found, 2 mapped, 2 pushed" in text
     assert "rerun: 0 mapped, 2 skipped (already in the collection)" in text
+    assert "change detection: 2 mapped, 2 pushed" in text  # checkpoint-free, against the pre-event passes
     assert "'max_extent', 'observations', 'flooded_observations'" in text
     assert "flood map 2023-" in text and "per-acquisition maps" in text  # a layer per date; geemap's time slider
     assert (tmp_path / "gee-flood-watch" / "series" / "flood_duration_days.tif").is_file()

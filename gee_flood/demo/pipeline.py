@@ -433,8 +433,11 @@ def _watch_event(run: _Run, event: _Event, trained: dict[str, Path], ee_url: str
                                ee_url=ee_url, out_dir=run.out / "watch", poll_s=0.2)  # fmt: skip
         result = watch_once(request, on_event=lambda e: run.console.print(f"  {e.line()}", highlight=False))
         summary: dict[str, Any] = {"collection": DEMO_WATCH, "found": result.found, "pushed": result.pushed}
+        # the flood product's areas of each map (gee_flood.product.flood_areas): its flood and exclusion layers
         summary["flooded_km2"] = {e.time: e.flooded_km2 for e in result.events
                                   if e.event == "mapped" and e.flooded_km2 is not None}  # fmt: skip
+        summary["excluded_km2"] = {e.time: e.excluded_km2 for e in result.events
+                                   if e.event == "mapped" and e.excluded_km2 is not None}  # fmt: skip
         maps = {datetime.fromisoformat(e.time.replace("Z", "+00:00")): Path(e.map)
                 for e in result.events if e.event == "mapped" and e.map}  # fmt: skip
         if maps:
@@ -451,6 +454,7 @@ def _event_series(run: _Run, maps: dict[datetime, Path], since: str, until: str)
     """
     import numpy as np
 
+    from gee_flood.product.stats import pixel_area_m2
     from gee_flood.watch.series import LAYERS, series_from_maps, series_image, series_image_pixels, write_series_cogs
 
     period = (date.fromisoformat(since), date.fromisoformat(until))
@@ -460,11 +464,13 @@ def _event_series(run: _Run, maps: dict[datetime, Path], since: str, until: str)
     differing = sum(
         int((~np.isclose(local[layer].values, remote[layer], atol=1e-3, equal_nan=True)).sum()) for layer in LAYERS
     )
-    pixel_km2 = abs(float(local.rio.transform().determinant)) / 1e6
+    extent = local["max_extent"].values == 1
+    # ground areas as the flood product's statistics compute them (one place: gee_flood.product.stats)
+    area_m2 = pixel_area_m2(local.rio.crs, local.rio.transform(), 0, extent.shape[0], extent.shape[1])
     duration = local["flood_duration_days"].values
     return {
         "cogs": sorted(str(path.relative_to(run.out)) for path in cogs.values()),
-        "max_extent_km2": round(float((local["max_extent"].values == 1).sum()) * pixel_km2, 6),
+        "max_extent_km2": round(float(area_m2[extent].sum()) / 1e6, 6),
         "longest_flood_days": round(float(np.nanmax(duration)), 4) if np.isfinite(duration).any() else 0.0,
         "pixels_differing_earth_engine_vs_local": differing,
     }

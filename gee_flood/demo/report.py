@@ -272,9 +272,15 @@ def report_markdown(report: dict[str, Any]) -> str:
             f"`gee-flood watch --once` found {watch['found']} acquisitions and pushed {watch['pushed']} into "
             f"`{watch['collection']}` (one image each, start time = acquisition time).",
             "",
-            "| acquisition (UTC) | flooded km² |",
-            "|---|---|",
-            *(f"| {when} | {km2:.3f} |" for when, km2 in sorted(watch["flooded_km2"].items())),
+            "Flooded km² is each map's `flood` layer (new water: not reference water, never excluded), excluded km² "
+            "its `exclusion` layer (valid pixels where flood cannot be mapped), on the ground.",
+            "",
+            "| acquisition (UTC) | flooded km² | excluded km² |",
+            "|---|---|---|",
+            *(
+                f"| {when} | {km2:.3f} | {watch.get('excluded_km2', {}).get(when, float('nan')):.3f} |"
+                for when, km2 in sorted(watch["flooded_km2"].items())
+            ),
         ]
         if watch.get("plot"):
             lines += ["", f"![flooded km² per acquisition]({watch['plot']})"]

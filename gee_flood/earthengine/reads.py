@@ -245,12 +245,14 @@ def read_s1_scene(
     settings: EESettings | None = None,
     io_threads: int = 4,
     allow_large: bool = False,
+    image_ids: Sequence[str] | None = None,
 ) -> xr.DataArray:
     """Read the Sentinel-1 VV/VH mosaic closest to ``date`` over an AOI, lazily, through xee (Dask chunks).
 
     The scenes are found with the same query and metadata request as ``gee-flood fetch``; the mosaic chosen is
     the one (same day, same orbit) covering most of the AOI, nearest in time to ``date`` among those covering at
-    least 99 % of the best coverage.
+    least 99 % of the best coverage, or, with ``image_ids``, exactly the mosaic of those scenes (one acquisition,
+    as ``gee_flood.watch.find_acquisitions`` lists it: two passes on one day are told apart).
 
     Args:
         aoi: GeoJSON path, GeoJSON geometry/Feature dict, shapely polygon or :class:`~gee_flood.geo.AreaOfInterest`,
@@ -263,6 +265,7 @@ def read_s1_scene(
         settings: Earth Engine settings; default: standard endpoint, project from the environment.
         io_threads: Concurrent requests per chunk read.
         allow_large: Accept AOIs over :data:`gee_flood.geo.MAX_AOI_AREA_KM2`.
+        image_ids: ``COPERNICUS/S1_GRD/<index>`` of the mosaic to read (sensed around ``date``); None: choose.
 
     Returns:
         ``DataArray`` (band, y, x), bands ``VV``, ``VH`` in dB, float32, NaN where no data, chunked with Dask
@@ -298,6 +301,12 @@ def read_s1_scene(
             f"no {queries.S1_COLLECTION} scenes (IW, VV+VH, pass {orbit_pass or 'any'}) between {window.start} "
             f"and {window.end} over the AOI (bounds {tuple(round(v, 4) for v in geometry.bounds)})"
         )
+    if image_ids is not None:
+        mosaics = [m for m in mosaics if set(m.image_ids) == set(image_ids)]
+        if not mosaics:
+            raise DataError(
+                f"no Sentinel-1 mosaic of exactly {', '.join(sorted(image_ids))} around {date} over the AOI"
+            )
     area = geometry.area or 1.0
     coverage = {m.key: m.footprint.intersection(geometry).area / area for m in mosaics}
     best = max(coverage.values())

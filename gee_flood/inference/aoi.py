@@ -56,6 +56,7 @@ def fetch_s1_scene(
     strip_rows: int = 1024,
     ee_settings: Any = None,
     console: Console | None = None,
+    image_ids: tuple[str, ...] | None = None,
 ) -> Path:
     """Stream the Sentinel-1 scene of ``aoi`` on ``date`` from Earth Engine into a GeoTIFF (VV, VH dB, NaN no data).
 
@@ -67,6 +68,8 @@ def fetch_s1_scene(
         strip_rows: Rows fetched and written at once (bounds memory).
         ee_settings: ``gee_flood.earthengine.EESettings`` (project, endpoint or emulator URL); default: the reader's.
         console: Progress output.
+        image_ids: Read exactly the mosaic of these ``COPERNICUS/S1_GRD`` scenes (one acquisition on ``date``;
+            ``gee-flood watch``) instead of the one the reader picks.
 
     Returns:
         ``dest``.
@@ -74,7 +77,8 @@ def fetch_s1_scene(
     Raises:
         DataError: No Sentinel-1 data over the AOI on that date.
     """
-    array = _s1_reader()(aoi, date, scale_m=scale_m, settings=ee_settings)
+    chosen = {"image_ids": image_ids} if image_ids is not None else {}
+    array = _s1_reader()(aoi, date, scale_m=scale_m, settings=ee_settings, **chosen)
     where = aoi.source
     if "band" in array.dims:
         array = array.transpose("band", "y", "x")

@@ -1,8 +1,10 @@
 """Which Sentinel-1 acquisitions cover an area of interest: one Earth Engine metadata request.
 
-An *acquisition* is what ``predict --aoi --date`` maps: the ``COPERNICUS/S1_GRD`` scenes (IW, VV+VH) of one UTC day
-and one relative orbit, mosaicked (:func:`gee_flood.earthengine.pairing.group_mosaics`, the grouping fetch and
-predict use). The query is :func:`gee_flood.earthengine.queries.s1_collection` (the filters fetch and predict use).
+An *acquisition* is one pass of one satellite over the AOI: the ``COPERNICUS/S1_GRD`` scenes (IW, VV+VH) of one
+relative orbit sensed together (consecutive slices of one datatake), mosaicked
+(:func:`gee_flood.earthengine.pairing.group_mosaics`, the grouping fetch and predict use). It is keyed by its sensing
+start, platform, pass and relative orbit, so two passes on one UTC day (an ascending and a descending one) are two
+acquisitions. The query is :func:`gee_flood.earthengine.queries.s1_collection` (the filters fetch and predict use).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ FULL_COVER = 0.999
 
 @dataclass(frozen=True)
 class Acquisition:
-    """One Sentinel-1 acquisition over the AOI (same day, same relative orbit).
+    """One Sentinel-1 acquisition over the AOI (one pass: one platform, one relative orbit, one sensing time).
 
     Attributes:
-        key: Stable identifier ``S1/<YYYY-MM-DD>/<pass>/<relative orbit>``.
+        key: Stable identifier ``<S1A|S1B|S1C|S1>/<sensing start, ISO UTC>/<pass>/<relative orbit>``, e.g.
+            ``S1A/2019-03-05T05:30:12Z/DESCENDING/66``.
         image_ids: ``COPERNICUS/S1_GRD/<index>`` of its scenes, sorted.
-        time: Earliest sensing start of its scenes (UTC).
+        time: Earliest sensing start of its scenes (UTC, whole seconds as Earth Engine's ``system:time_start``).
         platform: ``Sentinel-1A``/``-1B``/``-1C`` (from the scene index), or ``Sentinel-1`` if unknown.
         relative_orbit: ``relativeOrbitNumber_start``.
         orbit_pass: ``ASCENDING`` or ``DESCENDING``.
@@ -50,6 +53,11 @@ class Acquisition:
         return self.time.astimezone(dt.UTC).date()
 
     @property
+    def same_orbit(self) -> tuple[str, int]:
+        """(pass, relative orbit): acquisitions sharing it see the AOI with the same geometry (12-day repeat)."""
+        return self.orbit_pass, self.relative_orbit
+
+    @property
     def full_cover(self) -> bool:
         """True if the footprint covers the whole AOI (:data:`FULL_COVER`)."""
         return self.coverage >= FULL_COVER
@@ -65,6 +73,11 @@ def _platform(indexes: tuple[str, ...]) -> str:
     """``Sentinel-1A`` from an index like ``S1A_IW_GRDH_...`` (Earth Engine's S1 indexes start with the mission)."""
     letters = {index[2] for index in indexes if len(index) > 2 and index.startswith("S1")}
     return f"Sentinel-1{letters.pop()}" if len(letters) == 1 else "Sentinel-1"
+
+
+def _platform_code(platform: str) -> str:
+    """``S1A`` for ``Sentinel-1A`` (``S1`` when unknown): the key's first part."""
+    return "S1" + platform.removeprefix("Sentinel-1")
 
 
 def find_acquisitions(
@@ -109,12 +122,14 @@ def find_acquisitions(
         except (KeyError, TypeError, ValueError):
             raise DataError(f"{first.image_id}: no relativeOrbitNumber_start / orbitProperties_pass") from None
         footprint: Polygon | MultiPolygon = mosaic.footprint
+        platform = _platform(mosaic.indexes)
+        stamp = mosaic.time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         found.append(
             Acquisition(
-                key=mosaic.key,
+                key=f"{_platform_code(platform)}/{stamp}/{direction}/{orbit}",
                 image_ids=mosaic.image_ids,
                 time=mosaic.time,
-                platform=_platform(mosaic.indexes),
+                platform=platform,
                 relative_orbit=orbit,
                 orbit_pass=direction,
                 coverage=min(1.0, footprint.intersection(aoi.geometry).area / area),

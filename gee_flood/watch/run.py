@@ -1,19 +1,28 @@
 """``gee-flood watch``: map every new Sentinel-1 acquisition over an area and push it into an ImageCollection.
 
-The Earth Engine ImageCollection is the ledger. Each acquisition (same day, same relative orbit) mapped by a model
-becomes one image named ``<collection>/<YYYYMMDDTHHMMSS>_<A|D><orbit>_<checkpoint sha256[:8]>``, ingested with
-the acquisition time as its ``startTime`` and its properties (platform, relative orbit, pass, checkpoint hash,
-flooded and excluded km²) in the same ``image:import`` request as its pixels, so an image is either there with
-everything or not there. A run reads which images exist (``listAssets`` of the collection) and maps the others.
+The Earth Engine ImageCollection is the ledger. Each acquisition (one pass: sensing time, platform, relative orbit)
+mapped by a method becomes one image named ``<collection>/<YYYYMMDDTHHMMSS>_<A|D><orbit>_<method sha256[:8]>``,
+ingested with the acquisition time as its ``startTime`` and its properties (platform, relative orbit, pass, the
+method and its identity, flooded and excluded km²) in the same ``image:import`` request as its pixels, so an image
+is either there with everything or not there. A run reads which images exist (``listAssets`` of the collection) and
+maps the others.
 
-Exactly once: the push's request id is derived from (collection, acquisition, checkpoint), not from the file, so
-two runners that mapped the same acquisition send the same ``requestId`` and Earth Engine starts one ingestion; a
+The method is a SAR-only checkpoint (``--checkpoint``; its identity is the file's SHA-256) or, checkpoint-free,
+UN-SPIDER change detection (``--method change``) against a pre-event acquisition of the same relative orbit found
+in the ``--pre-days`` before each acquisition (its identity is the SHA-256 of the method's parameters).
+
+Exactly once: the push's request id is derived from (collection, acquisition, method identity), not from the file,
+so two runners that mapped the same acquisition send the same ``requestId`` and Earth Engine starts one ingestion; a
 runner killed at any point leaves either no image (a rerun maps and pushes it again, with the same id: an ingestion
 the killed run started is answered, not repeated) or the whole image (a rerun skips it). Nothing local is needed to
 resume; ``out_dir`` only keeps the local maps.
 
-Mapping goes through the same functions as ``predict --aoi --date`` (:func:`gee_flood.inference.command.run_predict`)
-and ``map --mask --asset`` (:func:`gee_flood.earthengine.export.push_flood_map`).
+Mapping goes through the same functions as ``predict``: the acquisition's own scenes are read from Earth Engine on
+the AOI's grid as ``predict --aoi --date`` reads them (:func:`gee_flood.inference.aoi.fetch_s1_scene`, told which
+scenes so that two passes on one day stay apart), then mapped by
+:func:`gee_flood.inference.command.run_predict` (``predict --input --aoi``, with ``--pre`` for change detection),
+and pushed by :func:`gee_flood.earthengine.export.push_flood_map` (``map --mask --asset``). Its flooded and excluded
+km² are the flood product's statistics (:func:`gee_flood.product.stats.flood_areas`).
 """
 
 from __future__ import annotations
@@ -41,10 +50,19 @@ from gee_flood.geo import AreaOfInterest, parse_date, read_aoi
 from gee_flood.service_requests import PredictOptions
 from gee_flood.watch._remote import retried
 from gee_flood.watch.acquisitions import Acquisition, find_acquisitions
-from gee_flood.watch.areas import map_areas
 
-#: Namespace of the push request ids (uuid5 of collection, acquisition and checkpoint).
+#: Namespace of the push request ids (uuid5 of collection, acquisition and method identity).
 WATCH_NAMESPACE = uuid.UUID("0b6a9f3e-7d0c-4f0e-9a51-3c2d8e4f1a77")
+
+WatchMethodName = Literal["model", "change"]
+#: Default of ``--pre-days``: over two 12-day repeat cycles of one Sentinel-1 satellite, so the window holds two
+#: earlier passes of the same relative orbit (one if one was missed), and a flood is compared with the scene about
+#: 24 days before it.
+PRE_DAYS = 30
+MAX_PRE_DAYS = 365
+#: Sentinel-1's look direction (degrees clockwise from north; right-looking) per pass: the product's radar shadow and
+#: layover exclusion (``predict --look-azimuth``) for the pass being mapped.
+LOOK_AZIMUTH_DEG = {"ASCENDING": 80.0, "DESCENDING": 280.0}
 
 EventKind = Literal["found", "mapped", "ingesting", "pushed", "skipped"]
 
@@ -84,14 +102,22 @@ class WatchResult(BaseModel):
     events: list[WatchEvent]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WatchRequest:
     """What ``gee-flood watch`` watches and where it pushes.
 
     Attributes:
         aoi: GeoJSON area (EPSG:4326).
         since: First UTC day (YYYY-MM-DD).
-        checkpoint: SAR-only checkpoint.
+        checkpoint: SAR-only checkpoint (``method="model"``).
+        method: ``model`` (the checkpoint) or ``change`` (UN-SPIDER change detection, no checkpoint).
+        pre_days: With ``method="change"``: the pre-event reference of an acquisition is the earliest full-cover
+            acquisition of the same pass and relative orbit sensed in the ``pre_days`` days before it
+            (:func:`pre_event`).
+        ee_auxiliary: Read the flood product's auxiliary datasets (JRC Global Surface Water, SRTM, MERIT Hydro,
+            ESA WorldCover; ``predict --ee-auxiliary``) from Earth Engine, once per run on the AOI's grid: normal
+            water is then not flood, and shadow/layover (for each pass's look direction), steep, high or urban
+            pixels are excluded. Part of the method's identity.
         collection: Earth Engine ImageCollection ``projects/<project>/assets/<path>`` (created if missing).
         bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion, as
             ``<prefix>/<collection name>/<image>.tif``.
@@ -106,9 +132,12 @@ class WatchRequest:
 
     aoi: Path
     since: str | dt.date
-    checkpoint: Path
     collection: str
     bucket: str
+    checkpoint: Path | None = None
+    method: WatchMethodName = "model"
+    pre_days: int = PRE_DAYS
+    ee_auxiliary: bool = False
     until: str | dt.date | None = None
     project: str | None = None
     ee_url: str | None = None
@@ -127,14 +156,49 @@ def checkpoint_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def push_request_id(collection: str, acquisition: Acquisition, model_sha256: str) -> str:
-    """The deterministic request id of pushing ``acquisition`` mapped by the model into ``collection``."""
-    return str(uuid.uuid5(WATCH_NAMESPACE, f"{collection}|{acquisition.key}|{model_sha256}"))
+def change_parameters(pre_days: int) -> dict[str, Any]:
+    """The parameters that define ``--method change`` (what its identity is the hash of)."""
+    from gee_flood.product.change import FOCAL_RADIUS_M, RATIO_THRESHOLD
+
+    return {"method": "change", "pre_days": pre_days, "ratio_threshold": RATIO_THRESHOLD,
+            "focal_radius_m": FOCAL_RADIUS_M, "reference": "earliest-same-orbit"}  # fmt: skip
 
 
-def image_name(collection: str, acquisition: Acquisition, model_sha256: str) -> str:
-    """The collection image holding ``acquisition`` mapped by the model."""
-    return f"{collection}/{acquisition.slug}_{model_sha256[:8]}"
+def method_identity(request: WatchRequest) -> tuple[str, dict[str, Any]]:
+    """The mapping method's identity (SHA-256 hex) and the properties that record it on every image.
+
+    ``model``: the checkpoint file's SHA-256. ``change``: the SHA-256 of its parameters as canonical JSON
+    (:func:`change_parameters`), so the same parameters give the same image names and request ids on any machine.
+    With ``ee_auxiliary`` the maps differ (normal water, exclusions), so the identity is the SHA-256 of the above and
+    the auxiliary datasets' ids and bands.
+    """
+    if request.method == "change":
+        parameters = change_parameters(request.pre_days)
+        identity = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
+        properties = {"method": "change", "pre_days": request.pre_days,
+                      "ratio_threshold": parameters["ratio_threshold"],
+                      "focal_radius_m": parameters["focal_radius_m"]}  # fmt: skip
+    else:
+        assert request.checkpoint is not None  # validate() refuses model without a checkpoint
+        identity = checkpoint_sha256(Path(request.checkpoint))
+        properties = {"method": "model", "checkpoint_sha256": identity}
+    if request.ee_auxiliary:
+        from gee_flood.product.ee_inputs import ee_datasets
+
+        datasets = sorted(f"{dataset.dataset_id}/{dataset.band}" for dataset in ee_datasets().values())
+        identity = hashlib.sha256(json.dumps([identity, datasets]).encode()).hexdigest()
+        properties["ee_auxiliary"] = ",".join(datasets)
+    return identity, {**properties, "method_sha256": identity}
+
+
+def push_request_id(collection: str, acquisition: Acquisition, method_sha256: str) -> str:
+    """The deterministic request id of pushing ``acquisition`` mapped by a method into ``collection``."""
+    return str(uuid.uuid5(WATCH_NAMESPACE, f"{collection}|{acquisition.key}|{method_sha256}"))
+
+
+def image_name(collection: str, acquisition: Acquisition, method_sha256: str) -> str:
+    """The collection image holding ``acquisition`` mapped by the method of identity ``method_sha256``."""
+    return f"{collection}/{acquisition.slug}_{method_sha256[:8]}"
 
 
 def _first_line(error: BaseException) -> str:
@@ -213,24 +277,20 @@ def _has_any_cover(area: AreaOfInterest) -> bool:
     return bool(retried(size.getInfo, what="the Sentinel-1 cover query"))
 
 
-def _same_day_choice(acquisitions: list[Acquisition]) -> dict[str, str]:
-    """Full-cover acquisitions that ``predict --date`` cannot tell apart from another one on the same UTC day.
+def pre_event(acquisition: Acquisition, candidates: list[Acquisition], pre_days: int) -> Acquisition | None:
+    """The change-detection reference of ``acquisition``, or None.
 
-    ``predict --aoi --date`` reads one mosaic per day (the full-cover one nearest to noon); the others of that day
-    are skipped, naming the one mapped, rather than mapped as a copy of it.
+    It is the earliest full-cover acquisition of the same pass and relative orbit (the same viewing geometry)
+    sensed in the ``pre_days`` days before it. The earliest, not the latest: water present in both images is no
+    change, so with the previous pass as reference a flood lasting longer than one revisit would be new water in
+    its first acquisition only, and the time series would have no duration; with the earliest, a flood is seen in
+    every acquisition until the window's start passes its onset (docs/watch.md).
     """
-    by_day: dict[dt.date, list[Acquisition]] = {}
-    for acquisition in acquisitions:
-        if acquisition.full_cover:
-            by_day.setdefault(acquisition.date, []).append(acquisition)
-    skipped = {}
-    for day, members in by_day.items():
-        noon = dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
-        chosen = min(members, key=lambda a: (abs((a.time - noon).total_seconds()), a.key))
-        for member in members:
-            if member is not chosen:
-                skipped[member.key] = f"another acquisition the same day ({chosen.key}) is the one predict reads"
-    return skipped
+    start = acquisition.time - dt.timedelta(days=pre_days)
+    earlier = [other for other in candidates
+               if other.full_cover and other.same_orbit == acquisition.same_orbit
+               and start <= other.time < acquisition.time]  # fmt: skip
+    return min(earlier, key=lambda other: (other.time, other.key)) if earlier else None
 
 
 def validate(request: WatchRequest) -> tuple[AreaOfInterest, dt.date, dt.date]:
@@ -247,11 +307,21 @@ def validate(request: WatchRequest) -> tuple[AreaOfInterest, dt.date, dt.date]:
     until = parse_date(request.until, what="--until") if request.until is not None else dt.datetime.now(dt.UTC).date()
     if since > until:
         raise InputError(f"--since {since} is after --until {until}; expected since <= until")
-    card = read_card(request.checkpoint)
-    if not card.sar_only:
-        from gee_flood.inference.runner import check_sar_only
+    if request.method not in ("model", "change"):
+        raise InputError(f"--method {request.method!r}: expected model (with --checkpoint) or change")
+    if request.method == "change":
+        if request.checkpoint is not None:
+            raise InputError("--method change is checkpoint-free: give --checkpoint or --method change, not both")
+        if not 1 <= request.pre_days <= MAX_PRE_DAYS:
+            raise InputError(f"--pre-days {request.pre_days}: expected 1-{MAX_PRE_DAYS} days")
+    elif request.checkpoint is None:
+        raise InputError("give --checkpoint student.ckpt (or --method change, checkpoint-free)")
+    else:
+        card = read_card(request.checkpoint)
+        if not card.sar_only:
+            from gee_flood.inference.runner import check_sar_only
 
-        check_sar_only(card, request.checkpoint, {})
+            check_sar_only(card, request.checkpoint, {})
     try:
         export.parse_asset_id(request.collection)
     except InputError as error:
@@ -277,23 +347,29 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
         RemoteError: Earth Engine or Cloud Storage refused (unknown project, no permission...).
     """
     from gee_flood.earthengine import export
-    from gee_flood.inference.command import run_predict
-    from gee_flood.service_requests import PredictRequest
+    from gee_flood.product.stats import flood_areas
 
     area, since, until = validate(request)
     asset = export.parse_asset_id(request.collection)
     project = request.project or asset.project
     export.ensure_initialized(project, request.ee_url)
-    acquisitions = find_acquisitions(area, since, until)
+    change = request.method == "change"
+    # one metadata request; with change detection it reaches back far enough to hold every reference
+    known = find_acquisitions(area, since - dt.timedelta(days=request.pre_days) if change else since, until)
+    acquisitions = [acquisition for acquisition in known if acquisition.date >= since]
     if not acquisitions and not _has_any_cover(area):
         raise InputError(
             f"--aoi {request.aoi}: no Sentinel-1 scene covers this area at any date (check it is lon/lat, EPSG:4326)"
         )
+    if request.ee_auxiliary:  # a missing dataset fails before anything is created
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_inputs import check_auxiliary, ee_datasets
+
+        check_auxiliary(EESettings(project=project, endpoint="standard", url=request.ee_url),
+                        names=tuple(ee_datasets()))  # fmt: skip
     ensure_collection(request.collection)
     done = set(collection_images(request.collection))
-    model = checkpoint_sha256(Path(request.checkpoint))
-    quiet = Console(stderr=True, quiet=True)  # the events are the progress; predict's fetch lines would drown them
-    same_day = _same_day_choice(acquisitions)
+    identity, method_properties = method_identity(request)
     events: list[WatchEvent] = []
 
     def emit(event: WatchEvent) -> None:
@@ -307,48 +383,47 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
             out_dir.mkdir(parents=True, exist_ok=True)
         else:
             out_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gee-flood-watch-")))
+        scenes = _Scenes(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gee-flood-watch-s1-"))),
+                         area, request, project)  # fmt: skip
+        plan: list[tuple[Acquisition, str, Acquisition | None]] = []
         for acquisition in acquisitions:
-            when = acquisition.time.isoformat().replace("+00:00", "Z")
-            name = image_name(request.collection, acquisition, model)
+            when = _iso(acquisition.time)
+            name = image_name(request.collection, acquisition, identity)
             emit(WatchEvent(event="found", acquisition=acquisition.key, time=when, asset=name))
+            reference = pre_event(acquisition, known, request.pre_days) if change else None
             reason = None
             if not acquisition.full_cover:
                 reason = f"no full cover ({acquisition.coverage:.1%} of the AOI)"
-            elif acquisition.key in same_day:
-                reason = same_day[acquisition.key]
             elif name in done:
                 reason = "already in the collection"
+            elif change and reference is None:
+                orbit = f"{acquisition.orbit_pass.lower()} relative orbit {acquisition.relative_orbit}"
+                reason = f"no pre-event reference (no full-cover {orbit} pass in the {request.pre_days} days before)"
             if reason is not None:
                 emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name, reason=reason))
                 continue
-            out = out_dir / f"{acquisition.slug}_{model[:8]}.tif"
-            run_predict(
-                console=quiet,
-                request=PredictRequest(
-                    checkpoint=Path(request.checkpoint),
-                    out=out,
-                    aoi=Path(request.aoi),
-                    date=acquisition.date,
-                    scale_m=request.scale_m,
-                    project=project,
-                    ee_url=request.ee_url,
-                    options=request.options,
-                ),
-            )
-            areas = map_areas(out)
+            plan.append((acquisition, name, reference))
+        scenes.expect([reference for _, _, reference in plan if reference is not None])
+        for acquisition, name, reference in plan:
+            when = _iso(acquisition.time)
+            out = out_dir / f"{acquisition.slug}_{identity[:8]}.tif"
+            _map_acquisition(request, scenes, acquisition, reference, out)
+            areas = flood_areas(out)
             emit(WatchEvent(event="mapped", acquisition=acquisition.key, time=when, asset=name,
                             flooded_km2=areas.flooded_km2, excluded_km2=areas.excluded_km2,
                             map=str(out) if request.out_dir is not None else None))  # fmt: skip
-            properties = {
+            properties: dict[str, Any] = {
                 "platform": acquisition.platform,
                 "relative_orbit": acquisition.relative_orbit,
                 "orbit_pass": acquisition.orbit_pass,
                 "acquisition": acquisition.key,
                 "s1_ids": ",".join(acquisition.image_ids),
-                "checkpoint_sha256": model,
+                **method_properties,
                 "flooded_km2": round(areas.flooded_km2, 6),
                 "excluded_km2": round(areas.excluded_km2, 6),
             }
+            if reference is not None:
+                properties |= {"pre_acquisition": reference.key, "pre_s1_ids": ",".join(reference.image_ids)}
             pushed, ours = _push_with_retries(
                 export.push_flood_map,
                 out,
@@ -362,7 +437,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 on_progress=_first_poll(
                     emit, WatchEvent(event="ingesting", acquisition=acquisition.key, time=when, asset=name)
                 ),
-                request_id=push_request_id(request.collection, acquisition, model),
+                request_id=push_request_id(request.collection, acquisition, identity),
                 start_time=acquisition.time,
                 properties=properties,
             )
@@ -374,6 +449,96 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                                 flooded_km2=areas.flooded_km2, excluded_km2=areas.excluded_km2))  # fmt: skip
     counts = {kind: sum(event.event == kind for event in events) for kind in ("found", "mapped", "pushed", "skipped")}
     return WatchResult(collection=request.collection, events=events, **counts)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Scenes:
+    """The Sentinel-1 scenes of one run, read from Earth Engine on the AOI's grid, each read once.
+
+    With change detection one acquisition is the reference of the later ones of its orbit in its window: its scene
+    is kept until the last acquisition that needs it has been mapped (:meth:`expect`, :meth:`release`), then deleted.
+    """
+
+    def __init__(self, folder: Path, area: AreaOfInterest, request: WatchRequest, project: str) -> None:
+        self.folder, self.area, self.request, self.project = folder, area, request, project
+        self.paths: dict[str, Path] = {}
+        self.uses: dict[str, int] = {}
+        self.auxiliary: dict[tuple[Any, ...], dict[str, Path]] = {}
+
+    def expect(self, references: list[Acquisition]) -> None:
+        """Count the acquisitions that will be read as references (their scenes are kept until then)."""
+        for reference in references:
+            self.uses[reference.key] = self.uses.get(reference.key, 0) + 1
+
+    def get(self, acquisition: Acquisition) -> Path:
+        """The acquisition's scene (VV, VH dB GeoTIFF), read now unless already read."""
+        from gee_flood.earthengine import EESettings
+        from gee_flood.inference.aoi import fetch_s1_scene
+
+        if acquisition.key not in self.paths:
+            settings = EESettings(project=self.project, endpoint="standard", url=self.request.ee_url)
+            # predict's read (fetch_s1_scene: the AOI's grid), told the acquisition's own scenes
+            self.paths[acquisition.key] = fetch_s1_scene(
+                self.area, acquisition.date, self.folder / f"{acquisition.slug}.tif", scale_m=self.request.scale_m,
+                ee_settings=settings, console=Console(stderr=True, quiet=True), image_ids=acquisition.image_ids,
+            )  # fmt: skip
+        return self.paths[acquisition.key]
+
+    def auxiliary_for(self, scene: Path) -> dict[str, Path]:
+        """The product's auxiliary datasets on ``scene``'s grid (``predict --ee-auxiliary``'s reads), read once.
+
+        Every scene of a run is on the AOI's grid, so they are read once per run.
+        """
+        import rasterio
+
+        from gee_flood.earthengine import EESettings
+        from gee_flood.product.ee_inputs import ee_datasets, fetch_auxiliary
+
+        with rasterio.open(scene) as src:
+            grid = (src.crs.to_string(), tuple(src.transform), src.width, src.height)
+        if grid not in self.auxiliary:
+            folder = self.folder / f"auxiliary-{len(self.auxiliary)}"
+            folder.mkdir()
+            settings = EESettings(project=self.project, endpoint="standard", url=self.request.ee_url)
+            self.auxiliary[grid] = fetch_auxiliary(scene, folder, settings, names=tuple(ee_datasets()))
+        return self.auxiliary[grid]
+
+    def release(self, acquisition: Acquisition, *, as_reference: bool) -> None:
+        """Done with the acquisition's scene (as the one mapped, or as a reference): delete it if nothing needs it."""
+        if as_reference:
+            self.uses[acquisition.key] -= 1
+        if self.uses.get(acquisition.key, 0) <= 0 and acquisition.key in self.paths:
+            self.paths.pop(acquisition.key).unlink(missing_ok=True)
+
+
+def _map_acquisition(
+    request: WatchRequest, scenes: _Scenes, acquisition: Acquisition, reference: Acquisition | None, out: Path
+) -> None:
+    """Map one acquisition into ``out`` through predict (:func:`gee_flood.inference.command.run_predict`)."""
+    from gee_flood.inference.command import run_predict
+    from gee_flood.service_requests import PredictRequest
+
+    post = scenes.get(acquisition)
+    pre = scenes.get(reference) if reference is not None else None
+    auxiliary: dict[str, Any] = {}
+    if request.ee_auxiliary:
+        paths = scenes.auxiliary_for(post)
+        auxiliary = {"reference_water": paths["reference"], "dem": paths["dem"], "hand": paths["hand"],
+                     "worldcover": paths["worldcover"],
+                     "look_azimuth": LOOK_AZIMUTH_DEG[acquisition.orbit_pass]}  # fmt: skip
+    # The events are the progress: predict's own lines would drown them.
+    run_predict(
+        PredictRequest(checkpoint=Path(request.checkpoint) if request.checkpoint is not None else None,
+                       method=request.method, pre=pre, input_path=post, aoi=Path(request.aoi), out=out,
+                       options=request.options, **auxiliary),
+        console=Console(stderr=True, quiet=True),
+    )  # fmt: skip
+    scenes.release(acquisition, as_reference=False)
+    if reference is not None:
+        scenes.release(reference, as_reference=True)
 
 
 #: Attempts of a whole push (upload + ingestion). Repeating a push is safe: the same request id starts at most one
@@ -471,10 +636,13 @@ __all__ = [
     "WatchEvent",
     "WatchRequest",
     "WatchResult",
+    "change_parameters",
     "checkpoint_sha256",
     "collection_images",
     "ensure_collection",
     "image_name",
+    "method_identity",
+    "pre_event",
     "push_request_id",
     "watch_loop",
     "watch_once",

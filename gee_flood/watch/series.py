@@ -1,14 +1,17 @@
 """Time-series products of a watched event: from the per-acquisition maps of a period.
 
-Per pixel, over the acquisitions whose start time lies in the period (UTC days, inclusive):
+Per pixel, over the acquisitions whose start time lies in the period (UTC days, inclusive), from the flood
+product's layers of each map (:mod:`gee_flood.product.layers`): a pixel is *observed* by an acquisition where its
+``exclusion`` is 0 (valid, and not shadow/layover, steep, high above drainage or urban: where flood can be mapped),
+and *flooded* where its ``flood`` is 1 (new water: not reference water, never excluded).
 
 ============================  =========  ==================================================================
 layer                         type       meaning
 ============================  =========  ==================================================================
 ``max_extent``                uint8      1 flooded in at least one acquisition, 0 observed and never flooded,
-                                         255 never observed (no data in every map)
-``observations``              uint16     acquisitions with a valid pixel
-``flooded_observations``      uint16     acquisitions mapping it as water (``water`` = 1)
+                                         255 never observed (no data or excluded in every map)
+``observations``              uint16     acquisitions observing it (``exclusion`` = 0)
+``flooded_observations``      uint16     acquisitions mapping it as flood (``flood`` = 1)
 ``first_flooded``             float32    time of the first flooded acquisition, days since 1970-01-01 UTC
                                          (NaN: never flooded)
 ``last_flooded``              float32    time of the last flooded acquisition, same unit (NaN: never flooded)
@@ -34,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from gee_flood.errors import InputError
+from gee_flood.product.layers import EXCLUSION, FLOOD
 
 #: Layers of the product, in band order.
 LAYERS = ("max_extent", "observations", "flooded_observations", "first_flooded", "last_flooded",
@@ -54,8 +58,8 @@ def _period_filter(collection: Any, since: dt.date, until: dt.date) -> Any:
 def series_image(collection: str, since: dt.date, until: dt.date) -> Any:
     """The time-series layers of ``collection``'s images in [since, until] as one ``ee.Image`` (server side).
 
-    Each image's ``water`` is masked where the map has no data (255, ingested as missing data), so
-    ``count`` counts observations.
+    Each image's ``flood`` is masked where the pixel is not observed (``exclusion`` not 0; no data is ingested
+    as missing data too), so ``count`` counts observations.
 
     Args:
         collection: ImageCollection asset id (what ``gee-flood watch`` pushes into).
@@ -74,8 +78,7 @@ def series_image(collection: str, since: dt.date, until: dt.date) -> Any:
 
     def per_image(image: Any) -> Any:
         image = ee.Image(image)
-        water = image.select("water")
-        flooded = water.eq(1)
+        flooded = image.select(FLOOD).eq(1).updateMask(image.select(EXCLUSION).eq(0))
         day = ee.Number(image.get("system:time_start")).divide(DAY_MS)
         when = ee.Image.constant(day).toFloat().updateMask(flooded)
         return flooded.rename("flooded").addBands(when.rename("when"))
@@ -161,16 +164,21 @@ def series_from_maps(
         array = rioxarray.open_rasterio(path, chunks={"x": 1024, "y": 1024})
         assert isinstance(array, xr.DataArray)  # one GeoTIFF, one variable: a DataArray
         names = list(array.attrs.get("long_name") or ())
-        band = names.index("water") + 1 if "water" in names else 2
-        layers.append(array.sel(band=band, drop=True))
+        if FLOOD not in names or EXCLUSION not in names:
+            raise InputError(f"{path}: not a gee-flood flood map (bands {names}; expected {FLOOD} and {EXCLUSION})")
+        flood = array.sel(band=names.index(FLOOD) + 1, drop=True)
+        observed = array.sel(band=names.index(EXCLUSION) + 1, drop=True) == 0
+        # one layer per map: 1 flooded, 0 observed and not flooded, NODATA_MASK not observed
+        layers.append(xr.where(observed, flood == 1, NODATA_MASK).astype(np.uint8).rio.write_crs(array.rio.crs)
+                      .rio.write_transform(array.rio.transform()))  # fmt: skip
     first_grid = layers[0]
     for (_, path), layer in zip(chosen, layers, strict=True):
         if layer.shape != first_grid.shape or layer.rio.transform() != first_grid.rio.transform():
             raise InputError(f"{path}: not on the grid of {chosen[0][1]}; the maps of one watch share the AOI grid")
     times = xr.DataArray(np.array([days_since_epoch(when) for when, _ in chosen]), dims="time")
-    water: xr.DataArray = xr.concat(layers, dim="time")
-    valid = water != NODATA_MASK
-    flooded = water == 1
+    stacked: xr.DataArray = xr.concat(layers, dim="time")
+    valid = stacked != NODATA_MASK
+    flooded = stacked == 1
     observations = valid.sum("time").astype(np.uint16)
     flooded_count = flooded.sum("time").astype(np.uint16)
     when = xr.where(flooded, times, np.nan)

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 from rasterio.enums import Resampling
 
+from gee_flood.product.layers import FLOOD
 from gee_flood.watch.series import NODATA_MASK
 
 #: Colours (RGBA) of the maximum extent: flooded at least once, observed and never flooded.
@@ -121,7 +122,7 @@ def add_watch_layers(
         m.add_layer(image.select("flood_duration_days"), {"min": 0, "max": 30, "palette": ["c6dbef", "08306b"]},
                     "Earth Engine: flood duration (days)")  # fmt: skip
         if kind == "ipyleaflet":
-            images = _period_filter(ee.ImageCollection(collection), since, until).select("water")
+            images = _period_filter(ee.ImageCollection(collection), since, until).select(FLOOD)
             m.add_time_slider(images, {"min": 0, "max": 1, "palette": ["a0a0a0", "005aff"]},
                               layer_name="per-acquisition maps", date_format="YYYY-MM-dd HH:mm")  # fmt: skip
     if bounds is not None:

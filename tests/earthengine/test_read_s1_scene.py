@@ -49,3 +49,16 @@ def test_read_s1_scene_takes_a_geometry_and_reports_no_scene(emulator, tmp_path)
     assert np.isfinite(scene.values).mean() > 0.99
     with pytest.raises(DataError, match="no COPERNICUS/S1_GRD scenes"):
         read_s1_scene(geometry, dt.date(2020, 1, 1), settings=settings, max_days=2)
+
+
+def test_read_s1_scene_reads_the_acquisition_it_is_told(emulator):
+    """``image_ids`` (watch: one acquisition) wins over the choice by date; scenes not in the window are refused."""
+    server, _, aoi = emulator
+    settings = EESettings(url=server.url, endpoint="standard", retry=RetryPolicy.fast())
+    chosen = read_s1_scene(aoi, dt.date(2019, 3, 5), settings=settings, max_days=1)
+    assert chosen.attrs["s1_ids"] == ["COPERNICUS/S1_GRD/s1_good"]  # nearest to 5 March's noon
+    told = read_s1_scene(aoi, dt.date(2019, 3, 5), settings=settings, max_days=1,
+                         image_ids=("COPERNICUS/S1_GRD/s1_ascending",))  # fmt: skip
+    assert told.attrs["s1_ids"] == ["COPERNICUS/S1_GRD/s1_ascending"]
+    with pytest.raises(DataError, match="no Sentinel-1 mosaic of exactly COPERNICUS/S1_GRD/nowhere"):
+        read_s1_scene(aoi, dt.date(2019, 3, 5), settings=settings, max_days=1, image_ids=("COPERNICUS/S1_GRD/nowhere",))

@@ -2,8 +2,9 @@
 
 The grid and AOI are :mod:`tests.earthengine.synthetic_catalog`'s (UTM 32N, 10 m, 256 x 256 px source, a 1.9 km
 AOI). Each acquisition is a DESCENDING relative orbit 66 scene (index ``S1A_IW_GRDH_1SDV_<stamp>``) whose dark
-(water) ellipse grows with ``flood`` (0-1): the event's time series. ``PARTIAL`` covers only the AOI's western
-half (a watch skips it: no full cover).
+(water) ellipse grows with ``flood`` (0-1): the event's time series; an ASCENDING relative orbit 15 pass can be
+added on the same day (two acquisitions on one UTC day). ``PARTIAL`` covers only the AOI's western half (a watch
+skips it: no full cover).
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ PARTIAL_DAY = 9
 HALF_GEOREF = PixelGrid(CRS, Affine(PX, 0, SOURCE_X0, 0, -PX, SOURCE_Y0), SOURCE_SIZE // 2, SOURCE_SIZE)
 
 
-def when(day: int) -> dt.datetime:
+#: The evening ascending pass of :meth:`GrowingCatalog.add` ``(..., ascending=True)``: relative orbit 15.
+ASCENDING_ORBIT = 15
+
+
+def when(day: int, *, ascending: bool = False) -> dt.datetime:
+    if ascending:
+        return dt.datetime(2019, 3, day, 17, 41, 3, tzinfo=dt.UTC)
     return dt.datetime(2019, 3, day, 5, 30, 12, tzinfo=dt.UTC)
 
 
@@ -56,21 +63,45 @@ class GrowingCatalog:
         self.builder = CatalogBuilder(self.root)
         self.aoi = aoi_geojson(self.root.parent / "aoi.geojson")
 
-    def add(self, day: int, flood: float, *, georef: PixelGrid = SOURCE_GEOREF) -> str:
-        """Add one acquisition (written at once); return its image id."""
-        stamp = when(day).strftime("%Y%m%dT%H%M%S")
+    def add(self, day: int, flood: float, *, georef: PixelGrid = SOURCE_GEOREF, ascending: bool = False) -> str:
+        """Add one acquisition (written at once; the morning descending pass, or the evening ascending one of
+        orbit :data:`ASCENDING_ORBIT` on the same day); return its image id."""
+        sensed = when(day, ascending=ascending)
+        stamp = sensed.strftime("%Y%m%dT%H%M%S")
         index = f"S1A_IW_GRDH_1SDV_{stamp}_{'HALF' if georef is not SOURCE_GEOREF else 'FULL'}"
         properties = {
-            "system:time_start": when(day),
+            "system:time_start": sensed,
             "instrumentMode": "IW",
             "transmitterReceiverPolarisation": ["VV", "VH"],
-            "orbitProperties_pass": "DESCENDING",
-            "relativeOrbitNumber_start": 66,
+            "orbitProperties_pass": "ASCENDING" if ascending else "DESCENDING",
+            "relativeOrbitNumber_start": ASCENDING_ORBIT if ascending else 66,
         }
-        data = s1_scene(flood, seed=day, width=georef.width)
+        data = s1_scene(flood, seed=day + 100 * ascending, width=georef.width)
         image_id = self.builder.add_image(S1, index, data, georef, ["VV", "VH", "angle"], properties)
         self.builder.write()
         return image_id
+
+    def add_auxiliary(self) -> None:
+        """The flood product's auxiliary datasets under their Earth Engine ids (``--ee-auxiliary``), source grid."""
+        rows, cols = np.mgrid[0:SOURCE_SIZE, 0:SOURCE_SIZE]
+        seasonality = np.where(cols < REFERENCE_COLS, 12, 0)
+        gsw = np.stack([seasonality * 8, seasonality]).astype(np.uint8)
+        self.builder.add_image(None, "JRC/GSW1_4/GlobalSurfaceWater", gsw, SOURCE_GEOREF, ["occurrence", "seasonality"],
+                               {}, nodata=255)  # fmt: skip
+        flat = np.full((SOURCE_SIZE, SOURCE_SIZE), 20.0, np.float32)
+        self.builder.add_image(None, "USGS/SRTMGL1_003", flat, SOURCE_GEOREF, ["elevation"], {})
+        hand = np.where(cols >= HIGH_COLS, 40.0, 1.0).astype(np.float32)
+        self.builder.add_image(None, "MERIT/Hydro/v1_0_1", np.stack([flat, hand]), SOURCE_GEOREF, ["elv", "hnd"], {})
+        cover = np.where(rows < URBAN_ROWS, 50, 40).astype(np.uint8)
+        self.builder.add_image("ESA/WorldCover/v200", "2021", cover, SOURCE_GEOREF, ["Map"],
+                               {"system:time_start": dt.datetime(2021, 1, 1, tzinfo=dt.UTC)})  # fmt: skip
+        self.builder.write()
+
+
+#: The auxiliary datasets of :meth:`GrowingCatalog.add_auxiliary`, in source pixels: normal water (JRC seasonality
+#: 12) west of column ``REFERENCE_COLS``, town (WorldCover 50) north of row ``URBAN_ROWS``, high ground (MERIT HAND
+#: 40 m) from column ``HIGH_COLS``; flat (SRTM 20 m) everywhere.
+REFERENCE_COLS, URBAN_ROWS, HIGH_COLS = 110, 60, 190
 
 
 def build(root: Path, days=FIRST_THREE) -> GrowingCatalog:

@@ -27,17 +27,19 @@ def watched(world):
 
 
 def direct(maps, since=SINCE, until=UNTIL):
-    """The layers computed by hand with numpy from the maps' water bands."""
+    """The layers computed by hand with numpy from the maps' flood and exclusion layers."""
     kept = sorted((t, p) for t, p in maps.items() if since <= t.date() <= until)
-    stack = []
+    floods, exclusions = [], []
     for _, path in kept:
         with rasterio.open(path) as src:
-            stack.append(src.read(2))
+            assert src.descriptions[2::2] == ("flood", "exclusion")
+            floods.append(src.read(3))
+            exclusions.append(src.read(5))
             grid = (src.crs, src.transform, src.width, src.height)
-    water = np.stack(stack)
+    observed = np.stack(exclusions) == 0
     days = np.array([days_since_epoch(t) for t, _ in kept])[:, None, None]
-    flooded = water == 1
-    observations = (water != 255).sum(0)
+    flooded = (np.stack(floods) == 1) & observed
+    observations = observed.sum(0)
     count = flooded.sum(0)
     with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
         sup.filter(RuntimeWarning)

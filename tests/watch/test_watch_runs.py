@@ -60,12 +60,13 @@ def test_cli_prints_a_line_per_event_and_logs_json(growing, earth_engine, storag
     result = runner.invoke(app, argv)
     assert result.exit_code == 0, result.output
     name = f"{collection}/{reference[0][0]}"
+    first = "S1A/2019-03-05T05:30:12Z/DESCENDING/66 (2019-03-05T05:30:12Z)"
     assert result.output.splitlines() == [
-        "found S1/2019-03-05/DESCENDING/66 (2019-03-05T05:30:12Z)",
-        f"mapped S1/2019-03-05/DESCENDING/66 (2019-03-05T05:30:12Z): {reference[0][2]['flooded_km2']:.3f} km² "
-        f"flooded, {reference[0][2]['excluded_km2']:.3f} km² excluded",
-        f"ingesting S1/2019-03-05/DESCENDING/66 (2019-03-05T05:30:12Z) -> {name}",
-        f"pushed S1/2019-03-05/DESCENDING/66 (2019-03-05T05:30:12Z) -> {name}",
+        f"found {first}",
+        f"mapped {first}: {reference[0][2]['flooded_km2']:.3f} km² flooded, {reference[0][2]['excluded_km2']:.3f} km² "
+        "excluded",
+        f"ingesting {first} -> {name}",
+        f"pushed {first} -> {name}",
         f"{collection}: 1 found, 1 mapped, 1 pushed, 0 skipped",
     ]
     events = [json.loads(line) for line in log.read_text().splitlines()]
