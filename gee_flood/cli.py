@@ -680,13 +680,13 @@ def watch(
         typer.Option("--method", help="model (a checkpoint) or change (UN-SPIDER change detection, checkpoint-free)."),
     ] = PredictMethod.MODEL,
     pre_days: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--pre-days",
             help="--method change: the reference is the earliest pass of the same relative orbit in this many days "
-            "before each acquisition.",
+            "before each acquisition (default 30).",
         ),
-    ] = 30,
+    ] = None,
     ee_auxiliary: Annotated[
         bool,
         typer.Option(

@@ -800,7 +800,7 @@ def _watch_argv(world, ckpt: Path, *changes: str, aoi: Path | None = None) -> li
 
 
 @pytest.mark.parametrize("case", ["collection_is_an_image", "unknown_project", "since_after_until", "no_s1_cover",
-                                  "change_with_checkpoint"])  # fmt: skip
+                                  "change_with_checkpoint", "pre_days_with_a_checkpoint"])  # fmt: skip
 def test_watch_refuses_in_one_line(world, inputs, workspace, case):
     from ee_emulator.catalog import image_from_geotiff
 
@@ -818,11 +818,13 @@ def test_watch_refuses_in_one_line(world, inputs, workspace, case):
         "since_after_until": (_watch_argv(world, inputs["ckpt"], "--since", "2019-03-21"), "--since"),
         "no_s1_cover": (_watch_argv(world, inputs["ckpt"], aoi=far), "--aoi"),
         "change_with_checkpoint": (_watch_argv(world, inputs["ckpt"], "--method", "change"), "--checkpoint"),
+        "pre_days_with_a_checkpoint": (_watch_argv(world, inputs["ckpt"], "--pre-days", "10"), "--pre-days"),
     }[case]
     line = run_refused(workspace, argv, culprit)  # the emulator knows only its configured projects
     assert {"collection_is_an_image": "expected an image collection", "unknown_project": "no-such-project' not found",
             "since_after_until": "is after --until", "no_s1_cover": "no Sentinel-1 scene",
-            "change_with_checkpoint": "checkpoint-free"}[case] in line  # fmt: skip
+            "change_with_checkpoint": "checkpoint-free",
+            "pre_days_with_a_checkpoint": "is for --method change"}[case] in line  # fmt: skip
     assert server.catalog.find_collection("projects/emulator/assets/hostile/watch") is None  # nothing created
 
 
@@ -876,8 +878,8 @@ def test_the_boundary_battery_reaches_every_command():
         subs = getattr(command, "commands", None) or {}
         return [leaf for name, sub in subs.items() for leaf in leaves(sub, (*path, name))] if subs else [" ".join(path)]
 
-    assert set(leaves(typer.main.get_command(app))) == set(_command_calls({"scene": Path("s"), "ckpt": Path("c"),
-                                                                           "small_aoi": Path("a")}, Path("w")))
+    fake_inputs = {"scene": Path("s"), "ckpt": Path("c"), "small_aoi": Path("a")}
+    assert set(leaves(typer.main.get_command(app))) == set(_command_calls(fake_inputs, Path("w")))
 
 
 def _inject(monkeypatch, target: str, error: BaseException) -> None:

@@ -113,7 +113,7 @@ class WatchRequest:
         method: ``model`` (the checkpoint) or ``change`` (UN-SPIDER change detection, no checkpoint).
         pre_days: With ``method="change"``: the pre-event reference of an acquisition is the earliest full-cover
             acquisition of the same pass and relative orbit sensed in the ``pre_days`` days before it
-            (:func:`pre_event`).
+            (:func:`pre_event`; None: 30). Refused with ``method="model"``, which has no reference.
         ee_auxiliary: Read the flood product's auxiliary datasets (JRC Global Surface Water, SRTM, MERIT Hydro,
             ESA WorldCover; ``predict --ee-auxiliary``) from Earth Engine, once per run on the AOI's grid: normal
             water is then not flood, and shadow/layover (for each pass's look direction), steep, high or urban
@@ -136,7 +136,7 @@ class WatchRequest:
     bucket: str
     checkpoint: Path | None = None
     method: WatchMethodName = "model"
-    pre_days: int = PRE_DAYS
+    pre_days: int | None = None
     ee_auxiliary: bool = False
     until: str | dt.date | None = None
     project: str | None = None
@@ -145,6 +145,11 @@ class WatchRequest:
     out_dir: Path | None = None
     options: PredictOptions = field(default_factory=lambda: PredictOptions(progress=False))
     poll_s: float = 2.0
+
+    @property
+    def reference_days(self) -> int:
+        """Days before an acquisition searched for its change-detection reference (``pre_days``, default 30)."""
+        return self.pre_days if self.pre_days is not None else PRE_DAYS
 
 
 def checkpoint_sha256(path: Path) -> str:
@@ -173,9 +178,9 @@ def method_identity(request: WatchRequest) -> tuple[str, dict[str, Any]]:
     the auxiliary datasets' ids and bands.
     """
     if request.method == "change":
-        parameters = change_parameters(request.pre_days)
+        parameters = change_parameters(request.reference_days)
         identity = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
-        properties = {"method": "change", "pre_days": request.pre_days,
+        properties = {"method": "change", "pre_days": request.reference_days,
                       "ratio_threshold": parameters["ratio_threshold"],
                       "focal_radius_m": parameters["focal_radius_m"]}  # fmt: skip
     else:
@@ -312,8 +317,10 @@ def validate(request: WatchRequest) -> tuple[AreaOfInterest, dt.date, dt.date]:
     if request.method == "change":
         if request.checkpoint is not None:
             raise InputError("--method change is checkpoint-free: give --checkpoint or --method change, not both")
-        if not 1 <= request.pre_days <= MAX_PRE_DAYS:
-            raise InputError(f"--pre-days {request.pre_days}: expected 1-{MAX_PRE_DAYS} days")
+        if not 1 <= request.reference_days <= MAX_PRE_DAYS:
+            raise InputError(f"--pre-days {request.reference_days}: expected 1-{MAX_PRE_DAYS} days")
+    elif request.pre_days is not None:
+        raise InputError("--pre-days is for --method change (the pre-event reference); a checkpoint needs none")
     elif request.checkpoint is None:
         raise InputError("give --checkpoint student.ckpt (or --method change, checkpoint-free)")
     else:
@@ -355,7 +362,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
     export.ensure_initialized(project, request.ee_url)
     change = request.method == "change"
     # one metadata request; with change detection it reaches back far enough to hold every reference
-    known = find_acquisitions(area, since - dt.timedelta(days=request.pre_days) if change else since, until)
+    known = find_acquisitions(area, since - dt.timedelta(days=request.reference_days) if change else since, until)
     acquisitions = [acquisition for acquisition in known if acquisition.date >= since]
     if not acquisitions and not _has_any_cover(area):
         raise InputError(
@@ -390,7 +397,7 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
             when = _iso(acquisition.time)
             name = image_name(request.collection, acquisition, identity)
             emit(WatchEvent(event="found", acquisition=acquisition.key, time=when, asset=name))
-            reference = pre_event(acquisition, known, request.pre_days) if change else None
+            reference = pre_event(acquisition, known, request.reference_days) if change else None
             reason = None
             if not acquisition.full_cover:
                 reason = f"no full cover ({acquisition.coverage:.1%} of the AOI)"
@@ -398,7 +405,8 @@ def watch_once(request: WatchRequest, *, on_event: Callable[[WatchEvent], None] 
                 reason = "already in the collection"
             elif change and reference is None:
                 orbit = f"{acquisition.orbit_pass.lower()} relative orbit {acquisition.relative_orbit}"
-                reason = f"no pre-event reference (no full-cover {orbit} pass in the {request.pre_days} days before)"
+                days = request.reference_days
+                reason = f"no pre-event reference (no full-cover {orbit} pass in the {days} days before)"
             if reason is not None:
                 emit(WatchEvent(event="skipped", acquisition=acquisition.key, time=when, asset=name, reason=reason))
                 continue
