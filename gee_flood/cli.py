@@ -523,6 +523,11 @@ def stats(
         Path | None, typer.Option("--zones", help="Zones: GeoJSON or GeoParquet polygons (default: the whole map).")
     ] = None,
     id_field: Annotated[str | None, typer.Option("--id-field", help="Column naming each zone.")] = None,
+    admin_level: Annotated[
+        int | None,
+        typer.Option("--admin-level", help="With --asset: the zones are FAO GAUL 2015 level 1 or 2 units, in Earth "
+                     "Engine (FAO/GAUL/2015/level1, level2)."),
+    ] = None,
     population: Annotated[
         Path | None, typer.Option("--population", help="Population count raster (people per cell), any CRS.")
     ] = None,
@@ -547,8 +552,12 @@ def stats(
         raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
     check_statistics_output(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
                                          "--worldcover": worldcover})  # fmt: skip
-    if out.suffix.lower() in (".geojson", ".json") and zones is None:
+    if out.suffix.lower() in (".geojson", ".json") and zones is None and admin_level is None:
         raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
+    shapes: Any = zones  # the zones' polygons (GeoJSON output)
+    if admin_level is not None and asset is None:
+        raise InputError(f"--admin-level {admin_level}: FAO GAUL is read in Earth Engine, with --asset; with --map "
+                         "give the zones as a file (--zones)")  # fmt: skip
     if asset is not None:
         if population is not None or worldcover is not None:
             raise InputError("--population and --worldcover are files for --map; with --asset use --ee-population "
@@ -557,12 +566,16 @@ def stats(
         from gee_flood.product.ee_stats import ee_zone_statistics
 
         settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
-        frame = ee_zone_statistics(asset, zones, id_field=id_field, population=ee_population,
+        frame = ee_zone_statistics(asset, zones, id_field=id_field, admin=admin_level, population=ee_population,
                                    worldcover=ee_worldcover, settings=settings)  # fmt: skip
+        if admin_level is not None and out.suffix.lower() in (".geojson", ".json"):
+            from gee_flood.product.ee_stats import ee_admin_zones
+
+            shapes = ee_admin_zones(asset, admin_level, settings=settings)  # the units' polygons, for the GeoJSON
     else:
         assert flood_map is not None
         frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
-    write_statistics(frame, out, zones)
+    write_statistics(frame, out, shapes)
     for row in frame.itertuples():
         typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
                    + (f", {row.people_exposed:.0f} people" if "people_exposed" in frame
