@@ -431,7 +431,7 @@ def predict(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help=field_doc(PredictRequest, "out"))],
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
+        list[Path] | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
     ] = None,
     method: Annotated[
         PredictMethod, typer.Option("--method", help=field_doc(PredictRequest, "method"))
