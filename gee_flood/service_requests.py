@@ -348,6 +348,12 @@ class PredictRequest:
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")
 
+    def __post_init__(self) -> None:
+        # One spelling per request: one checkpoint is a path, several a tuple (the CLI's repeated --checkpoint).
+        if isinstance(self.checkpoint, tuple | list):
+            paths = tuple(Path(path) for path in self.checkpoint)
+            object.__setattr__(self, "checkpoint", None if not paths else paths[0] if len(paths) == 1 else paths)
+
     @property
     def checkpoints(self) -> list[Path]:
         """The checkpoints given (none, one, or several: an ensemble whose likelihood is their mean)."""
