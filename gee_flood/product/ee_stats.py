@@ -205,15 +205,23 @@ def ee_zone_statistics(
     return pd.DataFrame.from_records(rows)
 
 
-def ee_admin_zones(asset: str, admin: int, *, settings: EESettings | None = None) -> Any:
-    """The FAO GAUL units of level ``admin`` overlapping ``asset``, as zones a file or the local route can take.
+def ee_admin_zones(over: str | dict[str, Any], admin: int, *, settings: EESettings | None = None) -> Any:
+    """The FAO GAUL units of level ``admin`` overlapping an asset or a region, as zones a file can hold.
+
+    What :func:`ee_zone_statistics` reduces over with ``admin``, fetched (with the units' polygons) for a GeoJSON
+    output or for the local route (:func:`gee_flood.product.zone_statistics` takes the GeoDataFrame as zones).
+
+    Args:
+        over: A flood map asset id (its footprint), or a GeoJSON geometry (EPSG:4326).
+        admin: The FAO GAUL 2015 level, 1 or 2.
+        settings: Earth Engine project and endpoint; default: the current session.
 
     Returns:
         A GeoDataFrame (EPSG:4326): ``zone`` (as :func:`ee_zone_statistics` names the units), the GAUL names and
-        code, and the units' polygons.
+        code, and the units' polygons, in the table's order.
 
     Raises:
-        InputError: Another level, or no unit overlaps the asset.
+        InputError: Another level, or no unit overlaps.
         RemoteError: Earth Engine refused the request (a missing asset or GAUL table is said in one line).
     """
     import geopandas  # type: ignore[import-untyped]
@@ -227,10 +235,12 @@ def ee_admin_zones(asset: str, admin: int, *, settings: EESettings | None = None
     import ee
 
     policy = settings.retry if settings is not None else RetryPolicy()
-    units = ee.FeatureCollection(level.table).filterBounds(ee.Image(asset).geometry())
-    features = with_retries(units.getInfo, policy=policy, what=f"the {level.table} units over {asset}")["features"]
+    region = ee.Image(over).geometry() if isinstance(over, str) else ee.Geometry(over)
+    where = over if isinstance(over, str) else "the region"
+    units = ee.FeatureCollection(level.table).filterBounds(region)
+    features = with_retries(units.getInfo, policy=policy, what=f"the {level.table} units over {where}")["features"]
     if not features:
-        raise InputError(f"--admin-level {level.level}: no unit of {level.table} overlaps {asset}")
+        raise InputError(f"--admin-level {level.level}: no unit of {level.table} overlaps {where}")
     frame = geopandas.GeoDataFrame.from_features(features, crs="EPSG:4326")
     names = [str(name) for name in frame[level.name]]
     frame.insert(0, "zone", _unit_ids(names, list(frame[level.code])))
