@@ -509,7 +509,9 @@ def predict(
 @app.command()
 @user_errors
 def stats(
-    out: Annotated[Path, typer.Option("--out", help="File: the statistics, .csv or .geojson (with --zones).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="File: the statistics, .csv, or .geojson/.parquet (the zones with them).")
+    ],
     flood_map: Annotated[
         Path | None, typer.Option("--map", help="Flood map COG written by gee-flood predict (the local route).")
     ] = None,
@@ -552,8 +554,9 @@ def stats(
         raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
     check_statistics_output(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
                                          "--worldcover": worldcover})  # fmt: skip
-    if out.suffix.lower() in (".geojson", ".json") and zones is None and admin_level is None:
-        raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
+    shaped = out.suffix.lower() in (".geojson", ".json", ".parquet")
+    if shaped and zones is None and admin_level is None:
+        raise InputError(f"--out {out}: GeoJSON/GeoParquet statistics need --zones; write a .csv for the whole map")
     shapes: Any = zones  # the zones' polygons (GeoJSON output)
     if admin_level is not None and asset is None:
         raise InputError(f"--admin-level {admin_level}: FAO GAUL is read in Earth Engine, with --asset; with --map "
@@ -568,14 +571,14 @@ def stats(
         settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
         frame = ee_zone_statistics(asset, zones, id_field=id_field, admin=admin_level, population=ee_population,
                                    worldcover=ee_worldcover, settings=settings)  # fmt: skip
-        if admin_level is not None and out.suffix.lower() in (".geojson", ".json"):
+        if admin_level is not None and shaped:
             from gee_flood.product.ee_stats import ee_admin_zones
 
             shapes = ee_admin_zones(asset, admin_level, settings=settings)  # the units' polygons, for the GeoJSON
     else:
         assert flood_map is not None
         frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
-    write_statistics(frame, out, shapes)
+    write_statistics(frame, out, shapes, id_field=id_field if admin_level is None else None)
     for row in frame.itertuples():
         typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
                    + (f", {row.people_exposed:.0f} people" if "people_exposed" in frame

@@ -170,20 +170,23 @@ def test_admin_zones_from_fao_gaul_in_earth_engine_agree_with_the_local_route_an
     population = "JRC/GHSL/P2023A/GHS_POP/2020"
     for level, expected in ((1, ["Northland", "Southland"]),
                             (2, ["Riverside (111)", "Hills", "Riverside (121)", "Plain"])):  # fmt: skip
-        remote = ee_zone_statistics(asset, admin=level, population=population, settings=settings)
+        remote = ee_zone_statistics(asset, admin=level, population=population,
+                                    worldcover="ESA/WorldCover/v200/2021", settings=settings)  # fmt: skip
         assert remote["zone"].tolist() == expected  # the far unit is filtered out in Earth Engine
         assert remote["ADM0_NAME"].tolist() == ["Emulatia"] * len(expected)
         # the local route over the same units, exported as a zones file (what --out zones.geojson writes)
         units = ee_admin_zones(asset, level, settings=settings)
         assert units["zone"].tolist() == expected
-        local = zone_statistics(cog, units, population=files["pop"])
-        for column in (*AREA_COLUMNS, "people_exposed"):
+        local = zone_statistics(cog, units, population=files["pop"], worldcover=files["cover"])
+        for column in (*AREA_COLUMNS, "people_exposed", "cropland_flooded_km2", "built_up_flooded_km2"):
             assert remote[column].tolist() == pytest.approx(local[column].tolist(), rel=0.01, abs=1e-9), column
     # the truth: the flood box (rows 10-110, columns 20-70) cut by the units' edges (row 60, column 45)
     truth = [geodesic_area_of_box(UTM, TRANSFORM, rows, cols) / 1e6
              for rows in (slice(10, 60), slice(60, 110)) for cols in (slice(20, 45), slice(45, 70))]  # fmt: skip
     assert remote["flooded_km2"].tolist() == pytest.approx(truth, rel=0.01)
     assert remote["people_exposed"].sum() == pytest.approx(50 * 7, rel=0.01)  # 10 x 5 whole cells of 7 people
+    cropland = geodesic_area_of_box(UTM, TRANSFORM, slice(10, 100), slice(20, 70)) / 1e6  # cropland above row 100
+    assert remote["cropland_flooded_km2"].sum() == pytest.approx(cropland, rel=0.01)
     province = ee_zone_statistics(asset, admin=1, settings=settings)
     assert province["flooded_km2"].tolist() == pytest.approx([truth[0] + truth[1], truth[2] + truth[3]], rel=0.01)
 

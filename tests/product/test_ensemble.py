@@ -40,7 +40,8 @@ def probability_of(checkpoint, s1_db: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory):
     root = tmp_path_factory.mktemp("ensemble")
-    checkpoints = [member(root / f"m{seed}.ckpt", seed, threshold) for seed, threshold in zip((1, 2), THRESHOLDS)]
+    members = zip((1, 2), THRESHOLDS, strict=True)
+    checkpoints = [member(root / f"m{seed}.ckpt", seed, threshold) for seed, threshold in members]
     s1 = synthetic_s1(SIZE, SIZE, seed=3)
     s1[:, :6, :10] = np.nan  # no data
     scene = write_s1(root / "s1.tif", s1)
@@ -99,3 +100,22 @@ def test_a_repeated_member_is_refused_in_one_line(ensemble, tmp_path):
                                       str(checkpoints[0]), "--input", str(scene), "--out", str(out)])  # fmt: skip
     assert result.exit_code != 0 and "a checkpoint is repeated" in result.output
     assert not out.exists()
+
+
+def test_an_ensemble_prediction_pickles_small_and_predicts_the_same_on_a_worker(ensemble):
+    """What each Dask task of ``predict --scheduler`` receives: the models as their paths, the mean again there."""
+    import pickle
+
+    from gee_flood.inference.model import open_model
+    from gee_flood.inference.predict import plan_prediction
+    from gee_flood.inference.source import GeoTiffSceneSource
+
+    checkpoints, scene, _, mean = ensemble
+    first, second = (open_model(path) for path in checkpoints)
+    prediction = plan_prediction(first, GeoTiffSceneSource(scene), tile=SIZE, overlap=0, runtime="torch",
+                                 ensemble=[second])  # fmt: skip
+    shipped = pickle.dumps(prediction)
+    assert len(shipped) < 100_000  # no weights inside
+    probability = pickle.loads(shipped).probability_rows(0, SIZE)
+    valid = np.isfinite(mean)
+    np.testing.assert_allclose(probability[valid], mean[valid], atol=1e-5)
