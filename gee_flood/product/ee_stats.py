@@ -151,6 +151,8 @@ def ee_zone_statistics(
         level = admin_level(admin)
         if zones is not None:
             raise InputError(f"--admin-level {admin} and --zones {zones}: give one of them (the zones of a run)")
+        if id_field is not None:
+            raise InputError(f"--id-field {id_field}: names a column of --zones; GAUL units are named by {level.name}")
     if settings is not None:
         initialize(settings)
     import ee
