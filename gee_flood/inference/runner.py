@@ -113,6 +113,11 @@ class OnnxTileModel:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No CPU memory arena: the arena keeps each session's peak activations for good (about 400 MiB for the
+        # default student's batches of 8 tiles of 512 px), once per model of an ensemble; without it a 3-model
+        # ensemble predicts in 1.08x the memory of one model instead of 1.59x, at the same speed within noise
+        # (docs/benchmarks.md#prediction-memory).
+        options.enable_cpu_mem_arena = False
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
