@@ -13,7 +13,11 @@
    - streamed with every layer of the flood product and its cleanup (``--product``): reference water, DEM (slope,
      shadow/layover), HAND and WorldCover rasters at 100 m over the big scene (resampled strip by strip), the
      minimum mapping unit (8 px) and a 3-px border-noise mask, on the big size.
-``--runs`` picks which of ``baseline``, ``small``, ``big``, ``product`` run (default: all).
+``--runs`` picks which of ``baseline``, ``small``, ``big``, ``product`` run (default: all); ``ensemble`` (not in the
+default) predicts the baseline size with ``--members`` checkpoints (repeated ``--checkpoint``: the likelihood is their
+mean), beside ``small``:
+
+    OMP_NUM_THREADS=1 python -m benchmarks.predict_memory --runs small,ensemble --members 3 --baseline-size 6000
 Prints a table and the ratios.
 
 With ``--api``: the notebook API on a *lazy* scene instead (``rioxarray.open_rasterio(..., chunks=2048)``, the
@@ -84,7 +88,7 @@ def write_scene(path: Path, size: int) -> None:
     tmp.rename(path)
 
 
-def make_checkpoint(path: Path) -> None:
+def make_checkpoint(path: Path, seed: int = 0) -> None:
     """Save a tiny SAR-only student (random weights) at ``path``: memory, not accuracy, is measured."""
     import torch
 
@@ -100,7 +104,7 @@ def make_checkpoint(path: Path) -> None:
         ),
         architecture=ArchitectureSpec(name="Unet", encoder_name="tu-lcnet_035", encoder_depth=1, decoder_channels=[4]),
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     save_checkpoint(build_model(card).eval(), card, path)
 
 
@@ -224,6 +228,7 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--runs", default="baseline,small,big,product", help="which runs, comma-separated")
+    parser.add_argument("--members", type=int, default=3, help="with --runs ensemble: checkpoints averaged")
     parser.add_argument("--api", action="store_true", help="measure the notebook API on a lazy scene (see above)")
     parser.add_argument("--chunk", type=int, default=2048, help="with --api: the lazy scene's chunk side (pixels)")
     parser.add_argument(
@@ -262,6 +267,15 @@ def main() -> None:
             [*predict, "--input", str(big), "--out", str(args.workdir / "big.tif"), "--min-mapping-unit", "0"],
             f"streamed predict {args.size}^2 (no auxiliary data, no cleanup)",
         )
+    if "ensemble" in runs:
+        members = []
+        for seed in range(1, args.members):
+            members += ["--checkpoint", str(args.workdir / f"tiny_student_{seed}.ckpt")]
+            make_checkpoint(args.workdir / f"tiny_student_{seed}.ckpt", seed)
+        named["ensemble"] = measure(
+            [*predict, *members, "--input", str(small), "--out", str(args.workdir / "ensemble.tif")],
+            f"streamed predict {args.baseline_size}^2, {args.members} models (likelihood = their mean)",
+        )
     if "product" in runs:
         auxiliary = write_auxiliary(args.workdir, args.size)
         named["product"] = measure(
@@ -278,7 +292,7 @@ def main() -> None:
     print("|---|---|---|")
     for row in rows:
         print(f"| {row['run']} | {row['peak_rss_mib_psutil']} | {row['seconds']} |")
-    for numerator, denominator in (("baseline", "small"), ("big", "small"), ("product", "big")):
+    for numerator, denominator in (("baseline", "small"), ("big", "small"), ("product", "big"), ("ensemble", "small")):
         if numerator in named and denominator in named:
             ratio = named[numerator]["peak_rss_mib_psutil"] / named[denominator]["peak_rss_mib_psutil"]
             print(f"{named[numerator]['run']} / {named[denominator]['run']}: {ratio:.2f}x")

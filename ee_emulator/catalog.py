@@ -12,7 +12,8 @@ Layout (see the project's interface contract, section 4)::
                                            "images": [{"id": "COPERNICUS/S1_GRD/<index>", "path": "s1/x.tif",
                                                        "bands": ["VV", "VH"], "properties": {...},
                                                        "footprint": <optional GeoJSON, EPSG:4326>}]}},
-     "images": {"JRC/GSW1_4/GlobalSurfaceWater": {<same image record>}}}
+     "images": {"JRC/GSW1_4/GlobalSurfaceWater": {<same image record>}},
+     "tables": {"FAO/GAUL/2015/level1": {"id": "FAO/GAUL/2015/level1", "path": "tables/gaul1.geojson"}}}
 
 An image's ``system:index`` is its id without the collection prefix; its footprint is the GeoTIFF's bounds (unless the
 record gives one). Bands on other grids (Sentinel-2's 20 m and 60 m bands beside its 10 m ones) live in further
@@ -21,6 +22,10 @@ order, and the bands not in ``band_paths`` are those of ``path``, in order
 (:meth:`CatalogBuilder.add_multiresolution_image` writes such records). :class:`CatalogBuilder` /
 :func:`write_catalog` write catalogs from numpy arrays with rasterio; :meth:`Catalog.load` reads and validates one,
 failing with one-line :class:`~ee_emulator.errors.DataError` messages.
+
+Tables (``ee.FeatureCollection(table_id)``, Earth Engine's ``Collection.loadTable``: FAO GAUL's administrative
+units, for instance) are GeoJSON FeatureCollections in EPSG:4326, each feature's ``properties`` its Earth Engine
+properties (:meth:`CatalogBuilder.add_table`).
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ __all__ = [
     "CatalogEntry",
     "BandSource",
     "CatalogImage",
+    "CatalogTable",
     "write_catalog",
 ]
 
@@ -77,11 +83,59 @@ class _CollectionRecord(BaseModel):
     properties: dict[str, Any] = {}
 
 
+class _TableRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    path: str
+
+
 class _CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     collections: dict[str, _CollectionRecord] = {}
     images: dict[str, _ImageRecord] = {}
+    tables: dict[str, _TableRecord] = {}
+
+
+@dataclass(frozen=True)
+class CatalogTable:
+    """One table (a FeatureCollection asset) the emulator can serve.
+
+    Attributes:
+        table_id: Full Earth Engine id (``"FAO/GAUL/2015/level1"``).
+        features: Its features as GeoJSON (EPSG:4326 geometry, Earth Engine properties, ``id``), in table order.
+        version: Asset version number (microseconds since the epoch of the catalog load).
+    """
+
+    table_id: str
+    features: tuple[dict[str, Any], ...]
+    version: int
+
+
+def _table_from_record(root: Path, record: _TableRecord, version: int, catalog_path: Path) -> CatalogTable:
+    """Read and check a table's GeoJSON: a FeatureCollection whose every feature has a geometry."""
+    where = f"{catalog_path}: tables[{record.id!r}]"
+    if Path(record.path).is_absolute() or ".." in Path(record.path).parts:
+        raise DataError(f"{where}: path {record.path!r} must be relative to the catalog directory")
+    path = root / record.path
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"{where}: cannot read GeoJSON {path} ({error})") from None
+    if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
+        raise DataError(f"{where}: {path} is not a GeoJSON FeatureCollection")
+    features = []
+    for position, feature in enumerate(document.get("features", [])):
+        if not isinstance(feature, dict) or not feature.get("geometry"):
+            raise DataError(f"{where}: feature {position} of {path} has no geometry")
+        try:
+            shapely.geometry.shape(feature["geometry"])
+        except (ValueError, TypeError, AttributeError) as error:
+            raise DataError(f"{where}: feature {position} of {path} has an invalid geometry ({error})") from None
+        features.append({"geometry": feature["geometry"], "properties": dict(feature.get("properties") or {}),
+                         "id": str(feature.get("id", f"{position:020d}"))})  # fmt: skip
+    return CatalogTable(record.id, tuple(features), version)
 
 
 @dataclass(frozen=True)
@@ -154,12 +208,14 @@ class Catalog:
         collections: Collection id -> images in catalog order.
         collection_properties: Collection id -> collection-level properties.
         images: Standalone image id -> image.
+        tables: Table id -> table (``ee.FeatureCollection(table_id)``).
     """
 
     root: Path | None = None
     collections: dict[str, list[CatalogImage]] = field(default_factory=dict)
     collection_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     images: dict[str, CatalogImage] = field(default_factory=dict)
+    tables: dict[str, CatalogTable] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -206,6 +262,12 @@ class Catalog:
                 raise DataError(f"{catalog_path}: image id {image_id!r} appears twice")
             seen.add(image_id)
             catalog.images[image_id] = _image_from_record(root, record, None, version, catalog_path)
+        for table_id, table in parsed.tables.items():
+            if table.id != table_id:
+                raise DataError(f"{catalog_path}: tables[{table_id!r}] has id {table.id!r}; they must be equal")
+            if table_id in seen:
+                raise DataError(f"{catalog_path}: asset id {table_id!r} appears twice")
+            catalog.tables[table_id] = _table_from_record(root, table, version, catalog_path)
         return catalog
 
     def refresh(self) -> list[str]:
@@ -238,6 +300,10 @@ class Catalog:
                 if image_id not in self.images:
                     self.images[image_id] = image
                     added.append(image_id)
+            for table_id, table in fresh.tables.items():
+                if table_id not in self.tables:
+                    self.tables[table_id] = table
+                    added.append(table_id)
         return added
 
     def find_image(self, image_id: str) -> CatalogImage | None:
@@ -250,6 +316,11 @@ class Catalog:
                     if image.image_id == image_id:
                         return image
         return None
+
+    def find_table(self, table_id: str) -> CatalogTable | None:
+        """Return the table with this id, or None."""
+        with self._lock:
+            return self.tables.get(table_id)
 
     def find_collection(self, collection_id: str) -> list[CatalogImage] | None:
         """Return the images of a collection (a copy of the list), or None if there is no such collection."""
@@ -548,6 +619,7 @@ class CatalogBuilder:
         self.root.mkdir(parents=True, exist_ok=True)
         self._collections: dict[str, dict[str, Any]] = {}
         self._images: dict[str, dict[str, Any]] = {}
+        self._tables: dict[str, dict[str, Any]] = {}
 
     def __enter__(self) -> CatalogBuilder:
         return self
@@ -665,6 +737,30 @@ class CatalogBuilder:
         self._record(collection, record, footprint)
         return full_id
 
+    def add_table(self, table_id: str, features: Sequence[Mapping[str, Any]]) -> str:
+        """Write a table (``ee.FeatureCollection(table_id)``) as GeoJSON and record it; return its id.
+
+        Args:
+            table_id: Full Earth Engine id (``"FAO/GAUL/2015/level1"``).
+            features: GeoJSON features (EPSG:4326 geometry; ``properties`` become the features' Earth Engine
+                properties).
+
+        Raises:
+            InputError: A feature without a geometry.
+        """
+        for position, feature in enumerate(features):
+            if not feature.get("geometry"):
+                raise InputError(f"table {table_id}: feature {position} has no geometry")
+        relative = Path("tables") / f"{_slug(table_id)}.geojson"
+        document = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": str(feature.get("id", f"{position:020d}")), "geometry": feature["geometry"],
+             "properties": normalise_properties(feature.get("properties") or {})}
+            for position, feature in enumerate(features)
+        ]}  # fmt: skip
+        write_json_atomic(self.root / relative, document)
+        self._tables[table_id] = {"id": table_id, "path": relative.as_posix()}
+        return table_id
+
     @staticmethod
     def _full_id(collection: str | None, image_id: str) -> tuple[str, str]:
         if collection is not None:
@@ -724,7 +820,9 @@ class CatalogBuilder:
 
     def write(self) -> Path:
         """Write ``catalog.json`` atomically and return its path."""
-        payload = {"collections": self._collections, "images": self._images}
+        payload: dict[str, Any] = {"collections": self._collections, "images": self._images}
+        if self._tables:
+            payload["tables"] = self._tables
         return write_json_atomic(self.root / CATALOG_FILE, payload)
 
 

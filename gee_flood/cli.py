@@ -436,7 +436,7 @@ def predict(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help=field_doc(PredictRequest, "out"))],
     checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
+        list[Path] | None, typer.Option("--checkpoint", help=field_doc(PredictRequest, "checkpoint"))
     ] = None,
     method: Annotated[
         PredictMethod, typer.Option("--method", help=field_doc(PredictRequest, "method"))
@@ -514,7 +514,9 @@ def predict(
 @app.command()
 @user_errors
 def stats(
-    out: Annotated[Path, typer.Option("--out", help="File: the statistics, .csv or .geojson (with --zones).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="File: the statistics, .csv, or .geojson/.parquet (the zones with them).")
+    ],
     flood_map: Annotated[
         Path | None, typer.Option("--map", help="Flood map COG written by gee-flood predict (the local route).")
     ] = None,
@@ -528,6 +530,11 @@ def stats(
         Path | None, typer.Option("--zones", help="Zones: GeoJSON or GeoParquet polygons (default: the whole map).")
     ] = None,
     id_field: Annotated[str | None, typer.Option("--id-field", help="Column naming each zone.")] = None,
+    admin_level: Annotated[
+        int | None,
+        typer.Option("--admin-level", help="With --asset: the zones are FAO GAUL 2015 level 1 or 2 units, in Earth "
+                     "Engine (FAO/GAUL/2015/level1, level2)."),
+    ] = None,
     population: Annotated[
         Path | None, typer.Option("--population", help="Population count raster (people per cell), any CRS.")
     ] = None,
@@ -552,8 +559,13 @@ def stats(
         raise InputError("give --map flood.tif (computed here) or --asset projects/... (computed by Earth Engine)")
     check_statistics_output(out, inputs={"--map": flood_map, "--zones": zones, "--population": population,
                                          "--worldcover": worldcover})  # fmt: skip
-    if out.suffix.lower() in (".geojson", ".json") and zones is None:
-        raise InputError(f"--out {out}: GeoJSON statistics need --zones; write a .csv for the whole map")
+    shaped = out.suffix.lower() in (".geojson", ".json", ".parquet")
+    if shaped and zones is None and admin_level is None:
+        raise InputError(f"--out {out}: GeoJSON/GeoParquet statistics need --zones; write a .csv for the whole map")
+    shapes: Any = zones  # the zones' polygons (GeoJSON output)
+    if admin_level is not None and asset is None:
+        raise InputError(f"--admin-level {admin_level}: FAO GAUL is read in Earth Engine, with --asset; with --map "
+                         "give the zones as a file (--zones)")  # fmt: skip
     if asset is not None:
         if population is not None or worldcover is not None:
             raise InputError("--population and --worldcover are files for --map; with --asset use --ee-population "
@@ -562,12 +574,16 @@ def stats(
         from gee_flood.product.ee_stats import ee_zone_statistics
 
         settings = EESettings(project=project or asset.split("/")[1], endpoint="standard", url=ee_url)
-        frame = ee_zone_statistics(asset, zones, id_field=id_field, population=ee_population,
+        frame = ee_zone_statistics(asset, zones, id_field=id_field, admin=admin_level, population=ee_population,
                                    worldcover=ee_worldcover, settings=settings)  # fmt: skip
+        if admin_level is not None and shaped:
+            from gee_flood.product.ee_stats import ee_admin_zones
+
+            shapes = ee_admin_zones(asset, admin_level, settings=settings)  # the units' polygons, for the GeoJSON
     else:
         assert flood_map is not None
         frame = zone_statistics(flood_map, zones, id_field=id_field, population=population, worldcover=worldcover)
-    write_statistics(frame, out, zones)
+    write_statistics(frame, out, shapes, id_field=id_field if admin_level is None else None)
     for row in frame.itertuples():
         typer.echo(f"{row.zone}: flooded {row.flooded_km2:.3f} km², excluded {row.excluded_km2:.3f} km²"
                    + (f", {row.people_exposed:.0f} people" if "people_exposed" in frame

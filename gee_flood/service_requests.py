@@ -323,7 +323,9 @@ class PredictRequest:
     """
 
     out: Path = _documented(doc="File: the Cloud-Optimized GeoTIFF to write (.tif).")
-    checkpoint: Path | None = _documented(None, doc="SAR-only student (or baseline) checkpoint (--method model).")
+    checkpoint: Path | tuple[Path, ...] | list[Path] | None = _documented(
+        None, doc="SAR-only student (or baseline) checkpoint (--method model); repeat it: likelihood = their mean."
+    )
     method: str = _documented("model", doc="model (a checkpoint) or change (UN-SPIDER change detection, --pre).")
     pre: Path | None = _documented(None, doc="Pre-event S1 GeoTIFF (VV, VH dB) on --input's grid, for --method change.")
     input_path: Path | None = _documented(None, doc="Local Sentinel-1 GeoTIFF: VV, VH in dB, any CRS.")
@@ -355,6 +357,21 @@ class PredictRequest:
     ee_url: str | None = _documented(None, doc=EE_URL_DOC)
     retry_timeout: float = _documented(RETRY_TIMEOUT_S, doc=RETRY_TIMEOUT_DOC)
     options: PredictOptions = _documented(PredictOptions(), doc="Tiling, batching, device, threshold and Dask.")
+
+    def __post_init__(self) -> None:
+        # One spelling per request: one checkpoint is a path, several a tuple (the CLI's repeated --checkpoint).
+        if isinstance(self.checkpoint, tuple | list):
+            paths = tuple(Path(path) for path in self.checkpoint)
+            object.__setattr__(self, "checkpoint", None if not paths else paths[0] if len(paths) == 1 else paths)
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        """The checkpoints given (none, one, or several: an ensemble whose likelihood is their mean)."""
+        if self.checkpoint is None:
+            return []
+        if isinstance(self.checkpoint, tuple | list):
+            return [Path(path) for path in self.checkpoint]
+        return [Path(self.checkpoint)]
 
     def validate_values(self) -> None:
         """Check ranges and options before any work, one line per problem.

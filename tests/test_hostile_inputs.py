@@ -788,6 +788,26 @@ def test_predict_refuses_an_auxiliary_dataset_missing_on_the_server(inputs, work
                     "MERIT/Hydro/v1_0_1")  # fmt: skip
 
 
+@pytest.mark.parametrize("case", ["gaul_missing_on_the_server", "asset_outside_every_admin_unit"])
+def test_stats_by_admin_level_refuses_in_one_line(world, workspace, tmp_path_factory, case):
+    from ee_emulator.catalog import CatalogTable, image_from_geotiff
+    from tests.product.conftest import simple_layers, write_product
+
+    server = world["server"]
+    asset = "projects/emulator/assets/hostile/flood_product"
+    if server.catalog.find_image(asset) is None:
+        layers = simple_layers(40, 40, (slice(0, 5), slice(0, 5)), (slice(9, 10), slice(0, 5)))
+        server.catalog.add_asset(image_from_geotiff(write_product(tmp_path_factory.mktemp("p") / "m.tif", layers),
+                                                    asset))  # fmt: skip
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [0.1, 0], [0.1, 0.1], [0, 0.1], [0, 0]]]}
+    far = {"geometry": square, "properties": {"ADM2_NAME": "far", "ADM2_CODE": 1}, "id": "0"}
+    server.catalog.tables["FAO/GAUL/2015/level2"] = CatalogTable("FAO/GAUL/2015/level2", (far,), 1)  # far away
+    level, culprit = {"gaul_missing_on_the_server": ("1", "FAO/GAUL/2015/level1"),
+                      "asset_outside_every_admin_unit": ("2", "--admin-level 2")}[case]  # fmt: skip
+    run_refused(workspace, ["stats", "--asset", asset, "--admin-level", level, "--out", str(workspace / "s.csv"),
+                            "--ee-url", server.url], culprit)  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------------------- watch
 
 

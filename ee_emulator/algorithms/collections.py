@@ -1,25 +1,28 @@
-"""Collections: filter, map, iterate, limit/sort, size, toList, first, merge, distinct, aggregates."""
+"""Collections: load a table, filter, map, iterate, limit/sort, size, toList, first, merge, distinct, aggregates."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import shapely.geometry
 
 from ee_emulator.errors import EEError
 from ee_emulator.objects import (
+    WGS84,
     Closure,
     Date,
     EECollection,
     EEFeature,
     EEImage,
     Filter,
+    Geometry,
     as_list,
     element_geometry,
     get_property,
     require,
 )
-from ee_emulator.registry import algorithm
+from ee_emulator.registry import EvalContext, algorithm
 
 
 def _collection(value: Any, where: str, argument: str = "collection") -> EECollection:
@@ -158,12 +161,22 @@ def collection_geometry(collection: Any, maxError: Any = None) -> Any:
 
 
 @algorithm("Collection.loadTable")
-def collection_load_table(tableId: str, geometryColumn: Any = None, version: Any = None) -> EECollection:
-    """Tables are not served by the emulator."""
-    raise EEError(
-        f"Collection.loadTable: table asset '{tableId}' not found (the gee-flood emulator serves images only; "
-        "build FeatureCollections from ee.Feature lists)"
-    )
+def collection_load_table(
+    ctx: EvalContext, tableId: str, geometryColumn: Any = None, version: Any = None
+) -> EECollection:
+    """``ee.FeatureCollection(table_id)``: a table of the catalog (its GeoJSON features, EPSG:4326)."""
+    table = ctx.catalog.find_table(str(tableId))
+    if table is None:
+        raise EEError(
+            f"Collection.loadTable: Collection asset '{tableId}' not found (does not exist or caller does not have "
+            "access)."
+        )
+    members = [
+        EEFeature(Geometry(shapely.geometry.shape(feature["geometry"]), WGS84, geodesic=True),
+                  dict(feature["properties"]), feature["id"])
+        for feature in table.features
+    ]  # fmt: skip
+    return EECollection("FeatureCollection", members, {}, table.table_id, table.version)
 
 
 def _values(collection: Any, property: str, where: str) -> list[Any]:  # noqa: A002

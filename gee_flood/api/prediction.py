@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +160,7 @@ def open_ee_image(
 
 @python_words
 def predict(
-    model: FloodModel | str | os.PathLike[str],
+    model: FloodModel | str | os.PathLike[str] | Sequence[FloodModel | str | os.PathLike[str]],
     scene: xr.DataArray | xr.Dataset | ee.Image | ee.ImageCollection | str | os.PathLike[str],
     *,
     region: ee.Geometry | str | os.PathLike[str] | dict[str, Any] | BaseGeometry | AreaOfInterest | None = None,
@@ -185,6 +186,8 @@ def predict(
 
     Args:
         model: A :class:`FloodModel` (:func:`open_model`) or a checkpoint path; SAR-only (student or baseline).
+            A list of them: an ensemble, whose ``likelihood`` is the mean of their calibrated probabilities and
+            whose default threshold is the mean of their cards' thresholds.
         scene: VV, VH backscatter in dB as an ``xarray.DataArray`` ``(band, y, x)`` with a rioxarray CRS, a Dataset
             (an :func:`open_pairs` pair, ``pairs.isel(pair=0)``, or ``VV``/``VH`` variables), an ``ee.Image``
             (with ``region`` and ``scale_m``; read through xee in tiles) or a GeoTIFF path.
@@ -198,7 +201,7 @@ def predict(
         hand: Height above nearest drainage (m; MERIT Hydro ``hnd``) for the HAND exclusion.
         worldcover: ESA WorldCover classes for the urban exclusion (built-up, 50).
         settings: The product's thresholds, viewing geometry and cleanup (default: :class:`ProductSettings`'s).
-        threshold: Water probability threshold (default: the card's).
+        threshold: Water probability threshold (default: the card's; an ensemble's: the mean of its cards').
         tile: Tile side in pixels (a multiple of 32).
         overlap: Pixels shared by neighbouring tiles.
         window: Blending window (``"hann"``; ``"uniform"`` for comparisons only).
@@ -234,12 +237,16 @@ def predict(
     import xarray as xr
 
     from gee_flood.inference.encoding import LAYER_ENCODING
-    from gee_flood.inference.predict import plan_prediction, product_tags, resolution_warning
+    from gee_flood.inference.predict import checkpoint_names, plan_prediction, product_tags, resolution_warning
     from gee_flood.inference.source import XarraySceneSource
     from gee_flood.product.inputs import AuxRaster, ProductInputs
     from gee_flood.product.layers import LAYER_MEANINGS, LAYERS, ProductSettings
 
-    loaded = model if isinstance(model, FloodModel) else open_model(model)
+    members = [model] if isinstance(model, FloodModel | str | os.PathLike) else list(model)
+    if not members:
+        raise InputError("predict: model is an empty list; give a checkpoint (or several: an ensemble)")
+    models = [member if isinstance(member, FloodModel) else open_model(member) for member in members]
+    loaded = models[0]
     source = _scene_source(scene, region=region, scale_m=scale_m, crs=crs, project=project, ee_url=ee_url)
     rasters = {"reference": (reference_water, "reference_water", "nearest"), "dem": (dem, "dem", "bilinear"),
                "hand": (hand, "hand", "bilinear"), "worldcover": (worldcover, "worldcover", "nearest")}  # fmt: skip
@@ -258,11 +265,13 @@ def predict(
         batch_size=batch_size,
         runtime=runtime,
         product=inputs,
+        ensemble=models[1:],
     )
     prediction.runner()  # fail now on a bad device or card
-    warning = resolution_warning(source, loaded.card.pixel_size_m)
-    if warning:  # the CLI prints the same words
-        warnings.warn(warning, GeeFloodWarning, stacklevel=2)
+    for pixel_size_m in dict.fromkeys(member.card.pixel_size_m for member in models):
+        warning = resolution_warning(source, pixel_size_m)
+        if warning:  # the CLI prints the same words
+            warnings.warn(warning, GeeFloodWarning, stacklevel=2)
     # One graph key each (not embedded in every block's task): a distributed scheduler ships the scene (and the
     # auxiliary rasters) to a worker once, not once per row block.
     lazy = source.lazy if isinstance(source, XarraySceneSource) else None
@@ -287,8 +296,8 @@ def predict(
     dataset.attrs.update(product_tags(prediction.product))
     dataset.attrs.update(
         threshold=prediction.threshold,
-        checkpoint=str(loaded.checkpoint),
-        checkpoint_role=loaded.card.role,
+        checkpoint=str(loaded.checkpoint) if len(models) == 1 else checkpoint_names(models),
+        checkpoint_role=", ".join(dict.fromkeys(member.card.role for member in models)),
         source=source.name,
         tile=prediction.plan.tile,
         overlap=prediction.plan.overlap,

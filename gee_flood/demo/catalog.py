@@ -13,8 +13,10 @@ Each acquisition becomes an image of its Earth Engine collection, with the prope
 - the flood product's auxiliary datasets, under their Earth Engine ids and band names, from the scene's own terrain
   and land cover (so the demo knows their truth): ``USGS/SRTMGL1_003`` (``elevation``, m), ``MERIT/Hydro/v1_0_1``
   (``elv``, ``hnd``, m), ``ESA/WorldCover/v200`` (image ``2021``, band ``Map``: the scene's classes as WorldCover's)
-  and ``JRC/GHSL/P2023A/GHS_POP`` (image ``2020``, band ``population_count``, people per 100 m cell).
-  FAO GAUL is a table, which the emulator does not serve: the demo's zones are a GeoJSON file.
+  and ``JRC/GHSL/P2023A/GHS_POP`` (image ``2020``, band ``population_count``, people per 100 m cell);
+- administrative units as FAO GAUL 2015 tables, with GAUL's property names (``ADM0_NAME``, ``ADM1_NAME``,
+  ``ADM1_CODE``, ``ADM2_NAME``, ``ADM2_CODE``...): ``FAO/GAUL/2015/level1``, two provinces, the west and east halves
+  of the scene, and ``FAO/GAUL/2015/level2``, each province's north and south halves (:func:`gaul_units`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ DEM_IMAGE = "USGS/SRTMGL1_003"
 HAND_IMAGE = "MERIT/Hydro/v1_0_1"
 WORLDCOVER_COLLECTION = "ESA/WorldCover/v200"
 POPULATION_COLLECTION = "JRC/GHSL/P2023A/GHS_POP"
+#: FAO GAUL 2015's administrative levels in Earth Engine (tables).
+GAUL_TABLES = {1: "FAO/GAUL/2015/level1", 2: "FAO/GAUL/2015/level2"}
+#: The demo's synthetic country and provinces (GAUL names and codes).
+GAUL_COUNTRY = ("Synthetic Republic", 999)
+GAUL_PROVINCES = (("West Province", 99901), ("East Province", 99902))
 #: Synthetic land cover (:class:`~gee_flood.data.synthetic.LandCover` order) -> ESA WorldCover class: permanent
 #: water 80, cropland 40, tree cover 10, built-up 50, bare 60.
 WORLDCOVER_OF_LAND_COVER = np.array([80, 40, 10, 50, 60], np.uint8)
@@ -156,6 +163,35 @@ def population_grid(scene: SyntheticScene) -> tuple[np.ndarray, PixelGrid]:
     return cells, grid
 
 
+def gaul_units(scene: SyntheticScene) -> dict[int, list[dict]]:
+    """The scene's synthetic FAO GAUL units as GeoJSON features (EPSG:4326) by level, with GAUL's properties.
+
+    Level 1: the west and east halves of the scene (split at its middle column); level 2: each province's north and
+    south halves (split at its middle row). Their polygons are the pixel boxes' corners in longitude/latitude.
+    """
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs(scene.georef.crs, "EPSG:4326", always_xy=True)
+    width, height = scene.georef.width, scene.georef.height
+
+    def box(col0: int, row0: int, col1: int, row1: int) -> dict:
+        corners = [(col0, row0), (col1, row0), (col1, row1), (col0, row1), (col0, row0)]
+        ring = [list(to_lonlat.transform(*(scene.georef.transform * corner))) for corner in corners]
+        return {"type": "Polygon", "coordinates": [ring]}
+
+    country = {"ADM0_NAME": GAUL_COUNTRY[0], "ADM0_CODE": GAUL_COUNTRY[1], "DISP_AREA": "NO", "STATUS": "Member State"}
+    halves = ((0, width // 2), (width // 2, width))
+    units: dict[int, list[dict]] = {1: [], 2: []}
+    for (name, code), (col0, col1) in zip(GAUL_PROVINCES, halves, strict=True):
+        province = {**country, "ADM1_NAME": name, "ADM1_CODE": code, "EXP1_YEAR": 3000, "STR1_YEAR": 1000}
+        units[1].append({"geometry": box(col0, 0, col1, height), "properties": province})
+        for number, (part, row0, row1) in enumerate((("North", 0, height // 2), ("South", height // 2, height)), 1):
+            district = {**province, "ADM2_NAME": f"{part} {name.split()[0]} District", "ADM2_CODE": code * 10 + number,
+                        "EXP2_YEAR": 3000, "STR2_YEAR": 1000}  # fmt: skip
+            units[2].append({"geometry": box(col0, row0, col1, row1), "properties": district})
+    return units
+
+
 def add_auxiliary_datasets(builder: CatalogBuilder, scene: SyntheticScene) -> None:
     """The flood product's auxiliary datasets of ``scene`` under their Earth Engine ids (see the module doc)."""
     builder.add_image(None, DEM_IMAGE, scene.dem_m.astype(np.float32), scene.georef, ["elevation"], {})
@@ -167,3 +203,5 @@ def add_auxiliary_datasets(builder: CatalogBuilder, scene: SyntheticScene) -> No
     people, grid = population_grid(scene)
     builder.add_image(POPULATION_COLLECTION, "2020", people, grid, ["population_count"],
                       {"system:time_start": scene.event_date.replace(year=2020, month=1, day=1)})  # fmt: skip
+    for level, features in gaul_units(scene).items():
+        builder.add_table(GAUL_TABLES[level], features)

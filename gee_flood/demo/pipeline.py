@@ -238,7 +238,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         trained = session.train_models()
         predicted = _predict_flood_maps(run, event, trained, ee_url)
         asset = _export_flood_map(run, predicted["student"], ee_url)
-        product = _flood_product(run, event, predicted["student"], ee_url)
+        product = _flood_product(run, event, predicted["student"], asset, ee_url)
         watch = _watch_event(run, event, trained, ee_url)
         map_html, report, paths = _write_map_and_report(
             run, event, fetch, trained, predicted, asset, ee_url, product=product, watch=watch
@@ -276,7 +276,7 @@ def _make_scene(run: _Run) -> _Event:
         config = SceneConfig(seed=options.seed, height=options.scene_size, width=options.scene_size, event_name="Demo")
         scene = _snap_to_chip_lattice(generate_scene(config), options.chip_size)
         catalog_dir = run.out / "catalog"
-        stamp = {"seed": options.seed, "size": options.scene_size, "chip": options.chip_size}
+        stamp = {"seed": options.seed, "size": options.scene_size, "chip": options.chip_size, "tables": "gaul"}
         if _stamp_matches(catalog_dir, stamp):
             run.console.print(f"  reusing the catalog in {catalog_dir}")
         else:
@@ -379,7 +379,7 @@ def _predict_flood_maps(run: _Run, event: _Event, trained: dict[str, Path], ee_u
     return predicted
 
 
-def _flood_product(run: _Run, event: _Event, student_map: Path, ee_url: str) -> dict[str, Any]:
+def _flood_product(run: _Run, event: _Event, student_map: Path, asset: str, ee_url: str) -> dict[str, Any]:
     """Step 7b: the change-detection reference and the statistics per zone (:mod:`gee_flood.demo.product`)."""
     from gee_flood.demo.product import product_section
     from gee_flood.earthengine import EESettings
@@ -392,6 +392,7 @@ def _flood_product(run: _Run, event: _Event, student_map: Path, ee_url: str) -> 
             out=run.out,
             aoi=event.aoi,
             student_map=student_map,
+            asset=asset,
             pre_date=f"{pre_event[-1].time:%Y-%m-%d}",
             settings=settings,
             console=run.console,

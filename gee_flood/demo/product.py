@@ -4,7 +4,9 @@ Flooded and excluded km² and exposure per zone, against the synthetic truth. Th
 the emulator under their real ids (``predict --ee-auxiliary`` for the student;
 :func:`gee_flood.product.ee_inputs.fetch_auxiliary` once more for the change-detection map, which maps two local
 scenes). The population is the GHS-POP grid the catalog serves (100 m cells), written as a local GeoTIFF as a user
-would download it. The zones are the west and east halves of the area of interest.
+would download it. The zones are the FAO GAUL level-1 units over the area of interest, read from Earth Engine (the
+catalog's synthetic provinces) and written as ``zones.geojson`` for the local route; the student's map is also
+reduced in Earth Engine, on its asset, per the same units (``reduceRegions``), beside the local route.
 """
 
 from __future__ import annotations
@@ -19,22 +21,23 @@ from rich.console import Console
 
 from gee_flood.demo.catalog import population_grid
 
+#: Columns compared between the Earth Engine route and the local route.
+EE_COLUMNS = ("flooded_km2", "excluded_km2", "people_exposed", "cropland_flooded_km2")
 #: Methods of the side-by-side table.
 METHODS = {"student": "SAR-only student", "change": "change detection (UN-SPIDER)"}
 
 
-def write_zones(aoi: Path, dest: Path) -> Path:
-    """The west and east halves of the AOI's bounding box (EPSG:4326) as a GeoJSON FeatureCollection."""
-    from gee_flood.geo import read_aoi
+def write_zones(aoi: Path, dest: Path, settings: Any) -> Path:
+    """The FAO GAUL level-1 units over the AOI, read from Earth Engine, as a GeoJSON file (a user's export)."""
+    import shapely.geometry
 
-    west, south, east, north = read_aoi(aoi).geometry.bounds
-    middle = (west + east) / 2
-    features = [
-        {"type": "Feature", "properties": {"zone": name},
-         "geometry": {"type": "Polygon", "coordinates": [[[a, south], [b, south], [b, north], [a, north], [a, south]]]}}
-        for name, a, b in (("west", west, middle), ("east", middle, east))
-    ]  # fmt: skip
-    dest.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    from gee_flood._io import atomic_path
+    from gee_flood.geo import read_aoi
+    from gee_flood.product.ee_stats import ee_admin_zones
+
+    units = ee_admin_zones(shapely.geometry.mapping(read_aoi(aoi).geometry), 1, settings=settings)
+    with atomic_path(dest, suffix=".geojson") as tmp:
+        units.to_file(tmp, driver="GeoJSON")
     return dest
 
 
@@ -71,18 +74,20 @@ def truth_flooded_km2(scene: Any, flood_map: Path, zones: Path) -> dict[str, flo
 
 
 def product_section(
-    *, scene: Any, out: Path, aoi: Path, student_map: Path, pre_date: str, settings: Any, console: Console,
-    progress: bool,
+    *, scene: Any, out: Path, aoi: Path, student_map: Path, asset: str, pre_date: str, settings: Any,
+    console: Console, progress: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """Map the change-detection reference, then the statistics of both maps per zone; return the report section.
 
     Writes ``flood_map_change.tif``, ``s1_pre_scene.tif``, ``auxiliary/`` (the datasets read from Earth Engine,
     the population), ``zones.geojson`` and ``statistics.csv`` into ``out``.
     """
+    from gee_flood.demo.catalog import POPULATION_COLLECTION, WORLDCOVER_COLLECTION
     from gee_flood.geo import parse_date, read_aoi
     from gee_flood.inference.aoi import fetch_s1_scene
     from gee_flood.inference.command import run_predict
     from gee_flood.product.ee_inputs import fetch_auxiliary
+    from gee_flood.product.ee_stats import ee_zone_statistics
     from gee_flood.product.stats import write_statistics, zone_statistics
     from gee_flood.service_requests import PredictOptions, PredictRequest
 
@@ -107,7 +112,7 @@ def product_section(
         ),  # fmt: skip
         console=console,
     )
-    zones = write_zones(aoi, out / "zones.geojson")
+    zones = write_zones(aoi, out / "zones.geojson", settings)
     population = write_population(scene, auxiliary / "ghs_pop.tif")
     maps = {"student": student_map, "change": change_map}
     tables = []
@@ -121,8 +126,16 @@ def product_section(
     frame["truth_flooded_km2"] = frame["zone"].map(truth)
     write_statistics(frame, out / "statistics.csv")
     rows = json.loads(frame.to_json(orient="records"))
+    remote = ee_zone_statistics(asset, admin=1, population=f"{POPULATION_COLLECTION}/2020",
+                                worldcover=f"{WORLDCOVER_COLLECTION}/2021", settings=settings)  # fmt: skip
+    local = frame[frame["method"] == "student"].set_index("zone")
+    earth_engine = [
+        {"zone": row["zone"], **{f"{name}": row[name] for name in EE_COLUMNS},
+         **{f"local_{name}": float(local.loc[row["zone"], name]) for name in EE_COLUMNS}}
+        for row in remote.to_dict("records")
+    ]  # fmt: skip
     return {"zones": rows, "truth_flooded_km2": truth, "maps": {k: v.name for k, v in maps.items()},
-            "statistics": "statistics.csv"}  # fmt: skip
+            "statistics": "statistics.csv", "earth_engine": earth_engine}  # fmt: skip
 
 
 def product_markdown(section: dict[str, Any]) -> list[str]:
@@ -143,4 +156,17 @@ def product_markdown(section: dict[str, Any]) -> list[str]:
             f"{row['truth_flooded_km2']:.3f} | {row['excluded_km2']:.3f} | {row['people_exposed']:.0f} | "
             f"{row['cropland_flooded_km2']:.3f} |"
         )
+    if section.get("earth_engine"):
+        lines += [
+            "",
+            "The student's map reduced in Earth Engine on its asset (`reduceRegions` of `pixelArea`, per FAO GAUL "
+            "level-1 unit, `gee-flood stats --asset ... --admin-level 1`), beside the local route on its COG:",
+            "",
+            "| zone | flooded km² (Earth Engine / local) | excluded km² | people exposed | cropland flooded km² |",
+            "|---|---|---|---|---|",
+        ]
+        for row in section["earth_engine"]:
+            cells = [f"{row[name]:.3f} / {row['local_' + name]:.3f}" if name != "people_exposed"
+                     else f"{row[name]:.0f} / {row['local_' + name]:.0f}" for name in EE_COLUMNS]  # fmt: skip
+            lines.append(f"| {row['zone']} | " + " | ".join(cells) + " |")
     return lines

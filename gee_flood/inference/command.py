@@ -69,20 +69,22 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
     request.validate_values()
     if request.method not in ("model", "change"):
         raise InputError(f"--method {request.method!r}: expected model (a checkpoint) or change (with --pre)")
-    checkpoint = request.checkpoint
+    checkpoints = request.checkpoints
     if request.method == "change":
-        if checkpoint is not None or request.pre is None or request.input_path is None:
+        if checkpoints or request.pre is None or request.input_path is None:
             raise InputError(
                 "--method change maps --input against --pre (two local S1 scenes) and takes no --checkpoint"
             )
-    elif checkpoint is None:
+    elif not checkpoints:
         raise InputError("give --checkpoint student.ckpt (or --method change with --pre pre_event.tif)")
-    else:
+    for checkpoint in checkpoints:
         card = read_card(checkpoint)  # fails early on a missing or foreign checkpoint
         if not card.sar_only:
             from gee_flood.inference.runner import check_sar_only
 
             check_sar_only(card, checkpoint, {})
+    if len(set(map(Path.resolve, checkpoints))) < len(checkpoints):
+        raise InputError(f"--checkpoint {checkpoints}: each member of an ensemble once (a checkpoint is repeated)")
     out = Path(request.out)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--out {out}: expected a .tif path for the Cloud-Optimized GeoTIFF")
@@ -125,9 +127,8 @@ def _run_predict(request: PredictRequest, console: Console) -> PredictionSummary
             source = GeoTiffSceneSource(scene_path, aoi_wgs84=aoi_geometry, crop=False)
             if request.ee_auxiliary:
                 _read_auxiliary_from_ee(product, scene_path, Path(workdir), settings)
-        assert checkpoint is not None  # --method model: checked above
         return predict_scene(
-            checkpoint,
+            checkpoints,
             source,
             out,
             options=request.options,
@@ -143,10 +144,18 @@ def _refuse_clobbering(request: PredictRequest) -> None:
     Raises:
         InputError: Naming the option and the path (:func:`gee_flood._io.check_outputs`).
     """
-    inputs = {"--input": request.input_path, "--checkpoint": request.checkpoint, "--aoi": request.aoi,
+    inputs = {"--input": request.input_path, "--aoi": request.aoi,
               "--pre": request.pre, "--reference-water": request.reference_water, "--dem": request.dem,
-              "--hand": request.hand, "--worldcover": request.worldcover}  # fmt: skip
+              "--hand": request.hand, "--worldcover": request.worldcover,
+              **_checkpoint_inputs(request.checkpoints)}  # fmt: skip
     check_outputs({"--out": request.out, "--polygons": request.polygons, "--keep-scene": request.keep_scene}, inputs)
+
+
+def _checkpoint_inputs(checkpoints: list[Path]) -> dict[str, Path]:
+    """``--checkpoint`` by option name: one, or each member of an ensemble by its path."""
+    if len(checkpoints) == 1:
+        return {"--checkpoint": checkpoints[0]}
+    return {f"--checkpoint {path}": path for path in checkpoints}
 
 
 #: PredictRequest field -> (ProductSettings field, CLI option) of the product's thresholds.

@@ -33,7 +33,7 @@ from gee_flood._version import __version__
 from gee_flood.errors import DataError, InputError, RemoteError
 from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
-from gee_flood.inference.runner import TileRunner, check_runtime, check_sar_only
+from gee_flood.inference.runner import EnsembleRunner, TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
 from gee_flood.inference.streaming import iter_probability_rows
 from gee_flood.inference.tiling import TilePlan
@@ -105,7 +105,9 @@ def _progress(total: int, enabled: bool, console: Console, label: str) -> contex
     return progress_bar(total, label, enabled=enabled, console=console)
 
 
-def predict_rows(source: SceneSource, runner: TileRunner, plan: TilePlan, row_start: int, row_stop: int) -> np.ndarray:
+def predict_rows(
+    source: SceneSource, runner: TileRunner | EnsembleRunner, plan: TilePlan, row_start: int, row_stop: int
+) -> np.ndarray:
     """Water probability of scene rows ``[row_start, row_stop)``, streamed through the scene's global tile grid.
 
     Any split of the scene into row ranges gives the same pixels as a whole-scene run.
@@ -154,6 +156,8 @@ class ScenePrediction:
         batch_size: Tiles per forward pass.
         runtime: ``auto``, ``torch`` or ``onnxruntime``.
         product: Reference water, terrain, drainage and land cover on the scene's grid, and the thresholds.
+        ensemble: Further SAR-only models: the probability is then the mean of ``model``'s and theirs (the
+            product's ``likelihood`` with several models).
     """
 
     model: FloodModel
@@ -164,10 +168,21 @@ class ScenePrediction:
     batch_size: int
     runtime: RuntimeName
     product: ProductInputs
+    ensemble: tuple[FloodModel, ...] = ()
 
-    def runner(self) -> TileRunner:
-        """The model's tile runner for this device, batch size and runtime (built once per model and process)."""
-        return self.model.runner(device=self.device, batch_size=self.batch_size, runtime=self.runtime)
+    @property
+    def models(self) -> tuple[FloodModel, ...]:
+        """Every model whose probabilities are averaged (``model`` alone unless an ensemble)."""
+        return (self.model, *self.ensemble)
+
+    def runner(self) -> TileRunner | EnsembleRunner:
+        """The tile runner for this device, batch size and runtime (built once per model and process).
+
+        Several models run as one :class:`~gee_flood.inference.runner.EnsembleRunner` (their mean probability).
+        """
+        runners = [model.runner(device=self.device, batch_size=self.batch_size, runtime=self.runtime)
+                   for model in self.models]  # fmt: skip
+        return runners[0] if len(runners) == 1 else EnsembleRunner(runners)
 
     def row_blocks(self, block_rows: int) -> list[tuple[int, int]]:
         """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
@@ -198,14 +213,24 @@ class ScenePrediction:
     def tags(self) -> dict[str, str]:
         """The flood map's metadata tags (names, not local paths: the map is shared, uploaded, sent)."""
         return flood_map_tags(
-            checkpoint=str(self.model.checkpoint),
-            role=self.model.card.role,
+            checkpoint=checkpoint_names(self.models),
+            role=", ".join(dict.fromkeys(model.card.role for model in self.models)),
             threshold=self.threshold,
             source=self.source.name,
             tile=self.plan.tile,
             overlap=self.plan.overlap,
             product=self.product,
         )
+
+
+def checkpoint_names(models: Sequence[FloodModel]) -> str:
+    """The ``checkpoint`` tag: the checkpoint's file name, or an ensemble's names joined by ``", "``."""
+    return ", ".join(Path(model.checkpoint).name for model in models)
+
+
+def ensemble_threshold(models: Sequence[FloodModel]) -> float:
+    """The water threshold of a model, or of an ensemble: the mean of its cards' thresholds."""
+    return float(np.mean([model.threshold for model in models]))
 
 
 def flood_map_tags(
@@ -259,23 +284,28 @@ def plan_prediction(
     batch_size: int = 8,
     runtime: RuntimeName = "auto",
     product: ProductInputs | None = None,
+    ensemble: Sequence[FloodModel] = (),
 ) -> ScenePrediction:
     """Check a prediction (SAR-only model and scene bands, threshold, tiling, runtime) before any heavy work.
 
-    ``product`` (default: no auxiliary data, default thresholds) is put on the scene's grid here.
+    ``product`` (default: no auxiliary data, default thresholds) is put on the scene's grid here. ``ensemble``:
+    further models whose probabilities are averaged with ``model``'s; the default threshold is then the mean of
+    their cards' thresholds (:func:`ensemble_threshold`).
 
     Raises:
         InputError: A teacher (optical) checkpoint, a threshold outside (0, 1), bad tiling or runtime.
-        DataError: The scene lacks the bands the model needs.
+        DataError: The scene lacks the bands a model needs.
     """
-    check_sar_only(model.card, model.checkpoint, source.modalities)
-    cutoff = model.threshold if threshold is None else float(threshold)
+    models = (model, *ensemble)
+    for member in models:
+        check_sar_only(member.card, member.checkpoint, source.modalities)
+    cutoff = ensemble_threshold(models) if threshold is None else float(threshold)
     if not 0.0 < cutoff < 1.0:
         raise InputError(f"--threshold {cutoff}: expected a probability strictly between 0 and 1")
     plan = TilePlan(source.height, source.width, tile, overlap, window)
     check_runtime(runtime)
     product = (product or ProductInputs()).attach(Grid(source.crs, source.transform, source.width, source.height))
-    return ScenePrediction(model, source, plan, cutoff, device, batch_size, runtime, product)
+    return ScenePrediction(model, source, plan, cutoff, device, batch_size, runtime, product, tuple(ensemble))
 
 
 @contextlib.contextmanager
@@ -369,7 +399,7 @@ def flood_map_cog(
 
 
 def predict_scene(
-    checkpoint: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     source: SceneSource,
     out: str | os.PathLike[str],
     *,
@@ -383,6 +413,8 @@ def predict_scene(
 
     Args:
         checkpoint: A SAR-only student (or baseline) checkpoint; its card gives inputs, normalisation, threshold.
+            Several: an ensemble, whose ``likelihood`` is the mean of their calibrated probabilities and whose
+            default threshold is the mean of their cards' thresholds.
         source: The Sentinel-1 scene (VV, VH dB). The output has its CRS, transform and size.
         out: The COG to write (atomically; nothing is left there on failure).
         options: Tiling, batching, device, threshold and Dask settings.
@@ -405,8 +437,10 @@ def predict_scene(
     console = console or Console(stderr=True)
     started = time.perf_counter()
     out = Path(out)
+    paths = [checkpoint] if isinstance(checkpoint, str | os.PathLike) else list(checkpoint)
+    models = [open_model(path) for path in paths]
     prediction = plan_prediction(
-        open_model(checkpoint),
+        models[0],
         source,
         threshold=options.threshold,
         tile=options.tile,
@@ -416,10 +450,12 @@ def predict_scene(
         batch_size=options.batch_size,
         runtime=options.runtime,
         product=product,
+        ensemble=models[1:],
     )
     plan, threshold = prediction.plan, prediction.threshold
     settings = prediction.product.settings
-    _warn_resolution(source, prediction.model.card.pixel_size_m, console)
+    for pixel_size_m in dict.fromkeys(model.card.pixel_size_m for model in models):
+        _warn_resolution(source, pixel_size_m, console)
     scheduler = client if client is not None else options.scheduler
     with flood_map_cog(
         out,

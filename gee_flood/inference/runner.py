@@ -14,7 +14,7 @@ import io
 import os
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +113,11 @@ class OnnxTileModel:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No CPU memory arena: the arena keeps each session's peak activations for good (about 400 MiB for the
+        # default student's batches of 8 tiles of 512 px), once per model of an ensemble; without it a 3-model
+        # ensemble predicts in 1.08x the memory of one model instead of 1.59x, at the same speed within noise
+        # (docs/benchmarks.md#prediction-memory).
+        options.enable_cpu_mem_arena = False
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -174,6 +179,38 @@ class TileRunner:
                     logits = self.model(inputs.contiguous(memory_format=torch.channels_last))
                 out[start : start + batch.shape[0]] = torch.sigmoid(logits[:, 0].float()).cpu().numpy()
         return out
+
+
+class EnsembleRunner:
+    """Several checkpoints run as one tile runner: the likelihood of an ensemble is the mean of their probabilities.
+
+    Each member normalises the scene by its own card; :meth:`normalize` stacks their inputs along the channel axis,
+    :meth:`probabilities` splits a batch back per member and averages the probabilities. The streaming tiler then
+    reads the scene once and blends the mean, which equals the mean of each member's blended map (blending is a
+    weighted mean, linear in the probabilities).
+
+    Args:
+        runners: The members' runners (two or more).
+    """
+
+    def __init__(self, runners: Sequence[TileRunner]) -> None:
+        self.runners = list(runners)
+        self.batch_size = min(runner.batch_size for runner in self.runners)
+        self.device = self.runners[0].device
+        self.runtime = self.runners[0].runtime
+        self._splits = np.cumsum([runner.card.in_channels for runner in self.runners])[:-1]
+
+    def normalize(self, s1_db: np.ndarray) -> np.ndarray:
+        """Each member's network input of a ``(2, rows, cols)`` dB array, stacked: ``(channels, rows, cols)``."""
+        return np.concatenate([runner.normalize(s1_db) for runner in self.runners], axis=0)
+
+    def probabilities(self, tiles: np.ndarray) -> np.ndarray:
+        """``(N, T, T)`` float32 mean water probability of the members for ``(N, C, T, T)`` stacked inputs."""
+        from gee_flood.product.layers import mean_probability
+
+        parts = np.split(tiles, self._splits, axis=1)
+        members = [runner.probabilities(part) for runner, part in zip(self.runners, parts, strict=True)]
+        return mean_probability(members).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=2)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gee_flood.inference.runner import TileRunner
+from gee_flood.inference.runner import EnsembleRunner, TileRunner
 from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.product.layers import NODATA
@@ -36,7 +36,7 @@ class ProbabilityRows:
 
 def iter_probability_rows(
     source: SceneSource,
-    runner: TileRunner,
+    runner: TileRunner | EnsembleRunner,
     plan: TilePlan,
     *,
     row_start: int = 0,
@@ -50,7 +50,7 @@ def iter_probability_rows(
 
     Args:
         source: The scene.
-        runner: The checkpoint to run.
+        runner: The checkpoint to run (or an ensemble of checkpoints: the mean of their probabilities).
         plan: The tile grid of the whole scene.
         row_start: First scene row wanted.
         row_stop: One past the last scene row wanted (default: the scene height).

@@ -400,16 +400,28 @@ def check_statistics_output(out: Path, *, inputs: dict[str, Path | None]) -> Non
     """
     from gee_flood._io import check_outputs
 
-    if out.suffix.lower() not in (".csv", ".geojson", ".json"):
-        raise InputError(f"--out {out}: expected a .csv or .geojson path for the statistics")
+    if out.suffix.lower() not in (".csv", *SHAPED_SUFFIXES):
+        raise InputError(f"--out {out}: expected a .csv, .geojson or .parquet path for the statistics")
     check_outputs({"--out": out}, inputs)
 
 
-def write_statistics(frame: pd.DataFrame, out: str | os.PathLike[str], zones: Any = None) -> Path:
-    """Write zone statistics as CSV (``.csv``) or as the zones with their statistics (``.geojson``), atomically.
+#: Statistics outputs that carry the zones' polygons: GeoJSON and GeoParquet.
+SHAPED_SUFFIXES = (".geojson", ".json", ".parquet")
+
+
+def write_statistics(
+    frame: pd.DataFrame, out: str | os.PathLike[str], zones: Any = None, *, id_field: str | None = None
+) -> Path:
+    """Write zone statistics atomically: CSV, or the zones with their statistics as GeoJSON or GeoParquet.
+
+    Args:
+        frame: The statistics (a ``zone`` column).
+        out: The file.
+        zones: The zones the statistics are of (:func:`read_zones`), for GeoJSON and GeoParquet.
+        id_field: The column naming the zones, as given to the statistics.
 
     Raises:
-        InputError: Another extension, or GeoJSON without zones.
+        InputError: Another extension, or GeoJSON/GeoParquet without zones.
     """
     from gee_flood._io import atomic_path
 
@@ -419,12 +431,15 @@ def write_statistics(frame: pd.DataFrame, out: str | os.PathLike[str], zones: An
         with atomic_path(path, suffix=".csv") as tmp:
             frame.to_csv(tmp, index=False, float_format="%.6f")
         return path
-    if suffix in (".geojson", ".json"):
+    if suffix in SHAPED_SUFFIXES:
         if zones is None:
-            raise InputError(f"{path}: GeoJSON statistics need zones (give --zones), or write .csv")
-        shapes = read_zones(zones)[["zone", "geometry"]]
+            raise InputError(f"{path}: GeoJSON/GeoParquet statistics need zones (give --zones), or write .csv")
+        shapes = read_zones(zones, id_field)[["zone", "geometry"]]
         joined = shapes.merge(frame, on="zone")
-        with atomic_path(path, suffix=".geojson") as tmp:
-            joined.to_file(tmp, driver="GeoJSON")
+        with atomic_path(path, suffix=suffix) as tmp:
+            if suffix == ".parquet":
+                joined.to_parquet(tmp)
+            else:
+                joined.to_file(tmp, driver="GeoJSON")
         return path
-    raise InputError(f"{path}: expected a .csv or .geojson path for the statistics")
+    raise InputError(f"{path}: expected a .csv, .geojson or .parquet path for the statistics")

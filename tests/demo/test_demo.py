@@ -60,7 +60,8 @@ def test_demo_flood_product(demo_run):
     report = json.loads((out / "report.json").read_text())
     product = report["product"]
     rows = {(row["zone"], row["method"]): row for row in product["zones"]}
-    assert set(rows) == {(zone, method) for zone in ("west", "east") for method in ("student", "change")}
+    provinces = ("West Province", "East Province")  # the catalog's FAO GAUL level 1, read from Earth Engine
+    assert set(rows) == {(zone, method) for zone in provinces for method in ("student", "change")}
     assert sum(product["truth_flooded_km2"].values()) > 0.05  # the synthetic flood, on the ground
     for row in rows.values():
         assert row["flooded_km2"] >= 0 and row["excluded_km2"] >= 0 and row["people_exposed"] >= 0
@@ -73,6 +74,14 @@ def test_demo_flood_product(demo_run):
         assert src.tags()["checkpoint_role"] == "change-unspider"
     assert "Flood product" in (out / "report.md").read_text()
     assert "Flooded and excluded km²" in (out / "map.html").read_text()
+    # The Earth Engine route (reduceRegions on the pushed asset, per GAUL unit) agrees with the local route.
+    remote = {row["zone"]: row for row in product["earth_engine"]}
+    assert set(remote) == set(provinces)
+    for zone, row in remote.items():
+        for name in ("flooded_km2", "excluded_km2", "people_exposed", "cropland_flooded_km2"):
+            assert row[name] == pytest.approx(row[f"local_{name}"], rel=0.01, abs=1e-6), (zone, name)
+        assert row["flooded_km2"] == pytest.approx(rows[(zone, "student")]["flooded_km2"], rel=0.01, abs=1e-6)
+    assert sum(row["flooded_km2"] for row in remote.values()) > 0
 
 
 def test_demo_watches_every_post_event_acquisition(demo_run):

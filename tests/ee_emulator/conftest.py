@@ -22,6 +22,7 @@ S2 = "COPERNICUS/S2_HARMONIZED"
 S2_CLOUD = "COPERNICUS/S2_CLOUD_PROBABILITY"
 CS_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 JRC = "JRC/GSW1_4/GlobalSurfaceWater"
+GAUL1 = "FAO/GAUL/2015/level1"
 S2_INDEX_1 = "20200106T100000_20200106T100500_T33TWL"
 S2_INDEX_2 = "20200121T100000_20200121T100500_T33TWL"
 
@@ -32,6 +33,16 @@ def utm_grid(
     """A north-up UTM grid, shifted from the catalog origin by whole or fractional 10 m pixels."""
     transform = Affine(pixel_m, 0, ORIGIN_X + 10.0 * x_offset_px, 0, -pixel_m, ORIGIN_Y - 10.0 * y_offset_px)
     return GeoReference(UTM, transform, size, size)
+
+
+def utm_box(col0: float, row0: float, col1: float, row1: float) -> dict:
+    """A GeoJSON polygon (EPSG:4326) of a pixel box of the catalog grid, its corners transformed from UTM."""
+    from pyproj import Transformer
+
+    xs = [ORIGIN_X + 10.0 * c for c in (col0, col1, col1, col0, col0)]
+    ys = [ORIGIN_Y - 10.0 * r for r in (row0, row0, row1, row1, row0)]
+    lon, lat = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform(xs, ys)
+    return {"type": "Polygon", "coordinates": [[[x, y] for x, y in zip(lon, lat, strict=True)]]}
 
 
 @dataclass
@@ -77,6 +88,14 @@ def build_catalog(root: Path) -> Fixture:
         builder.add_image(CS_PLUS, S2_INDEX_1, cs, utm_grid(), ["cs", "cs_cdf"], {})
         builder.add_image(None, JRC, np.where(cols > 48, 100, 0).astype(np.uint8), utm_grid(), ["occurrence"],
                           {}, nodata=255)  # fmt: skip
+        builder.add_table(GAUL1, [
+            {"geometry": utm_box(0, 0, 32, SIZE), "properties": {"ADM0_NAME": "Emulatia", "ADM1_NAME": "West",
+                                                                "ADM1_CODE": 101}},
+            {"geometry": utm_box(32, 0, SIZE, SIZE), "properties": {"ADM0_NAME": "Emulatia", "ADM1_NAME": "East",
+                                                                   "ADM1_CODE": 102}},
+            {"geometry": utm_box(10_000, 0, 10_064, SIZE), "properties": {"ADM0_NAME": "Emulatia",
+                                                                         "ADM1_NAME": "Far", "ADM1_CODE": 103}},
+        ])  # fmt: skip
     return Fixture(root, s1_a_vv, s1_b_vv, s2_1, cloud_1)
 
 

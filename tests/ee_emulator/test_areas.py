@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyproj import Geod, Transformer
 
-from .conftest import JRC, ORIGIN_X, ORIGIN_Y, SIZE, UTM
+from .conftest import GAUL1, JRC, ORIGIN_X, ORIGIN_Y, SIZE, UTM
 
 
 def geodesic_m2(x0: float, y0: float, x1: float, y1: float) -> float:
@@ -46,3 +46,28 @@ def test_reduce_regions_adds_each_features_reduction(ee_client):
     named = two.reduceRegions(ee.FeatureCollection([west]), ee.Reducer.sum(), crs=UTM,
                               crsTransform=[10, 0, ORIGIN_X, 0, -10, ORIGIN_Y]).getInfo()  # fmt: skip
     assert {"area", "again", "zone"} <= set(named["features"][0]["properties"])
+
+
+def test_a_table_is_served_filtered_by_bounds_and_reduced_per_feature(ee_client):
+    ee = ee_client
+    table = ee.FeatureCollection(GAUL1)
+    assert table.size().getInfo() == 3
+    footprint = ee.Image(JRC).geometry()
+    near = table.filterBounds(footprint)  # Filter.intersects(".all", the footprint)
+    assert near.aggregate_array("ADM1_NAME").getInfo() == ["West", "East"]
+    assert near.filter(ee.Filter.eq("ADM1_CODE", 102)).size().getInfo() == 1
+    water = ee.Image.pixelArea().updateMask(ee.Image(JRC).select("occurrence").gt(50))
+    result = water.reduceRegions(collection=near, reducer=ee.Reducer.sum(), crs=UTM,
+                                 crsTransform=[10, 0, ORIGIN_X, 0, -10, ORIGIN_Y]).getInfo()  # fmt: skip
+    by_name = {f["properties"]["ADM1_NAME"]: f["properties"] for f in result["features"]}
+    assert by_name["West"].get("sum") in (None, 0, 0.0)
+    expected = geodesic_m2(ORIGIN_X + 490, ORIGIN_Y - 10 * SIZE, ORIGIN_X + 640, ORIGIN_Y)
+    assert by_name["East"]["sum"] == pytest.approx(expected, rel=1e-3)  # the zone's edges are straight in lon/lat
+
+
+def test_a_missing_table_is_one_line(ee_client):
+    import ee
+
+    with pytest.raises(ee.EEException, match="Collection asset 'FAO/GAUL/2015/level3' not found") as caught:
+        ee_client.FeatureCollection("FAO/GAUL/2015/level3").size().getInfo()
+    assert "\n" not in str(caught.value)

@@ -160,3 +160,19 @@ def test_refresh_serves_images_added_to_the_catalog_and_keeps_the_rest(tmp_path:
     assert catalog.refresh() == []  # nothing new: nothing added twice
     with pytest.raises(InputError, match="in-memory catalog"):
         Catalog().refresh()
+
+
+def test_tables_round_trip_and_bad_tables_are_one_line(tmp_path: Path) -> None:
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+    with CatalogBuilder(tmp_path / "ok") as builder:
+        builder.add_table("FAO/GAUL/2015/level1", [{"geometry": square, "properties": {"ADM1_NAME": "A"}}])
+    table = Catalog.load(tmp_path / "ok").find_table("FAO/GAUL/2015/level1")
+    assert table is not None and table.features[0]["properties"] == {"ADM1_NAME": "A"}
+    with pytest.raises(InputError, match="feature 0 has no geometry"):
+        CatalogBuilder(tmp_path / "bad").add_table("T", [{"geometry": None, "properties": {}}])
+    with CatalogBuilder(tmp_path / "broken") as builder:
+        builder.add_table("T", [{"geometry": square}])
+    path = tmp_path / "broken" / "tables" / "T.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None}]}))
+    with pytest.raises(DataError, match="feature 0 of .* has no geometry"):
+        Catalog.load(tmp_path / "broken")

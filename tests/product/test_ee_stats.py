@@ -42,6 +42,39 @@ def pushed(tmp_path_factory):
         yield cog, asset, zones, EESettings(project="emulator", endpoint="standard", url=server.url)
 
 
+#: Synthetic FAO GAUL 2015 units over the map (pixel boxes col0, row0, col1, row1) with Earth Engine's property
+#: names: two provinces split at row 60, each split into two districts at column 45 (two of them both called
+#: "Riverside"), and a province far away that filterBounds leaves out.
+GAUL = {
+    1: {("Northland", 11): (0, 0, 120, 60), ("Southland", 12): (0, 60, 120, 200), ("Farland", 13): (5000, 0, 5120, 60)},
+    2: {
+        ("Riverside", 111): (0, 0, 45, 60),
+        ("Hills", 112): (45, 0, 120, 60),
+        ("Riverside", 121): (0, 60, 45, 200),
+        ("Plain", 122): (45, 60, 120, 200),
+        ("Far", 131): (5000, 0, 5120, 60),
+    },
+}
+
+
+def gaul_features(units):
+    """GAUL-like features (EPSG:4326 polygons of the map's pixel boxes) with level-1 or level-2 properties."""
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True)
+    features = []
+    for (name, code), (c0, r0, c1, r1) in units.items():
+        ring = [list(to_wgs84.transform(*(TRANSFORM * (c, r)))) for c, r in ((c0, r0), (c1, r0), (c1, r1), (c0, r1),
+                                                                            (c0, r0))]  # fmt: skip
+        properties = {"ADM0_CODE": 1, "ADM0_NAME": "Emulatia", "ADM1_CODE": code, "ADM1_NAME": name,
+                      "DISP_AREA": "NO", "STATUS": "Member State"}  # fmt: skip
+        if code > 100:  # a district: its province's code and name above it
+            province = next(key for key in GAUL[1] if key[1] == code // 10)
+            properties.update(ADM1_CODE=province[1], ADM1_NAME=province[0], ADM2_CODE=code, ADM2_NAME=name)
+        features.append({"geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": properties})
+    return features
+
+
 def exposure_catalog(root):
     """GHS-POP (7 people per 100 m cell) and WorldCover (cropland in the map's top 100 rows) over the map, served
     under their Earth Engine ids and written as the local files a user would download."""
@@ -61,6 +94,8 @@ def exposure_catalog(root):
     with CatalogBuilder(root / "catalog") as builder:
         builder.add_image("JRC/GHSL/P2023A/GHS_POP", "2020", people, people_grid, ["population_count"], when)
         builder.add_image("ESA/WorldCover/v200", "2021", cover, cover_grid, ["Map"], when)
+        for level, units in GAUL.items():
+            builder.add_table(f"FAO/GAUL/2015/level{level}", gaul_features(units))
     files = {}
     for name, values, grid in (("pop", people, people_grid), ("cover", cover, cover_grid)):
         files[name] = root / f"{name}.tif"
@@ -125,3 +160,52 @@ def test_stats_command_earth_engine_route(pushed, tmp_path):
     assert result.exit_code == 0, result.output
     assert out.read_text().splitlines()[0].startswith("zone,flooded_km2,excluded_km2")
     assert result.output.splitlines()[0].startswith("north: flooded 0.25") and "175 people" in result.output
+
+
+def test_admin_zones_from_fao_gaul_in_earth_engine_agree_with_the_local_route_and_the_truth(pushed, tmp_path):
+    from gee_flood.product.ee_stats import ee_admin_zones
+
+    cog, asset, _zones, settings = pushed
+    files = pushed_files(cog)
+    population = "JRC/GHSL/P2023A/GHS_POP/2020"
+    for level, expected in ((1, ["Northland", "Southland"]),
+                            (2, ["Riverside (111)", "Hills", "Riverside (121)", "Plain"])):  # fmt: skip
+        remote = ee_zone_statistics(asset, admin=level, population=population,
+                                    worldcover="ESA/WorldCover/v200/2021", settings=settings)  # fmt: skip
+        assert remote["zone"].tolist() == expected  # the far unit is filtered out in Earth Engine
+        assert remote["ADM0_NAME"].tolist() == ["Emulatia"] * len(expected)
+        # the local route over the same units, exported as a zones file (what --out zones.geojson writes)
+        units = ee_admin_zones(asset, level, settings=settings)
+        assert units["zone"].tolist() == expected
+        local = zone_statistics(cog, units, population=files["pop"], worldcover=files["cover"])
+        for column in (*AREA_COLUMNS, "people_exposed", "cropland_flooded_km2", "built_up_flooded_km2"):
+            assert remote[column].tolist() == pytest.approx(local[column].tolist(), rel=0.01, abs=1e-9), column
+    # the truth: the flood box (rows 10-110, columns 20-70) cut by the units' edges (row 60, column 45)
+    truth = [geodesic_area_of_box(UTM, TRANSFORM, rows, cols) / 1e6
+             for rows in (slice(10, 60), slice(60, 110)) for cols in (slice(20, 45), slice(45, 70))]  # fmt: skip
+    assert remote["flooded_km2"].tolist() == pytest.approx(truth, rel=0.01)
+    assert remote["people_exposed"].sum() == pytest.approx(50 * 7, rel=0.01)  # 10 x 5 whole cells of 7 people
+    cropland = geodesic_area_of_box(UTM, TRANSFORM, slice(10, 100), slice(20, 70)) / 1e6  # cropland above row 100
+    assert remote["cropland_flooded_km2"].sum() == pytest.approx(cropland, rel=0.01)
+    province = ee_zone_statistics(asset, admin=1, settings=settings)
+    assert province["flooded_km2"].tolist() == pytest.approx([truth[0] + truth[1], truth[2] + truth[3]], rel=0.01)
+
+
+def test_stats_command_admin_level_writes_the_units_with_their_statistics(pushed, tmp_path):
+    import geopandas
+    from typer.testing import CliRunner
+
+    from gee_flood.cli import app
+
+    _cog, asset, _zones, settings = pushed
+    out = tmp_path / "provinces.geojson"
+    result = CliRunner().invoke(app, ["stats", "--asset", asset, "--admin-level", "1", "--out", str(out),
+                                      "--ee-url", settings.url])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = geopandas.read_file(out)
+    assert written["zone"].tolist() == ["Northland", "Southland"] and written["ADM1_CODE"].tolist() == [11, 12]
+    assert written.geometry.notna().all() and result.output.splitlines()[0].startswith("Northland: flooded 0.2")
+    refused = CliRunner().invoke(app, ["stats", "--asset", asset, "--admin-level", "3", "--out",
+                                       str(tmp_path / "x.csv"), "--ee-url", settings.url])  # fmt: skip
+    assert refused.exit_code != 0 and "--admin-level 3: expected 1 or 2" in refused.output
+    assert not (tmp_path / "x.csv").exists()

@@ -156,3 +156,25 @@ def test_stats_command_and_api_give_the_same_table(tmp_path):
     assert [f["properties"]["flooded_km2"] for f in written["features"]] == pytest.approx(
         table["flooded_km2"].tolist(), rel=1e-9
     )
+
+
+def test_stats_command_writes_geoparquet_named_by_the_id_field(tmp_path):
+    import geopandas
+    from typer.testing import CliRunner
+
+    from gee_flood.cli import app
+
+    transform = Affine(10.0, 0, ORIGIN[0], 0, -10.0, ORIGIN[1])
+    path = write_product(tmp_path / "map.tif", simple_layers(200, 120, (slice(10, 110), slice(20, 70)),
+                                                             (slice(150, 190), slice(0, 80))))  # fmt: skip
+    zones = zone_file(tmp_path, transform, UTM, {"north": (0, 0, 120, 60), "south": (0, 60, 120, 200)})
+    named = geopandas.read_file(zones).assign(code=["N1", "S2"], name=["x", "y"])  # "name" would be the default
+    named.to_file(tmp_path / "coded.geojson", driver="GeoJSON")
+    out = tmp_path / "stats.parquet"
+    result = CliRunner().invoke(app, ["stats", "--map", str(path), "--zones", str(tmp_path / "coded.geojson"),
+                                      "--id-field", "code", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = geopandas.read_parquet(out)
+    assert written["zone"].tolist() == ["N1", "S2"] and written.geometry.notna().all()
+    north = geodesic_area_of_box(UTM, transform, slice(10, 60), slice(20, 70)) / 1e6
+    assert written["flooded_km2"].iloc[0] == pytest.approx(north, rel=1e-3)
