@@ -532,8 +532,11 @@ def stats(
     id_field: Annotated[str | None, typer.Option("--id-field", help="Column naming each zone.")] = None,
     admin_level: Annotated[
         int | None,
-        typer.Option("--admin-level", help="With --asset: the zones are FAO GAUL 2015 level 1 or 2 units, in Earth "
-                     "Engine (FAO/GAUL/2015/level1, level2)."),
+        typer.Option(
+            "--admin-level",
+            help="With --asset: the zones are FAO GAUL 2015 level 1 or 2 units, in Earth "
+            "Engine (FAO/GAUL/2015/level1, level2).",
+        ),
     ] = None,
     population: Annotated[
         Path | None, typer.Option("--population", help="Population count raster (people per cell), any CRS.")
