@@ -82,6 +82,17 @@ def test_a_result_in_several_row_blocks_writes_the_same_cog_as_predict(student_c
         np.testing.assert_array_equal(api_map.read(), cli_map.read())
 
 
+def test_a_result_in_blocks_over_rows_and_columns_writes_the_same_cog_as_predict(student_ckpt, tmp_path):
+    scene = write_s1(tmp_path / "wide.tif", synthetic_s1(600, 1100, seed=6))
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512, block_cols=512)
+    assert flood.water.data.chunks == ((512, 88), (512, 512, 76))
+    written = gee_flood.write_cog(flood, tmp_path / "api.tif")
+    cli = predict_scene(student_ckpt, GeoTiffSceneSource(scene), tmp_path / "cli.tif",
+                        options=PredictOptions(tile=64, overlap=16, progress=False))  # fmt: skip
+    with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
+        np.testing.assert_array_equal(api_map.read(), cli_map.read())
+
+
 def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, student_ckpt, tmp_path, monkeypatch):
     """``gee-flood predict`` loads its model with gee_flood.open_model (once) and writes the very file that
     ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
