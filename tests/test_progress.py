@@ -60,7 +60,9 @@ def test_every_bar_of_the_package_is_built_by_the_progress_module():
 
     root = Path(_progress.__file__).parent
     own = re.compile(r"\bProgress\(|rich\.progress import .*\btrack\b")
-    offenders = [path.name for path in root.rglob("*.py") if path.name != "_progress.py" and own.search(path.read_text())]
+    offenders = [
+        path.name for path in root.rglob("*.py") if path.name != "_progress.py" and own.search(path.read_text())
+    ]
     assert offenders == []
 
 

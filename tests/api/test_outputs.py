@@ -177,3 +177,30 @@ def test_api_errors_are_python_errors_in_python_words(s1_db, student_ckpt, tmp_p
     assert in_python_words("--asset x: the asset already exists; pass --overwrite to replace it") == (
         "asset=x: the asset already exists; pass overwrite=True to replace it"
     )
+
+
+def test_write_cog_computes_each_block_in_the_calling_thread_unless_a_scheduler_is_chosen(student_ckpt, tmp_path,
+                                                                                          monkeypatch):  # fmt: skip
+    """One block per compute: Dask's pool threads would add malloc arenas, not parallelism (docs/benchmarks.md)."""
+    import threading
+
+    import dask
+
+    from gee_flood.inference import predict as predict_module
+
+    threads: list[int] = []
+    predict_rows = predict_module.predict_rows
+
+    def recording(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", recording)
+    scene = write_s1(tmp_path / "wide.tif", synthetic_s1(96, 1100, seed=6))
+    gee_flood.write_cog(gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_cols=512), tmp_path / "a.tif")
+    assert len(threads) == 3 and set(threads) == {threading.get_ident()}
+    threads.clear()
+    with dask.config.set(scheduler="threads"):  # the user's choice is kept
+        gee_flood.write_cog(gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_cols=512),
+                            tmp_path / "b.tif")  # fmt: skip
+    assert len(threads) == 3 and threading.get_ident() not in threads
