@@ -1,9 +1,10 @@
 """The one progress display of gee-flood: rich bars on standard error, only on a terminal.
 
-Every long step (predicting tiles or row blocks, reading chips, normalisation statistics, training steps) shows its
-progress through here, so one terminal sees one kind of bar, and a log file (standard error not a terminal) or
-``--quiet`` sees none: no carriage-return floods in CI logs. Lightning's own bar (which counts epochs, ``Epoch
-0/-2`` on step-based runs) is replaced by :class:`StepProgress`, a Lightning callback that counts optimiser steps.
+Every long step (predicting tiles or row blocks, reading chips, normalisation statistics, training steps, evaluation,
+fetching chips, downloading data, ingesting an asset) shows its progress through here, so one terminal sees one kind
+of bar, and a log file (standard error not a terminal) or ``--quiet`` sees none: no carriage-return floods in CI logs.
+Lightning's own bar (which counts epochs, ``Epoch 0/-2`` on step-based runs) is replaced by :class:`StepProgress`, a
+Lightning callback that counts optimiser steps.
 """
 
 from __future__ import annotations
@@ -33,13 +34,22 @@ def _columns() -> tuple[Any, ...]:
             TimeRemainingColumn())  # fmt: skip
 
 
+def rich_progress(*columns: Any, enabled: bool, console: Console | None = None) -> Progress:
+    """A rich ``Progress`` (``columns``, default: label, bar, count, times) drawn only when :func:`shown`.
+
+    For bars with columns of their own (a download's bytes, a fetch's chip id); a plain count uses
+    :func:`progress_bar`.
+    """
+    console = console or Console(stderr=True)
+    return Progress(*(columns or _columns()), console=console, disable=not shown(enabled, console), transient=False)
+
+
 @contextlib.contextmanager
 def progress_bar(
     total: int | None, label: str, *, enabled: bool, console: Console | None = None
 ) -> Iterator[Callable[[int], None]]:
     """A bar of ``total`` units; yields ``advance(n)``. Nothing is drawn unless :func:`shown`."""
-    console = console or Console(stderr=True)
-    with Progress(*_columns(), console=console, disable=not shown(enabled, console), transient=False) as bar:
+    with rich_progress(enabled=enabled, console=console) as bar:
         task = bar.add_task(label, total=total)
         yield lambda advance: bar.update(task, advance=advance)
 

@@ -51,3 +51,31 @@ def test_one_progress_library():
 
     root = Path(_progress.__file__).parent
     assert [path.name for path in root.rglob("*.py") if "tqdm" in path.read_text()] == []
+
+
+def test_every_bar_of_the_package_is_built_by_the_progress_module():
+    """No module draws a rich bar of its own (evaluation, fetch, download, ingestion go through _progress)."""
+    import re
+    from pathlib import Path
+
+    root = Path(_progress.__file__).parent
+    own = re.compile(r"\bProgress\(|rich\.progress import .*\btrack\b")
+    offenders = [
+        path.name for path in root.rglob("*.py") if path.name != "_progress.py" and own.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_fetch_and_download_bars_are_quiet_in_a_log(monkeypatch, capsys):
+    from gee_flood.data.download import _Progress
+    from gee_flood.earthengine.fetch import _progress as fetch_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    with fetch_progress(True) as bar:  # asked for, but standard error is a log file
+        task = bar.add_task("fetch", total=3, note="")
+        bar.update(task, advance=3, note="chip-1")
+    with _Progress(2, 100, enabled=True) as download:
+        download.advance_bytes(100)
+        download.advance_file()
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "fetch" not in captured.err and "files" not in captured.err

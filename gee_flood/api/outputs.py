@@ -26,18 +26,31 @@ if TYPE_CHECKING:
     from gee_flood.earthengine.export import PushResult
 
 
-def _strips(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int]]:
-    """Row ranges to compute at once: the Dask row blocks (each predicted once) or ``default_rows`` strips."""
+def _windows(result: xr.Dataset, default_rows: int) -> Iterator[tuple[int, int, int, int]]:
+    """Windows ``(row_start, row_stop, col_start, col_stop)`` to compute at once, top to bottom, left to right.
+
+    The Dask blocks (each predicted once, bounded memory) when they lie on whole 512-px blocks of the GeoTIFF; else
+    full-width strips (the row chunks, or ``default_rows`` rows of an in-memory result).
+    """
+    from gee_flood.inference.output import BLOCK
+
     first = next(iter(result.data_vars.values()))
     chunks = first.chunks
-    sizes = chunks[first.dims.index("y")] if chunks else None
-    if not sizes:
-        height = result.sizes["y"]
-        sizes = tuple(min(default_rows, height - start) for start in range(0, height, default_rows))
-    start = 0
-    for size in sizes:
-        yield start, start + size
-        start += size
+    height, width = result.sizes["y"], result.sizes["x"]
+    rows = chunks[first.dims.index("y")] if chunks else None
+    cols = chunks[first.dims.index("x")] if chunks else None
+    if not rows or not cols:
+        rows = tuple(min(default_rows, height - start) for start in range(0, height, default_rows))
+        cols = (width,)
+    if not all(size % BLOCK == 0 for size in (*rows[:-1], *cols[:-1])):
+        cols = (width,)  # written as whole rows (the writer buffers rows that do not end on a block)
+    top = 0
+    for size_y in rows:
+        left = 0
+        for size_x in cols:
+            yield top, top + size_y, left, left + size_x
+            left += size_x
+        top += size_y
 
 
 def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, dict[str, dict[str, Any]]]:
@@ -84,6 +97,19 @@ def _band_layout(result: xr.Dataset, out: Path) -> tuple[list[Any], str, float, 
     return specs, next(iter(dtypes)), float(fill), encodings
 
 
+def _in_this_thread() -> contextlib.AbstractContextManager[Any]:
+    """Run each block's compute in the calling thread, unless the user chose a scheduler (a cluster, processes).
+
+    Each compute of :func:`write_cog` is one block, one task: Dask's thread pool adds no parallelism, but every pool
+    thread gets a malloc arena of its own, and the block-sized buffers freed in one are not reused by the next block
+    in another, so the process grows block after block (about 100 MiB more at 3,000 x 3,000 px; docs/benchmarks.md).
+    """
+    import dask
+    from dask.base import get_scheduler
+
+    return dask.config.set(scheduler="synchronous") if get_scheduler() is None else contextlib.nullcontext()
+
+
 @python_words
 def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Write a Dataset's variables as a Cloud-Optimized GeoTIFF, one band each, as they are stored.
@@ -95,7 +121,7 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     what is written: an edited ``water`` is written as edited, nothing is re-thresholded. The variables must be
     stored as one dtype with one no-data value (a GeoTIFF has one of each).
 
-    The result is computed one Dask row block at a time (bounded memory). A map holding every layer of the product
+    The result is computed one Dask block at a time (bounded memory). A map holding every layer of the product
     is then cleaned as ``gee-flood predict`` cleans its map (minimum mapping unit, border noise on ``flood``; the
     settings are the result's ``product_*`` attributes). The file appears atomically.
 
@@ -147,27 +173,39 @@ def write_cog(result: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         else {}
     )
     names = list(encodings)
-    with flood_map_cog(
-        out,
-        crs=CRS.from_user_input(result.rio.crs),
-        transform=result.rio.transform(),
-        width=int(result.sizes["x"]),
-        height=int(result.sizes["y"]),
-        tags=tags,
-        empty_message=f"{out}: no valid pixel in the map (all no data)",
-        bands=bands,
-        dtype=dtype,
-        nodata=nodata,
-        min_mapping_unit=int(attrs.get("product_min_mapping_unit", 0)),
-        border_px=int(attrs.get("product_border_px", 0)),
-    ) as writer:
-        for start, stop in _strips(result, 4 * BLOCK):
-            strip = result[names].isel(y=slice(start, stop)).transpose("y", "x").compute()
+    with (
+        _in_this_thread(),
+        flood_map_cog(
+            out,
+            crs=CRS.from_user_input(result.rio.crs),
+            transform=result.rio.transform(),
+            width=int(result.sizes["x"]),
+            height=int(result.sizes["y"]),
+            tags=tags,
+            empty_message=f"{out}: no valid pixel in the map (all no data)",
+            bands=bands,
+            dtype=dtype,
+            nodata=nodata,
+            min_mapping_unit=int(attrs.get("product_min_mapping_unit", 0)),
+            border_px=int(attrs.get("product_border_px", 0)),
+        ) as writer,
+    ):
+        pending: list[np.ndarray] = []  # a window's encoded pieces (uint8: a quarter of its float32 values)
+        for start, stop, left, right in _windows(result, 4 * BLOCK):
+            window = result[names].isel(y=slice(start, stop), x=slice(left, right)).transpose("y", "x").compute()
             for row in range(0, stop - start, BLOCK // 2):  # encoded in small pieces: the coder works in float64
                 piece = slice(row, min(row + BLOCK // 2, stop - start))
-                encoded = [encode_values(strip[name].values[piece], encodings[name]).astype(dtype) for name in names]
-                writer.write_any(start + row, np.stack(encoded))
-            del strip
+                encoded = np.stack(
+                    [encode_values(window[name].values[piece], encodings[name]).astype(dtype) for name in names]
+                )
+                if right - left == writer.width:
+                    writer.write_any(start + row, encoded)
+                else:
+                    pending.append(encoded)
+            if pending:
+                writer.write_window(start, left, np.concatenate(pending, axis=1))
+                pending.clear()
+            del window
     return out
 
 

@@ -1,17 +1,19 @@
 """Flood maps as lazy ``xarray.Dataset`` s from an xarray scene, an ``ee.Image`` or a GeoTIFF.
 
-Each row block of the result is one Dask task that streams its rows through the same code as ``gee-flood predict``
-(:class:`gee_flood.inference.predict.ScenePrediction`: the global overlapping tile grid, Hann blending, the card's
-preprocessing) and turns them into the product's layers as predict does (:mod:`gee_flood.product`), so the numbers
-are the CLI's and memory stays bounded by the block (``block_rows`` x width) whatever the scene size.
+Each block of the result (rows and columns) is one Dask task that streams its window through the same code as
+``gee-flood predict`` (:class:`gee_flood.inference.predict.ScenePrediction`: the global overlapping tile grid, Hann
+blending, the card's preprocessing) and turns it into the product's layers as predict does (:mod:`gee_flood.product`),
+so the numbers are the CLI's, memory stays bounded by the block (``block_rows`` x ``block_cols``) whatever the scene
+size, and a small window of the result (``.isel``) computes the blocks under it only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +36,13 @@ if TYPE_CHECKING:
     from gee_flood.inference.source import SceneSource
     from gee_flood.product.layers import ProductSettings  # noqa: TC004 - imported again where used
 
-#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows) on scenes up to
-#: :data:`BLOCK_PIXELS` / ``BLOCK_ROWS`` columns wide.
+#: Rows of one Dask task of a prediction (rounded up to whole output blocks of 512 rows).
 BLOCK_ROWS = 2048
-#: Pixels of one Dask task at most (by default): wider scenes get fewer rows per task, so a task's memory (its input
-#: rows with the tiles' halo, float32 layers) stays about the same whatever the width (1024 rows at 20,000 columns).
-BLOCK_PIXELS = 2048 * 8192
+#: Columns of one Dask task of a prediction (rounded up to whole output blocks of 512 columns): a task's memory (its
+#: input window with the tiles' halo, float32 layers) is the same whatever the scene's size, and a small ``isel``
+#: window computes a few blocks. Tiles on a block's edge are predicted by both blocks beside it (the compute a smaller
+#: block adds; docs/benchmarks.md).
+BLOCK_COLS = 2048
 
 
 def _ee_region(region: Any) -> Any:
@@ -179,6 +182,7 @@ def predict(
     device: str | None = None,
     runtime: RuntimeName = "auto",
     block_rows: int | None = None,
+    block_cols: int | None = None,
     project: str | None = None,
     ee_url: str | None = None,
 ) -> xr.Dataset:
@@ -208,8 +212,8 @@ def predict(
         batch_size: Tiles per forward pass.
         device: ``None``/``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         runtime: ``"auto"`` (ONNX Runtime on a CPU, torch on CUDA), ``"torch"`` or ``"onnxruntime"``.
-        block_rows: Scene rows per Dask task (rounded up to a multiple of 512); default :data:`BLOCK_ROWS`, fewer
-            on scenes wider than 8192 px (:data:`BLOCK_PIXELS`).
+        block_rows: Scene rows per Dask task (rounded up to a multiple of 512); default :data:`BLOCK_ROWS`.
+        block_cols: Scene columns per Dask task (rounded up to a multiple of 512); default :data:`BLOCK_COLS`.
         project: For an ``ee.Image``: Earth Engine Cloud project.
         ee_url: For an ``ee.Image``: an Earth Engine-compatible endpoint (the emulator).
 
@@ -277,14 +281,15 @@ def predict(
     lazy = source.lazy if isinstance(source, XarraySceneSource) else None
     store = _BlockStore(lazy)
     shared = (dask.delayed(prediction, traverse=False), dask.delayed(store, traverse=False))
-    blocks = []
-    if block_rows is None:
-        block_rows = min(BLOCK_ROWS, BLOCK_PIXELS // source.width)
-    for start, stop in prediction.row_blocks(block_rows):
-        task = dask.delayed(_predict_block, pure=False)(*shared, start, stop)
-        shape = (len(LAYERS), stop - start, source.width)
-        blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.float32))
-    stack = dask.array.concatenate(blocks, axis=1)
+    grid = []
+    for row in prediction.blocks(block_rows or BLOCK_ROWS, block_cols or BLOCK_COLS):
+        blocks = []
+        for block in row:
+            task = dask.delayed(_predict_block, pure=False)(*shared, block)
+            shape = (len(LAYERS), block[1] - block[0], block[3] - block[2])
+            blocks.append(dask.array.from_delayed(task, shape=shape, dtype=np.float32))
+        grid.append(blocks)
+    stack = dask.array.block(grid)
     dataset = xr.Dataset()
     for index, name in enumerate(LAYERS):
         meaning = LAYER_MEANINGS[name].replace("; 255 no data", "; NaN no data (255 when stored)")
@@ -315,13 +320,13 @@ class _BlockStore:
     ``flood.water.compute()`` then ``flood.likelihood.compute()``, or ``write_cog`` then ``write_polygons`` then
     ``export_asset``, run the same Dask tasks again; each finds its block's probability here instead of reading the
     scene and running the model again. A lazy (Dask, e.g. xee) scene is read one chunk at a time, each once
-    (neighbouring row blocks share the rows their overlapping tiles read), kept as ``.npy`` files and read back in
-    the rows a block needs, so memory stays bounded whatever the scene. The folder goes with the result (when it is
+    (neighbouring blocks share the pixels their overlapping tiles read), kept as ``.npy`` files and read back in the
+    window a block needs, so memory stays bounded whatever the scene. The folder goes with the result (when it is
     garbage-collected) or at exit. A copy sent to another process (a distributed worker) keeps nothing and reads
     directly.
 
     Args:
-        lazy: The scene's ``(2, height, width)`` Dask array, or ``None`` (a block then reads its own rows).
+        lazy: The scene's ``(2, height, width)`` Dask array, or ``None`` (a block then reads its own window).
     """
 
     def __init__(self, lazy: Any = None) -> None:
@@ -331,7 +336,7 @@ class _BlockStore:
 
         self.lazy = lazy
         self.folder: Path | None = Path(tempfile.mkdtemp(prefix="gee-flood-blocks-"))
-        self._locks: dict[int, threading.Lock] = {}
+        self._locks: dict[tuple[int, int], threading.Lock] = {}
         self._guard = threading.Lock()
         weakref.finalize(self, _remove_tree, self.folder)
 
@@ -353,60 +358,63 @@ class _BlockStore:
         np.save(partial, values)
         partial.replace(path)
 
-    def get(self, row_start: int, row_stop: int) -> np.ndarray | None:
+    def get(self, block: tuple[int, int, int, int]) -> np.ndarray | None:
         """The probability of a block computed before, or ``None``."""
-        path = self._path(f"p{row_start}-{row_stop}")
+        path = self._path("p{}-{}-{}-{}".format(*block))
         return np.load(path) if path is not None and path.is_file() else None
 
-    def put(self, row_start: int, row_stop: int, probability: np.ndarray) -> None:
+    def put(self, block: tuple[int, int, int, int], probability: np.ndarray) -> None:
         """Keep a block's probability."""
-        path = self._path(f"p{row_start}-{row_stop}")
+        path = self._path("p{}-{}-{}-{}".format(*block))
         if path is not None:
             self._save(path, probability)
 
-    def rows(self, row_start: int, row_stop: int) -> np.ndarray | None:
-        """Rows ``[row_start, row_stop)`` of the lazy scene, each chunk row read once (``None``: not lazy)."""
+    def window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray | None:
+        """A window of the lazy scene, each chunk read once (``None``: not lazy)."""
         if self.lazy is None:
             return None
         if self.folder is None:
-            return np.array(self.lazy[:, row_start:row_stop, :].compute(), dtype=np.float32)  # our own copy
-        bands = self.lazy.shape[0]
-        out = np.empty((bands, row_stop - row_start, self.lazy.shape[2]), np.float32)
-        start = 0
-        for index, size in enumerate(self.lazy.chunks[1]):
-            stop = start + size
-            if stop > row_start and start < row_stop:
-                first, last = max(row_start, start), min(row_stop, stop)
-                column = 0
-                for path, width in zip(self._chunk_row(index, start, stop), self.lazy.chunks[2], strict=True):
-                    target = out[:, first - row_start : last - row_start, column : column + width]
-                    _read_rows(path, target, first - start, size, width)
-                    column += width
-            start = stop
+            return np.array(self.lazy[:, row_start:row_stop, col_start:col_stop].compute(), dtype=np.float32)
+        out = np.empty((self.lazy.shape[0], row_stop - row_start, col_stop - col_start), np.float32)
+        for (row, top, height), (column, left, width) in itertools.product(
+            _spans(self.lazy.chunks[1], row_start, row_stop), _spans(self.lazy.chunks[2], col_start, col_stop)
+        ):
+            first, last = max(row_start, top), min(row_stop, top + height)
+            lo, hi = max(col_start, left), min(col_stop, left + width)
+            target = out[:, first - row_start : last - row_start, lo - col_start : hi - col_start]
+            _read_window(self._chunk(row, column), target, first - top, height, lo - left, width)
         return out
 
-    def _chunk_row(self, index: int, start: int, stop: int) -> list[Path]:
-        """The files of chunk row ``index`` (one per chunk, each read once, by whichever block needs it first)."""
+    def _chunk(self, row: int, column: int) -> Path:
+        """The file of chunk (``row``, ``column``), read once by whichever block needs it first."""
         import threading
 
         with self._guard:
-            lock = self._locks.setdefault(index, threading.Lock())
+            lock = self._locks.setdefault((row, column), threading.Lock())
         assert self.folder is not None
-        paths = [self.folder / f"in{index}-{column}.npy" for column in range(len(self.lazy.chunks[2]))]
-        with lock:  # two blocks needing the same chunk row: one reads it, the other waits and reads the files
-            if not paths[-1].is_file():
-                column = 0
-                for path, width in zip(paths, self.lazy.chunks[2], strict=True):
-                    chunk = self.lazy[:, start:stop, column : column + width].compute()
-                    self._save(path, np.asarray(chunk, dtype=np.float32))  # one chunk in memory at a time
-                    column += width
-        return paths
+        path = self.folder / f"in{row}-{column}.npy"
+        with lock:  # two blocks needing the same chunk: one reads it, the other waits and reads the file
+            if not path.is_file():
+                top, left = sum(self.lazy.chunks[1][:row]), sum(self.lazy.chunks[2][:column])
+                rows, cols = self.lazy.chunks[1][row], self.lazy.chunks[2][column]
+                chunk = self.lazy[:, top : top + rows, left : left + cols].compute()
+                self._save(path, np.asarray(chunk, dtype=np.float32))  # one chunk in memory at a time
+        return path
 
 
-def _read_rows(path: Path, target: np.ndarray, first: int, rows: int, width: int) -> None:
-    """Read rows ``first...`` of a ``(bands, rows, width)`` float32 ``.npy`` into ``target``.
+def _spans(sizes: tuple[int, ...], start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+    """``(index, first pixel, size)`` of the chunks along one axis that overlap ``[start, stop)``."""
+    first = 0
+    for index, size in enumerate(sizes):
+        if first < stop and first + size > start:
+            yield index, first, size
+        first += size
 
-    Plain reads, no memory map: mapped pages would count as the process's memory.
+
+def _read_window(path: Path, target: np.ndarray, top: int, rows: int, left: int, width: int) -> None:
+    """Read the window at (``top``, ``left``) of a ``(bands, rows, width)`` float32 ``.npy`` into ``target``.
+
+    Plain reads of the window's rows, no memory map: mapped pages would count as the process's memory.
     """
     with open(path, "rb") as handle:
         version = np.lib.format.read_magic(handle)
@@ -415,10 +423,11 @@ def _read_rows(path: Path, target: np.ndarray, first: int, rows: int, width: int
         else:
             np.lib.format.read_array_header_2_0(handle)
         data_start = handle.tell()
-        count = target.shape[1]
+        count, cols = target.shape[1], target.shape[2]
         for band in range(target.shape[0]):
-            handle.seek(data_start + (band * rows + first) * width * 4)
-            target[band] = np.fromfile(handle, dtype=np.float32, count=count * width).reshape(count, width)
+            handle.seek(data_start + (band * rows + top) * width * 4)
+            values = np.fromfile(handle, dtype=np.float32, count=count * width).reshape(count, width)
+            target[band] = values[:, left : left + cols]
 
 
 def _remove_tree(folder: Path) -> None:
@@ -427,26 +436,28 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _predict_block(prediction: ScenePrediction, store: _BlockStore, row_start: int, row_stop: int) -> np.ndarray:
-    """One Dask task: the ``(5, rows, width)`` float32 layers of its rows (the CLI's bytes, decoded: NaN no data).
+def _predict_block(prediction: ScenePrediction, store: _BlockStore, block: tuple[int, int, int, int]) -> np.ndarray:
+    """One Dask task: the ``(5, rows, cols)`` float32 layers of its block (the CLI's bytes, decoded: NaN no data).
 
     The probability (the model's work) is computed once per result and kept (:class:`_BlockStore`); the layers
-    derived from it (:meth:`~gee_flood.inference.predict.ScenePrediction.layers`) are derived again, cheaply.
+    derived from it (:meth:`~gee_flood.inference.predict.ScenePrediction.block_layers`) are derived again, cheaply.
     """
     from gee_flood.product.layers import EXCLUSION, LAYERS, NODATA
 
-    probability = store.get(row_start, row_stop)
+    probability = store.get(block)
     if probability is None:
         values = None
-        rows = store.rows(*prediction.input_rows(row_start, row_stop))
-        if rows is not None:
+        window = store.window(*prediction.input_window(block))
+        if window is not None:
             source: Any = prediction.source
-            values = source.clean(rows, copy=False)  # a fresh array already
-        probability = prediction.probability_rows(row_start, row_stop, values)
-        store.put(row_start, row_stop, probability)
-    encoded = prediction.layers(probability, row_start)
-    out = encoded.astype(np.float32)
+            values = source.clean(window, copy=False)  # a fresh array already
+        probability = prediction.block_probability(block, values)
+        store.put(block, probability)
+    encoded = prediction.block_layers(probability, block)
+    del probability
+    out = np.empty(encoded.shape, np.float32)
     for index, name in enumerate(LAYERS):
+        out[index] = encoded[index]
         if name != EXCLUSION:  # bit flags: no data is its own bit, never 255
             out[index][encoded[index] == NODATA] = np.nan
     return out

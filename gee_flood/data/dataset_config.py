@@ -181,12 +181,9 @@ def compute_dataset_stats(
 
 
 def _track(items: Sequence[int], description: str, *, enabled: bool) -> Iterator[int]:
-    if not enabled:
-        yield from items
-        return
-    from rich.progress import track
+    from gee_flood._progress import track
 
-    yield from track(items, description=description)
+    yield from track(items, len(items), description, enabled=enabled)
 
 
 def _read_yaml(path: Path | Traversable) -> Any:

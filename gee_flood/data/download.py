@@ -470,21 +470,17 @@ class _Progress:
         self._files_total = files
         self._files_done = 0
         if enabled:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-            self._bar = Progress(
+            from gee_flood._progress import rich_progress
+
+            self._bar = rich_progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
+                enabled=True,
             )
             self._task = self._bar.add_task(self._description(), total=total_bytes)
 

@@ -909,10 +909,9 @@ def push_flood_map(
         )
     operation = start_ingestion(asset_id, request_id, manifest, overwrite)
     if progress:
-        from rich.console import Console
-        from rich.progress import Progress
+        from gee_flood._progress import rich_progress
 
-        with Progress(console=Console(stderr=True)) as bar:
+        with rich_progress(enabled=True) as bar:
             task = bar.add_task(f"ingesting {asset_id}", total=1.0)
 
             def show(fraction: float, state: str) -> None:

@@ -291,18 +291,18 @@ def _cancellable_threads(workers: int) -> Iterator[concurrent.futures.ThreadPool
 
 
 def _progress(enabled: bool) -> Any:
-    """Return a rich progress bar on stderr (stdout keeps the one-line summary)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Return the progress bar on stderr (stdout keeps the one-line summary; nothing off a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    return Progress(
+    from gee_flood._progress import rich_progress
+
+    return rich_progress(
         TextColumn("[bold]fetch"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
-        console=Console(stderr=True),
-        disable=not enabled,
+        enabled=enabled,
     )
 
 

@@ -17,10 +17,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from gee_flood._io import write_json_atomic
+from gee_flood._progress import rich_progress
 from gee_flood.data.base import ChipDataset
 from gee_flood.data.chip import LABEL_WATER, MODALITIES, Chip, require_modalities
 from gee_flood.data.weak_labels import OtsuMethod, s1_otsu_label
@@ -209,7 +210,7 @@ def evaluate_dataset(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console or Console(stderr=True), disable=not progress, transient=False) as bar:
+    with rich_progress(*columns, enabled=progress, console=console) as bar:
         task = bar.add_task(f"{predictor.name} on {dataset.name}", total=len(dataset))
         for index in range(len(dataset)):
             chip = dataset[index]

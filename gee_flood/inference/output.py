@@ -141,6 +141,17 @@ class FloodMapWriter:
         self._count(encoded)
         self.dataset.write(encoded, window=rasterio.windows.Window(0, row_start, self.width, rows))
 
+    def write_window(self, row_start: int, col_start: int, encoded: np.ndarray) -> None:
+        """Write ``(bands, rows, cols)`` encoded bands at a window of whole blocks (or reaching the scene's edge)."""
+        rows, cols = encoded.shape[1:]
+        for start, size, end in ((row_start, rows, self.height), (col_start, cols, self.width)):
+            if start % BLOCK or (size % BLOCK and start + size != end):
+                raise ValueError(f"unaligned write of the window {cols} x {rows} px at ({col_start}, {row_start})")
+        if encoded.shape[0] != self.bands:
+            raise ValueError(f"{encoded.shape[0]} bands written to a {self.bands}-band flood map")
+        self._count(encoded)
+        self.dataset.write(encoded, window=rasterio.windows.Window(col_start, row_start, cols, rows))
+
     def write_any(self, row_start: int, encoded: np.ndarray) -> None:
         """Accept consecutive rows of any height; write them out in whole block rows."""
         if not self._pending:

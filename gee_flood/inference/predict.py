@@ -35,7 +35,7 @@ from gee_flood.inference.output import BLOCK, BandSpec, FloodMapWriter, to_cog
 from gee_flood.inference.polygons import write_flood_polygons
 from gee_flood.inference.runner import EnsembleRunner, TileRunner, check_runtime, check_sar_only
 from gee_flood.inference.source import SceneSource, describe_crs
-from gee_flood.inference.streaming import iter_probability_rows
+from gee_flood.inference.streaming import iter_probability_rows, read_window
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.product.cleanup import clean_product
 from gee_flood.product.inputs import Grid, ProductInputs
@@ -106,38 +106,56 @@ def _progress(total: int, enabled: bool, console: Console, label: str) -> contex
 
 
 def predict_rows(
-    source: SceneSource, runner: TileRunner | EnsembleRunner, plan: TilePlan, row_start: int, row_stop: int
+    source: SceneSource,
+    runner: TileRunner | EnsembleRunner,
+    plan: TilePlan,
+    row_start: int,
+    row_stop: int,
+    col_start: int = 0,
+    col_stop: int | None = None,
 ) -> np.ndarray:
-    """Water probability of scene rows ``[row_start, row_stop)``, streamed through the scene's global tile grid.
+    """Water probability of a block of the scene, streamed through the scene's global tile grid.
 
-    Any split of the scene into row ranges gives the same pixels as a whole-scene run.
+    Rows ``[row_start, row_stop)``, columns ``[col_start, col_stop)`` (default: to the scene's width). Any split of
+    the scene into blocks gives the same pixels as a whole-scene run.
 
     Returns:
-        ``(row_stop - row_start, width)`` float32 probability 0-1, NaN where the input has no data.
+        ``(rows, cols)`` float32 probability 0-1, NaN where the input has no data.
     """
-    out = np.empty((row_stop - row_start, source.width), np.float32)  # filled as rows finish: no second copy
-    for rows in iter_probability_rows(source, runner, plan, row_start=row_start, row_stop=row_stop):
+    col_stop = source.width if col_stop is None else col_stop
+    out = np.empty((row_stop - row_start, col_stop - col_start), np.float32)  # filled as rows finish: no 2nd copy
+    strips = iter_probability_rows(
+        source, runner, plan, row_start=row_start, row_stop=row_stop, col_start=col_start, col_stop=col_stop
+    )
+    for rows in strips:
         out[rows.row_start - row_start : rows.row_start - row_start + rows.probability.shape[0]] = rows.probability
     return out
 
 
-class _RowWindow:
-    """The rows ``[row_start, row_stop)`` of a scene, read once, served as the scene to the streaming tiler.
+class _Window:
+    """A window of a scene (rows and columns), read once, served as the scene to the streaming tiler.
 
     A block's tile rows overlap: read straight from a lazy (xee) array, each strip would compute whole Dask chunks
-    again (new ``computePixels`` requests). Reading the block's rows once bounds memory by the block instead.
+    again (new ``computePixels`` requests). Reading the block's input window once bounds memory by the block instead.
     """
 
-    def __init__(self, source: SceneSource, row_start: int, row_stop: int, values: np.ndarray | None = None) -> None:
+    def __init__(
+        self, source: SceneSource, window: tuple[int, int, int, int], values: np.ndarray | None = None
+    ) -> None:
         self.height, self.width, self.crs, self.transform = source.height, source.width, source.crs, source.transform
         self.name = source.name
         self.modalities = source.modalities
-        self.row_start = row_start
-        self.values = source.read_rows(row_start, row_stop) if values is None else values
+        self.row_start, row_stop, self.col_start, col_stop = window
+        self.values = read_window(source, *window) if values is None else values
+
+    def read_window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+        """A window of the scene (within the window read)."""
+        rows = slice(row_start - self.row_start, row_stop - self.row_start)
+        return self.values[:, rows, col_start - self.col_start : col_stop - self.col_start]
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
-        """Rows of the scene (within the window read)."""
-        return self.values[:, row_start - self.row_start : row_stop - self.row_start]
+        """Whole rows of the scene (the window read must span the width)."""
+        return self.read_window(row_start, row_stop, 0, self.width)
 
 
 @dataclass(frozen=True)
@@ -186,12 +204,34 @@ class ScenePrediction:
 
     def row_blocks(self, block_rows: int) -> list[tuple[int, int]]:
         """The scene's ``[start, stop)`` row blocks of about ``block_rows`` rows (rounded up to whole COG blocks)."""
-        return self.plan.row_blocks(max(BLOCK, math.ceil(block_rows / BLOCK) * BLOCK))
+        return self.plan.row_blocks(_whole_blocks(block_rows))
+
+    def blocks(self, block_rows: int, block_cols: int) -> list[list[tuple[int, int, int, int]]]:
+        """The scene's blocks ``(row_start, row_stop, col_start, col_stop)``, a list per row of blocks.
+
+        About ``block_rows`` x ``block_cols`` pixels each, both rounded up to whole COG blocks (512 px).
+        """
+        columns = self.plan.col_blocks(_whole_blocks(block_cols))
+        return [[(*rows, *cols) for cols in columns] for rows in self.row_blocks(block_rows)]
 
     def input_rows(self, row_start: int, row_stop: int) -> tuple[int, int]:
         """The scene rows ``[start, stop)`` the tiles of a row block read."""
         origins = self.plan.row_origins_touching(row_start, row_stop)
         return origins[0], min(origins[-1] + self.plan.tile, self.source.height)
+
+    def input_window(self, block: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """The scene window ``(row_start, row_stop, col_start, col_stop)`` the tiles of a block read.
+
+        The block's columns are widened by the column of halo its layers need (:meth:`block_probability`).
+        """
+        row_start, row_stop, col_start, col_stop = self._with_halo(block)
+        columns = self.plan.col_origins_touching(col_start, col_stop)
+        return (*self.input_rows(row_start, row_stop), columns[0], min(columns[-1] + self.plan.tile, self.source.width))
+
+    def _with_halo(self, block: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A block widened by one column on each side within the scene (the slope of a DEM needs its neighbours)."""
+        row_start, row_stop, col_start, col_stop = block
+        return row_start, row_stop, max(0, col_start - 1), min(self.source.width, col_stop + 1)
 
     def probability_rows(self, row_start: int, row_stop: int, values: np.ndarray | None = None) -> np.ndarray:
         """One row block: ``(rows, width)`` float32 probability 0-1 (NaN no data), its input rows read once.
@@ -199,8 +239,28 @@ class ScenePrediction:
         ``values``: the block's input rows (:meth:`input_rows`) already read (a Dask dependency), else they are read
         from the source.
         """
-        window = _RowWindow(self.source, *self.input_rows(row_start, row_stop), values=values)
+        window = _Window(self.source, (*self.input_rows(row_start, row_stop), 0, self.source.width), values=values)
         return predict_rows(window, self.runner(), self.plan, row_start, row_stop)
+
+    def block_probability(self, block: tuple[int, int, int, int], values: np.ndarray | None = None) -> np.ndarray:
+        """The probability (float32 0-1, NaN no data) of a block widened by its column of halo within the scene.
+
+        ``values``: the block's input window (:meth:`input_window`) already read, else it is read from the source.
+        Turn it into the block's layers with :meth:`block_layers`.
+        """
+        window = _Window(self.source, self.input_window(block), values=values)
+        return predict_rows(window, self.runner(), self.plan, *self._with_halo(block))
+
+    def block_layers(self, probability: np.ndarray, block: tuple[int, int, int, int]) -> np.ndarray:
+        """The product's ``(5, rows, cols)`` uint8 layers of a block from its :meth:`block_probability`.
+
+        The layers are derived over the widened block and its halo dropped: the slope (DEM) of a column needs the
+        columns beside it, so a block's edge columns get the values of a whole-width run.
+        """
+        _, _, col_start, col_stop = block
+        widened = self._with_halo(block)[2]
+        layers = self.product.layers(probability, self.threshold, block[0], widened)
+        return layers[:, :, col_start - widened : col_stop - widened]
 
     def layers(self, probability: np.ndarray, row_start: int) -> np.ndarray:
         """The product's ``(5, rows, width)`` uint8 layers of probability rows starting at ``row_start``."""
@@ -231,6 +291,11 @@ def checkpoint_names(models: Sequence[FloodModel]) -> str:
 def ensemble_threshold(models: Sequence[FloodModel]) -> float:
     """The water threshold of a model, or of an ensemble: the mean of its cards' thresholds."""
     return float(np.mean([model.threshold for model in models]))
+
+
+def _whole_blocks(pixels: int) -> int:
+    """``pixels`` rounded up to whole COG blocks (:data:`~gee_flood.inference.output.BLOCK`), at least one."""
+    return max(BLOCK, math.ceil(pixels / BLOCK) * BLOCK)
 
 
 def flood_map_tags(

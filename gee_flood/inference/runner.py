@@ -118,6 +118,9 @@ class OnnxTileModel:
         # ensemble predicts in 1.08x the memory of one model instead of 1.59x, at the same speed within noise
         # (docs/benchmarks.md#prediction-memory).
         options.enable_cpu_mem_arena = False
+        # No memory pattern: with it ONNX Runtime keeps one planned block per input shape for every intermediate
+        # tensor, about 200 MB more resident at 4 x 512 px tiles for no measurable speed (docs/benchmarks.md).
+        options.enable_mem_pattern = False
         self.session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

@@ -85,6 +85,10 @@ class ArraySceneSource:
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
         return np.asarray(self.array[:, row_start:row_stop], dtype=np.float32)
 
+    def read_window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+        """``(2, rows, cols)`` float32 VV, VH dB of a window; NaN = no data."""
+        return np.asarray(self.array[:, row_start:row_stop, col_start:col_stop], dtype=np.float32)
+
 
 #: Spatial dimension names accepted besides rioxarray's own detection (``x``/``y``, ``longitude``/``latitude`` and
 #: CF ``axis``/``standard_name`` attributes), as ``(x, y)``.
@@ -269,6 +273,10 @@ class XarraySceneSource:
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
         return self.clean(self.array.isel(y=slice(row_start, row_stop)).values)
 
+    def read_window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+        """``(2, rows, cols)`` float32 VV, VH dB of a window; NaN = no data."""
+        return self.clean(self.array.isel(y=slice(row_start, row_stop), x=slice(col_start, col_stop)).values)
+
 
 #: Fraction of sampled VV/VH values at or above 0 from which a scene is taken not to be in dB: Sentinel-1 GRD
 #: backscatter in dB is overwhelmingly negative (VV around -12 dB, VH around -19 dB over land, below -20 dB over
@@ -439,8 +447,15 @@ class GeoTiffSceneSource:
             self._dataset = None
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:  # noqa: D102
+        return self.read_window(row_start, row_stop, 0, self.width)
+
+    def read_window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+        """``(2, rows, cols)`` float32 VV, VH dB of a window of the scene; NaN = no data (or outside the AOI)."""
         window = rasterio.windows.Window(
-            self._window.col_off, self._window.row_off + row_start, self._window.width, row_stop - row_start
+            self._window.col_off + col_start,
+            self._window.row_off + row_start,
+            col_stop - col_start,
+            row_stop - row_start,
         )
         try:
             data = self._open().read(list(self._bands), window=window, out_dtype=np.float32)
@@ -455,7 +470,7 @@ class GeoTiffSceneSource:
         if self._aoi_native is not None:
             outside = rasterio.features.geometry_mask(
                 [self._aoi_native],
-                out_shape=(row_stop - row_start, self.width),
+                out_shape=(row_stop - row_start, col_stop - col_start),
                 transform=rasterio.windows.transform(window, self._open().transform),
                 all_touched=True,
             )

@@ -1,9 +1,12 @@
-"""Streamed, blended tile inference: full-width row strips in, finished probability rows out.
+"""Streamed, blended tile inference: row strips in, finished probability rows out.
 
 Only one tile row of the scene is ever held: the input strip it covers (``tile`` rows x scene width x 2 bands), and
 ``tile``-row accumulators of ``sum(p * w)`` and ``sum(w)``. Once tile row ``k`` has been added, every scene row above
 the origin of tile row ``k + 1`` is final (no later tile touches it), so those rows are divided out, yielded and
 dropped, and the accumulators shift up. Memory is therefore ``O(tile x width)``, whatever the scene height.
+
+A column range narrows the strips to the tiles covering it (the same global tile grid: the pixels do not depend on
+the range), so a block of a few columns reads and predicts a few columns' tiles, not the scene's width.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from gee_flood.inference.source import SceneSource, check_decibels
 from gee_flood.inference.tiling import TilePlan
 from gee_flood.product.layers import NODATA
 
-__all__ = ["NODATA", "ProbabilityRows", "iter_probability_rows"]
+__all__ = ["NODATA", "ProbabilityRows", "iter_probability_rows", "read_window"]
 
 
 @dataclass
@@ -41,12 +44,14 @@ def iter_probability_rows(
     *,
     row_start: int = 0,
     row_stop: int | None = None,
+    col_start: int = 0,
+    col_stop: int | None = None,
     on_tile_row: Callable[[int], None] | None = None,
 ) -> Iterator[ProbabilityRows]:
     """Predict scene rows ``[row_start, row_stop)`` and yield them, top to bottom, as soon as they are final.
 
-    The same global tile grid is used whatever the row range, so predicting a scene in several row blocks (Dask
-    tasks) gives the same pixels as predicting it in one go.
+    The same global tile grid is used whatever the row and column range, so predicting a scene in several blocks
+    (Dask tasks) gives the same pixels as predicting it in one go.
 
     Args:
         source: The scene.
@@ -54,14 +59,22 @@ def iter_probability_rows(
         plan: The tile grid of the whole scene.
         row_start: First scene row wanted.
         row_stop: One past the last scene row wanted (default: the scene height).
+        col_start: First scene column wanted.
+        col_stop: One past the last scene column wanted (default: the scene width). Only the tiles covering
+            ``[col_start, col_stop)`` are read and predicted.
         on_tile_row: Called with the number of tiles after each tile row (progress).
 
     Yields:
-        Consecutive finished row strips covering exactly ``[row_start, row_stop)``.
+        Consecutive finished row strips covering exactly ``[row_start, row_stop)`` x ``[col_start, col_stop)``.
     """
-    height, width, tile = source.height, source.width, plan.tile
+    height, tile = source.height, plan.tile
     row_stop = height if row_stop is None else row_stop
+    col_stop = source.width if col_stop is None else col_stop
     origins = plan.row_origins_touching(row_start, row_stop)
+    columns = plan.col_origins_touching(col_start, col_stop)
+    # The strips cover the columns of those tiles only: [span_start, span_start + width) of the scene.
+    span_start = columns[0]
+    width = min(columns[-1] + tile, source.width) - span_start
     weights = plan.weights
     padded_width = max(width, tile)
     weighted_sum = np.zeros((tile, padded_width), np.float32)
@@ -76,7 +89,7 @@ def iter_probability_rows(
                 buffer[-shift:] = 0
             base = origin
         rows = min(tile, height - origin)
-        s1_db = source.read_rows(origin, origin + rows)
+        s1_db = read_window(source, origin, origin + rows, span_start, span_start + width)
         check_decibels(s1_db, source.name)  # every source, every strip: no map of linear or DN input
         strip_valid = np.isfinite(s1_db).all(axis=0)
         valid[:rows, :width] = strip_valid
@@ -84,9 +97,8 @@ def iter_probability_rows(
         del s1_db
         if rows < tile or width < tile:  # only a scene smaller than one tile needs padding
             normalised = np.pad(normalised, ((0, 0), (0, tile - rows), (0, padded_width - width)))
-        columns = plan.col_origins
         for start in range(0, len(columns), runner.batch_size):
-            chunk = columns[start : start + runner.batch_size]
+            chunk = [x - span_start for x in columns[start : start + runner.batch_size]]
             batch = np.stack([normalised[:, :, x : x + tile] for x in chunk])
             for x, probability in zip(chunk, runner.probabilities(batch), strict=True):
                 weighted_sum[:, x : x + tile] += probability * weights
@@ -98,6 +110,17 @@ def iter_probability_rows(
         final_start = max(origin, row_start)
         if final_stop > final_start:
             lo, hi = final_start - base, final_stop - base
-            probability = weighted_sum[lo:hi, :width] / weight_sum[lo:hi, :width]
-            probability[~valid[lo:hi, :width]] = np.nan
+            left, right = col_start - span_start, col_stop - span_start
+            probability = weighted_sum[lo:hi, left:right] / weight_sum[lo:hi, left:right]
+            probability[~valid[lo:hi, left:right]] = np.nan
             yield ProbabilityRows(final_start, probability)
+
+
+def read_window(source: SceneSource, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+    """``(2, rows, cols)`` float32 dB of a window of the scene: the source's ``read_window`` when it has one."""
+    if col_start == 0 and col_stop == source.width:
+        return source.read_rows(row_start, row_stop)
+    window = getattr(source, "read_window", None)
+    if window is not None:
+        return window(row_start, row_stop, col_start, col_stop)
+    return source.read_rows(row_start, row_stop)[:, :, col_start:col_stop]

@@ -106,6 +106,10 @@ class TilePlan:
         """Origins of the tile rows that cover any scene row in ``[row_start, row_stop)``."""
         return tuple(y for y in self.row_origins if y < row_stop and y + self.tile > row_start)
 
+    def col_origins_touching(self, col_start: int, col_stop: int) -> tuple[int, ...]:
+        """Origins of the tile columns that cover any scene column in ``[col_start, col_stop)``."""
+        return tuple(x for x in self.col_origins if x < col_stop and x + self.tile > col_start)
+
     def next_row_origin(self, origin: int) -> int:
         """The tile row origin after ``origin``, or the scene height after the last one."""
         later = [y for y in self.row_origins if y > origin]
@@ -116,3 +120,9 @@ class TilePlan:
         if block_rows <= 0:
             raise InputError(f"block of {block_rows} rows: expected a positive number")
         return [(start, min(start + block_rows, self.height)) for start in range(0, self.height, block_rows)]
+
+    def col_blocks(self, block_cols: int) -> list[tuple[int, int]]:
+        """Split the scene columns into ``[start, stop)`` blocks of ``block_cols`` columns (the last may be shorter)."""
+        if block_cols <= 0:
+            raise InputError(f"block of {block_cols} columns: expected a positive number")
+        return [(start, min(start + block_cols, self.width)) for start in range(0, self.width, block_cols)]

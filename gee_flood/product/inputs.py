@@ -122,12 +122,18 @@ class AuxRaster:
         self._on_grid = np.asarray(on_grid.values, np.float32)
         self.source = None  # the original is not needed (nor shipped to Dask workers) any more
 
-    def rows(self, grid: Grid, row_start: int, row_stop: int) -> np.ndarray:
-        """``(rows, width)`` float64 values of rows ``[row_start, row_stop)``, NaN where the raster has none."""
+    def rows(
+        self, grid: Grid, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray:
+        """``(rows, cols)`` float64 values of a window (default: whole rows), NaN where the raster has none.
+
+        Rows ``[row_start, row_stop)``, columns ``[col_start, col_stop)`` (default: to the grid's width).
+        """
+        col_stop = grid.width if col_stop is None else col_stop
         if self._on_grid is None and not isinstance(self.source, Path):
             self._reproject(grid)
         if self._on_grid is not None:
-            return self._on_grid[row_start:row_stop].astype(np.float64)
+            return self._on_grid[row_start:row_stop, col_start:col_stop].astype(np.float64)
         assert isinstance(self.source, Path)
         with (
             rasterio.open(self.source) as dataset,
@@ -141,14 +147,16 @@ class AuxRaster:
                 nodata=dataset.nodata,
             ) as vrt,
         ):
-            window = rasterio.windows.Window(0, row_start, grid.width, row_stop - row_start)
+            window = rasterio.windows.Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
             values = vrt.read(1, window=window, masked=True)
         return np.ma.filled(values.astype(np.float64), np.nan)
 
-    def rows_with_halo(self, grid: Grid, row_start: int, row_stop: int) -> np.ndarray:
+    def rows_with_halo(
+        self, grid: Grid, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray:
         """Rows ``[row_start - 1, row_stop + 1)``, the scene's first/last row repeated beyond its edges."""
         lo, hi = max(0, row_start - 1), min(grid.height, row_stop + 1)
-        values = self.rows(grid, lo, hi)
+        values = self.rows(grid, lo, hi, col_start, col_stop)
         return np.pad(values, ((lo - (row_start - 1), (row_stop + 1) - hi), (0, 0)), mode="edge")
 
 
@@ -181,37 +189,45 @@ class ProductInputs:
                 raster.attach(grid)
         return self
 
-    def layers(self, probability: np.ndarray, threshold: float, row_start: int) -> np.ndarray:
-        """``(5, rows, width)`` uint8 layers (:data:`gee_flood.product.LAYERS` order) of rows from ``row_start``.
+    def layers(self, probability: np.ndarray, threshold: float, row_start: int, col_start: int = 0) -> np.ndarray:
+        """``(5, rows, cols)`` uint8 layers (:data:`gee_flood.product.LAYERS` order) of a block of probability.
 
+        The block's top-left pixel is (``row_start``, ``col_start``) of the grid (full-width rows by default).
         Computed :data:`CHUNK_ROWS` rows at a time: the terrain arithmetic holds several float64 copies of the rows
-        it works on, which for a whole 20,000-px-wide block would dominate predict's memory.
+        it works on, which for a whole 20,000-px-wide block would dominate predict's memory. The slope of a block's
+        first and last columns is one-sided unless they are the grid's: a caller splitting the width gives each block
+        a column of halo on each side and drops it (:meth:`gee_flood.inference.predict.ScenePrediction.layers`).
         """
         parts = [
-            self._layers(probability[lo : lo + CHUNK_ROWS], threshold, row_start + lo)
+            self._layers(probability[lo : lo + CHUNK_ROWS], threshold, row_start + lo, col_start)
             for lo in range(0, probability.shape[0], CHUNK_ROWS)
         ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
-    def _layers(self, probability: np.ndarray, threshold: float, row_start: int) -> np.ndarray:
+    def _layers(self, probability: np.ndarray, threshold: float, row_start: int, col_start: int = 0) -> np.ndarray:
         grid = self.grid
         if grid is None:
             raise ValueError("ProductInputs.attach(grid) first")
         row_stop = row_start + probability.shape[0]
+        cols = (col_start, col_start + probability.shape[1])
         reference = None
         if self.reference is not None:
-            reference = reference_rows(self.reference.rows(grid, row_start, row_stop), self.settings)
+            reference = reference_rows(self.reference.rows(grid, row_start, row_stop, *cols), self.settings)
         exclusion = None
         if any(raster is not None for raster in (self.dem, self.hand, self.worldcover)):
             dx, dy = grid.pixel_m(row_start - 1, row_stop + 1)
             exclusion = exclusion_bits(
                 self.settings,
-                dem=self.dem.rows_with_halo(grid, row_start, row_stop) if self.dem is not None else None,
+                dem=self.dem.rows_with_halo(grid, row_start, row_stop, *cols) if self.dem is not None else None,
                 dx_m=dx,
                 dy_m=dy,
-                hand=self.hand.rows(grid, row_start, row_stop) if self.hand is not None else None,
-                worldcover=self.worldcover.rows(grid, row_start, row_stop) if self.worldcover is not None else None,
-                incidence_deg=self.incidence.rows(grid, row_start, row_stop) if self.incidence is not None else None,
+                hand=self.hand.rows(grid, row_start, row_stop, *cols) if self.hand is not None else None,
+                worldcover=self.worldcover.rows(grid, row_start, row_stop, *cols)
+                if self.worldcover is not None
+                else None,
+                incidence_deg=self.incidence.rows(grid, row_start, row_stop, *cols)
+                if self.incidence is not None
+                else None,
                 shape=probability.shape,
             )
         return block_layers(probability, threshold, reference=reference, exclusion=exclusion).stack()

@@ -82,6 +82,17 @@ def test_a_result_in_several_row_blocks_writes_the_same_cog_as_predict(student_c
         np.testing.assert_array_equal(api_map.read(), cli_map.read())
 
 
+def test_a_result_in_blocks_over_rows_and_columns_writes_the_same_cog_as_predict(student_ckpt, tmp_path):
+    scene = write_s1(tmp_path / "wide.tif", synthetic_s1(600, 1100, seed=6))
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512, block_cols=512)
+    assert flood.water.data.chunks == ((512, 88), (512, 512, 76))
+    written = gee_flood.write_cog(flood, tmp_path / "api.tif")
+    cli = predict_scene(student_ckpt, GeoTiffSceneSource(scene), tmp_path / "cli.tif",
+                        options=PredictOptions(tile=64, overlap=16, progress=False))  # fmt: skip
+    with rasterio.open(written) as api_map, rasterio.open(cli.output) as cli_map:
+        np.testing.assert_array_equal(api_map.read(), cli_map.read())
+
+
 def test_the_cli_goes_through_the_api_and_writes_write_cogs_bytes(scene_tif, student_ckpt, tmp_path, monkeypatch):
     """``gee-flood predict`` loads its model with gee_flood.open_model (once) and writes the very file that
     ``write_cog(predict(open_model(...)))`` writes: same pixels, tags and bytes."""
@@ -166,3 +177,38 @@ def test_api_errors_are_python_errors_in_python_words(s1_db, student_ckpt, tmp_p
     assert in_python_words("--asset x: the asset already exists; pass --overwrite to replace it") == (
         "asset=x: the asset already exists; pass overwrite=True to replace it"
     )
+
+
+def test_write_cog_computes_each_block_in_the_calling_thread_unless_a_scheduler_is_chosen(student_ckpt, tmp_path,
+                                                                                          monkeypatch):  # fmt: skip
+    """One block per compute: Dask's pool threads would add malloc arenas, not parallelism (docs/benchmarks.md)."""
+    import threading
+
+    import dask
+
+    from gee_flood.inference import predict as predict_module
+
+    threads: list[int] = []
+    predict_rows = predict_module.predict_rows
+
+    def recording(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return predict_rows(*args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "predict_rows", recording)
+    scene = write_s1(tmp_path / "wide.tif", synthetic_s1(96, 1100, seed=6))
+    gee_flood.write_cog(gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_cols=512), tmp_path / "a.tif")
+    assert len(threads) == 3 and set(threads) == {threading.get_ident()}
+    threads.clear()
+    with dask.config.set(scheduler="threads"):  # the user's choice is kept
+        gee_flood.write_cog(gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_cols=512),
+                            tmp_path / "b.tif")  # fmt: skip
+    assert len(threads) == 3 and threading.get_ident() not in threads
+
+
+def test_a_result_rechunked_off_the_cog_blocks_is_written_the_same(flood, tmp_path):
+    """Chunks that do not lie on 512-px blocks are written as whole rows (the writer buffers unaligned rows)."""
+    default = gee_flood.write_cog(flood, tmp_path / "default.tif")
+    rechunked = gee_flood.write_cog(flood.chunk({"y": 70, "x": 130}), tmp_path / "rechunked.tif")
+    with rasterio.open(default) as one, rasterio.open(rechunked) as other:
+        np.testing.assert_array_equal(one.read(), other.read())

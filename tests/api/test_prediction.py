@@ -198,3 +198,56 @@ def test_a_lazy_reference_water_stays_lazy_until_computed(s1_db, student_ckpt):
     assert reads == []  # nothing of the reference read yet
     reference = flood.reference_water.values
     assert reads and (reference[:, :50] == 1).all() and (reference[:, 50:] == 0).all()
+
+
+def _count_block_windows(monkeypatch) -> list:
+    """Record the block (rows and columns) of every network run from now on."""
+    calls: list = []
+    predict_rows = predict_module.predict_rows
+
+    def counting_predict_rows(source, runner, plan, row_start, row_stop, col_start=0, col_stop=None):
+        calls.append((row_start, row_stop, col_start, source.width if col_stop is None else col_stop))
+        return predict_rows(source, runner, plan, row_start, row_stop, col_start, col_stop)
+
+    monkeypatch.setattr(predict_module, "predict_rows", counting_predict_rows)
+    return calls
+
+
+def test_blocks_over_columns_give_the_pixels_of_whole_rows_with_terrain(student_ckpt):
+    """Column splits change nothing, the slope of a DEM at a block's edge columns included."""
+    values = synthetic_s1(520, 1100, seed=7)
+    scene = as_dataarray(values)
+    rng = np.random.default_rng(2)
+    dem = scene.isel(band=0, drop=True).copy(data=np.cumsum(rng.normal(0, 4, values.shape[1:]), axis=1))
+    model = gee_flood.open_model(student_ckpt)
+    options = {"tile": 64, "overlap": 16, "dem": dem.rio.write_crs(UTM), "block_rows": 512}
+    rows = gee_flood.predict(model, scene, block_cols=4096, **options)
+    blocks = gee_flood.predict(model, scene, block_cols=1, **options)  # rounded up to 512-column blocks
+    assert rows.water.data.chunks == ((512, 8), (1100,))
+    assert blocks.water.data.chunks == ((512, 8), (512, 512, 76))
+    whole, split = rows.compute(), blocks.compute()
+    assert np.unique(whole.exclusion.values).size > 1  # the DEM excludes some pixels, not all
+    for name in ("likelihood", "exclusion", "flood"):
+        np.testing.assert_array_equal(split[name].values, whole[name].values)
+
+
+def test_a_small_window_computes_the_block_under_it_and_reads_its_chunks_once(student_ckpt, monkeypatch):
+    """``isel`` of 10 x 10 px of a lazy result runs the network on one block and reads the chunks under it only."""
+    values = synthetic_s1(1100, 1300, seed=5)
+    reads: list[tuple[int, int]] = []
+
+    def read_chunk(chunk, block_info=None):
+        reads.append(tuple(block_info[0]["chunk-location"][1:]))
+        return chunk
+
+    lazy = dask.array.from_array(values, chunks=(2, 256, 256)).map_blocks(read_chunk, dtype=np.float32)
+    scene = as_dataarray(values).copy(data=lazy)
+    calls = _count_block_windows(monkeypatch)
+    flood = gee_flood.predict(student_ckpt, scene, tile=64, overlap=16, block_rows=512, block_cols=512)
+    window = flood.water.isel(y=slice(600, 610), x=slice(700, 710)).values
+    assert window.shape == (10, 10) and np.isfinite(window).all()
+    assert calls == [(512, 1024, 511, 1025)]  # one 512 x 512 block (and its column of halo each side)
+    # the chunks under the block's tiles (rows and columns 480-1072: 64 px tiles, 48 px apart), each once: 16 of 30
+    assert sorted(reads) == [(row, col) for row in range(1, 5) for col in range(1, 5)]
+    again = flood.water.isel(y=slice(700, 720), x=slice(600, 620)).values  # the same block: nothing read or run again
+    assert again.shape == (20, 20) and len(calls) == 1 and len(reads) == 16

@@ -139,14 +139,39 @@ def test_row_blocks_give_the_same_pixels_as_one_pass():
     np.testing.assert_allclose(np.concatenate(blocks), one_pass, atol=1e-6)
 
 
+def test_blocks_over_rows_and_columns_give_the_same_pixels_and_read_only_their_tiles():
+    s1_db = smooth_scene(300, 260)
+    plan = TilePlan(300, 260, tile=64, overlap=16)
+    source = RecordingSource(s1_db, UTM, ORIGIN)
+    one_pass = stream(source, Blur(), plan)
+    source.windows.clear()
+    mosaic = np.full_like(one_pass, np.nan)
+    for top, bottom in plan.row_blocks(70):
+        for left, right in plan.col_blocks(90):
+            mosaic[top:bottom, left:right] = stream(
+                source, Blur(), plan, row_start=top, row_stop=bottom, col_start=left, col_stop=right
+            )
+            # only the columns of the tiles over the block are read, not the scene's width
+            columns = plan.col_origins_touching(left, right)
+            assert {window[2:] for window in source.windows} == {(columns[0], columns[-1] + 64)}
+            source.windows.clear()
+    np.testing.assert_allclose(mosaic, one_pass, atol=1e-6)
+    assert plan.col_origins_touching(100, 101) == tuple(x for x in plan.col_origins if x < 101 and x + 64 > 100)
+
+
 class RecordingSource(ArraySceneSource):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.reads: list[tuple[int, int]] = []
+        self.windows: list[tuple[int, int, int, int]] = []
 
     def read_rows(self, row_start: int, row_stop: int) -> np.ndarray:
         self.reads.append((row_start, row_stop))
         return super().read_rows(row_start, row_stop)
+
+    def read_window(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> np.ndarray:
+        self.windows.append((row_start, row_stop, col_start, col_stop))
+        return super().read_window(row_start, row_stop, col_start, col_stop)
 
 
 def test_streaming_holds_one_tile_row_not_the_scene():
