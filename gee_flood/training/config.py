@@ -12,7 +12,7 @@ A config file describes one run (teacher, student or baseline)::
 Relative paths are relative to the working directory. The resolved config (with the normalisation statistics
 computed from the training data at run time) is written into the run directory as ``config.yaml``.
 
-The configs shipped with the package (``gee_flood.configs``: the repository's top-level ``configs/`` folder) are
+The configs shipped with the package (``gee_flood.configs``, linked as the repository's top-level ``configs/``) are
 listed by :func:`list_packaged_configs` and found by name with :func:`resolve_config`
 (``resolve_config("ombria", role="teacher")`` is ``ombria_teacher.yaml``).
 """

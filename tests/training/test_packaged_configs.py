@@ -18,7 +18,7 @@ from gee_flood.errors import InputError
 from gee_flood.training.config import list_packaged_configs, load_config, resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "configs"
+CONFIGS = (ROOT / "configs").resolve()  # the top-level configs/ links to gee_flood/configs
 NAMES = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
 #: Top-level folders of the repository that are not installed: experiment harnesses, tests, maintenance scripts.
 NOT_SHIPPED = ("benchmarks", "tests", "scripts")
