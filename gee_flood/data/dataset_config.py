@@ -1,7 +1,8 @@
 """Per-dataset configs (``configs/datasets/<name>.yaml``) and normalisation statistics computed from training data.
 
 The dataset configs ship inside the package (``gee_flood.configs.datasets``, also the repository's
-``configs/datasets/`` through the top-level link) and are read through :mod:`importlib.resources`, so they are found from a wheel too.
+``configs/datasets/`` through the top-level link) and are read through :mod:`importlib.resources`, so they are
+found from a wheel too.
 
 A :class:`DatasetConfig` says what a dataset is (splits, modalities, label sources) and, where a published recipe
 exists, its normalisation (:class:`~gee_flood.data.normalization.NormalizationStats`). Statistics for anything
