@@ -113,11 +113,9 @@ class OnnxTileModel:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No CPU memory arena: the arena keeps each session's peak activations for good (about 400 MiB for the
-        # default student's batches of 8 tiles of 512 px), once per model of an ensemble; without it a 3-model
-        # ensemble predicts in 1.08x the memory of one model instead of 1.59x, at the same speed within noise
-        # (docs/benchmarks.md#prediction-memory).
-        options.enable_cpu_mem_arena = False
+        # The CPU memory arena stays on: without it the default student takes twice as long per tile (100 vs 50 ms
+        # for batches of 8 tiles of 512 px, 2 threads), though it keeps each session's peak activations (about
+        # 400 MiB) for good, once per model of an ensemble (docs/benchmarks.md, "Several models").
         # No memory pattern: with it ONNX Runtime keeps one planned block per input shape for every intermediate
         # tensor, about 200 MB more resident at 4 x 512 px tiles for no measurable speed (docs/benchmarks.md).
         options.enable_mem_pattern = False
