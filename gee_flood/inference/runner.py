@@ -113,9 +113,9 @@ class OnnxTileModel:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # The CPU memory arena stays on: without it the default student takes twice as long per tile (100 vs 50 ms
-        # for batches of 8 tiles of 512 px, 2 threads), though it keeps each session's peak activations (about
-        # 400 MiB) for good, once per model of an ensemble (docs/benchmarks.md, "Several models").
+        # The CPU memory arena stays on: without it the default student takes 1.76x as long per tile (94 vs 53 ms
+        # for batches of 8 tiles of 512 px, 2 threads: benchmarks/onnx_options.py), though it keeps each session's
+        # peak activations for good, once per model of an ensemble (docs/benchmarks.md, "Several models").
         # No memory pattern: with it ONNX Runtime keeps one planned block per input shape for every intermediate
         # tensor, about 200 MB more resident at 4 x 512 px tiles for no measurable speed (docs/benchmarks.md).
         options.enable_mem_pattern = False
