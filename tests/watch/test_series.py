@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import ee
 import numpy as np
@@ -41,8 +42,8 @@ def direct(maps, since=SINCE, until=UNTIL):
     flooded = (np.stack(floods) == 1) & observed
     observations = observed.sum(0)
     count = flooded.sum(0)
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: never flooded
         first = np.nanmin(np.where(flooded, days, np.nan), 0)
         last = np.nanmax(np.where(flooded, days, np.nan), 0)
     extent = np.where(observations == 0, 255, count > 0)
