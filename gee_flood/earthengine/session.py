@@ -244,7 +244,7 @@ _TRANSIENT_PATTERNS = re.compile(
 #: the way: cut short or overwritten by a proxy or a flaky link). Worth a retry, and never blamed on Earth Engine.
 _DAMAGED_BODY = re.compile(
     r"pickled \(object\) data|failed to interpret file|magic string is not correct|not a valid npy|"
-    r"cannot reshape array|eof: reading array data|unexpected end of data|truncated",
+    r"cannot reshape array|eof: reading array data|unexpected end of data",
     re.IGNORECASE,
 )
 
