@@ -104,7 +104,18 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "*": {"augment.enabled": True, "threshold.method": "prior"},
         "single-date:student": {"data.pre_event_pool": True},
     },
+    # the default recipe, and the single-date student's pool grows by the BEFORE image of every training chip (the
+    # baselines have no pool: their configs are the default recipe's).
+    "pool": {"single-date:student": {"data.pre_event_pool": True}},
+    # the default recipe, but the single-date student distils from the bi-temporal teacher (S1 + S2, before and
+    # after; trained on the same labelled subset) instead of the single-date one: the student still reads S1 AFTER
+    # only. Every row's config is the default recipe's (:data:`RECIPE_STUDENT_TEACHERS`).
+    "teacher-bt": {},
 }
+
+#: Teachers of the single-date student per recipe (settings whose teachers are averaged), where a recipe changes
+#: them; ``--student-teacher`` applies to the other recipes.
+RECIPE_STUDENT_TEACHERS: dict[str, tuple[str, ...]] = {"teacher-bt": ("bi-temporal",)}
 
 
 def recipe_overrides(recipe: str, row: str, setting: str) -> dict[str, Any]:
@@ -141,6 +152,9 @@ class BenchmarkOptions:
         recipe: Name of the recipe (:data:`RECIPES`) applied to the rows.
         groups: Leave-one-group-out over this many scene groups of ``train`` (0: none).
         groups_seed: Seed of the scene clustering (the same groups for every training seed).
+        rows: Trained rows to train (None: every row); the teachers they need are trained (and scored) anyway.
+        baselines_from: A default-recipe results folder whose seed files give the rows not trained now (see
+            :func:`reused_rows`).
     """
 
     data_root: Path
@@ -157,6 +171,8 @@ class BenchmarkOptions:
     recipe: str = "default"
     groups: int = 0
     groups_seed: int = 0
+    rows: Sequence[str] | None = None
+    baselines_from: Path | None = None
 
 
 def row_config(
@@ -234,16 +250,27 @@ def train_rows(
         rows.append(_row("otsu", setting, options.labelled_fraction, seed, otsu, {}))
     teachers: dict[str, Path] = {}
     unknown = [s for s in [*settings, *options.student_teachers] if s not in SETTINGS]
+    unknown += [row for row in options.rows or [] if row not in TRAINED_ROWS["single-date"]]
     if unknown:
-        raise InputError(f"unknown setting(s) {unknown}; expected {list(SETTINGS)}")
+        raise InputError(
+            f"unknown setting(s) or row(s) {unknown}; expected settings {list(SETTINGS)}, "
+            f"rows {list(TRAINED_ROWS['single-date'])}"
+        )
+    single_date_teachers = RECIPE_STUDENT_TEACHERS.get(options.recipe, tuple(options.student_teachers))
     student_teachers = {
-        "single-date": list(dict.fromkeys(options.student_teachers)),
+        "single-date": list(dict.fromkeys(single_date_teachers)),
         "bi-temporal": list(dict.fromkeys(["bi-temporal", *options.student_teachers])),
     }
     needed = {s for setting in settings for s in [setting, *student_teachers[setting]]}
     teacher_settings = [s for s in SETTINGS if s in needed]
     plan = [("teacher", s) for s in teacher_settings]
-    plan += [(row, s) for s in SETTINGS if s in settings for row in TRAINED_ROWS[s] if row != "teacher"]
+    plan += [
+        (row, s)
+        for s in SETTINGS
+        if s in settings
+        for row in TRAINED_ROWS[s]
+        if row != "teacher" and (options.rows is None or row in options.rows)
+    ]
     where = f" group {fold[0]}" if fold is not None else ""
     for row, setting in plan:
         config = row_config(options, row, setting, seed, fold=fold)
@@ -375,6 +402,8 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     test = OmbriaDataset(options.data_root, "test")
     rows = train_rows(options, seed, options.settings, test, log=log)
     logo = run_groups(options, seed, log=log) if options.groups else None
+    if options.baselines_from is not None:
+        rows = reused_rows(options, seed, rows)
     invocation: dict[str, Any] = {
         "settings": list(options.settings),
         **({"groups": options.groups} if options.groups else {}),
@@ -396,7 +425,8 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         "seed": seed,
         "recipe": options.recipe,
         "labelled_fraction": options.labelled_fraction,
-        "student_teachers": list(options.student_teachers),
+        "overrides": options.overrides or {},
+        "student_teachers": list(RECIPE_STUDENT_TEACHERS.get(options.recipe, tuple(options.student_teachers))),
         "wall_seconds": sum(one["wall_seconds"] for one in invocations),
         "cpu_seconds": sum(one["cpu_seconds"] for one in invocations),
         "threads": options.threads,
@@ -408,6 +438,45 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     }
     write_json_atomic(path, payload)
     return path
+
+
+def reused_rows(options: BenchmarkOptions, seed: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` plus the rows of ``options.baselines_from``'s seed file that were not trained now.
+
+    A row is reused only where retraining it would repeat the same run: the source is a default-recipe seed file of
+    the same seed, labelled fraction, ``--set`` overrides and steps, and this recipe does not override that row.
+    Each reused row carries ``reused_from`` (the source file), and the table says so.
+
+    Raises:
+        InputError: No seed file in the folder, or a row whose config this invocation changes.
+    """
+    assert options.baselines_from is not None
+    source = options.baselines_from / "seeds" / f"seed{seed}.json"
+    if not source.is_file():
+        raise InputError(f"--baselines-from {options.baselines_from}: no seeds/seed{seed}.json there")
+    earlier = json.loads(source.read_text())
+    found = (earlier.get("recipe", "default"), earlier["labelled_fraction"], earlier.get("overrides", {}))
+    wanted = ("default", options.labelled_fraction, options.overrides or {})
+    if found != wanted:
+        raise InputError(
+            f"{source}: recipe {found[0]!r}, fraction {found[1]}, --set {found[2]}; expected recipe 'default', "
+            f"fraction {wanted[1]}, --set {wanted[2]} (rows are reused only where nothing changed)"
+        )
+    have = {(row["setting"], row["name"]) for row in rows}
+    steps = {int(row["steps"]) for row in rows if "steps" in row}
+    out = list(rows)
+    for row in earlier["rows"]:
+        key = (row["setting"], row["name"])
+        if row["setting"] not in options.settings or key in have or row["name"] not in TRAINED_ROWS[row["setting"]]:
+            continue
+        changed = recipe_overrides(options.recipe, row["name"], row["setting"])
+        if changed or ("steps" in row and steps and int(row["steps"]) not in steps):
+            raise InputError(
+                f"--baselines-from: {row['setting']} {row['name']} is changed by this invocation "
+                f"({changed or 'steps'}); train it (--rows) instead of reusing {source}"
+            )
+        out.append({**row, "reused_from": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source)})
+    return sorted(out, key=lambda row: (SETTINGS.index(row["setting"]), ROW_ORDER.index(row["name"])))
 
 
 def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -622,6 +691,13 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         + ", batch, crop; SAR rows share one architecture.",
         "",
     ]
+    reused = sorted({f"{row['setting']} {row['name']}" for run in runs for row in run["rows"] if "reused_from" in row})
+    if reused:
+        lines += [
+            "Reused, not retrained (`--baselines-from`; same seed, configs and steps as the default recipe's seed "
+            f"files, which this recipe does not change): {', '.join(reused)}.",
+            "",
+        ]
     header = (
         "| setting | row | inputs | seeds | total IoU | F1 | omission | commission | mean per-image IoU | val IoU |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
@@ -680,7 +756,14 @@ def _recipe_lines(recipe: str) -> list[str]:
     parts = [
         f"{who}: " + ", ".join(f"`{k}={v}`" for k, v in overrides.items()) for who, overrides in RECIPES[recipe].items()
     ]
-    return [f"Recipe `{recipe}` (`--recipe {recipe}`) overrides the row configs ({'; '.join(parts)}).", ""]
+    lines = [f"Recipe `{recipe}` (`--recipe {recipe}`) overrides the row configs ({'; '.join(parts)})."]
+    lines = lines if parts else []
+    if recipe in RECIPE_STUDENT_TEACHERS:
+        lines.append(
+            f"Recipe `{recipe}`: the single-date student distils from the "
+            f"{' + '.join(RECIPE_STUDENT_TEACHERS[recipe])} teacher (row configs unchanged)."
+        )
+    return [*lines, ""]
 
 
 def _groups_markdown(logo: dict[str, Any]) -> list[str]:
@@ -754,6 +837,14 @@ def main(
         int, typer.Option(help="Also leave-one-group-out over this many scene groups of train (K x the training).")
     ] = 0,
     groups_seed: Annotated[int, typer.Option(help="Seed of the scene clustering (same groups for every seed).")] = 0,
+    rows: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated trained rows to train (default: all); their teachers are trained anyway."),
+    ] = None,
+    baselines_from: Annotated[
+        Path | None,
+        typer.Option(help="Default-recipe results folder whose seed files give the rows not trained (unchanged)."),
+    ] = None,
 ) -> None:
     """Run Protocol A on OMBRIA and write the merged table."""
     if results is None:
@@ -774,6 +865,8 @@ def main(
             recipe=recipe,
             groups=groups,
             groups_seed=groups_seed,
+            rows=None if rows is None else tuple(r.strip() for r in rows.split(",") if r.strip()),
+            baselines_from=baselines_from,
         )
         recipe_overrides(recipe, "student", "single-date")  # an unknown recipe: one line, nothing run
         if not merge_only:

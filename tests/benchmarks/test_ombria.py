@@ -4,14 +4,19 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ombria import (
+    INPUTS,
+    ROW_ORDER,
+    TRAINED_ROWS,
     BenchmarkOptions,
     kept_invocations,
     merge_results,
     recipe_overrides,
+    reused_rows,
     row_config,
     run_seed,
     scene_groups,
 )
+from benchmarks.ombria_thresholds import markdown, score_runs
 from gee_flood.errors import InputError
 from tests.fixtures.datasets import write_ombria_fixture
 from tests.fixtures.training import TINY_OMBRIA
@@ -28,6 +33,7 @@ def _seed_file(results: Path, seed: int, student: float, weak: float, steps: int
         row.update({"f1": 0.6, "omission": 0.2, "commission": 0.1, "mean_iou": iou - 0.05})
         rows.append(row)
     payload = {"seed": seed, "wall_seconds": 60.0, "cpu_seconds": 100.0, "threads": 2, "machine": "x", "torch": "t"}
+    payload["labelled_fraction"] = 0.1
     (results / "seeds").mkdir(parents=True, exist_ok=True)
     (results / "seeds" / f"seed{seed}.json").write_text(json.dumps({**payload, "rows": rows}))
 
@@ -214,3 +220,60 @@ def test_the_robust_recipe_with_leave_one_group_out_runs_end_to_end(tmp_path):
     assert all(r["group_chips"] == logo["group_sizes"][r["group"]] for r in logo["rows"])
     _, md_path = merge_results(tmp_path / "results")
     assert "Leave-one-group-out" in md_path.read_text()
+    # the threshold ablation scores the same checkpoints at both thresholds (the folds' runs are not read)
+    records = score_runs(tmp_path / "runs", data)
+    assert sorted(r["name"] for r in records) == sorted(TRAINED_ROWS["single-date"])
+    by_name = {r["name"]: r for r in records}
+    assert by_name["student"]["prior (as trained) total_iou"] == student["total_iou"]
+    assert all(0.0 <= r["validation chips total_iou"] <= 1.0 for r in records)
+    table = markdown(records)
+    assert table.count("\n| ") == 1 + len(records) and "| student | " in table
+
+
+def test_a_student_recipe_reuses_the_unchanged_baselines_and_retrains_its_teacher_identically(tmp_path):
+    data = write_ombria_fixture(tmp_path / "ombria", train=12, test=2)
+    common = dict(data_root=data, configs_dir=CONFIGS, threads=1, labelled_fraction=0.5, overrides=TINY_OMBRIA)
+    default = BenchmarkOptions(**common, work_dir=tmp_path / "runs-default", results_dir=tmp_path / "default")
+    default_rows = {r["name"]: r for r in json.loads(run_seed(default, 0, log=lambda line: None).read_text())["rows"]}
+    options = BenchmarkOptions(
+        **common,
+        work_dir=tmp_path / "runs-bt",
+        results_dir=tmp_path / "teacher-bt",
+        recipe="teacher-bt",
+        rows=("student",),
+        baselines_from=tmp_path / "default",
+    )
+    run = json.loads(run_seed(options, 0, log=lambda line: None).read_text())
+    rows = {r["name"]: r for r in run["rows"]}
+    assert tuple(rows) == ROW_ORDER
+    assert run["student_teachers"] == ["bi-temporal"]
+    assert rows["student"]["teacher_inputs"] == [INPUTS["bi-temporal"][1]]  # distilled from the bi-temporal teacher
+    for name in ("weak", "supervised-subset", "supervised-all"):
+        assert rows[name]["reused_from"].endswith("seed0.json")
+        assert rows[name]["total_iou"] == default_rows[name]["total_iou"]
+    # the single-date teacher was trained again, not reused: same seed and config give the same scores
+    assert "reused_from" not in rows["teacher"] and rows["teacher"]["total_iou"] == default_rows["teacher"]["total_iou"]
+    _, md_path = merge_results(tmp_path / "teacher-bt")
+    text = md_path.read_text()
+    assert "Reused, not retrained" in text and "single-date supervised-all" in text and "bi-temporal teacher" in text
+
+
+def test_reusing_a_row_the_recipe_changes_is_refused(tmp_path):
+    for seed in (0,):
+        _seed_file(tmp_path / "default", seed, student=0.6, weak=0.5)
+    options = BenchmarkOptions(
+        data_root=tmp_path,
+        configs_dir=CONFIGS,
+        work_dir=tmp_path / "runs",
+        results_dir=tmp_path / "robust",
+        recipe="robust",
+        baselines_from=tmp_path / "default",
+        labelled_fraction=0.1,
+    )
+    with pytest.raises(InputError, match="single-date weak is changed by this invocation"):
+        reused_rows(options, 0, [])
+    options.recipe, options.overrides = "pool", {"optim.lr": 0.1}
+    with pytest.raises(InputError, match="--set"):
+        reused_rows(options, 0, [])
+    with pytest.raises(InputError, match="no seeds/seed3.json"):
+        reused_rows(options, 3, [])
