@@ -115,7 +115,23 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
 
 #: Teachers of the single-date student per recipe (settings whose teachers are averaged), where a recipe changes
 #: them; ``--student-teacher`` applies to the other recipes.
-RECIPE_STUDENT_TEACHERS: dict[str, tuple[str, ...]] = {"teacher-bt": ("bi-temporal",)}
+RECIPE_STUDENT_TEACHERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "teacher-bt": {"single-date": ("bi-temporal",), "bi-temporal": ("bi-temporal",)}
+}
+
+
+def student_teacher_settings(options: BenchmarkOptions) -> dict[str, list[str]]:
+    """Per setting, the settings whose teachers its student distils from (probabilities averaged).
+
+    The recipe's (:data:`RECIPE_STUDENT_TEACHERS`) where it names them; otherwise ``options.student_teachers`` for
+    the single-date student, and the bi-temporal teacher plus those for the bi-temporal one.
+    """
+    if options.recipe in RECIPE_STUDENT_TEACHERS:
+        return {setting: list(teachers) for setting, teachers in RECIPE_STUDENT_TEACHERS[options.recipe].items()}
+    return {
+        "single-date": list(dict.fromkeys(options.student_teachers)),
+        "bi-temporal": list(dict.fromkeys(["bi-temporal", *options.student_teachers])),
+    }
 
 
 def recipe_overrides(recipe: str, row: str, setting: str) -> dict[str, Any]:
@@ -256,21 +272,18 @@ def train_rows(
             f"unknown setting(s) or row(s) {unknown}; expected settings {list(SETTINGS)}, "
             f"rows {list(TRAINED_ROWS['single-date'])}"
         )
-    single_date_teachers = RECIPE_STUDENT_TEACHERS.get(options.recipe, tuple(options.student_teachers))
-    student_teachers = {
-        "single-date": list(dict.fromkeys(single_date_teachers)),
-        "bi-temporal": list(dict.fromkeys(["bi-temporal", *options.student_teachers])),
-    }
-    needed = {s for setting in settings for s in [setting, *student_teachers[setting]]}
-    teacher_settings = [s for s in SETTINGS if s in needed]
-    plan = [("teacher", s) for s in teacher_settings]
-    plan += [
+    student_teachers = student_teacher_settings(options)
+    trained = [
         (row, s)
         for s in SETTINGS
         if s in settings
         for row in TRAINED_ROWS[s]
         if row != "teacher" and (options.rows is None or row in options.rows)
     ]
+    # a setting's teacher is trained where its row is asked for, or where a student trained now distils from it
+    needed = {s for s in settings if options.rows is None or "teacher" in options.rows}
+    needed |= {s for row, setting in trained if row == "student" for s in student_teachers[setting]}
+    plan = [("teacher", s) for s in SETTINGS if s in needed] + trained
     where = f" group {fold[0]}" if fold is not None else ""
     for row, setting in plan:
         config = row_config(options, row, setting, seed, fold=fold)
@@ -426,7 +439,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
         "recipe": options.recipe,
         "labelled_fraction": options.labelled_fraction,
         "overrides": options.overrides or {},
-        "student_teachers": list(RECIPE_STUDENT_TEACHERS.get(options.recipe, tuple(options.student_teachers))),
+        "student_teachers": student_teacher_settings(options)["single-date"],
         "wall_seconds": sum(one["wall_seconds"] for one in invocations),
         "cpu_seconds": sum(one["cpu_seconds"] for one in invocations),
         "threads": options.threads,
@@ -758,10 +771,10 @@ def _recipe_lines(recipe: str) -> list[str]:
     ]
     lines = [f"Recipe `{recipe}` (`--recipe {recipe}`) overrides the row configs ({'; '.join(parts)})."]
     lines = lines if parts else []
-    if recipe in RECIPE_STUDENT_TEACHERS:
+    for setting, teachers in RECIPE_STUDENT_TEACHERS.get(recipe, {}).items():
         lines.append(
-            f"Recipe `{recipe}`: the single-date student distils from the "
-            f"{' + '.join(RECIPE_STUDENT_TEACHERS[recipe])} teacher (row configs unchanged)."
+            f"Recipe `{recipe}`: the {setting} student distils from the {' + '.join(teachers)} teacher "
+            "(row configs unchanged)."
         )
     return [*lines, ""]
 

@@ -235,27 +235,34 @@ def test_a_student_recipe_reuses_the_unchanged_baselines_and_retrains_its_teache
     common = dict(data_root=data, configs_dir=CONFIGS, threads=1, labelled_fraction=0.5, overrides=TINY_OMBRIA)
     default = BenchmarkOptions(**common, work_dir=tmp_path / "runs-default", results_dir=tmp_path / "default")
     default_rows = {r["name"]: r for r in json.loads(run_seed(default, 0, log=lambda line: None).read_text())["rows"]}
-    options = BenchmarkOptions(
-        **common,
-        work_dir=tmp_path / "runs-bt",
-        results_dir=tmp_path / "teacher-bt",
-        recipe="teacher-bt",
-        rows=("student",),
-        baselines_from=tmp_path / "default",
-    )
-    run = json.loads(run_seed(options, 0, log=lambda line: None).read_text())
-    rows = {r["name"]: r for r in run["rows"]}
-    assert tuple(rows) == ROW_ORDER
-    assert run["student_teachers"] == ["bi-temporal"]
-    assert rows["student"]["teacher_inputs"] == [INPUTS["bi-temporal"][1]]  # distilled from the bi-temporal teacher
+
+    def student_only(recipe: str) -> dict[str, dict]:
+        options = BenchmarkOptions(
+            **common,
+            work_dir=tmp_path / f"runs-{recipe}",
+            results_dir=tmp_path / recipe,
+            recipe=recipe,
+            rows=("student",),
+            baselines_from=tmp_path / "default",
+        )
+        run = json.loads(run_seed(options, 0, log=lambda line: None).read_text())
+        assert tuple(r["name"] for r in run["rows"]) == ROW_ORDER
+        return {r["name"]: r for r in run["rows"]}
+
+    pool = student_only("pool")
     for name in ("weak", "supervised-subset", "supervised-all"):
-        assert rows[name]["reused_from"].endswith("seed0.json")
-        assert rows[name]["total_iou"] == default_rows[name]["total_iou"]
-    # the single-date teacher was trained again, not reused: same seed and config give the same scores
-    assert "reused_from" not in rows["teacher"] and rows["teacher"]["total_iou"] == default_rows["teacher"]["total_iou"]
+        assert pool[name]["reused_from"].endswith("seed0.json")
+        assert pool[name]["total_iou"] == default_rows[name]["total_iou"]
+    assert pool["student"]["unlabelled_chips"] == default_rows["student"]["unlabelled_chips"] + 10  # + BEFORE images
+    # the student needs the single-date teacher, so it is trained again, not reused: same seed and config, same scores
+    assert "reused_from" not in pool["teacher"] and pool["teacher"]["total_iou"] == default_rows["teacher"]["total_iou"]
+    bt = student_only("teacher-bt")
+    assert bt["student"]["teacher_inputs"] == [INPUTS["bi-temporal"][1]]  # distilled from the bi-temporal teacher
+    assert bt["teacher"]["reused_from"].endswith("seed0.json")  # no student of this run needs the single-date one
     _, md_path = merge_results(tmp_path / "teacher-bt")
     text = md_path.read_text()
-    assert "Reused, not retrained" in text and "single-date supervised-all" in text and "bi-temporal teacher" in text
+    assert "Reused, not retrained" in text and "single-date teacher" in text
+    assert "the single-date student distils from the bi-temporal teacher" in text
 
 
 def test_reusing_a_row_the_recipe_changes_is_refused(tmp_path):
