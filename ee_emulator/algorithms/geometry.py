@@ -6,6 +6,7 @@ geometries; geometries in a projected CRS are measured in that plane.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -265,6 +266,46 @@ def feature(geometry: Any = None, metadata: dict[str, Any] | None = None, geomet
         return EEFeature(geometry.geometry, {**geometry.properties, **(metadata or {})}, geometry.feature_id)
     geom = as_geometry(geometry, "Feature") if geometry is not None else None
     return EEFeature(geom, dict(metadata or {}))
+
+
+@algorithm("Feature.select")
+def feature_select(
+    input: Any,  # noqa: A002
+    propertySelectors: Any,
+    newProperties: Any = None,
+    retainGeometry: Any = True,
+) -> EEFeature:
+    """Keep (and optionally rename) the properties matching names or RE2-style full-match regexes.
+
+    Assumed strictness (the service's documentation does not say): a selector that matches no property is refused,
+    as ``Image.select`` refuses a band pattern that matches nothing; a stricter emulator fails where the service
+    might not, never the other way round.
+    """
+    if not isinstance(input, EEFeature):
+        raise EEError(f"Feature.select, argument 'input': Invalid type. Expected type: Element. Actual: {input!r}")
+    chosen: list[str] = []
+    for selector in propertySelectors or []:
+        if not isinstance(selector, str):
+            raise EEError(f"Feature.select: invalid property selector {selector!r}")
+        try:
+            pattern = re.compile(selector)
+        except re.error as error:
+            raise EEError(f"Feature.select: invalid property selector {selector!r}: {error}") from None
+        matches = [name for name in input.properties if name == selector or pattern.fullmatch(name)]
+        if not matches:
+            raise EEError(
+                f"Feature.select: Pattern '{selector}' did not match any properties. "
+                f"Available properties: {list(input.properties)}"
+            )
+        chosen += [name for name in matches if name not in chosen]
+    names = chosen if newProperties is None else list(newProperties)
+    if len(names) != len(chosen):
+        raise EEError(
+            f"Feature.select: Number of new names ({len(names)}) does not match number of selected properties "
+            f"({len(chosen)})."
+        )
+    properties = {new: input.properties[old] for old, new in zip(chosen, names, strict=True)}
+    return EEFeature(input.geometry if retainGeometry else None, properties, input.feature_id)
 
 
 @algorithm("Feature.geometry", "Element.geometry", "Image.geometry")

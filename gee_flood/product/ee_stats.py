@@ -177,11 +177,16 @@ def ee_zone_statistics(
             ee.Feature(ee.Geometry(json.loads(json.dumps(geometry.__geo_interface__))), {"zone": str(zone)})
             for zone, geometry in zip(frame["zone"], frame.geometry, strict=True)
         ])  # fmt: skip
-    reduced = _area_image(ee, asset, population, worldcover).reduceRegions(
-        collection=collection,
-        reducer=ee.Reducer.sum(),
-        crs=projection["crs"],
-        crsTransform=projection["transform"],
+    # every property, no polygon: the GAUL units' outlines are megabytes, not statistics
+    reduced = (
+        _area_image(ee, asset, population, worldcover)
+        .reduceRegions(
+            collection=collection,
+            reducer=ee.Reducer.sum(),
+            crs=projection["crs"],
+            crsTransform=projection["transform"],
+        )
+        .select([".*"], None, False)
     )
     what = f"the zone statistics of {asset}" + (f" per {level.table} unit" if level is not None else "")
     features = info(reduced, what)["features"]

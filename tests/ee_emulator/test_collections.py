@@ -153,3 +153,17 @@ def test_joins_on_system_index(ee_client) -> None:
     all_earlier = ee.Join.saveAll("earlier").apply(ee.ImageCollection(S1), ee.ImageCollection(S1), later)
     assert all_earlier.aggregate_array("system:index").getInfo() == ["S1_B", "S1_C"]
     assert ee.List(ee.Image(all_earlier.first()).get("earlier")).size().getInfo() == 1
+
+
+def test_feature_select_keeps_renames_and_drops_the_geometry(ee_client) -> None:
+    ee = ee_client
+    square = ee.Geometry.Rectangle([15.0, 45.0, 15.1, 45.1])
+    features = ee.FeatureCollection([ee.Feature(square, {"zone": "a", "flooded": 2.0, "excluded": 1.0})])
+    kept = features.select(["f.*", "zone"], ["flood_m2", "name"], False).getInfo()["features"][0]
+    assert kept["geometry"] is None and kept["properties"] == {"flood_m2": 2.0, "name": "a"}
+    whole = features.select([".*"], None, True).getInfo()["features"][0]
+    assert whole["geometry"]["type"] == "Polygon" and set(whole["properties"]) == {"zone", "flooded", "excluded"}
+    with pytest.raises(ee.EEException, match="did not match any properties"):
+        features.select(["people"]).getInfo()
+    with pytest.raises(ee.EEException, match=r"Number of new names \(1\)"):
+        features.select(["zone", "flooded"], ["one"]).getInfo()
