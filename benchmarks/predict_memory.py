@@ -25,6 +25,11 @@ chunking of an xee read, each chunk read counted), ``gee_flood.write_cog(gee_flo
 size and the big size, beside the named baseline ``gee-flood predict`` (streamed) on the baseline size:
 
     OMP_NUM_THREADS=1 python -m benchmarks.predict_memory --api --size 20000 --baseline-size 6000
+
+``--api --api-auxiliary`` adds the flood product's auxiliary rasters (reference water, DEM, HAND, WorldCover at
+100 m, as in ``product``): given as GeoTIFF paths (the named baseline: read window by window through a warped VRT)
+and as lazy DataArrays (``rioxarray.open_rasterio(..., chunks=...)``, as an xee read of them), on the baseline size,
+and as lazy DataArrays on the big size.
 """
 
 from __future__ import annotations
@@ -169,6 +174,7 @@ import collections, json, sys
 import rioxarray
 import gee_flood
 checkpoint, scene, out, tile, overlap, batch, chunk, rows = sys.argv[1:9]
+auxiliary = json.loads(sys.argv[9]) if len(sys.argv) > 9 else {}  # {"dem": [path, "files" | "arrays"], ...}
 reads = collections.Counter()
 def counted(block, block_info=None):
     reads[tuple(block_info[0]["chunk-location"])] += 1
@@ -178,7 +184,10 @@ array = array.copy(data=array.data.map_blocks(counted, dtype=array.dtype))
 if int(rows):  # the first rows only: a task's memory depends on the width, the run time on the height
     array = array.isel(y=slice(0, int(rows)))
 chunks = array.data.npartitions
-flood = gee_flood.predict(checkpoint, array, tile=int(tile), overlap=int(overlap), batch_size=int(batch), device="cpu")
+layers = {name: path if how == "files" else rioxarray.open_rasterio(path, chunks=int(chunk)).squeeze("band", drop=True)
+          for name, (path, how) in auxiliary.items()}  # lazy DataArrays, as an xee read of them would be
+flood = gee_flood.predict(checkpoint, array, tile=int(tile), overlap=int(overlap), batch_size=int(batch), device="cpu",
+                          **layers)
 gee_flood.write_cog(flood, out)
 print(json.dumps({"chunks": chunks, "chunks_read": len(reads), "reads": sum(reads.values()),
                   "max_reads_of_a_chunk": max(reads.values())}))
@@ -233,6 +242,11 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2048, help="with --api: the lazy scene's chunk side (pixels)")
     parser.add_argument(
         "--api-rows", type=int, default=0, help="with --api: predict only the first rows of the big scene (0: all)"
+    )
+    parser.add_argument(
+        "--api-auxiliary",
+        action="store_true",
+        help="with --api: also the product's auxiliary rasters, as GeoTIFF paths and as lazy DataArrays",
     )
     args = parser.parse_args()
     runs = set(args.runs.split(","))
@@ -323,6 +337,20 @@ def _measure_api(args: argparse.Namespace, checkpoint: Path, small: Path, big: P
             f"API write_cog(predict(lazy)) {args.size}^2{big_rows}",
         ),  # fmt: skip
     ]
+    if args.api_auxiliary:  # the product's rasters as GeoTIFF paths (the named baseline) and as lazy DataArrays
+        options = write_auxiliary(args.workdir, args.size)
+        paths = dict(zip(options[0:8:2], options[1:8:2], strict=True))
+        names = {"--reference-water": "reference_water", "--dem": "dem", "--hand": "hand", "--worldcover": "worldcover"}
+        for how, size, scene in (("files", args.baseline_size, small), ("arrays", args.baseline_size, small),
+                                 ("arrays", args.size, big)):  # fmt: skip
+            layers = json.dumps({names[option]: [path, how] for option, path in paths.items()})
+            label = "GeoTIFF paths" if how == "files" else "lazy DataArrays"
+            part = big_rows if scene == big else ""
+            rows.append(measure(
+                [api[0], *api[1:], str(scene), str(args.workdir / f"api_aux_{how}.tif"), *knobs,
+                 str(args.api_rows if scene == big else 0), layers],
+                f"API write_cog(predict(lazy)) {size}^2{part} + reference water, DEM, HAND, WorldCover as {label}",
+            ))  # fmt: skip
     print(
         f"\nmachine: {platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, {platform.platform()}, "

@@ -3,14 +3,14 @@
 Reference water (JRC Global Surface Water), the DEM for slope and radar geometry, height above nearest drainage
 (MERIT Hydro ``hnd``), land cover (ESA WorldCover) and, optionally, the scene's incidence angle. Each is a GeoTIFF
 (any CRS; a GDAL warped VRT reads just the rows asked for, so it may be larger than the scene) or a georeferenced
-``xarray.DataArray`` (reprojected once onto the grid). :class:`ProductInputs` turns a block's water probability into
-the product's layers (:func:`gee_flood.product.layers.block_layers`); it pickles small, so each Dask task gets it.
+``xarray.DataArray`` (likewise: only the part under each window is read and reprojected). :class:`ProductInputs`
+turns a block's water probability into the product's layers (:func:`gee_flood.product.layers.block_layers`); it
+pickles small, so each Dask task gets it.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,10 +54,6 @@ class Grid:
         return abs(self.transform.a) * unit, abs(self.transform.e) * unit
 
 
-#: One DataArray reprojected at a time, once: the row blocks of a result (Dask threads) share the raster.
-_REPROJECT_LOCK = threading.Lock()
-
-
 @dataclass
 class AuxRaster:
     """One auxiliary raster on the flood map's grid.
@@ -71,7 +67,6 @@ class AuxRaster:
     source: Path | Any
     what: str
     resampling: Literal["nearest", "bilinear"] = "nearest"
-    _on_grid: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.source, str | os.PathLike):
@@ -95,32 +90,44 @@ class AuxRaster:
     def attach(self, grid: Grid) -> None:
         """Get ready to be read on ``grid``: nothing to do now (a lazy DataArray stays lazy until a block needs it)."""
 
-    def _reproject(self, grid: Grid) -> None:
-        """Reproject a DataArray source onto ``grid`` once, when first read (a file is read block by block)."""
-        with _REPROJECT_LOCK:
-            if self._on_grid is None:
-                self._reproject_now(grid)
+    def _array_window(self, grid: Grid, window: rasterio.windows.Window) -> np.ndarray:
+        """A DataArray source reprojected onto one window of ``grid``: only the part under the window is read.
 
-    def _reproject_now(self, grid: Grid) -> None:
+        Reading the window's footprint (in the source's CRS, two source pixels wider for bilinear) and warping
+        that is what a GDAL warped VRT does for a file; rioxarray's ``reproject`` alone would read (and warp) the
+        whole source for every window, or hold the whole grid in memory (1.6 GB of float32 at 20,000²).
+        """
         import rioxarray  # noqa: F401 - the .rio accessor
+        from rasterio.warp import transform_bounds
+        from rioxarray.exceptions import NoDataInBounds, OneDimensionalRaster
 
+        assert not isinstance(self.source, Path)
         # As float with NaN for no data: an integer source reprojected as it is would fill what it does not
         # cover with its dtype's default no data and count it as a value.
-        assert not isinstance(self.source, Path)
         array = self.source.squeeze(drop=True)
         nodata = array.rio.nodata
-        array = array.astype(np.float32)
+        shape = (int(window.height), int(window.width))
+        left, bottom, right, top = transform_bounds(
+            grid.crs, array.rio.crs, *rasterio.windows.bounds(window, grid.transform), densify_pts=21
+        )
+        x_res, y_res = (abs(value) for value in array.rio.resolution())
+        try:
+            part = array.rio.clip_box(
+                left - 2 * x_res, bottom - 2 * y_res, right + 2 * x_res, top + 2 * y_res, auto_expand=True
+            )
+        except (NoDataInBounds, OneDimensionalRaster):
+            return np.full(shape, np.nan)
+        part = part.astype(np.float32)
         if nodata is not None and not np.isnan(nodata):
-            array = array.where(array != nodata)
-        on_grid = array.rio.write_nodata(np.nan).rio.reproject(
+            part = part.where(part != nodata)
+        on_window = part.rio.write_nodata(np.nan).rio.reproject(
             grid.crs.to_wkt(),
-            transform=grid.transform,
-            shape=(grid.height, grid.width),
+            transform=rasterio.windows.transform(window, grid.transform),
+            shape=shape,
             resampling=getattr(Resampling, self.resampling),
             nodata=np.nan,
         )
-        self._on_grid = np.asarray(on_grid.values, np.float32)
-        self.source = None  # the original is not needed (nor shipped to Dask workers) any more
+        return np.asarray(on_window.values, np.float64)
 
     def rows(
         self, grid: Grid, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
@@ -130,11 +137,9 @@ class AuxRaster:
         Rows ``[row_start, row_stop)``, columns ``[col_start, col_stop)`` (default: to the grid's width).
         """
         col_stop = grid.width if col_stop is None else col_stop
-        if self._on_grid is None and not isinstance(self.source, Path):
-            self._reproject(grid)
-        if self._on_grid is not None:
-            return self._on_grid[row_start:row_stop, col_start:col_stop].astype(np.float64)
-        assert isinstance(self.source, Path)
+        window = rasterio.windows.Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
+        if not isinstance(self.source, Path):
+            return self._array_window(grid, window)
         with (
             rasterio.open(self.source) as dataset,
             WarpedVRT(
@@ -147,7 +152,6 @@ class AuxRaster:
                 nodata=dataset.nodata,
             ) as vrt,
         ):
-            window = rasterio.windows.Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
             values = vrt.read(1, window=window, masked=True)
         return np.ma.filled(values.astype(np.float64), np.nan)
 
