@@ -430,6 +430,18 @@ def _evaluation_predictor(
     return select_predictor(dataset, method=method, otsu=otsu, band=band)
 
 
+#: The flood product's local auxiliary rasters (``predict`` and ``watch``).
+_ReferenceWater = Annotated[
+    Path | None, typer.Option("--reference-water", help=field_doc(PredictRequest, "reference_water"))
+]
+_ReferenceKindOption = Annotated[
+    ReferenceKind, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
+]
+_Dem = Annotated[Path | None, typer.Option("--dem", help=field_doc(PredictRequest, "dem"))]
+_Hand = Annotated[Path | None, typer.Option("--hand", help=field_doc(PredictRequest, "hand"))]
+_WorldCover = Annotated[Path | None, typer.Option("--worldcover", help=field_doc(PredictRequest, "worldcover"))]
+
+
 @app.command()
 @user_errors
 def predict(
@@ -450,20 +462,14 @@ def predict(
         Path | None, typer.Option("--keep-scene", help=field_doc(PredictRequest, "keep_scene"))
     ] = None,
     polygons: Annotated[Path | None, typer.Option("--polygons", help=field_doc(PredictRequest, "polygons"))] = None,
-    reference_water: Annotated[
-        Path | None, typer.Option("--reference-water", help=field_doc(PredictRequest, "reference_water"))
-    ] = None,
-    reference_kind: Annotated[
-        ReferenceKind, typer.Option("--reference-kind", help=field_doc(PredictRequest, "reference_kind"))
-    ] = ReferenceKind.SEASONALITY,
+    reference_water: _ReferenceWater = None,
+    reference_kind: _ReferenceKindOption = ReferenceKind.SEASONALITY,
     reference_threshold: Annotated[
         float | None, typer.Option("--reference-threshold", help=field_doc(PredictRequest, "reference_threshold"))
     ] = None,
-    dem: Annotated[Path | None, typer.Option("--dem", help=field_doc(PredictRequest, "dem"))] = None,
-    hand: Annotated[Path | None, typer.Option("--hand", help=field_doc(PredictRequest, "hand"))] = None,
-    worldcover: Annotated[
-        Path | None, typer.Option("--worldcover", help=field_doc(PredictRequest, "worldcover"))
-    ] = None,
+    dem: _Dem = None,
+    hand: _Hand = None,
+    worldcover: _WorldCover = None,
     slope_max: Annotated[float, typer.Option("--slope-max", help=field_doc(PredictRequest, "slope_max"))] = 5.0,
     hand_max: Annotated[float, typer.Option("--hand-max", help=field_doc(PredictRequest, "hand_max"))] = 15.0,
     incidence_angle: Annotated[
@@ -714,6 +720,11 @@ def watch(
             "is not flood; shadow/layover, slope, HAND, urban are excluded.",
         ),
     ] = False,
+    reference_water: _ReferenceWater = None,
+    reference_kind: _ReferenceKindOption = ReferenceKind.SEASONALITY,
+    dem: _Dem = None,
+    hand: _Hand = None,
+    worldcover: _WorldCover = None,
     until: Annotated[str | None, typer.Option("--until", help="Last UTC day YYYY-MM-DD (default: today).")] = None,
     once: Annotated[bool, typer.Option("--once", help="One run, then exit (cron, CI).")] = False,
     interval: Annotated[
@@ -729,7 +740,9 @@ def watch(
     from gee_flood.watch import EventLog, WatchEvent, WatchRequest, watch_loop, watch_once
 
     request = WatchRequest(aoi=aoi, since=since, until=until, checkpoint=checkpoint, method=method.value,
-                           pre_days=pre_days, ee_auxiliary=ee_auxiliary, collection=collection, bucket=bucket,
+                           pre_days=pre_days, ee_auxiliary=ee_auxiliary, reference_water=reference_water,
+                           reference_kind=reference_kind.value, dem=dem, hand=hand, worldcover=worldcover,
+                           collection=collection, bucket=bucket,
                            project=project, ee_url=ee_url, scale_m=scale_m, out_dir=out_dir)  # fmt: skip
     sink = EventLog(log) if log is not None else None
 

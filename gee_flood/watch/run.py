@@ -118,6 +118,12 @@ class WatchRequest:
             ESA WorldCover; ``predict --ee-auxiliary``) from Earth Engine, once per run on the AOI's grid: normal
             water is then not flood, and shadow/layover (for each pass's look direction), steep, high or urban
             pixels are excluded. Part of the method's identity.
+        reference_water: Local JRC Global Surface Water raster (GeoTIFF, any CRS; what ``reference_kind`` says),
+            instead of ``ee_auxiliary``: normal water is not flood. Its SHA-256 is part of the method's identity.
+        reference_kind: What ``reference_water`` holds: ``seasonality`` (months) or ``occurrence`` (percent).
+        dem: Local elevation raster (m): slope and shadow/layover (each pass's look direction) exclusions.
+        hand: Local height above nearest drainage raster (m; MERIT Hydro ``hnd``): the HAND exclusion.
+        worldcover: Local ESA WorldCover raster: urban (built-up) exclusion.
         collection: Earth Engine ImageCollection ``projects/<project>/assets/<path>`` (created if missing).
         bucket: ``gs://bucket[/prefix]`` the maps are uploaded to for ingestion, as
             ``<prefix>/<collection name>/<image>.tif``.
@@ -138,6 +144,11 @@ class WatchRequest:
     method: WatchMethodName = "model"
     pre_days: int | None = None
     ee_auxiliary: bool = False
+    reference_water: Path | None = None
+    reference_kind: str = "seasonality"
+    dem: Path | None = None
+    hand: Path | None = None
+    worldcover: Path | None = None
     until: str | dt.date | None = None
     project: str | None = None
     ee_url: str | None = None
@@ -147,13 +158,20 @@ class WatchRequest:
     poll_s: float = 2.0
 
     @property
+    def auxiliary_files(self) -> dict[str, Path]:
+        """The local auxiliary rasters given, by :class:`~gee_flood.service_requests.PredictRequest` field."""
+        files = {"reference_water": self.reference_water, "dem": self.dem, "hand": self.hand,
+                 "worldcover": self.worldcover}  # fmt: skip
+        return {name: Path(path) for name, path in files.items() if path is not None}
+
+    @property
     def reference_days(self) -> int:
         """Days before an acquisition searched for its change-detection reference (``pre_days``, default 30)."""
         return self.pre_days if self.pre_days is not None else PRE_DAYS
 
 
 def checkpoint_sha256(path: Path) -> str:
-    """The checkpoint file's SHA-256 (hex): the model's identity in the ledger."""
+    """A file's SHA-256 (hex): the checkpoint's (or an auxiliary raster's) identity in the ledger."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -175,7 +193,8 @@ def method_identity(request: WatchRequest) -> tuple[str, dict[str, Any]]:
     ``model``: the checkpoint file's SHA-256. ``change``: the SHA-256 of its parameters as canonical JSON
     (:func:`change_parameters`), so the same parameters give the same image names and request ids on any machine.
     With ``ee_auxiliary`` the maps differ (normal water, exclusions), so the identity is the SHA-256 of the above and
-    the auxiliary datasets' ids and bands.
+    the auxiliary datasets' ids and bands; with local auxiliary files, of the above and the files' SHA-256 (and the
+    reference's kind).
     """
     if request.method == "change":
         parameters = change_parameters(request.reference_days)
@@ -193,6 +212,12 @@ def method_identity(request: WatchRequest) -> tuple[str, dict[str, Any]]:
         datasets = sorted(f"{dataset.dataset_id}/{dataset.band}" for dataset in ee_datasets().values())
         identity = hashlib.sha256(json.dumps([identity, datasets]).encode()).hexdigest()
         properties["ee_auxiliary"] = ",".join(datasets)
+    if request.auxiliary_files:  # the files' contents, not their names, identify the maps
+        files = {name: checkpoint_sha256(path) for name, path in sorted(request.auxiliary_files.items())}
+        if "reference_water" in files:
+            files["reference_kind"] = request.reference_kind
+        identity = hashlib.sha256(json.dumps([identity, files], sort_keys=True).encode()).hexdigest()
+        properties["auxiliary_files"] = ",".join(f"{name}:{value[:12]}" for name, value in files.items())
     return identity, {**properties, "method_sha256": identity}
 
 
@@ -334,6 +359,16 @@ def validate(request: WatchRequest) -> tuple[AreaOfInterest, dt.date, dt.date]:
     except InputError as error:
         raise InputError(str(error).replace("--asset", "--collection", 1)) from None
     export.parse_gcs_location(request.bucket)
+    if request.auxiliary_files:
+        from gee_flood.product.inputs import AuxRaster
+
+        if request.ee_auxiliary:
+            given = ", ".join("--" + name.replace("_", "-") for name in request.auxiliary_files)
+            raise InputError(f"--ee-auxiliary and {given}: give the auxiliary data from Earth Engine or as files")
+        if request.reference_kind not in ("seasonality", "occurrence"):
+            raise InputError(f"--reference-kind {request.reference_kind!r}: expected seasonality or occurrence")
+        for name, path in request.auxiliary_files.items():
+            AuxRaster(path, "--" + name.replace("_", "-"))  # a missing or unreadable raster: one line, nothing run
     if request.out_dir is not None:
         check_writable(request.out_dir, option="--out-dir", directory=True)
     return area, since, until
@@ -536,6 +571,9 @@ def _map_acquisition(
         paths = scenes.auxiliary_for(post)
         auxiliary = {"reference_water": paths["reference"], "dem": paths["dem"], "hand": paths["hand"],
                      "worldcover": paths["worldcover"],
+                     "look_azimuth": LOOK_AZIMUTH_DEG[acquisition.orbit_pass]}  # fmt: skip
+    elif request.auxiliary_files:
+        auxiliary = {**request.auxiliary_files, "reference_kind": request.reference_kind,
                      "look_azimuth": LOOK_AZIMUTH_DEG[acquisition.orbit_pass]}  # fmt: skip
     # The events are the progress: predict's own lines would drown them.
     run_predict(

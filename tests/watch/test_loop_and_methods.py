@@ -68,3 +68,32 @@ def test_change_detection_is_identified_by_its_parameters_and_checked(tmp_path):
         validate(request(tmp_path, pre_days=0))
     with pytest.raises(InputError, match="give --checkpoint"):
         validate(request(tmp_path, method="model"))
+
+
+def test_local_auxiliary_files_are_identified_by_their_contents_and_checked(tmp_path):
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    def raster(name: str, value: int) -> Path:
+        path = tmp_path / f"{name}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8", crs="EPSG:32633",
+                           transform=Affine(10, 0, 500_000, 0, -10, 5_000_000)) as dst:  # fmt: skip
+            dst.write(np.full((4, 4), value, np.uint8), 1)
+        return path
+
+    plain = method_identity(request(tmp_path))[0]
+    identity, properties = method_identity(request(tmp_path, reference_water=raster("gsw", 12)))
+    assert identity != plain and properties["auxiliary_files"].endswith(",reference_kind:seasonality")
+    assert identity == method_identity(request(tmp_path, reference_water=raster("copy", 12)))[0]  # contents, not name
+    assert identity != method_identity(request(tmp_path, reference_water=raster("other", 6)))[0]
+    assert identity != method_identity(request(tmp_path, reference_water=raster("gsw", 12),
+                                               reference_kind="occurrence"))[0]  # fmt: skip
+    where = {"collection": "projects/my-project/assets/floods", "bucket": "gs://my-bucket/w"}
+    with pytest.raises(InputError, match="--ee-auxiliary and --dem: give the auxiliary data"):
+        validate(request(tmp_path, **where, dem=raster("dem", 20), ee_auxiliary=True))
+    with pytest.raises(InputError, match="--hand .*missing.tif: raster not found"):
+        validate(request(tmp_path, **where, hand=tmp_path / "missing.tif"))
+    with pytest.raises(InputError, match="--reference-kind 'months'"):
+        validate(request(tmp_path, **where, reference_water=raster("gsw", 12), reference_kind="months"))
+    validate(request(tmp_path, **where, reference_water=raster("gsw", 12), dem=raster("dem", 20)))

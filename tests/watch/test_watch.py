@@ -16,7 +16,7 @@ from gee_flood.product import EXCLUDED_HAND, EXCLUDED_URBAN
 from gee_flood.watch import WatchRequest, collection_images, find_acquisitions, method_identity, watch_once
 from gee_flood.watch.run import WATCH_NAMESPACE
 from gee_flood.watch.series import series_from_maps
-from tests.earthengine.synthetic_catalog import PX, SOURCE_X0, SOURCE_Y0
+from tests.earthengine.synthetic_catalog import PX, SOURCE_GEOREF, SOURCE_SIZE, SOURCE_X0, SOURCE_Y0
 from tests.earthengine.test_export import BUCKET
 from tests.watch.catalog import (
     ASCENDING_ORBIT,
@@ -194,18 +194,46 @@ def test_checkpoint_free_watch_maps_the_change_from_an_earlier_pass(growing, ear
     assert (again.mapped, again.skipped) == (0, 3)
 
 
+def _local_auxiliary(folder) -> dict:
+    """The datasets of ``GrowingCatalog.add_auxiliary`` as local GeoTIFFs on the source grid."""
+    rows, cols = np.mgrid[0:SOURCE_SIZE, 0:SOURCE_SIZE]
+    layers = {"reference_water": np.where(cols < REFERENCE_COLS, 12, 0).astype(np.uint8),
+              "dem": np.full(rows.shape, 20.0, np.float32),
+              "hand": np.where(cols >= HIGH_COLS, 40.0, 1.0).astype(np.float32),
+              "worldcover": np.where(rows < URBAN_ROWS, 50, 40).astype(np.uint8)}  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, values in layers.items():
+        paths[name] = folder / f"{name}.tif"
+        profile = dict(driver="GTiff", width=SOURCE_SIZE, height=SOURCE_SIZE, count=1, dtype=values.dtype,
+                       crs=SOURCE_GEOREF.crs, transform=SOURCE_GEOREF.transform)  # fmt: skip
+        with rasterio.open(paths[name], "w", **profile) as dst:
+            dst.write(values, 1)
+    return paths
+
+
+@pytest.mark.parametrize("source", ["earth-engine", "local-files"])
 def test_auxiliary_data_make_flood_new_water_and_exclusions_excluded(growing, earth_engine, storage, watch_ckpt,
-                                                                    tmp_path):  # fmt: skip
-    """--ee-auxiliary: normal water is not flood, the town and high ground are excluded; the km² say so."""
-    growing.add_auxiliary()
-    earth_engine.catalog.refresh()
-    request = request_for(growing, watch_ckpt, earth_engine, until="2019-03-05", ee_auxiliary=True,
-                          out_dir=tmp_path / "maps")  # fmt: skip
+                                                                    tmp_path, source):  # fmt: skip
+    """--ee-auxiliary, or the same data as local files: normal water is not flood, the town and high ground are
+    excluded; the km² say so."""
+    if source == "earth-engine":
+        growing.add_auxiliary()
+        earth_engine.catalog.refresh()
+        auxiliary = {"ee_auxiliary": True}
+    else:
+        auxiliary = _local_auxiliary(tmp_path / "auxiliary")
+    request = request_for(growing, watch_ckpt, earth_engine, until="2019-03-05", out_dir=tmp_path / "maps",
+                          **auxiliary)  # fmt: skip
     result = watch_once(request)
     assert (result.found, result.pushed) == (1, 1)
     [(_, _, properties)] = collection_state(COLLECTION)
     assert properties["method_sha256"] == method_identity(request)[0] != properties["checkpoint_sha256"]
-    assert "JRC/GSW1_4/GlobalSurfaceWater/seasonality" in properties["ee_auxiliary"]
+    if source == "earth-engine":
+        assert "JRC/GSW1_4/GlobalSurfaceWater/seasonality" in properties["ee_auxiliary"]
+    else:
+        assert properties["auxiliary_files"].startswith("dem:") and "reference_kind:seasonality" in properties[
+            "auxiliary_files"]  # fmt: skip
     [path] = [event.map for event in result.events if event.event == "mapped"]
     with rasterio.open(path) as src:
         _, water, flood, reference, exclusion = src.read()
