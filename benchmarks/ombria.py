@@ -171,6 +171,7 @@ class BenchmarkOptions:
         rows: Trained rows to train (None: every row); the teachers they need are trained (and scored) anyway.
         baselines_from: A default-recipe results folder whose seed files give the rows not trained now (see
             :func:`reused_rows`).
+        groups_only: Only the leave-one-group-out folds, added to the seed's existing file (:func:`add_groups`).
     """
 
     data_root: Path
@@ -189,6 +190,7 @@ class BenchmarkOptions:
     groups_seed: int = 0
     rows: Sequence[str] | None = None
     baselines_from: Path | None = None
+    groups_only: bool = False
 
 
 def row_config(
@@ -412,6 +414,8 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     torch.set_num_threads(options.threads)
     started = time.perf_counter()
     cpu_started = time.process_time()
+    if options.groups_only:
+        return add_groups(options, seed, log=log)
     test = OmbriaDataset(options.data_root, "test")
     rows = train_rows(options, seed, options.settings, test, log=log)
     logo = run_groups(options, seed, log=log) if options.groups else None
@@ -420,6 +424,7 @@ def run_seed(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None]
     invocation: dict[str, Any] = {
         "settings": list(options.settings),
         **({"groups": options.groups} if options.groups else {}),
+        **({"rows": list(options.rows)} if options.rows else {}),
         "wall_seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu_started,
         "threads": options.threads,
@@ -490,6 +495,46 @@ def reused_rows(options: BenchmarkOptions, seed: int, rows: list[dict[str, Any]]
             )
         out.append({**row, "reused_from": str(source.relative_to(ROOT) if source.is_relative_to(ROOT) else source)})
     return sorted(out, key=lambda row: (SETTINGS.index(row["setting"]), ROW_ORDER.index(row["name"])))
+
+
+def add_groups(options: BenchmarkOptions, seed: int, *, log: Callable[[str], None] = print) -> Path:
+    """Run only the leave-one-group-out folds (of ``options.rows``) and add them to the seed's existing file.
+
+    The test rows stay as they are (a retrained row would not be bitwise the same run); the invocation is listed.
+
+    Raises:
+        InputError: No ``--groups``, no seed file yet, or a seed file of another recipe.
+    """
+    path = options.results_dir / "seeds" / f"seed{seed}.json"
+    if not options.groups:
+        raise InputError("--groups-only: give --groups K (the folds to run)")
+    if not path.is_file():
+        raise InputError(f"--groups-only: {path} not found; run the seed's test rows first")
+    earlier = json.loads(path.read_text())
+    if earlier.get("recipe", "default") != options.recipe:
+        found = earlier.get("recipe", "default")
+        raise InputError(f"--groups-only: {path} is recipe {found!r}, not {options.recipe!r}")
+    started, cpu_started = time.perf_counter(), time.process_time()
+    logo = run_groups(options, seed, log=log)
+    invocation = {
+        "settings": ["single-date"],
+        "groups": options.groups,
+        "groups_only": True,
+        "rows": list(options.rows or TRAINED_ROWS["single-date"]),
+        "wall_seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "threads": options.threads,
+    }
+    invocations = [*_invocations(earlier), invocation]
+    payload = {
+        **earlier,
+        "invocations": invocations,
+        "wall_seconds": sum(one["wall_seconds"] for one in invocations),
+        "cpu_seconds": sum(one["cpu_seconds"] for one in invocations),
+        "logo": logo,
+    }
+    write_json_atomic(path, payload)
+    return path
 
 
 def _invocations(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -754,8 +799,13 @@ def _markdown(payload: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     for run in runs:
         for one in _invocations(run):
             threads = f"{one['threads']} torch thread{'' if one['threads'] == 1 else 's'}"
+            what = " + ".join(one["settings"])
+            if one.get("groups"):
+                what += f", leave-one-group-out over {one['groups']} groups"
+            if one.get("rows"):
+                what += f" ({', '.join(one['rows'])} only)"
             lines.append(
-                f"- seed {run['seed']}, {' + '.join(one['settings'])}: {one['wall_seconds'] / 60:.1f} min wall, "
+                f"- seed {run['seed']}, {what}: {one['wall_seconds'] / 60:.1f} min wall, "
                 f"{one['cpu_seconds'] / 60:.1f} min CPU ({threads}, {run['machine']}, torch {run['torch']})"
             )
     lines.append("")
@@ -858,6 +908,9 @@ def main(
         Path | None,
         typer.Option(help="Default-recipe results folder whose seed files give the rows not trained (unchanged)."),
     ] = None,
+    groups_only: Annotated[
+        bool, typer.Option(help="Only the leave-one-group-out folds (--groups), added to the seed's existing file.")
+    ] = False,
 ) -> None:
     """Run Protocol A on OMBRIA and write the merged table."""
     if results is None:
@@ -880,6 +933,7 @@ def main(
             groups_seed=groups_seed,
             rows=None if rows is None else tuple(r.strip() for r in rows.split(",") if r.strip()),
             baselines_from=baselines_from,
+            groups_only=groups_only,
         )
         recipe_overrides(recipe, "student", "single-date")  # an unknown recipe: one line, nothing run
         if not merge_only:

@@ -231,7 +231,7 @@ def test_the_robust_recipe_with_leave_one_group_out_runs_end_to_end(tmp_path):
 
 
 def test_a_student_recipe_reuses_the_unchanged_baselines_and_retrains_its_teacher_identically(tmp_path):
-    data = write_ombria_fixture(tmp_path / "ombria", train=12, test=2)
+    data = write_ombria_fixture(tmp_path / "ombria", train=16, test=2)
     common = dict(data_root=data, configs_dir=CONFIGS, threads=1, labelled_fraction=0.5, overrides=TINY_OMBRIA)
     default = BenchmarkOptions(**common, work_dir=tmp_path / "runs-default", results_dir=tmp_path / "default")
     default_rows = {r["name"]: r for r in json.loads(run_seed(default, 0, log=lambda line: None).read_text())["rows"]}
@@ -253,9 +253,22 @@ def test_a_student_recipe_reuses_the_unchanged_baselines_and_retrains_its_teache
     for name in ("weak", "supervised-subset", "supervised-all"):
         assert pool[name]["reused_from"].endswith("seed0.json")
         assert pool[name]["total_iou"] == default_rows[name]["total_iou"]
-    assert pool["student"]["unlabelled_chips"] == default_rows["student"]["unlabelled_chips"] + 10  # + BEFORE images
+    assert pool["student"]["unlabelled_chips"] == default_rows["student"]["unlabelled_chips"] + 14  # + BEFORE images
     # the student needs the single-date teacher, so it is trained again, not reused: same seed and config, same scores
     assert "reused_from" not in pool["teacher"] and pool["teacher"]["total_iou"] == default_rows["teacher"]["total_iou"]
+    # the folds of the student (and the teacher it needs) added to the pool seed's file, its test rows untouched
+    folds = BenchmarkOptions(**common, work_dir=tmp_path / "runs-pool", results_dir=tmp_path / "pool",
+                             recipe="pool", rows=("student",), groups=2, groups_only=True)  # fmt: skip
+    run = json.loads(run_seed(folds, 0, log=lambda line: None).read_text())
+    assert {r["name"]: r for r in run["rows"]} == pool
+    assert sorted({(r["name"], r["group"]) for r in run["logo"]["rows"]}) == [
+        ("otsu", 0), ("otsu", 1), ("student", 0), ("student", 1), ("teacher", 0), ("teacher", 1)
+    ]  # fmt: skip
+    assert run["invocations"][-1]["groups_only"] and run["invocations"][-1]["rows"] == ["student"]
+    _, md_path = merge_results(tmp_path / "pool")
+    assert "Leave-one-group-out" in md_path.read_text() and "(student only)" in md_path.read_text()
+    with pytest.raises(InputError, match="run the seed's test rows first"):
+        run_seed(folds, 5, log=lambda line: None)
     bt = student_only("teacher-bt")
     assert bt["student"]["teacher_inputs"] == [INPUTS["bi-temporal"][1]]  # distilled from the bi-temporal teacher
     assert bt["teacher"]["reused_from"].endswith("seed0.json")  # no student of this run needs the single-date one
