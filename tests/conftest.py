@@ -8,12 +8,19 @@ discovery document; a violation fails that test (at teardown) naming the algorit
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ee_emulator.contract import EarthEngineContract, RequestRecorder, recording
+
+# A shell without job control starts a background command (``pytest &``, ``nohup ... &``) with SIGINT ignored, and
+# the CLIs the tests start would inherit that and ignore the Ctrl-C some tests send them. A handler (unlike SIG_IGN)
+# is reset to the default in an exec'd child, so the children get the default action: what a terminal gives them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _EMULATOR_TESTS = Path(__file__).resolve().parent / "ee_emulator"
 
