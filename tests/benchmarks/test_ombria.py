@@ -230,6 +230,7 @@ def test_the_robust_recipe_with_leave_one_group_out_runs_end_to_end(tmp_path):
     assert table.count("\n| ") == 1 + len(records) and "| student | " in table
 
 
+@pytest.mark.slow  # trains four tiny runs of every row (30 s); the refusals below stay in the default suite
 def test_a_student_recipe_reuses_the_unchanged_baselines_and_retrains_its_teacher_identically(tmp_path):
     data = write_ombria_fixture(tmp_path / "ombria", train=16, test=2)
     common = dict(data_root=data, configs_dir=CONFIGS, threads=1, labelled_fraction=0.5, overrides=TINY_OMBRIA)
